@@ -1,0 +1,156 @@
+/// A validated dataflow: what `apus run` starts and what `apus check` / `apus graph` describe.
+public struct DataflowDescriptor: Sendable, Equatable {
+    /// The file as the user named it (used in messages).
+    public var file: String
+    /// Absolute folder of the file: node paths resolve against it and nodes run in it.
+    public var directory: String
+    /// Variables for every node; a node's own `env` wins.
+    public var env: [EnvVariable]
+    public var nodes: [NodeDescriptor]
+
+    public init(file: String, directory: String, env: [EnvVariable], nodes: [NodeDescriptor]) {
+        self.file = file
+        self.directory = directory
+        self.env = env
+        self.nodes = nodes
+    }
+
+    public func node(_ id: String) -> NodeDescriptor? {
+        nodes.first { $0.id == id }
+    }
+}
+
+/// One node of a dataflow: a process Apus starts and wires.
+public struct NodeDescriptor: Sendable, Equatable {
+    public var id: String
+    public var name: String?
+    public var description: String?
+    /// `path` as written in the file.
+    public var path: String
+    /// `path` made absolute against the dataflow folder, or found on `PATH` for a bare command name.
+    public var resolvedPath: String
+    /// `args` split like a shell does.
+    public var args: [String]
+    public var env: [EnvVariable]
+    /// Shell lines run (in the dataflow folder) before the node starts.
+    public var build: String?
+    public var inputs: [InputDescriptor]
+    public var outputs: [String]
+    public var restartPolicy: RestartPolicy
+    /// Restarts allowed before the failure stands; 0 means unlimited.
+    public var maxRestarts: Int
+    /// Seconds before the first restart; doubles on each later one.
+    public var restartDelay: Double?
+    /// Upper bound, in seconds, for the doubling restart delay.
+    public var maxRestartDelay: Double?
+    /// Output on which each stdout line of the node is also sent as a utf8 message.
+    public var sendStdoutAs: String?
+
+    public init(
+        id: String, name: String? = nil, description: String? = nil, path: String, resolvedPath: String,
+        args: [String] = [], env: [EnvVariable] = [], build: String? = nil,
+        inputs: [InputDescriptor] = [], outputs: [String] = [],
+        restartPolicy: RestartPolicy = .never, maxRestarts: Int = 0,
+        restartDelay: Double? = nil, maxRestartDelay: Double? = nil, sendStdoutAs: String? = nil
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.path = path
+        self.resolvedPath = resolvedPath
+        self.args = args
+        self.env = env
+        self.build = build
+        self.inputs = inputs
+        self.outputs = outputs
+        self.restartPolicy = restartPolicy
+        self.maxRestarts = maxRestarts
+        self.restartDelay = restartDelay
+        self.maxRestartDelay = maxRestartDelay
+        self.sendStdoutAs = sendStdoutAs
+    }
+
+    /// True for Python nodes, which are run with `python3 -u`.
+    public var isPython: Bool { path.hasSuffix(".py") }
+}
+
+/// One input of a node: where it comes from and how it queues.
+public struct InputDescriptor: Sendable, Equatable {
+    public static let defaultQueueSize = 10
+    /// Rings are allocated up front in shared memory, so their size is bounded.
+    public static let maxQueueSize = 1 << 20
+
+    public var id: String
+    public var source: InputSource
+    public var queueSize: Int
+    public var queuePolicy: QueuePolicy
+    /// Seconds without a message after which the input is reported as timed out.
+    public var inputTimeout: Double?
+
+    public init(
+        id: String, source: InputSource, queueSize: Int = InputDescriptor.defaultQueueSize,
+        queuePolicy: QueuePolicy = .dropOldest, inputTimeout: Double? = nil
+    ) {
+        self.id = id
+        self.source = source
+        self.queueSize = queueSize
+        self.queuePolicy = queuePolicy
+        self.inputTimeout = inputTimeout
+    }
+}
+
+public enum InputSource: Sendable, Hashable, CustomStringConvertible {
+    /// An output of another node (or of the same node).
+    case output(node: String, output: String)
+    case timer(TimerSpec)
+
+    public var description: String {
+        switch self {
+        case .output(let node, let output): "\(node)/\(output)"
+        case .timer(let timer): timer.description
+        }
+    }
+}
+
+/// What a producer does when an input's queue is full.
+public enum QueuePolicy: String, Sendable, CaseIterable {
+    /// Evict the oldest queued message (counted as dropped).
+    case dropOldest = "drop_oldest"
+    /// Make the producer wait for room, bounded by a timeout.
+    case backpressure
+}
+
+public enum RestartPolicy: String, Sendable, CaseIterable {
+    case never
+    case onFailure = "on-failure"
+    case always
+}
+
+/// A variable set in a node's environment.
+public struct EnvVariable: Sendable, Equatable {
+    public var name: String
+    public var value: EnvValue
+
+    public init(name: String, value: EnvValue) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// An `env` value as typed in the file; strings have had `$VAR` expanded.
+public enum EnvValue: Sendable, Equatable, CustomStringConvertible {
+    case bool(Bool)
+    case int(Int64)
+    case float(Double)
+    case string(String)
+
+    /// The text the node sees in its environment.
+    public var description: String {
+        switch self {
+        case .bool(let value): String(value)
+        case .int(let value): String(value)
+        case .float(let value): String(value)
+        case .string(let value): value
+        }
+    }
+}

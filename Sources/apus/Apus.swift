@@ -1,0 +1,19 @@
+import ArgumentParser
+
+@main
+struct Apus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apus",
+        abstract: "Run robotics dataflows: nodes in C, Python and Swift wired over shared memory.",
+        discussion: """
+            A dataflow file (YAML, compatible with dora-rs) names the nodes and wires their outputs to \
+            other nodes' inputs. Start with `apus check FILE` to validate one.
+            """,
+        version: ApusVersion.current,
+        subcommands: [Check.self, Graph.self]
+    )
+}
+
+enum ApusVersion {
+    static let current = "0.1.0"
+}
