@@ -28,7 +28,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ApusDataflowTests",
-            dependencies: ["ApusDataflow"]
+            dependencies: ["ApusDataflow"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "ApusCLITests",
+            dependencies: ["apus"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -147,12 +147,16 @@ struct DataflowParser {
         return scalar.string
     }
 
-    mutating func refuseKey(_ key: String, at keyNode: Node, _ scope: Scope, valid: [String], unsupported: Set<String>) {
+    /// Reports a key outside `valid`; returns true when it is a dora key Apus does not support.
+    @discardableResult
+    mutating func refuseKey(_ key: String, at keyNode: Node, _ scope: Scope, valid: [String], unsupported: Set<String>)
+        -> Bool {
         if unsupported.contains(key) {
             report(keyNode, scope, "key '\(key)' is not supported by Apus")
-        } else {
-            report(keyNode, scope, "unknown key '\(key)' (valid keys: \(valid.joined(separator: ", ")))")
+            return true
         }
+        report(keyNode, scope, "unknown key '\(key)' (valid keys: \(valid.joined(separator: ", ")))")
+        return false
     }
 
     // MARK: Nodes
@@ -188,7 +192,7 @@ struct DataflowParser {
             var node = parseNode(mapping, at: item, label: label, sources: &pending, nodeIndex: nodes.count)
             if let id = node?.id, let idNode = mapping["id"] {
                 if let first = firstLineOfID[id] {
-                    report(idNode, Scope(node: id), "duplicate id (first used at line \(first))")
+                    report(idNode, Scope(node: id).with("key 'id'"), "duplicate id (first used at line \(first))")
                     node = nil
                 } else {
                     firstLineOfID[id] = idNode.position.line
@@ -201,8 +205,9 @@ struct DataflowParser {
             }
         }
 
+        let indexByID = Dictionary(nodes.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
         for source in pending {
-            if let resolved = resolveSource(source, nodes: nodes) {
+            if let resolved = resolveSource(source, nodes: nodes, indexByID: indexByID) {
                 nodes[source.nodeIndex].inputs[source.inputIndex].source = resolved
             }
         }
@@ -225,6 +230,7 @@ struct DataflowParser {
 
         var node = NodeDescriptor(id: id ?? label, path: "", resolvedPath: "")
         var pathNode: Node?
+        var usesUnsupportedKey = false
         var inputs: [(InputDescriptor, PendingSource?)] = []
 
         for (keyNode, value) in mapping {
@@ -267,7 +273,9 @@ struct DataflowParser {
             case "send_stdout_as":
                 node.sendStdoutAs = parseID(value, keyScope, what: "output id")
             default:
-                refuseKey(key, at: keyNode, scope, valid: Self.nodeKeys, unsupported: Self.unsupportedNodeKeys)
+                if refuseKey(key, at: keyNode, scope, valid: Self.nodeKeys, unsupported: Self.unsupportedNodeKeys) {
+                    usesUnsupportedKey = true
+                }
             }
         }
 
@@ -283,7 +291,8 @@ struct DataflowParser {
         }
 
         if pathNode == nil {
-            report(item, scope, "missing required key 'path'")
+            // An operator node has no path; saying so again would only add noise.
+            if !usesUnsupportedKey { report(item, scope, "missing required key 'path'") }
         } else if let pathNode, !node.path.isEmpty {
             node.resolvedPath = resolvePath(node, at: pathNode, scope.with("key 'path'"))
         } else if let pathNode {
@@ -427,7 +436,7 @@ struct DataflowParser {
     }
 
     /// Resolves `NODE/OUTPUT` or a timer against the nodes that were read.
-    mutating func resolveSource(_ pending: PendingSource, nodes: [NodeDescriptor]) -> InputSource? {
+    mutating func resolveSource(_ pending: PendingSource, nodes: [NodeDescriptor], indexByID: [String: Int]) -> InputSource? {
         let text = pending.text
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let shapeHint = "write NODE/OUTPUT or apus/timer/<unit>/<n>"
@@ -452,7 +461,7 @@ struct DataflowParser {
             }
         }
         let output = String(parts[1])
-        guard let producer = nodes.first(where: { $0.id == nodeID }) else {
+        guard let producer = indexByID[nodeID].map({ nodes[$0] }) else {
             report(pending.value, pending.scope,
                    "source '\(text)' names no node (\(listing("nodes", nodes.map(\.id))))")
             return nil
