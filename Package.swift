@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "apus", targets: ["apus"]),
         .library(name: "ApusDataflow", targets: ["ApusDataflow"]),
+        .library(name: "ApusTransport", targets: ["ApusTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -17,6 +18,11 @@ let package = Package(
         .target(
             name: "ApusDataflow",
             dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        .target(name: "CApusSys"),
+        .target(
+            name: "ApusTransport",
+            dependencies: ["CApusSys"]
         ),
         .executableTarget(
             name: "apus",

@@ -1,0 +1,177 @@
+import CApusSys
+import Glibc
+
+/// A connected Unix stream socket that carries small messages with file descriptors
+/// (SCM_RIGHTS): how segments travel between the daemon and the nodes.
+///
+/// Messages are framed as a 4-byte little-endian length and the bytes; descriptors ride with
+/// the first byte of a frame.
+public final class ControlChannel: @unchecked Sendable {
+    public static let maxMessageSize = 1 << 20
+    public let fd: Int32
+    private var pendingFDs: [Int32] = []
+
+    public init(adopting fd: Int32) {
+        self.fd = fd
+    }
+
+    /// A connected pair, e.g. for a parent and the child it spawns.
+    public static func pair() throws(TransportError) -> (ControlChannel, ControlChannel) {
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw .system(operation: "socketpair", errno: errno)
+        }
+        return (ControlChannel(adopting: fds[0]), ControlChannel(adopting: fds[1]))
+    }
+
+    /// Connects to a listening socket at `path`.
+    public static func connect(path: String) throws(TransportError) -> ControlChannel {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .system(operation: "socket", errno: errno) }
+        var address = try UnixAddress(path)
+        let result = address.withSockaddr { Glibc.connect(fd, $0, $1) }
+        guard result == 0 else {
+            let error = errno
+            close(fd)
+            throw .system(operation: "connect(\(path))", errno: error)
+        }
+        return ControlChannel(adopting: fd)
+    }
+
+    /// Sends one message with `fds` attached (they stay open here; the receiver gets copies).
+    public func send(_ bytes: [UInt8], fds: [Int32] = []) throws(TransportError) {
+        guard bytes.count <= Self.maxMessageSize else {
+            throw .malformedMessage("message of \(bytes.count) bytes exceeds \(Self.maxMessageSize)")
+        }
+        var frame = withUnsafeBytes(of: UInt32(bytes.count).littleEndian, Array.init)
+        frame += bytes
+        let result = frame.withUnsafeBytes { buffer in
+            fds.withUnsafeBufferPointer { apus_send_fds(fd, buffer.baseAddress, 1, $0.baseAddress, $0.count) }
+        }
+        if result == -EPIPE || result == -ECONNRESET { throw .disconnected }
+        _ = try TransportError.check(result, "sendmsg")
+        try writeAll(frame[1...])
+    }
+
+    /// Receives one message and the descriptors sent with it (owned by the caller).
+    /// Throws `.disconnected` at end of stream, and rejects oversized or truncated frames.
+    public func receive() throws(TransportError) -> (bytes: [UInt8], fds: [Int32]) {
+        pendingFDs = []
+        let header = try readExactly(4)
+        let length = Int(UInt32(header[0]) | UInt32(header[1]) << 8 | UInt32(header[2]) << 16 | UInt32(header[3]) << 24)
+        guard length <= Self.maxMessageSize else {
+            closePending()
+            throw .malformedMessage("announced length \(length) exceeds \(Self.maxMessageSize)")
+        }
+        let body = try readExactly(length)
+        defer { pendingFDs = [] }
+        return (body, pendingFDs)
+    }
+
+    private func closePending() {
+        for fd in pendingFDs { close(fd) }
+        pendingFDs = []
+    }
+
+    private func readExactly(_ count: Int) throws(TransportError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            var fds = [Int32](repeating: -1, count: 16)
+            var fdCount = 0
+            let received = bytes.withUnsafeMutableBytes { buffer in
+                fds.withUnsafeMutableBufferPointer {
+                    apus_recv_fds(fd, buffer.baseAddress! + offset, count - offset, $0.baseAddress, $0.count, &fdCount)
+                }
+            }
+            if received < 0 {
+                closePending()
+                throw .system(operation: "recvmsg", errno: Int32(-received))
+            }
+            if received == 0 {
+                closePending()
+                throw .disconnected
+            }
+            pendingFDs += fds.prefix(fdCount)
+            offset += received
+        }
+        return bytes
+    }
+
+    private func writeAll(_ bytes: ArraySlice<UInt8>) throws(TransportError) {
+        var remaining = bytes
+        while !remaining.isEmpty {
+            let written = remaining.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE || errno == ECONNRESET { throw .disconnected }
+                throw .system(operation: "send", errno: errno)
+            }
+            remaining = remaining.dropFirst(written)
+        }
+    }
+
+    deinit {
+        closePending()
+        close(fd)
+    }
+}
+
+/// A listening Unix socket at a path, removed again when closed.
+public final class ControlListener: @unchecked Sendable {
+    public let fd: Int32
+    public let path: String
+
+    public init(path: String) throws(TransportError) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .system(operation: "socket", errno: errno) }
+        var address = try UnixAddress(path)
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
+        guard bound == 0, listen(fd, 64) == 0 else {
+            let error = errno
+            close(fd)
+            throw .system(operation: "bind/listen(\(path))", errno: error)
+        }
+        self.fd = fd
+        self.path = path
+    }
+
+    public func accept() throws(TransportError) -> ControlChannel {
+        while true {
+            let client = Glibc.accept(fd, nil, nil)
+            if client >= 0 {
+                _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+                return ControlChannel(adopting: client)
+            }
+            if errno != EINTR { throw .system(operation: "accept", errno: errno) }
+        }
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+}
+
+struct UnixAddress {
+    var storage = sockaddr_un()
+
+    init(_ path: String) throws(TransportError) {
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: storage.sun_path)
+        guard bytes.count < capacity else {
+            throw .system(operation: "socket path of \(bytes.count) bytes (limit \(capacity - 1))", errno: ENAMETOOLONG)
+        }
+        storage.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &storage.sun_path) { buffer in
+            buffer.copyBytes(from: bytes)
+            buffer[bytes.count] = 0
+        }
+    }
+
+    mutating func withSockaddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
+        withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import Glibc
+import CApusSys
+import Synchronization
+
+/// What a producer does when an input's ring is full.
+public enum RingPolicy: UInt8, Sendable {
+    /// Evict the oldest queued sample, release it, and count it as dropped.
+    case dropOldest = 0
+    /// Wait for the consumer to make room, up to a timeout.
+    case backpressure = 1
+}
+
+public struct InputRingLayout: Sendable, Equatable {
+    public static let maxCapacity = 1 << 20
+    public var capacity: Int
+    public var policy: RingPolicy
+
+    public init(capacity: Int, policy: RingPolicy) {
+        self.capacity = capacity
+        self.policy = policy
+    }
+
+    static let headerSize = 192
+    var size: Int { roundUp(Self.headerSize + capacity * 16, to: 64) }
+}
+
+/// The shape of a consumer's inbox, agreed out of band like a `PoolLayout`.
+///
+/// Segment: arrival counter u64 at 0; the doorbell at 64; rings from 128. Ring: `head` u64 at 0 and
+/// `tail` u64 at 64 (own cache lines), `dropped` u64 at 128, `flags` u32 at 136, `spaceSignal` u32
+/// at 140 (futex), `producerWaiting` u32 at 144, then `capacity` entries of (arrival u64, descriptor u64).
+public struct InboxLayout: Sendable, Equatable {
+    public var rings: [InputRingLayout]
+
+    public init(rings: [InputRingLayout]) {
+        self.rings = rings
+    }
+
+    static let ringsOffset = 128
+    var ringOffsets: [Int] {
+        var offsets: [Int] = []
+        var offset = Self.ringsOffset
+        for ring in rings {
+            offsets.append(offset)
+            offset += ring.size
+        }
+        return offsets
+    }
+
+    public var size: Int { rings.reduce(Self.ringsOffset) { $0 + $1.size } }
+
+    public func validate() throws(TransportError) {
+        guard rings.count <= 4096, rings.allSatisfy({ (1...InputRingLayout.maxCapacity).contains($0.capacity) }) else {
+            throw .corrupted("inbox layout out of range: \(rings.count) rings")
+        }
+    }
+
+    /// Two integers per ring (capacity, policy), for sending a layout with the segment.
+    public var encoded: [UInt64] { rings.flatMap { [UInt64($0.capacity), UInt64($0.policy.rawValue)] } }
+
+    public init(encoded values: [UInt64]) throws(TransportError) {
+        guard values.count % 2 == 0 else { throw .malformedMessage("inbox layout needs pairs, got \(values.count) integers") }
+        var rings: [InputRingLayout] = []
+        for index in stride(from: 0, to: values.count, by: 2) {
+            guard values[index] <= UInt64(InputRingLayout.maxCapacity), let policy = RingPolicy(rawValue: UInt8(truncatingIfNeeded: values[index + 1])),
+                  values[index + 1] <= 1 else {
+                throw .malformedMessage("ring \(index / 2): capacity \(values[index]), policy \(values[index + 1])")
+            }
+            rings.append(InputRingLayout(capacity: Int(values[index]), policy: policy))
+        }
+        self.init(rings: rings)
+        try validate()
+    }
+}
+
+/// One edge: a ring of sample descriptors from one producer output to one consumer input.
+///
+/// Single producer, single consumer, except that both may advance `head`: the consumer to take a
+/// sample, the producer to evict the oldest under `dropOldest`. Both do it by compare-and-swap on
+/// a 64-bit position that never wraps, so exactly one of them owns each entry.
+public struct InputRing: @unchecked Sendable {
+    public static let producerClosed: UInt32 = 1
+    public static let consumerGone: UInt32 = 2
+
+    let base: UnsafeMutableRawPointer
+    public let layout: InputRingLayout
+
+    var head: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(base, 0) }
+    var tail: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(base, 64) }
+    var droppedCounter: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(base, 128) }
+    var flags: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 136) }
+    var spaceSignal: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 140) }
+    var producerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 144) }
+
+    @inline(__always)
+    func entry(_ position: UInt64) -> (arrival: UnsafeMutablePointer<Atomic<UInt64>>, descriptor: UnsafeMutablePointer<Atomic<UInt64>>) {
+        let offset = InputRingLayout.headerSize + Int(position % UInt64(layout.capacity)) * 16
+        return (atomic64(base, offset), atomic64(base, offset + 8))
+    }
+
+    /// Samples waiting to be taken.
+    public var queued: Int {
+        let tail = tail.pointee.load(ordering: .acquiring)
+        let head = head.pointee.load(ordering: .acquiring)
+        return tail >= head ? Int(min(tail - head, UInt64(layout.capacity))) : 0
+    }
+
+    /// Samples evicted under `dropOldest` since the ring was made.
+    public var dropped: UInt64 { droppedCounter.pointee.load(ordering: .relaxed) }
+
+    public var isProducerClosed: Bool { flags.pointee.load(ordering: .acquiring) & Self.producerClosed != 0 }
+    public var isConsumerGone: Bool { flags.pointee.load(ordering: .acquiring) & Self.consumerGone != 0 }
+
+    /// The oldest entry, without taking it.
+    @inline(__always)
+    func peek() -> (position: UInt64, arrival: UInt64, descriptor: UInt64)? {
+        let position = head.pointee.load(ordering: .acquiring)
+        guard position < tail.pointee.load(ordering: .acquiring) else { return nil }
+        let slot = entry(position)
+        return (position, slot.arrival.pointee.load(ordering: .relaxed), slot.descriptor.pointee.load(ordering: .relaxed))
+    }
+
+    /// Takes the entry at `position` if nobody else took it first.
+    @inline(__always)
+    func take(at position: UInt64) -> Bool {
+        let (taken, _) = head.pointee.compareExchange(
+            expected: position, desired: position + 1, ordering: .sequentiallyConsistent)
+        if taken, layout.policy == .backpressure, producerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+            spaceSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            _ = apus_futex_wake((base + 140).assumingMemoryBound(to: UInt32.self), 1)
+        }
+        return taken
+    }
+
+    /// Appends a descriptor (producer only). When full: under `dropOldest` evicts the oldest
+    /// (handing its descriptor to `evicted`); under `backpressure` waits until `deadline`.
+    /// Returns false when the backpressure wait timed out.
+    func push(descriptor: UInt64, arrival: UInt64, deadline: UInt64, evicted: (UInt64) -> Void) -> Bool {
+        let capacity = UInt64(layout.capacity)
+        let position = tail.pointee.load(ordering: .relaxed)
+        while true {
+            let oldest = head.pointee.load(ordering: .acquiring)
+            if position &- oldest < capacity { break }
+            if layout.policy == .dropOldest {
+                let victim = entry(oldest).descriptor.pointee.load(ordering: .relaxed)
+                if take(at: oldest) {
+                    droppedCounter.pointee.wrappingAdd(1, ordering: .relaxed)
+                    evicted(victim)
+                }
+                continue
+            }
+            guard waitForSpace(position: position, capacity: capacity, deadline: deadline) else { return false }
+        }
+        let slot = entry(position)
+        slot.arrival.pointee.store(arrival, ordering: .relaxed)
+        slot.descriptor.pointee.store(descriptor, ordering: .relaxed)
+        tail.pointee.store(position + 1, ordering: .releasing)
+        return true
+    }
+
+    private func waitForSpace(position: UInt64, capacity: UInt64, deadline: UInt64) -> Bool {
+        defer { producerWaiting.pointee.store(0, ordering: .relaxed) }
+        let seen = spaceSignal.pointee.load(ordering: .sequentiallyConsistent)
+        producerWaiting.pointee.store(1, ordering: .sequentiallyConsistent)
+        if position &- head.pointee.load(ordering: .sequentiallyConsistent) < capacity { return true }
+        if isConsumerGone { return false }
+        let now = monotonicNanoseconds()
+        guard now < deadline else { return false }
+        _ = apus_futex_wait((base + 140).assumingMemoryBound(to: UInt32.self), seen, Int64(deadline - now))
+        return true
+    }
+
+    /// Takes every queued entry, handing each descriptor to `body` (for reclamation).
+    func drain(_ body: (UInt64) -> Void) {
+        while let (position, _, descriptor) = peek() {
+            if take(at: position) { body(descriptor) }
+        }
+    }
+
+    func setFlag(_ flag: UInt32) {
+        flags.pointee.bitwiseOr(flag, ordering: .sequentiallyConsistent)
+        // A producer blocked on a full ring must notice a consumer that is gone.
+        spaceSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        _ = apus_futex_wake((base + 140).assumingMemoryBound(to: UInt32.self), Int32.max)
+    }
+}
+
+/// A consumer's inbox: its doorbell and one ring per input, in one shared segment that the
+/// consumer and each of its producers map read-write.
+public final class Inbox: @unchecked Sendable {
+    public let segment: SharedSegment
+    public let layout: InboxLayout
+    public let rings: [InputRing]
+    public let doorbell: Doorbell
+
+    /// Creates a fresh inbox (the daemon does, for each consumer).
+    public convenience init(layout: InboxLayout, name: String) throws(TransportError) {
+        try layout.validate()
+        try self.init(segment: SharedSegment(name: "apus-inbox-\(name)", size: max(layout.size, 1)), layout: layout)
+    }
+
+    /// Maps an inbox received from another process (the descriptor is adopted).
+    public convenience init(adopting fd: Int32, layout: InboxLayout) throws(TransportError) {
+        do {
+            try layout.validate()
+        } catch {
+            close(fd)
+            throw error
+        }
+        try self.init(segment: SharedSegment(adopting: fd, size: layout.size, writable: true), layout: layout)
+    }
+
+    private init(segment: SharedSegment, layout: InboxLayout) {
+        self.segment = segment
+        self.layout = layout
+        self.rings = zip(layout.rings, layout.ringOffsets).map { InputRing(base: segment.base + $1, layout: $0) }
+        self.doorbell = Doorbell(at: segment.base + 64)
+    }
+
+    var arrivalCounter: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(segment.base, 0) }
+
+    @inline(__always)
+    func nextArrival() -> UInt64 {
+        arrivalCounter.pointee.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+}

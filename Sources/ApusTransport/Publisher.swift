@@ -1,0 +1,192 @@
+/// Where a producer output delivers: one ring of one consumer's inbox, and the holder bit that
+/// marks the samples this edge holds or has queued.
+public struct EdgeTarget: @unchecked Sendable {
+    public let inbox: Inbox
+    public let ring: Int
+    /// 1-based (bit 0 is the producer's own); unique among the producer's edges.
+    public let bit: Int
+
+    public init(inbox: Inbox, ring: Int, bit: Int) {
+        self.inbox = inbox
+        self.ring = ring
+        self.bit = bit
+    }
+}
+
+/// A sample slot reserved by `Publisher.allocate`: fill its payload, then publish or discard it.
+public struct ReservedSample: Sendable, Equatable {
+    public let pool: Int
+    public let slot: Int
+    public let length: Int
+}
+
+public struct PublishReport: Sendable, Equatable {
+    /// Rings the sample was queued on.
+    public var delivered = 0
+    /// Older samples evicted (and counted in their ring) to make room under `dropOldest`.
+    public var evicted = 0
+}
+
+/// The producer side of a node: its pools and, per output, the edges it feeds.
+///
+/// Samples come from pools of growing size classes: a sample larger than every pool gets a new
+/// pool sized for it (a power of two), which is announced to the consumers before its first use
+/// and then reused, so large messages cost no fresh page faults after the first.
+public final class Publisher: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var name: String
+        /// The first pool: slot count, payload capacity and metadata capacity per sample.
+        public var pool: PoolLayout
+        /// Slots in each pool made for larger samples.
+        public var largeSlotCount: Int
+        public var maxSampleSize: Int
+        /// How long `allocate` waits for a free slot before failing.
+        public var allocationTimeoutNanoseconds: UInt64
+        /// How long `publish` waits for room on a full `backpressure` input before failing.
+        public var backpressureTimeoutNanoseconds: UInt64
+
+        public init(
+            name: String, pool: PoolLayout, largeSlotCount: Int = 4, maxSampleSize: Int = 1 << 30,
+            allocationTimeoutNanoseconds: UInt64 = 5_000_000_000, backpressureTimeoutNanoseconds: UInt64 = 5_000_000_000
+        ) {
+            self.name = name
+            self.pool = pool
+            self.largeSlotCount = largeSlotCount
+            self.maxSampleSize = maxSampleSize
+            self.allocationTimeoutNanoseconds = allocationTimeoutNanoseconds
+            self.backpressureTimeoutNanoseconds = backpressureTimeoutNanoseconds
+        }
+    }
+
+    public let configuration: Configuration
+    public private(set) var pools: [SamplePool] = []
+    public let outputs: [[EdgeTarget]]
+    private let announce: (SamplePool) throws(TransportError) -> Void
+    private var swept: Set<Int> = []
+
+    /// `outputs[i]` lists the edges output `i` feeds. `announce` must make a new pool known to every
+    /// consumer before this returns (it is called for the first pool too).
+    public init(
+        configuration: Configuration, outputs: [[EdgeTarget]],
+        announce: @escaping (SamplePool) throws(TransportError) -> Void
+    ) throws(TransportError) {
+        let bits = outputs.joined().map(\.bit)
+        guard bits.allSatisfy({ $0 >= 1 && $0 < configuration.pool.holderWords * 64 }), Set(bits).count == bits.count else {
+            throw .corrupted("edge bits \(bits) do not fit \(configuration.pool.holderWords) holder words or repeat")
+        }
+        self.configuration = configuration
+        self.outputs = outputs
+        self.announce = announce
+        try addPool(configuration.pool)
+    }
+
+    private func addPool(_ layout: PoolLayout) throws(TransportError) {
+        let pool = try SamplePool(index: pools.count, layout: layout, name: configuration.name)
+        try announce(pool)
+        pools.append(pool)
+    }
+
+    /// Reserves a sample of `length` payload bytes, waiting (bounded) while all slots are held.
+    public func allocate(_ length: Int) throws(TransportError) -> ReservedSample {
+        guard length >= 0, length <= configuration.maxSampleSize else {
+            throw .sampleTooLarge(length: length, maximum: configuration.maxSampleSize)
+        }
+        if pools.allSatisfy({ $0.layout.payloadCapacity < length }) {
+            var layout = configuration.pool
+            layout.payloadCapacity = min(nextPowerOfTwo(length), max(configuration.maxSampleSize, length))
+            layout.slotCount = configuration.largeSlotCount
+            try addPool(layout)
+        }
+        // The smallest class that fits; larger classes are not borrowed, so big pools stay free for big samples.
+        let pool = pools.filter { $0.layout.payloadCapacity >= length }.min { $0.layout.payloadCapacity < $1.layout.payloadCapacity }!
+        let deadline = monotonicNanoseconds() + configuration.allocationTimeoutNanoseconds
+        let slot = try pool.reserve(until: deadline, payloadLength: length)
+        return ReservedSample(pool: pool.index, slot: slot, length: length)
+    }
+
+    /// The writable payload of a reserved sample.
+    public func payload(_ sample: ReservedSample) -> UnsafeMutableRawBufferPointer {
+        let pool = pools[sample.pool]
+        return UnsafeMutableRawBufferPointer(start: pool.view.slotBase(sample.slot) + pool.layout.payloadOffset, count: sample.length)
+    }
+
+    /// Returns a reserved sample to its pool without sending it.
+    public func discard(_ sample: ReservedSample) {
+        pools[sample.pool].view.release(sample.slot, bit: 0)
+    }
+
+    /// Queues `sample` on every edge of `output` and rings each consumer. A `timestamp` of 0 is
+    /// stamped now. The sample is released here on error too; on a backpressure timeout the other
+    /// edges still get it and the error names the ring that stayed full.
+    @discardableResult
+    public func publish(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
+        let pool = pools[sample.pool]
+        defer { pool.view.release(sample.slot, bit: 0) }
+        var metadata = metadata
+        if metadata.timestamp == 0 { metadata.timestamp = monotonicNanoseconds() }
+        try pool.seal(sample.slot, length: sample.length, metadata: metadata)
+
+        let descriptor = UInt64(sample.pool) << 32 | UInt64(sample.slot)
+        let deadline = monotonicNanoseconds() + configuration.backpressureTimeoutNanoseconds
+        var report = PublishReport()
+        var timedOut: Int?
+        for edge in outputs[output] {
+            let ring = edge.inbox.rings[edge.ring]
+            if ring.isConsumerGone {
+                sweep(edge)
+                continue
+            }
+            pool.view.hold(sample.slot, bit: edge.bit)
+            let queued = ring.push(descriptor: descriptor, arrival: edge.inbox.nextArrival(), deadline: deadline) { victim in
+                releaseDescriptor(victim, bit: edge.bit)
+                report.evicted += 1
+            }
+            if queued {
+                report.delivered += 1
+                edge.inbox.doorbell.ring()
+            } else {
+                pool.view.release(sample.slot, bit: edge.bit)
+                if ring.isConsumerGone { sweep(edge) } else { timedOut = edge.ring }
+            }
+        }
+        if let timedOut { throw .backpressureTimeout(input: timedOut) }
+        return report
+    }
+
+    /// Copies `bytes` into a new sample and publishes it.
+    @discardableResult
+    public func send(_ bytes: UnsafeRawBufferPointer, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
+        let sample = try allocate(bytes.count)
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            payload(sample).baseAddress!.copyMemory(from: source, byteCount: bytes.count)
+        }
+        return try publish(sample, output: output, metadata: metadata)
+    }
+
+    /// Tells every consumer this producer will send no more (a clean exit).
+    public func closeOutputs() {
+        for edge in outputs.joined() {
+            edge.inbox.rings[edge.ring].setFlag(InputRing.producerClosed)
+            edge.inbox.doorbell.ring()
+        }
+    }
+
+    /// Pool usage, for metrics and tests.
+    public var usedSlots: Int { pools.reduce(0) { $0 + $1.view.usedSlots } }
+
+    private func releaseDescriptor(_ descriptor: UInt64, bit: Int) {
+        let poolIndex = Int(descriptor >> 32)
+        let slot = Int(descriptor & 0xFFFF_FFFF)
+        guard poolIndex < pools.count, slot < pools[poolIndex].layout.slotCount else { return }
+        pools[poolIndex].view.release(slot, bit: bit)
+    }
+
+    /// Once a consumer is gone, release whatever this producer queued to it after it died.
+    private func sweep(_ edge: EdgeTarget) {
+        let key = edge.bit
+        guard !swept.contains(key) else { return }
+        swept.insert(key)
+        edge.inbox.rings[edge.ring].drain { releaseDescriptor($0, bit: edge.bit) }
+        for pool in pools { pool.view.releaseEverywhere(bit: edge.bit) }
+    }
+}

@@ -1,0 +1,233 @@
+import CApusSys
+import Synchronization
+
+/// The shape of a pool, agreed out of band by its producer and consumers. Sizes used to address
+/// shared memory always come from here, never from the shared memory itself.
+public struct PoolLayout: Sendable, Equatable {
+    public static let headerSize = 64
+    public static let maxSlotCount = 1 << 20
+    public static let maxHolderWords = 64
+
+    public var slotCount: Int
+    /// Payload bytes per slot.
+    public var payloadCapacity: Int
+    /// Bytes per slot for shape and parameters (a multiple of 64).
+    public var metadataCapacity: Int
+    /// 64-bit words of holder bits per slot: bit 0 is the producer, bit `k` the `k`-th edge.
+    public var holderWords: Int
+
+    public init(slotCount: Int, payloadCapacity: Int, metadataCapacity: Int = 1024, holderWords: Int = 1) {
+        self.slotCount = slotCount
+        self.payloadCapacity = payloadCapacity
+        self.metadataCapacity = roundUp(metadataCapacity, to: 64)
+        self.holderWords = holderWords
+    }
+
+    /// Holder words for a producer feeding `edges` inputs.
+    public static func holderWords(forEdges edges: Int) -> Int { edges / 64 + 1 }
+
+    /// Header, metadata area and payload; a multiple of 64 so every payload is 64-byte aligned.
+    public var slotSize: Int { roundUp(Self.headerSize + metadataCapacity + payloadCapacity, to: 64) }
+    public var payloadOffset: Int { Self.headerSize + metadataCapacity }
+    public var dataSize: Int { slotCount * slotSize }
+    public var controlSize: Int { 64 + slotCount * holderWords * 8 }
+
+    public func validate() throws(TransportError) {
+        guard (1...Self.maxSlotCount).contains(slotCount),
+              (0...(1 << 40)).contains(payloadCapacity),
+              (0...(1 << 20)).contains(metadataCapacity), metadataCapacity % 64 == 0,
+              (1...Self.maxHolderWords).contains(holderWords)
+        else { throw .corrupted("pool layout out of range: \(self)") }
+    }
+
+    /// Four integers, for sending a layout with the segments' descriptors.
+    public var encoded: [UInt64] {
+        [UInt64(slotCount), UInt64(payloadCapacity), UInt64(metadataCapacity), UInt64(holderWords)]
+    }
+
+    public init(encoded values: [UInt64]) throws(TransportError) {
+        guard values.count == 4, values.allSatisfy({ $0 < 1 << 48 }) else {
+            throw .malformedMessage("pool layout needs 4 integers, got \(values)")
+        }
+        self.init(slotCount: Int(values[0]), payloadCapacity: Int(values[1]),
+                  metadataCapacity: Int(values[2]), holderWords: Int(values[3]))
+        guard metadataCapacity == Int(values[2]) else { throw .malformedMessage("metadata capacity \(values[2]) not a multiple of 64") }
+        try validate()
+    }
+}
+
+/// Addressing and holder-bit operations on one pool, shared by its producer and its consumers.
+///
+/// A sample's slot is free when all its holder bits are clear. Only the producer sets bits (when it
+/// reserves a slot and when it queues the sample to an edge); anyone clears them. Clearing is an
+/// atomic AND, so releasing twice is harmless and a dead consumer's holds are reclaimed by clearing
+/// its edge bit everywhere.
+///
+/// Control segment: `freeSignal` u32 at 0 (futex), `producerWaiting` u32 at 4, holder words from 64.
+/// Slot: `payloadLength` u64 at 0, `timestamp` u64 at 8, `metadataLength` u32 at 16,
+/// `elementType` u8 at 20, metadata area from 64, payload from `layout.payloadOffset`.
+public struct PoolView: @unchecked Sendable {
+    public let layout: PoolLayout
+    let data: UnsafeMutableRawPointer
+    let control: UnsafeMutableRawPointer
+
+    init(layout: PoolLayout, data: UnsafeMutableRawPointer, control: UnsafeMutableRawPointer) {
+        self.layout = layout
+        self.data = data
+        self.control = control
+    }
+
+    var freeSignal: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 0) }
+    var producerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 4) }
+
+    @inline(__always)
+    func holderWord(_ slot: Int, _ word: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        atomic64(control, 64 + (slot * layout.holderWords + word) * 8)
+    }
+
+    @inline(__always)
+    func slotBase(_ slot: Int) -> UnsafeMutableRawPointer {
+        data + slot * layout.slotSize
+    }
+
+    func isFree(_ slot: Int) -> Bool {
+        for word in 0..<layout.holderWords where holderWord(slot, word).pointee.load(ordering: .acquiring) != 0 {
+            return false
+        }
+        return true
+    }
+
+    @inline(__always)
+    func hold(_ slot: Int, bit: Int) {
+        holderWord(slot, bit >> 6).pointee.bitwiseOr(1 << UInt64(bit & 63), ordering: .releasing)
+    }
+
+    /// Clears `bit` on `slot`; wakes the producer if it waits for a free slot.
+    @inline(__always)
+    func release(_ slot: Int, bit: Int) {
+        let word = holderWord(slot, bit >> 6)
+        let remaining = word.pointee.bitwiseAnd(~(1 << UInt64(bit & 63)), ordering: .sequentiallyConsistent).newValue
+        if remaining == 0, producerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+            freeSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            _ = apus_futex_wake(control.assumingMemoryBound(to: UInt32.self), Int32.max)
+        }
+    }
+
+    /// Clears `bit` on every slot: everything one edge held or had queued is released.
+    func releaseEverywhere(bit: Int) {
+        for slot in 0..<layout.slotCount { release(slot, bit: bit) }
+    }
+
+    /// Slots held by anyone (for metrics and tests).
+    public var usedSlots: Int {
+        (0..<layout.slotCount).reduce(0) { $0 + (isFree($1) ? 0 : 1) }
+    }
+
+    public var freeSlots: Int { layout.slotCount - usedSlots }
+
+    /// The sample in `slot`, checked against the layout: a faulty producer cannot make us read
+    /// outside the slot.
+    func sample(in slot: Int) throws(TransportError) -> (metadata: SampleMetadata, payload: UnsafeRawBufferPointer) {
+        let base = UnsafeRawPointer(slotBase(slot))
+        let length = base.loadUnaligned(as: UInt64.self)
+        let timestamp = base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        let metadataLength = Int(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        let typeCode = base.load(fromByteOffset: 20, as: UInt8.self)
+        guard length <= UInt64(layout.payloadCapacity) else {
+            throw .corrupted("sample of \(length) bytes in a slot of \(layout.payloadCapacity)")
+        }
+        guard metadataLength <= layout.metadataCapacity else {
+            throw .corrupted("metadata of \(metadataLength) bytes in an area of \(layout.metadataCapacity)")
+        }
+        guard let elementType = ElementType(rawValue: typeCode) else {
+            throw .corrupted("unknown element type \(typeCode)")
+        }
+        let metadata = try MetadataCodec.decode(
+            UnsafeRawBufferPointer(start: base + PoolLayout.headerSize, count: metadataLength),
+            elementType: elementType, timestamp: timestamp)
+        return (metadata, UnsafeRawBufferPointer(start: base + layout.payloadOffset, count: Int(length)))
+    }
+}
+
+/// A pool owned by a producer: it reserves slots, writes samples, and waits when all are held.
+/// Its data segment is sealed, so consumers can map it only read-only.
+public final class SamplePool: @unchecked Sendable {
+    public let index: Int
+    public let layout: PoolLayout
+    public let data: SharedSegment
+    public let control: SharedSegment
+    public let view: PoolView
+    private var cursor = 0
+
+    public init(index: Int, layout: PoolLayout, name: String) throws(TransportError) {
+        try layout.validate()
+        self.index = index
+        self.layout = layout
+        self.data = try SharedSegment(name: "apus-pool-\(name)-\(index)", size: layout.dataSize)
+        try data.sealAgainstWriters()
+        self.control = try SharedSegment(name: "apus-pool-control-\(name)-\(index)", size: layout.controlSize)
+        self.view = PoolView(layout: layout, data: data.base, control: control.base)
+    }
+
+    /// Reserves a free slot (holder bit 0 set) or returns nil when every slot is held.
+    func tryReserve() -> Int? {
+        let count = layout.slotCount
+        for step in 0..<count {
+            let slot = (cursor + step) % count
+            if view.isFree(slot) {
+                view.holderWord(slot, 0).pointee.store(1, ordering: .releasing)
+                cursor = (slot + 1) % count
+                return slot
+            }
+        }
+        return nil
+    }
+
+    /// Reserves a slot, waiting until `deadline` (monotonic ns) for a consumer to release one.
+    func reserve(until deadline: UInt64, payloadLength: Int) throws(TransportError) -> Int {
+        if let slot = tryReserve() { return slot }
+        let start = monotonicNanoseconds()
+        defer { view.producerWaiting.pointee.store(0, ordering: .relaxed) }
+        while true {
+            let seen = view.freeSignal.pointee.load(ordering: .sequentiallyConsistent)
+            view.producerWaiting.pointee.store(1, ordering: .sequentiallyConsistent)
+            if let slot = tryReserve() { return slot }
+            let now = monotonicNanoseconds()
+            guard now < deadline else {
+                throw .poolExhausted(payloadLength: payloadLength, waitedNanoseconds: Int64(now - start))
+            }
+            _ = apus_futex_wait(control.base.assumingMemoryBound(to: UInt32.self), seen, Int64(deadline - now))
+        }
+    }
+
+    /// Writes the header and metadata of `slot`; the payload is already in place.
+    func seal(_ slot: Int, length: Int, metadata: SampleMetadata) throws(TransportError) {
+        let encoded = MetadataCodec.encode(metadata)
+        guard encoded.count <= layout.metadataCapacity else {
+            throw .metadataTooLarge(length: encoded.count, capacity: layout.metadataCapacity)
+        }
+        let base = view.slotBase(slot)
+        base.storeBytes(of: UInt64(length), as: UInt64.self)
+        base.storeBytes(of: metadata.timestamp, toByteOffset: 8, as: UInt64.self)
+        base.storeBytes(of: UInt32(encoded.count), toByteOffset: 16, as: UInt32.self)
+        base.storeBytes(of: metadata.elementType.rawValue, toByteOffset: 20, as: UInt8.self)
+        encoded.withUnsafeBytes { (base + PoolLayout.headerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+}
+
+/// A producer's pool as a consumer sees it: data read-only, control read-write (to release).
+public final class MappedPool: @unchecked Sendable {
+    public let index: Int
+    public let data: SharedSegment
+    public let control: SharedSegment
+    public let view: PoolView
+
+    /// Maps the two segments of a pool received from another process (the descriptors are adopted).
+    public init(index: Int, layout: PoolLayout, dataFD: Int32, controlFD: Int32) throws(TransportError) {
+        try layout.validate()
+        self.index = index
+        self.data = try SharedSegment(adopting: dataFD, size: layout.dataSize, writable: false)
+        self.control = try SharedSegment(adopting: controlFD, size: layout.controlSize, writable: true)
+        self.view = PoolView(layout: layout, data: data.base, control: control.base)
+    }
+}

@@ -1,0 +1,114 @@
+#define _GNU_SOURCE
+#include "CApusSys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+#define APUS_MAX_FDS 64
+
+int apus_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+    struct timespec timeout;
+    struct timespec *timeout_pointer = NULL;
+    if (timeout_ns >= 0) {
+        timeout.tv_sec = (time_t)(timeout_ns / 1000000000);
+        timeout.tv_nsec = (long)(timeout_ns % 1000000000);
+        timeout_pointer = &timeout;
+    }
+    long result = syscall(SYS_futex, word, FUTEX_WAIT, expected, timeout_pointer, NULL, 0);
+    return result == 0 ? 0 : -errno;
+}
+
+int apus_futex_wake(uint32_t *word, int count) {
+    long result = syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
+    return result >= 0 ? (int)result : -errno;
+}
+
+int apus_memfd_create(const char *name) {
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    return fd >= 0 ? fd : -errno;
+}
+
+int apus_memfd_seal_future_write(int fd) {
+    int seals = F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+    return fcntl(fd, F_ADD_SEALS, seals) == 0 ? 0 : -errno;
+}
+
+int apus_send_fds(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count) {
+    if (fd_count > APUS_MAX_FDS) return -EINVAL;
+    struct iovec vector = {.iov_base = (void *)bytes, .iov_len = length};
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * APUS_MAX_FDS)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1};
+    if (fd_count > 0) {
+        memset(&control, 0, sizeof(control));
+        message.msg_control = control.buffer;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
+        memcpy(CMSG_DATA(header), fds, sizeof(int) * fd_count);
+    }
+    for (;;) {
+        ssize_t sent = sendmsg(socket, &message, MSG_NOSIGNAL);
+        if (sent == (ssize_t)length) return 0;
+        if (sent >= 0) return -EMSGSIZE;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+ssize_t apus_recv_fds(int socket, void *bytes, size_t capacity, int *fds, size_t fd_capacity, size_t *fd_count) {
+    struct iovec vector = {.iov_base = bytes, .iov_len = capacity};
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * APUS_MAX_FDS)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr message = {
+        .msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.buffer, .msg_controllen = sizeof(control.buffer)};
+    ssize_t received;
+    do {
+        received = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+    } while (received < 0 && errno == EINTR);
+    if (received < 0) return -errno;
+
+    size_t count = 0;
+    int overflow = (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int *incoming = (int *)CMSG_DATA(header);
+        for (size_t i = 0; i < n; i++) {
+            if (count < fd_capacity && !overflow) {
+                fds[count++] = incoming[i];
+            } else {
+                close(incoming[i]);
+                overflow = 1;
+            }
+        }
+    }
+    if (overflow) {
+        for (size_t i = 0; i < count; i++) close(fds[i]);
+        *fd_count = 0;
+        return -EMSGSIZE;
+    }
+    *fd_count = count;
+    return received;
+}
+
+int apus_set_parent_death_signal(int signal) {
+    return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) == 0 ? 0 : -errno;
+}

@@ -1,0 +1,36 @@
+/* What Swift cannot import from Glibc: futex, memfd and seals, SCM_RIGHTS, prctl.
+ * Every function returns -errno on failure (never sets errno for the caller to read). */
+#ifndef CAPUSSYS_H
+#define CAPUSSYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Sleeps while *word == expected, at most timeout_ns (negative: no limit).
+ * 0 when woken or the word changed; -ETIMEDOUT, -EINTR or -EAGAIN otherwise.
+ * Shared (not private) futex: the word may live in memory mapped by several processes. */
+int apus_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
+
+/* Wakes up to `count` sleepers on word; returns how many woke or -errno. */
+int apus_futex_wake(uint32_t *word, int count);
+
+/* An anonymous shared-memory file that can later be sealed; close-on-exec. fd or -errno. */
+int apus_memfd_create(const char *name);
+
+/* Seals fd so no later mapping or write can modify it, and its size is fixed.
+ * Mappings made before the seal stay writable. 0 or -errno. */
+int apus_memfd_seal_future_write(int fd);
+
+/* Sends `length` bytes and `fd_count` descriptors in one message. 0 or -errno. */
+int apus_send_fds(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count);
+
+/* Receives one message: up to `capacity` bytes and `fd_capacity` descriptors (close-on-exec).
+ * Returns the byte count (0 at end of stream) and sets *fd_count, or -errno.
+ * Descriptors beyond fd_capacity, or a truncated message, are closed and reported as -EMSGSIZE. */
+ssize_t apus_recv_fds(int socket, void *bytes, size_t capacity, int *fds, size_t fd_capacity, size_t *fd_count);
+
+/* Asks the kernel to send `signal` to this process when the thread that spawned it exits. 0 or -errno. */
+int apus_set_parent_death_signal(int signal);
+
+#endif
