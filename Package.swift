@@ -37,6 +37,20 @@ let package = Package(
             dependencies: ["ApusDataflow"],
             exclude: ["Fixtures"]
         ),
+        .target(
+            name: "TransportTestSupport",
+            dependencies: ["ApusTransport"],
+            path: "Tests/TransportTestSupport"
+        ),
+        .executableTarget(
+            name: "apus-transport-peer",
+            dependencies: ["ApusTransport", "TransportTestSupport"],
+            path: "Tests/TransportPeer"
+        ),
+        .testTarget(
+            name: "ApusTransportTests",
+            dependencies: ["ApusTransport", "TransportTestSupport", "apus-transport-peer"]
+        ),
         .testTarget(
             name: "ApusCLITests",
             dependencies: ["apus"]
