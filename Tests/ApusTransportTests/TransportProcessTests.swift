@@ -36,7 +36,7 @@ import Testing
         for producer in producers {
             #expect(!harness.pools(of: producer).isEmpty, "no pool of producer \(producer) was announced")
         }
-        expectAllPoolsFree(harness)
+        #expect(harness.usedSlots == 0)
     }
 
     func finish(_ harness: TransportHarness) {
