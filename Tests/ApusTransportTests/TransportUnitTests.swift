@@ -1,0 +1,195 @@
+import ApusTransport
+import Glibc
+import Testing
+
+@testable import ApusTransport
+
+@Suite struct MetadataCodecTests {
+    @Test func everyParameterTypeRoundTrips() throws {
+        let metadata = SampleMetadata(
+            elementType: .float32, shape: [480, 640, 3], timestamp: 42,
+            parameters: [
+                ("flag", .bool(true)), ("frame", .int(-7)), ("gain", .float(1.5)), ("name", .string("front ✓")),
+                ("flags", .bools([true, false])), ("ids", .ints([1, Int64.min])), ("gains", .floats([0.25, .infinity])),
+                ("labels", .strings(["a", ""])),
+            ])
+        let bytes = MetadataCodec.encode(metadata)
+        let decoded = try bytes.withUnsafeBytes { try MetadataCodec.decode($0, elementType: .float32, timestamp: 42) }
+        #expect(decoded == metadata)
+        #expect(decoded["name"] == .string("front ✓"))
+    }
+
+    @Test func truncatedMetadataIsCorruptionNotACrash() {
+        let bytes = MetadataCodec.encode(SampleMetadata(shape: [2, 2], parameters: [("text", .string("hello"))]))
+        for length in 0..<bytes.count {
+            #expect(throws: TransportError.self) {
+                try bytes.prefix(length).withUnsafeBytes { try MetadataCodec.decode($0, elementType: .uint8, timestamp: 0) }
+            }
+        }
+    }
+
+    @Test func hugeCountsAreRefused() {
+        var bytes: [UInt8] = [0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F]
+        #expect(throws: TransportError.self) { try bytes.withUnsafeBytes { try MetadataCodec.decode($0, elementType: .uint8, timestamp: 0) } }
+        bytes = [0xFF, 0, 0, 0]
+        #expect(throws: TransportError.corrupted("shape of rank 255")) {
+            try bytes.withUnsafeBytes { try MetadataCodec.decode($0, elementType: .uint8, timestamp: 0) }
+        }
+    }
+}
+
+@Suite struct LayoutTests {
+    @Test func payloadsAre64ByteAligned() {
+        let layout = PoolLayout(slotCount: 3, payloadCapacity: 100, metadataCapacity: 10)
+        #expect(layout.metadataCapacity == 64)
+        #expect(layout.payloadOffset % 64 == 0)
+        #expect(layout.slotSize % 64 == 0)
+    }
+
+    @Test func layoutsRoundTripAndRejectNonsense() throws {
+        let pool = PoolLayout(slotCount: 16, payloadCapacity: 4096, metadataCapacity: 1024, holderWords: 2)
+        #expect(try PoolLayout(encoded: pool.encoded) == pool)
+        #expect(throws: TransportError.self) { try PoolLayout(encoded: [0, 64, 64, 1]) }
+        #expect(throws: TransportError.self) { try PoolLayout(encoded: [1, 64, 65, 1]) }
+        #expect(throws: TransportError.self) { try PoolLayout(encoded: [1, 64]) }
+        let inbox = InboxLayout(rings: [InputRingLayout(capacity: 10, policy: .dropOldest), InputRingLayout(capacity: 1, policy: .backpressure)])
+        #expect(try InboxLayout(encoded: inbox.encoded) == inbox)
+        #expect(throws: TransportError.self) { try InboxLayout(encoded: [0, 0]) }
+        #expect(throws: TransportError.self) { try InboxLayout(encoded: [10, 7]) }
+    }
+}
+
+@Suite struct PublisherTests {
+    func publisher(maxSampleSize: Int = 1024, allocationTimeout: UInt64 = 50_000_000) throws -> (Publisher, Inbox) {
+        let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 4, policy: .backpressure)]), name: "unit")
+        let configuration = Publisher.Configuration(
+            name: "unit", pool: PoolLayout(slotCount: 2, payloadCapacity: 64), maxSampleSize: maxSampleSize,
+            allocationTimeoutNanoseconds: allocationTimeout, backpressureTimeoutNanoseconds: 50_000_000)
+        let publisher = try Publisher(configuration: configuration, outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 1)]]) { _ in }
+        return (publisher, inbox)
+    }
+
+    @Test func sampleOverTheMaximumIsAnError() throws {
+        let (publisher, _) = try publisher()
+        #expect(throws: TransportError.sampleTooLarge(length: 1025, maximum: 1024)) { try publisher.allocate(1025) }
+        #expect(publisher.pools.count == 1)
+    }
+
+    @Test func fullPoolWaitsThenFailsInsteadOfDropping() throws {
+        let (publisher, _) = try publisher()
+        let first = try publisher.allocate(8)
+        let second = try publisher.allocate(8)
+        #expect(throws: TransportError.self) { try publisher.allocate(8) }
+        publisher.discard(first)
+        let third = try publisher.allocate(8)
+        #expect(third.slot == first.slot)
+        publisher.discard(second)
+        publisher.discard(third)
+        #expect(publisher.usedSlots == 0)
+    }
+
+    @Test func fullBackpressureRingTimesOutWithAnError() throws {
+        let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .backpressure)]), name: "unit")
+        let configuration = Publisher.Configuration(
+            name: "unit", pool: PoolLayout(slotCount: 4, payloadCapacity: 64), backpressureTimeoutNanoseconds: 20_000_000)
+        let publisher = try Publisher(configuration: configuration, outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 1)]]) { _ in }
+        let bytes: [UInt8] = [1, 2, 3]
+        try bytes.withUnsafeBytes { _ = try publisher.send($0, output: 0, metadata: SampleMetadata()) }
+        #expect(throws: TransportError.backpressureTimeout(input: 0)) {
+            try bytes.withUnsafeBytes { _ = try publisher.send($0, output: 0, metadata: SampleMetadata()) }
+        }
+        #expect(inbox.rings[0].queued == 1)
+        #expect(publisher.usedSlots == 1)
+    }
+
+    @Test func oversizedMetadataIsAnErrorAndFreesTheSlot() throws {
+        let (publisher, _) = try publisher()
+        let sample = try publisher.allocate(4)
+        let metadata = SampleMetadata(parameters: [("blob", .string(String(repeating: "x", count: 2000)))])
+        #expect(throws: TransportError.metadataTooLarge(length: 2019, capacity: 1024)) {
+            try publisher.publish(sample, output: 0, metadata: metadata)
+        }
+        #expect(publisher.usedSlots == 0)
+    }
+
+    @Test func edgeBitsMustFitAndBeUnique() throws {
+        let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest)]), name: "unit")
+        let configuration = Publisher.Configuration(name: "unit", pool: PoolLayout(slotCount: 1, payloadCapacity: 8))
+        #expect(throws: TransportError.self) {
+            try Publisher(configuration: configuration, outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 64)]]) { _ in }
+        }
+        #expect(throws: TransportError.self) {
+            try Publisher(configuration: configuration, outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 0)]]) { _ in }
+        }
+    }
+}
+
+@Suite struct ControlChannelTests {
+    @Test func messagesCarryDescriptors() throws {
+        let (left, right) = try ControlChannel.pair()
+        let segment = try SharedSegment(name: "unit", size: 4096)
+        segment.base.storeBytes(of: 0xABCD, as: UInt32.self)
+        try left.send([1, 2, 3], fds: [segment.fd])
+        let (bytes, fds) = try right.receive()
+        #expect(bytes == [1, 2, 3])
+        #expect(fds.count == 1)
+        let mapped = try SharedSegment(adopting: fds[0], size: 4096, writable: false)
+        #expect(mapped.base.load(as: UInt32.self) == 0xABCD)
+    }
+
+    @Test func oversizedAnnouncedLengthIsRefused() throws {
+        let (left, right) = try ControlChannel.pair()
+        let header: [UInt8] = [0xFF, 0xFF, 0xFF, 0x7F]
+        _ = header.withUnsafeBytes { write(left.fd, $0.baseAddress, 4) }
+        #expect(throws: TransportError.malformedMessage("announced length 2147483647 exceeds 1048576")) { try right.receive() }
+    }
+
+    @Test func truncatedFrameReportsDisconnection() throws {
+        let (left, right) = try ControlChannel.pair()
+        let partial: [UInt8] = [10, 0, 0, 0, 1, 2]
+        _ = partial.withUnsafeBytes { write(left.fd, $0.baseAddress, 6) }
+        shutdown(left.fd, Int32(SHUT_WR))
+        #expect(throws: TransportError.disconnected) { try right.receive() }
+    }
+
+    @Test func randomBytesNeverCrashTheReceiver() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let (left, right) = try ControlChannel.pair()
+            let garbage = (0..<Int.random(in: 1...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            _ = garbage.withUnsafeBytes { write(left.fd, $0.baseAddress, $0.count) }
+            shutdown(left.fd, Int32(SHUT_WR))
+            do {
+                _ = try right.receive()
+            } catch {
+                #expect(error == .disconnected || error.description.hasPrefix("malformed"))
+            }
+        }
+    }
+}
+
+@Suite struct DoorbellTests {
+    @Test func waitWithoutRingTimesOut() throws {
+        let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest)]), name: "unit")
+        let subscriber = try Subscriber(inbox: inbox, inputs: [InputBinding(producer: 0, bit: 1)]) { _, _ throws(TransportError) in
+            throw .corrupted("no pools in this test")
+        }
+        let start = monotonicNanoseconds()
+        #expect(try subscriber.receive(timeoutNanoseconds: 30_000_000) == nil)
+        #expect(monotonicNanoseconds() - start >= 30_000_000)
+    }
+
+    @Test func closedInputIsReportedOnce() throws {
+        let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest)]), name: "unit")
+        let subscriber = try Subscriber(inbox: inbox, inputs: [InputBinding(producer: 0, bit: 1)]) { _, _ throws(TransportError) in
+            throw .corrupted("no pools in this test")
+        }
+        Reclamation.closeEdge(inbox, ring: 0)
+        guard case .inputClosed(let input) = try subscriber.receive(timeoutNanoseconds: 0) else {
+            Issue.record("expected inputClosed")
+            return
+        }
+        #expect(input == 0)
+        #expect(try subscriber.receive(timeoutNanoseconds: 1_000_000) == nil)
+    }
+}
