@@ -47,6 +47,11 @@ let package = Package(
             dependencies: ["ApusTransport", "TransportTestSupport"],
             path: "Tests/TransportPeer"
         ),
+        .executableTarget(
+            name: "transport-bench",
+            dependencies: ["ApusTransport"],
+            path: "bench/transport/Sources/transport-bench"
+        ),
         .testTarget(
             name: "ApusTransportTests",
             dependencies: ["ApusTransport", "TransportTestSupport", "apus-transport-peer"]

@@ -31,6 +31,13 @@ public struct Doorbell: @unchecked Sendable {
     /// Spins first for the time `spin` allows, then sleeps on the futex. Returns whether ready.
     func wait(until deadline: UInt64?, spin: inout AdaptiveSpin, ready: () -> Bool) -> Bool {
         if ready() { return true }
+        let start = monotonicNanoseconds()
+        let outcome = sleepUnlessReady(until: deadline, spin: spin, ready: ready)
+        if outcome { spin.record(waitNanoseconds: monotonicNanoseconds() - start) }
+        return outcome
+    }
+
+    private func sleepUnlessReady(until deadline: UInt64?, spin: AdaptiveSpin, ready: () -> Bool) -> Bool {
         if spin.spin(until: deadline, ready) { return true }
         while true {
             let seen = sequence.pointee.load(ordering: .sequentiallyConsistent)
@@ -56,41 +63,38 @@ public struct Doorbell: @unchecked Sendable {
     }
 }
 
-/// A spin budget that grows when spinning pays off (the producer runs on another CPU and answers
-/// within microseconds) and shrinks to nothing when it does not (both share one CPU, where
-/// spinning only delays the producer).
+/// A spin budget sized from how long recent waits took, as adaptive mutexes do. A wait short enough
+/// to have been spun through (the producer runs on another CPU and answers within microseconds)
+/// grows the budget to cover it; a long wait (an idle input, or a producer sharing this CPU, which
+/// spinning would only delay) halves it, down to zero, so an idle node does not burn CPU.
 public struct AdaptiveSpin: Sendable {
     public static let maximumNanoseconds: UInt64 = 50_000
-    static let probeNanoseconds: UInt64 = 2_000
     public private(set) var budgetNanoseconds: UInt64
-    private var waitsWithoutSpinning: UInt32 = 0
 
     public init(budgetNanoseconds: UInt64 = 10_000) {
         self.budgetNanoseconds = min(budgetNanoseconds, Self.maximumNanoseconds)
     }
 
-    mutating func spin(until deadline: UInt64?, _ ready: () -> Bool) -> Bool {
-        var budget = budgetNanoseconds
-        if budget == 0 {
-            // Probe now and then, in case the processes moved to different CPUs.
-            waitsWithoutSpinning &+= 1
-            guard waitsWithoutSpinning % 32 == 0 else { return false }
-            budget = Self.probeNanoseconds
+    /// Records how long a whole wait took (spinning and sleeping).
+    mutating func record(waitNanoseconds: UInt64) {
+        if waitNanoseconds <= Self.maximumNanoseconds {
+            budgetNanoseconds = min(Self.maximumNanoseconds, max(budgetNanoseconds, waitNanoseconds * 2))
+        } else {
+            budgetNanoseconds /= 2
+            if budgetNanoseconds < 1_000 { budgetNanoseconds = 0 }
         }
-        let start = monotonicNanoseconds()
-        var end = start + budget
+    }
+
+    /// Spins for the current budget; true if `ready` became true meanwhile.
+    func spin(until deadline: UInt64?, _ ready: () -> Bool) -> Bool {
+        guard budgetNanoseconds > 0 else { return false }
+        var end = monotonicNanoseconds() + budgetNanoseconds
         if let deadline { end = min(end, deadline) }
         var checks = 0
         while true {
-            if ready() {
-                budgetNanoseconds = min(max(budget * 2, Self.probeNanoseconds), Self.maximumNanoseconds)
-                return true
-            }
+            if ready() { return true }
             checks += 1
-            if checks & 63 == 0, monotonicNanoseconds() >= end { break }
+            if checks & 63 == 0, monotonicNanoseconds() >= end { return false }
         }
-        budgetNanoseconds /= 2
-        if budgetNanoseconds < 1_000 { budgetNanoseconds = 0 }
-        return false
     }
 }

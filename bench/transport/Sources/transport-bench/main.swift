@@ -1,0 +1,176 @@
+// Two processes over ApusTransport: this one measures, a spawned copy of itself answers.
+//   transport-bench pingpong SIZE ITERATIONS   -> "p50_ns p99_ns" of RTT/2
+//   transport-bench throughput SIZE COUNT      -> "messages_per_s megabytes_per_s received sent"
+import ApusTransport
+import Glibc
+
+let layout = InboxLayout(rings: [
+    InputRingLayout(capacity: 4, policy: .backpressure),  // ping-pong
+    InputRingLayout(capacity: 256, policy: .backpressure),  // throughput
+])
+let basePool = PoolLayout(slotCount: 64, payloadCapacity: 4096, metadataCapacity: 256)
+
+func fail(_ message: String) -> Never {
+    print("transport-bench: \(message)")
+    exit(1)
+}
+
+func words(_ bytes: [UInt8]) -> [UInt64] {
+    stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { offset in
+        bytes[offset..<(offset + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    }
+}
+
+func bytes(_ words: [UInt64]) -> [UInt8] {
+    words.flatMap { word in withUnsafeBytes(of: word.littleEndian, Array.init) }
+}
+
+/// One side: its own inbox, a publisher feeding the other side's inbox, and the socket to the other.
+final class Side {
+    let channel: ControlChannel
+    let inbox: Inbox
+    var publisher: Publisher!
+    var subscriber: Subscriber!
+    var commands: [[UInt64]] = []
+    var pendingPools: [MappedPool] = []
+
+    init(channel: ControlChannel, own: Inbox, peer: Inbox) throws(TransportError) {
+        self.channel = channel
+        self.inbox = own
+        let configuration = Publisher.Configuration(name: "bench", pool: basePool, largeSlotCount: 16, maxSampleSize: 64 << 20)
+        publisher = try Publisher(
+            configuration: configuration,
+            outputs: [[EdgeTarget(inbox: peer, ring: 0, bit: 1)], [EdgeTarget(inbox: peer, ring: 1, bit: 2)]]
+        ) { (pool: SamplePool) throws(TransportError) in
+            try channel.send(bytes([2, UInt64(pool.index)] + pool.layout.encoded), fds: [pool.data.fd, pool.control.fd])
+        }
+        subscriber = try Subscriber(inbox: own, inputs: [InputBinding(producer: 0, bit: 1), InputBinding(producer: 0, bit: 2)]) {
+            [unowned self] (_, index) throws(TransportError) in
+            while true {
+                if let found = pendingPools.firstIndex(where: { $0.index == index }) { return pendingPools.remove(at: found) }
+                try readMessage()
+            }
+        }
+    }
+
+    /// Reads one message: a pool announcement (kept) or a command (queued).
+    func readMessage() throws(TransportError) {
+        let (payload, fds) = try channel.receive()
+        let message = words(payload)
+        if message.first == 2, fds.count == 2 {
+            pendingPools.append(try MappedPool(index: Int(message[1]), layout: PoolLayout(encoded: Array(message[2...])),
+                                               dataFD: fds[0], controlFD: fds[1]))
+        } else {
+            commands.append(message)
+        }
+    }
+
+    func nextSample() throws(TransportError) -> ReceivedSample {
+        guard case .sample(let sample) = try subscriber.receive(timeoutNanoseconds: 30_000_000_000) else {
+            fail("no sample within 30 s")
+        }
+        return sample
+    }
+
+    func send(size: Int, output: Int, sequence: UInt64) throws(TransportError) {
+        let sample = try publisher.allocate(size)
+        let payload = publisher.payload(sample)
+        if size >= 8 { payload.storeBytes(of: sequence, as: UInt64.self) }
+        try publisher.publish(sample, output: output, metadata: SampleMetadata())
+    }
+}
+
+func spawnPeer(socket: Int32) -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_adddup2(&actions, socket, 3)
+    var pid: pid_t = 0
+    let arguments = [CommandLine.arguments[0], "--peer"]
+    var argv = arguments.map { strdup($0) } + [nil]
+    let result = posix_spawn(&pid, "/proc/self/exe", &actions, nil, &argv, environ)
+    guard result == 0 else { fail("posix_spawn: \(result)") }
+    return pid
+}
+
+func runPeer() throws(TransportError) {
+    let channel = ControlChannel(adopting: 3)
+    let (_, fds) = try channel.receive()
+    guard fds.count == 2 else { fail("peer expected two inboxes") }
+    let side = try Side(channel: channel, own: Inbox(adopting: fds[0], layout: layout), peer: Inbox(adopting: fds[1], layout: layout))
+    while true {
+        while side.commands.isEmpty {
+            do { try side.readMessage() } catch .disconnected { return }
+        }
+        let command = side.commands.removeFirst()
+        guard command.count == 4, command[0] == 3 else { fail("bad command \(command)") }
+        let size = Int(command[2])
+        let count = Int(command[3])
+        if command[1] == 0 {
+            for index in 0..<count {
+                let sample = try side.nextSample()
+                side.subscriber.release(sample)
+                try side.send(size: size, output: 0, sequence: UInt64(index))
+            }
+        } else {
+            for index in 0..<count { try side.send(size: size, output: 1, sequence: UInt64(index)) }
+        }
+    }
+}
+
+func runMeasurement(mode: String, size: Int, count: Int) throws(TransportError) {
+    let (mine, theirs) = try ControlChannel.pair()
+    let ownInbox = try Inbox(layout: layout, name: "bench-a")
+    let peerInbox = try Inbox(layout: layout, name: "bench-b")
+    _ = fcntl(theirs.fd, F_SETFD, 0)
+    let pid = spawnPeer(socket: theirs.fd)
+    try mine.send([1], fds: [peerInbox.segment.fd, ownInbox.segment.fd])
+    let side = try Side(channel: mine, own: ownInbox, peer: peerInbox)
+
+    if mode == "pingpong" {
+        let warmup = count / 10 + 10
+        try mine.send(bytes([3, 0, UInt64(size), UInt64(warmup + count)]))
+        var samples: [UInt64] = []
+        samples.reserveCapacity(count)
+        for index in 0..<(warmup + count) {
+            let start = monotonicNanoseconds()
+            try side.send(size: size, output: 0, sequence: UInt64(index))
+            let reply = try side.nextSample()
+            side.subscriber.release(reply)
+            if index >= warmup { samples.append((monotonicNanoseconds() - start) / 2) }
+        }
+        samples.sort()
+        print("\(samples[count / 2]) \(samples[count * 99 / 100])")
+    } else {
+        try mine.send(bytes([3, 1, UInt64(size), UInt64(count)]))
+        var received = 0
+        let first = try side.nextSample()
+        let start = monotonicNanoseconds()
+        side.subscriber.release(first)
+        received += 1
+        while received < count {
+            side.subscriber.release(try side.nextSample())
+            received += 1
+        }
+        let seconds = Double(monotonicNanoseconds() - start) / 1e9
+        let rate = Double(count - 1) / seconds
+        let megabytes = (rate * Double(size) / 1e5).rounded() / 10
+        print("\(Int(rate)) \(megabytes) \(received) \(count)")
+    }
+    shutdown(mine.fd, Int32(SHUT_RDWR))
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+do {
+    if arguments.first == "--peer" {
+        try runPeer()
+    } else if arguments.count == 3, ["pingpong", "throughput"].contains(arguments[0]),
+              let size = Int(arguments[1]), let count = Int(arguments[2]), count > 1 {
+        try runMeasurement(mode: arguments[0], size: size, count: count)
+    } else {
+        fail("usage: transport-bench pingpong|throughput SIZE COUNT")
+    }
+} catch {
+    fail("\(error)")
+}
