@@ -26,7 +26,7 @@ public struct InputRingLayout: Sendable, Equatable {
 
 /// The shape of a consumer's inbox, agreed out of band like a `PoolLayout`.
 ///
-/// Segment: arrival counter u64 at 0; the doorbell at 64; rings from 128. Ring: `head` u64 at 0 and
+/// Segment: 64 reserved bytes; the doorbell at 64; rings from 128. Ring: `head` u64 at 0 and
 /// `tail` u64 at 64 (own cache lines), `dropped` u64 at 128, `flags` u32 at 136, `spaceSignal` u32
 /// at 140 (futex), `producerWaiting` u32 at 144, then `capacity` entries of (arrival u64, descriptor u64).
 public struct InboxLayout: Sendable, Equatable {
@@ -215,12 +215,5 @@ public final class Inbox: @unchecked Sendable {
         self.layout = layout
         self.rings = zip(layout.rings, layout.ringOffsets).map { InputRing(base: segment.base + $1, layout: $0) }
         self.doorbell = Doorbell(at: segment.base + 64)
-    }
-
-    var arrivalCounter: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(segment.base, 0) }
-
-    @inline(__always)
-    func nextArrival() -> UInt64 {
-        arrivalCounter.pointee.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 }

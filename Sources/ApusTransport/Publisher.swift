@@ -99,8 +99,7 @@ public final class Publisher: @unchecked Sendable {
         }
         // The smallest class that fits; larger classes are not borrowed, so big pools stay free for big samples.
         let pool = pools.filter { $0.layout.payloadCapacity >= length }.min { $0.layout.payloadCapacity < $1.layout.payloadCapacity }!
-        let deadline = monotonicNanoseconds() + configuration.allocationTimeoutNanoseconds
-        let slot = try pool.reserve(until: deadline, payloadLength: length)
+        let slot = try pool.reserve(timeoutNanoseconds: configuration.allocationTimeoutNanoseconds, payloadLength: length)
         return ReservedSample(pool: pool.index, slot: slot, length: length)
     }
 
@@ -122,12 +121,13 @@ public final class Publisher: @unchecked Sendable {
     public func publish(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
         let pool = pools[sample.pool]
         defer { pool.view.release(sample.slot, bit: 0) }
+        let now = monotonicNanoseconds()
         var metadata = metadata
-        if metadata.timestamp == 0 { metadata.timestamp = monotonicNanoseconds() }
+        if metadata.timestamp == 0 { metadata.timestamp = now }
         try pool.seal(sample.slot, length: sample.length, metadata: metadata)
 
         let descriptor = UInt64(sample.pool) << 32 | UInt64(sample.slot)
-        let deadline = monotonicNanoseconds() + configuration.backpressureTimeoutNanoseconds
+        let deadline = now &+ configuration.backpressureTimeoutNanoseconds
         var report = PublishReport()
         var timedOut: Int?
         for edge in outputs[output] {
@@ -137,7 +137,9 @@ public final class Publisher: @unchecked Sendable {
                 continue
             }
             pool.view.hold(sample.slot, bit: edge.bit)
-            let queued = ring.push(descriptor: descriptor, arrival: edge.inbox.nextArrival(), deadline: deadline) { victim in
+            // Arrival order across inputs is the time of sending: CLOCK_MONOTONIC is one clock for
+            // every process, so no shared counter has to bounce between CPUs.
+            let queued = ring.push(descriptor: descriptor, arrival: now, deadline: deadline) { victim in
                 releaseDescriptor(victim, bit: edge.bit)
                 report.evicted += 1
             }

@@ -77,6 +77,13 @@ public struct SampleMetadata: Equatable, Sendable {
 enum MetadataCodec {
     static let maxRank = 32
 
+    /// Rank 0 and no parameters: the common case, written without building an array.
+    static let emptyLength = 8
+
+    static func isEmpty(_ metadata: SampleMetadata) -> Bool {
+        metadata.shape.isEmpty && metadata.parameters.isEmpty
+    }
+
     static func encode(_ metadata: SampleMetadata) -> [UInt8] {
         var bytes: [UInt8] = []
         append(UInt32(metadata.shape.count), to: &bytes)
@@ -111,6 +118,9 @@ enum MetadataCodec {
 
     static func decode(_ area: UnsafeRawBufferPointer, elementType: ElementType, timestamp: UInt64)
         throws(TransportError) -> SampleMetadata {
+        if area.count == emptyLength, area.loadUnaligned(as: UInt64.self) == 0 {
+            return SampleMetadata(elementType: elementType, timestamp: timestamp)
+        }
         var reader = Reader(area: area)
         let rank = Int(try reader.u32())
         guard rank <= maxRank else { throw .corrupted("shape of rank \(rank)") }

@@ -184,9 +184,10 @@ public final class SamplePool: @unchecked Sendable {
     }
 
     /// Reserves a slot, waiting until `deadline` (monotonic ns) for a consumer to release one.
-    func reserve(until deadline: UInt64, payloadLength: Int) throws(TransportError) -> Int {
+    func reserve(timeoutNanoseconds: UInt64, payloadLength: Int) throws(TransportError) -> Int {
         if let slot = tryReserve() { return slot }
         let start = monotonicNanoseconds()
+        let deadline = start + timeoutNanoseconds
         defer { view.producerWaiting.pointee.store(0, ordering: .relaxed) }
         while true {
             let seen = view.freeSignal.pointee.load(ordering: .sequentiallyConsistent)
@@ -202,16 +203,23 @@ public final class SamplePool: @unchecked Sendable {
 
     /// Writes the header and metadata of `slot`; the payload is already in place.
     func seal(_ slot: Int, length: Int, metadata: SampleMetadata) throws(TransportError) {
-        let encoded = MetadataCodec.encode(metadata)
-        guard encoded.count <= layout.metadataCapacity else {
-            throw .metadataTooLarge(length: encoded.count, capacity: layout.metadataCapacity)
-        }
         let base = view.slotBase(slot)
+        let metadataLength: Int
+        if MetadataCodec.isEmpty(metadata) {
+            metadataLength = MetadataCodec.emptyLength
+            (base + PoolLayout.headerSize).storeBytes(of: UInt64(0), as: UInt64.self)
+        } else {
+            let encoded = MetadataCodec.encode(metadata)
+            guard encoded.count <= layout.metadataCapacity else {
+                throw .metadataTooLarge(length: encoded.count, capacity: layout.metadataCapacity)
+            }
+            encoded.withUnsafeBytes { (base + PoolLayout.headerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            metadataLength = encoded.count
+        }
         base.storeBytes(of: UInt64(length), as: UInt64.self)
         base.storeBytes(of: metadata.timestamp, toByteOffset: 8, as: UInt64.self)
-        base.storeBytes(of: UInt32(encoded.count), toByteOffset: 16, as: UInt32.self)
+        base.storeBytes(of: UInt32(metadataLength), toByteOffset: 16, as: UInt32.self)
         base.storeBytes(of: metadata.elementType.rawValue, toByteOffset: 20, as: UInt8.self)
-        encoded.withUnsafeBytes { (base + PoolLayout.headerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
     }
 }
 

@@ -34,6 +34,8 @@ public final class Subscriber: @unchecked Sendable {
     public let inputs: [InputBinding]
     private var pools: [Int: [Int: MappedPool]] = [:]
     private var closedReported: [Bool]
+    /// The pool each input used last: consecutive samples almost always share it.
+    private var lastPool: [MappedPool?]
     private var spin = AdaptiveSpin()
     private let resolvePool: (_ producer: Int, _ index: Int) throws(TransportError) -> MappedPool
 
@@ -49,6 +51,7 @@ public final class Subscriber: @unchecked Sendable {
         self.inbox = inbox
         self.inputs = inputs
         self.closedReported = Array(repeating: false, count: inputs.count)
+        self.lastPool = Array(repeating: nil, count: inputs.count)
         self.resolvePool = resolvePool
     }
 
@@ -110,13 +113,16 @@ public final class Subscriber: @unchecked Sendable {
         let poolIndex = Int(descriptor >> 32)
         let slot = Int(descriptor & 0xFFFF_FFFF)
         let pool: MappedPool
-        if let known = pools[binding.producer]?[poolIndex] {
+        if let last = lastPool[input], last.index == poolIndex {
+            pool = last
+        } else if let known = pools[binding.producer]?[poolIndex] {
             pool = known
         } else {
             guard poolIndex < 1 << 16 else { throw .corrupted("input \(input): descriptor names pool \(poolIndex)") }
             pool = try resolvePool(binding.producer, poolIndex)
             add(pool, producer: binding.producer)
         }
+        lastPool[input] = pool
         guard slot < pool.view.layout.slotCount else {
             throw .corrupted("input \(input): descriptor names slot \(slot) of a pool of \(pool.view.layout.slotCount)")
         }
