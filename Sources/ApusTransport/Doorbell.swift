@@ -23,7 +23,7 @@ public struct Doorbell: @unchecked Sendable {
     public func ring() {
         sequence.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
         if sleeping.pointee.load(ordering: .sequentiallyConsistent) != 0 {
-            _ = apus_futex_wake(base.assumingMemoryBound(to: UInt32.self), Int32.max)
+            _ = apus_futex_wake(futexWord(sequence), Int32.max)
         }
     }
 
@@ -57,7 +57,7 @@ public struct Doorbell: @unchecked Sendable {
                 }
                 timeout = Int64(deadline - now)
             }
-            _ = apus_futex_wait(base.assumingMemoryBound(to: UInt32.self), seen, timeout)
+            _ = apus_futex_wait(futexWord(sequence), seen, timeout)
             sleeping.pointee.store(0, ordering: .relaxed)
         }
     }

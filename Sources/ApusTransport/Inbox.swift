@@ -127,7 +127,7 @@ public struct InputRing: @unchecked Sendable {
             expected: position, desired: position + 1, ordering: .sequentiallyConsistent)
         if taken, layout.policy == .backpressure, producerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
             spaceSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            _ = apus_futex_wake((base + 140).assumingMemoryBound(to: UInt32.self), 1)
+            _ = apus_futex_wake(futexWord(spaceSignal), 1)
         }
         return taken
     }
@@ -166,7 +166,7 @@ public struct InputRing: @unchecked Sendable {
         if isConsumerGone { return false }
         let now = monotonicNanoseconds()
         guard now < deadline else { return false }
-        _ = apus_futex_wait((base + 140).assumingMemoryBound(to: UInt32.self), seen, Int64(deadline - now))
+        _ = apus_futex_wait(futexWord(spaceSignal), seen, Int64(deadline - now))
         return true
     }
 
@@ -181,7 +181,7 @@ public struct InputRing: @unchecked Sendable {
         flags.pointee.bitwiseOr(flag, ordering: .sequentiallyConsistent)
         // A producer blocked on a full ring must notice a consumer that is gone.
         spaceSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        _ = apus_futex_wake((base + 140).assumingMemoryBound(to: UInt32.self), Int32.max)
+        _ = apus_futex_wake(futexWord(spaceSignal), Int32.max)
     }
 }
 

@@ -91,14 +91,19 @@ public final class Publisher: @unchecked Sendable {
         guard length >= 0, length <= configuration.maxSampleSize else {
             throw .sampleTooLarge(length: length, maximum: configuration.maxSampleSize)
         }
-        if pools.allSatisfy({ $0.layout.payloadCapacity < length }) {
+        // The smallest class that fits; larger classes are not borrowed, so big pools stay free for big samples.
+        var fitting: SamplePool?
+        for pool in pools where pool.layout.payloadCapacity >= length {
+            if fitting == nil || pool.layout.payloadCapacity < fitting!.layout.payloadCapacity { fitting = pool }
+        }
+        if fitting == nil {
             var layout = configuration.pool
             layout.payloadCapacity = min(nextPowerOfTwo(length), max(configuration.maxSampleSize, length))
             layout.slotCount = configuration.largeSlotCount
             try addPool(layout)
+            fitting = pools.last
         }
-        // The smallest class that fits; larger classes are not borrowed, so big pools stay free for big samples.
-        let pool = pools.filter { $0.layout.payloadCapacity >= length }.min { $0.layout.payloadCapacity < $1.layout.payloadCapacity }!
+        let pool = fitting!
         let slot = try pool.reserve(timeoutNanoseconds: configuration.allocationTimeoutNanoseconds, payloadLength: length)
         return ReservedSample(pool: pool.index, slot: slot, length: length)
     }
@@ -185,10 +190,7 @@ public final class Publisher: @unchecked Sendable {
 
     /// Once a consumer is gone, release whatever this producer queued to it after it died.
     private func sweep(_ edge: EdgeTarget) {
-        let key = edge.bit
-        guard !swept.contains(key) else { return }
-        swept.insert(key)
-        edge.inbox.rings[edge.ring].drain { releaseDescriptor($0, bit: edge.bit) }
-        for pool in pools { pool.view.releaseEverywhere(bit: edge.bit) }
+        guard swept.insert(edge.bit).inserted else { return }
+        Reclamation.reclaim(edge.inbox.rings[edge.ring], bit: edge.bit, pools: pools.map(\.view))
     }
 }

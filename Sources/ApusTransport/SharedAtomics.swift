@@ -13,6 +13,12 @@ func atomic32(_ base: UnsafeMutableRawPointer, _ offset: Int) -> UnsafeMutablePo
     (base + offset).assumingMemoryBound(to: Atomic<UInt32>.self)
 }
 
+/// The same 32-bit word as a plain pointer, for the futex system call.
+@inline(__always)
+func futexWord(_ atomic: UnsafeMutablePointer<Atomic<UInt32>>) -> UnsafeMutablePointer<UInt32> {
+    UnsafeMutableRawPointer(atomic).assumingMemoryBound(to: UInt32.self)
+}
+
 @inline(__always)
 func roundUp(_ value: Int, to multiple: Int) -> Int {
     (value + multiple - 1) / multiple * multiple

@@ -21,12 +21,7 @@ public final class SharedSegment: @unchecked Sendable {
             close(fd)
             throw .system(operation: "ftruncate(\(rounded))", errno: error)
         }
-        do {
-            self.base = try Self.map(fd: fd, size: rounded, writable: true)
-        } catch {
-            close(fd)
-            throw error
-        }
+        self.base = try Self.mapOrClose(fd: fd, size: rounded, writable: true)
         self.fd = fd
         self.size = rounded
         self.isWritable = true
@@ -45,23 +40,21 @@ public final class SharedSegment: @unchecked Sendable {
             close(fd)
             throw .corrupted("segment of \(status.st_size) bytes, expected at least \(size)")
         }
-        do {
-            self.base = try Self.map(fd: fd, size: size, writable: writable)
-        } catch {
-            close(fd)
-            throw error
-        }
+        self.base = try Self.mapOrClose(fd: fd, size: size, writable: writable)
         self.fd = fd
         self.size = size
         self.isWritable = writable
     }
 
-    private static func map(fd: Int32, size: Int, writable: Bool) throws(TransportError) -> UnsafeMutableRawPointer {
+    /// Maps `fd`, closing it if that fails, so a failed init leaks no descriptor.
+    private static func mapOrClose(fd: Int32, size: Int, writable: Bool) throws(TransportError) -> UnsafeMutableRawPointer {
         let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
         // MAP_POPULATE pre-faults: fresh pages cost ~2.4 µs each on first touch.
         let address = mmap(nil, size, protection, MAP_SHARED | MAP_POPULATE, fd, 0)
         guard let address, address != MAP_FAILED else {
-            throw .system(operation: "mmap(\(size) bytes)", errno: errno)
+            let error = errno
+            close(fd)
+            throw .system(operation: "mmap(\(size) bytes)", errno: error)
         }
         return address
     }

@@ -142,8 +142,13 @@ public enum Reclamation {
     /// held or had queued. Safe to repeat and to race with the producer.
     public static func releaseEdge(_ ring: InputRing, bit: Int, pools: [PoolView]) {
         ring.setFlag(InputRing.consumerGone)
-        for pool in pools { pool.releaseEverywhere(bit: bit) }
+        reclaim(ring, bit: bit, pools: pools)
+    }
+
+    /// Empties the ring and clears the edge's bit on every slot: whatever was queued or held.
+    static func reclaim(_ ring: InputRing, bit: Int, pools: [PoolView]) {
         ring.drain { _ in }
+        for pool in pools { pool.releaseEverywhere(bit: bit) }
     }
 
     /// A producer died or finished: its consumer drains what is queued, then sees the input closed.

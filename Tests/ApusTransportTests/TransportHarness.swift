@@ -20,14 +20,17 @@ final class TransportHarness: @unchecked Sendable {
         let inbox: Inbox
         let channel: ControlChannel
         let lock = NSLock()
-        let producers: [Int]
+        /// Per ring: the producer feeding it and that edge's holder bit.
+        let bindings: [InputBinding]
 
-        init(peer: Peer, inbox: Inbox, channel: ControlChannel, producers: [Int]) {
+        init(peer: Peer, inbox: Inbox, channel: ControlChannel, bindings: [InputBinding]) {
             self.peer = peer
             self.inbox = inbox
             self.channel = channel
-            self.producers = producers
+            self.bindings = bindings
         }
+
+        func isFed(by producer: Int) -> Bool { bindings.contains { $0.producer == producer } }
 
         func send(_ message: HarnessMessage, fds: [Int32] = []) throws {
             lock.lock()
@@ -75,7 +78,7 @@ final class TransportHarness: @unchecked Sendable {
         }
         let (peer, channel) = try spawn(name, ["consume"] + arguments)
         try channel.send(.inbox(layout: layout, bindings: bindings), fds: [inbox.segment.fd])
-        let consumer = Consumer(peer: peer, inbox: inbox, channel: channel, producers: inputs.map(\.producer))
+        let consumer = Consumer(peer: peer, inbox: inbox, channel: channel, bindings: bindings)
         consumers.append(consumer)
         return consumer
     }
@@ -86,7 +89,7 @@ final class TransportHarness: @unchecked Sendable {
         let (peer, channel) = try spawn(name, ["produce", "--id", "\(id)"] + arguments)
         try channel.send(.producer(pool: pool, outputs: 1, largeSlotCount: largeSlotCount, maxSampleSize: maxSampleSize))
         for consumer in consumers {
-            for (ring, binding) in zip(consumer.inbox.rings.indices, consumerBindings(consumer)) where binding.producer == id {
+            for (ring, binding) in consumer.bindings.enumerated() where binding.producer == id {
                 try channel.send(.edge(output: 0, ring: ring, bit: binding.bit, inbox: consumer.inbox.layout), fds: [consumer.inbox.segment.fd])
             }
         }
@@ -99,20 +102,6 @@ final class TransportHarness: @unchecked Sendable {
         let (peer, channel) = try spawn(name, ["corrupt", "--descriptor", "\(descriptor)"])
         try channel.send(.edge(output: 0, ring: 0, bit: 1, inbox: consumer.inbox.layout), fds: [consumer.inbox.segment.fd])
         return peer
-    }
-
-    private func consumerBindings(_ consumer: Consumer) -> [InputBinding] {
-        var counters: [Int: Int] = [:]
-        var bindings: [InputBinding] = []
-        // Bits were assigned in creation order across consumers; recompute them the same way.
-        for other in consumers {
-            for producer in other.producers {
-                let bit = counters[producer, default: 1]
-                counters[producer] = bit + 1
-                if other === consumer { bindings.append(InputBinding(producer: producer, bit: bit)) }
-            }
-        }
-        return bindings
     }
 
     /// Sends `start` to everyone and relays pool announcements until the producers hang up.
@@ -129,7 +118,7 @@ final class TransportHarness: @unchecked Sendable {
     private func relay(from channel: ControlChannel, producer: Int) {
         while let (message, fds) = try? channel.receiveMessage() {
             guard case .pool(_, let index, let layout) = message, fds.count == 2 else { continue }
-            for consumer in consumers where consumer.producers.contains(producer) {
+            for consumer in consumers where consumer.isFed(by: producer) {
                 try? consumer.send(message, fds: fds)
             }
             if let pool = try? MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1]) {
