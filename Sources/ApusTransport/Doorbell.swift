@@ -33,7 +33,8 @@ public struct Doorbell: @unchecked Sendable {
         if ready() { return true }
         let start = monotonicNanoseconds()
         let outcome = sleepUnlessReady(until: deadline, spin: spin, ready: ready)
-        if outcome { spin.record(waitNanoseconds: monotonicNanoseconds() - start) }
+        // Timeouts count too: a node that keeps waiting on an idle input must stop spinning.
+        spin.record(waitNanoseconds: monotonicNanoseconds() - start)
         return outcome
     }
 

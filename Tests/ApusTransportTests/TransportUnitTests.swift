@@ -193,3 +193,24 @@ import Testing
         #expect(try subscriber.receive(timeoutNanoseconds: 1_000_000) == nil)
     }
 }
+
+@Suite struct AdaptiveSpinTests {
+    @Test func idleTimeoutsDecayTheSpinToNothing() throws {
+        let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest)]), name: "unit")
+        var spin = AdaptiveSpin(budgetNanoseconds: AdaptiveSpin.maximumNanoseconds)
+        for _ in 0..<8 {
+            #expect(!inbox.doorbell.wait(until: monotonicNanoseconds() + 200_000, spin: &spin) { false })
+        }
+        #expect(spin.budgetNanoseconds == 0)
+    }
+
+    @Test func shortWaitsGrowTheSpinToCoverThem() {
+        var spin = AdaptiveSpin(budgetNanoseconds: 0)
+        spin.record(waitNanoseconds: 20_000)
+        #expect(spin.budgetNanoseconds == 40_000)
+        spin.record(waitNanoseconds: 1_000)
+        #expect(spin.budgetNanoseconds == 40_000)
+        spin.record(waitNanoseconds: 1_000_000)
+        #expect(spin.budgetNanoseconds == 20_000)
+    }
+}
