@@ -6,8 +6,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "apus", targets: ["apus"]),
+        .executable(name: "sender", targets: ["sender"]),
+        .executable(name: "receiver", targets: ["receiver"]),
+        .executable(name: "relay", targets: ["relay"]),
         .library(name: "ApusDataflow", targets: ["ApusDataflow"]),
         .library(name: "ApusTransport", targets: ["ApusTransport"]),
+        .library(name: "ApusNode", targets: ["ApusNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -24,10 +28,19 @@ let package = Package(
             name: "ApusTransport",
             dependencies: ["CApusSys"]
         ),
+        .target(
+            name: "ApusNode",
+            dependencies: ["ApusTransport"]
+        ),
+        .target(
+            name: "ApusDaemon",
+            dependencies: ["ApusDataflow", "ApusTransport", "CApusSys"]
+        ),
         .executableTarget(
             name: "apus",
             dependencies: [
                 "ApusDataflow",
+                "ApusDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -56,9 +69,13 @@ let package = Package(
             name: "ApusTransportTests",
             dependencies: ["ApusTransport", "TransportTestSupport", "apus-transport-peer"]
         ),
+        .executableTarget(name: "sender", dependencies: ["ApusNode"], path: "nodes/swift/sender"),
+        .executableTarget(name: "receiver", dependencies: ["ApusNode"], path: "nodes/swift/receiver"),
+        .executableTarget(name: "relay", dependencies: ["ApusNode"], path: "nodes/swift/relay"),
+        .executableTarget(name: "apus-test-node", dependencies: ["ApusNode"], path: "Tests/TestNode"),
         .testTarget(
             name: "ApusCLITests",
-            dependencies: ["apus"]
+            dependencies: ["apus", "sender", "receiver", "relay", "apus-test-node"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -26,7 +26,7 @@ public struct InputRingLayout: Sendable, Equatable {
 
 /// The shape of a consumer's inbox, agreed out of band like a `PoolLayout`.
 ///
-/// Segment: 64 reserved bytes; the doorbell at 64; rings from 128. Ring: `head` u64 at 0 and
+/// Segment: the control counter (u32) at 0; the doorbell at 64; rings from 128. Ring: `head` u64 at 0 and
 /// `tail` u64 at 64 (own cache lines), `dropped` u64 at 128, `flags` u32 at 136, `spaceSignal` u32
 /// at 140 (futex), `producerWaiting` u32 at 144, then `capacity` entries of (arrival u64, descriptor u64).
 public struct InboxLayout: Sendable, Equatable {
@@ -216,4 +216,17 @@ public final class Inbox: @unchecked Sendable {
         self.rings = zip(layout.rings, layout.ringOffsets).map { InputRing(base: segment.base + $1, layout: $0) }
         self.doorbell = Doorbell(at: segment.base + 64)
     }
+
+    /// Bumped by the daemon each time it has sent the consumer control messages, so that control
+    /// events arrive through the same doorbell as samples and a node waits on one thing.
+    var controlCounter: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(segment.base, 0) }
+
+    /// Tells the consumer that control messages wait on its socket (send them first) and wakes it.
+    public func postControl() {
+        controlCounter.pointee.wrappingAdd(1, ordering: .releasing)
+        doorbell.ring()
+    }
+
+    /// How many times control was posted; compare with the last value seen.
+    public var controlPosted: UInt32 { controlCounter.pointee.load(ordering: .acquiring) }
 }

@@ -37,18 +37,27 @@ public final class Publisher: @unchecked Sendable {
         public var name: String
         /// The first pool: slot count, payload capacity and metadata capacity per sample.
         public var pool: PoolLayout
-        /// Slots in each pool made for larger samples.
+        /// Slots in each pool made for larger samples (at most; see `largePoolBudget`).
         public var largeSlotCount: Int
+        /// Bytes a pool for large samples may take: huge samples get fewer slots (two at least),
+        /// since every slot is pre-faulted memory.
+        public var largePoolBudget: Int
         public var maxSampleSize: Int
         /// How long `allocate` waits for a free slot before failing.
         public var allocationTimeoutNanoseconds: UInt64
         /// How long `publish` waits for room on a full `backpressure` input before failing.
         public var backpressureTimeoutNanoseconds: UInt64
+        /// Index of the first pool. A restarted producer continues after its previous incarnation's
+        /// pools, so descriptors still queued from before never name one of the new pools.
+        public var firstPoolIndex: Int
 
         public init(
             name: String, pool: PoolLayout, largeSlotCount: Int = 4, maxSampleSize: Int = 1 << 30,
-            allocationTimeoutNanoseconds: UInt64 = 5_000_000_000, backpressureTimeoutNanoseconds: UInt64 = 5_000_000_000
+            allocationTimeoutNanoseconds: UInt64 = 5_000_000_000, backpressureTimeoutNanoseconds: UInt64 = 5_000_000_000,
+            firstPoolIndex: Int = 0, largePoolBudget: Int = 256 << 20
         ) {
+            self.largePoolBudget = largePoolBudget
+            self.firstPoolIndex = firstPoolIndex
             self.name = name
             self.pool = pool
             self.largeSlotCount = largeSlotCount
@@ -60,7 +69,7 @@ public final class Publisher: @unchecked Sendable {
 
     public let configuration: Configuration
     public private(set) var pools: [SamplePool] = []
-    public let outputs: [[EdgeTarget]]
+    public private(set) var outputs: [[EdgeTarget]]
     private let announce: (SamplePool) throws(TransportError) -> Void
     private var swept: Set<Int> = []
 
@@ -81,7 +90,7 @@ public final class Publisher: @unchecked Sendable {
     }
 
     private func addPool(_ layout: PoolLayout) throws(TransportError) {
-        let pool = try SamplePool(index: pools.count, layout: layout, name: configuration.name)
+        let pool = try SamplePool(index: configuration.firstPoolIndex + pools.count, layout: layout, name: configuration.name)
         try announce(pool)
         pools.append(pool)
     }
@@ -99,7 +108,7 @@ public final class Publisher: @unchecked Sendable {
         if fitting == nil {
             var layout = configuration.pool
             layout.payloadCapacity = min(nextPowerOfTwo(length), max(configuration.maxSampleSize, length))
-            layout.slotCount = configuration.largeSlotCount
+            layout.slotCount = max(2, min(configuration.largeSlotCount, configuration.largePoolBudget / max(layout.payloadCapacity, 1)))
             try addPool(layout)
             fitting = pools.last
         }
@@ -131,7 +140,7 @@ public final class Publisher: @unchecked Sendable {
         if metadata.timestamp == 0 { metadata.timestamp = now }
         try pool.seal(sample.slot, length: sample.length, metadata: metadata)
 
-        let descriptor = UInt64(sample.pool) << 32 | UInt64(sample.slot)
+        let descriptor = UInt64(pool.index) << 32 | UInt64(sample.slot)
         let deadline = now &+ configuration.backpressureTimeoutNanoseconds
         var report = PublishReport()
         var timedOut: Int?
@@ -181,10 +190,25 @@ public final class Publisher: @unchecked Sendable {
     /// Pool usage, for metrics and tests.
     public var usedSlots: Int { pools.reduce(0) { $0 + $1.view.usedSlots } }
 
+    /// Points the edge with holder bit `bit` at a new inbox ring (its consumer was restarted with a
+    /// fresh inbox). What the old ring still held is reclaimed first, so the bit starts clean.
+    public func replaceEdge(bit: Int, with target: EdgeTarget) throws(TransportError) {
+        guard target.bit == bit else { throw .corrupted("edge bit \(bit) replaced by bit \(target.bit)") }
+        for output in outputs.indices {
+            guard let position = outputs[output].firstIndex(where: { $0.bit == bit }) else { continue }
+            let old = outputs[output][position]
+            Reclamation.reclaim(old.inbox.rings[old.ring], bit: bit, pools: pools.map(\.view))
+            outputs[output][position] = target
+            swept.remove(bit)
+            return
+        }
+        throw .corrupted("no edge with bit \(bit) to replace")
+    }
+
     private func releaseDescriptor(_ descriptor: UInt64, bit: Int) {
-        let poolIndex = Int(descriptor >> 32)
+        let poolIndex = Int(descriptor >> 32) - configuration.firstPoolIndex
         let slot = Int(descriptor & 0xFFFF_FFFF)
-        guard poolIndex < pools.count, slot < pools[poolIndex].layout.slotCount else { return }
+        guard poolIndex >= 0, poolIndex < pools.count, slot < pools[poolIndex].layout.slotCount else { return }
         pools[poolIndex].view.release(slot, bit: bit)
     }
 

@@ -121,7 +121,7 @@ enum MetadataCodec {
         if area.count == emptyLength, area.loadUnaligned(as: UInt64.self) == 0 {
             return SampleMetadata(elementType: elementType, timestamp: timestamp)
         }
-        var reader = Reader(area: area)
+        var reader = ByteReader(area, corrupt: true)
         let rank = Int(try reader.u32())
         guard rank <= maxRank else { throw .corrupted("shape of rank \(rank)") }
         var shape: [UInt64] = []
@@ -137,10 +137,10 @@ enum MetadataCodec {
             case 2: value = .int(Int64(bitPattern: try reader.u64()))
             case 3: value = .float(Double(bitPattern: try reader.u64()))
             case 4: value = .string(try reader.string(length: Int(try reader.u32())))
-            case 5: value = .bools(try reader.list { (r: inout Reader) throws(TransportError) in try r.u8() != 0 })
-            case 6: value = .ints(try reader.list { (r: inout Reader) throws(TransportError) in Int64(bitPattern: try r.u64()) })
-            case 7: value = .floats(try reader.list { (r: inout Reader) throws(TransportError) in Double(bitPattern: try r.u64()) })
-            case 8: value = .strings(try reader.list { (r: inout Reader) throws(TransportError) in try r.string(length: Int(try r.u32())) })
+            case 5: value = .bools(try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u8() != 0 })
+            case 6: value = .ints(try reader.list { (r: inout ByteReader) throws(TransportError) in Int64(bitPattern: try r.u64()) })
+            case 7: value = .floats(try reader.list { (r: inout ByteReader) throws(TransportError) in Double(bitPattern: try r.u64()) })
+            case 8: value = .strings(try reader.list { (r: inout ByteReader) throws(TransportError) in try r.string(length: Int(try r.u32())) })
             case let tag: throw .corrupted("parameter '\(key)' has unknown type tag \(tag)")
             }
             parameters.append((key, value))
@@ -156,36 +156,5 @@ enum MetadataCodec {
         let utf8 = Array(text.utf8)
         append(UInt32(utf8.count), to: &bytes)
         bytes += utf8
-    }
-
-    struct Reader {
-        let area: UnsafeRawBufferPointer
-        var offset = 0
-
-        mutating func take(_ count: Int) throws(TransportError) -> UnsafeRawBufferPointer {
-            guard count >= 0, count <= area.count - offset else {
-                throw .corrupted("metadata field of \(count) bytes at offset \(offset) overruns \(area.count) bytes")
-            }
-            defer { offset += count }
-            return UnsafeRawBufferPointer(rebasing: area[offset..<(offset + count)])
-        }
-
-        mutating func u8() throws(TransportError) -> UInt8 { try take(1)[0] }
-        mutating func u16() throws(TransportError) -> UInt16 { UInt16(littleEndian: try take(2).loadUnaligned(as: UInt16.self)) }
-        mutating func u32() throws(TransportError) -> UInt32 { UInt32(littleEndian: try take(4).loadUnaligned(as: UInt32.self)) }
-        mutating func u64() throws(TransportError) -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
-
-        mutating func string(length: Int) throws(TransportError) -> String {
-            String(decoding: try take(length), as: UTF8.self)
-        }
-
-        mutating func list<Element>(_ element: (inout Reader) throws(TransportError) -> Element) throws(TransportError) -> [Element] {
-            let count = Int(try u32())
-            guard count <= area.count - offset else { throw .corrupted("list of \(count) items overruns metadata") }
-            var items: [Element] = []
-            items.reserveCapacity(count)
-            for _ in 0..<count { items.append(try element(&self)) }
-            return items
-        }
     }
 }

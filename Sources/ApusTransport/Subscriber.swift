@@ -25,6 +25,8 @@ public enum InboxEvent: @unchecked Sendable {
     case sample(ReceivedSample)
     /// The producer of this input is gone and everything it queued has been received.
     case inputClosed(input: Int)
+    /// The daemon posted control messages (`Inbox.postControl`): read them from the control socket.
+    case control
 }
 
 /// The consumer side of a node: waits on its doorbell and takes samples from all of its inputs in
@@ -37,6 +39,7 @@ public final class Subscriber: @unchecked Sendable {
     /// The pool each input used last: consecutive samples almost always share it.
     private var lastPool: [MappedPool?]
     private var spin = AdaptiveSpin()
+    private var controlSeen: UInt32 = 0
     private let resolvePool: (_ producer: Int, _ index: Int) throws(TransportError) -> MappedPool
 
     /// `resolvePool` is called for a pool this consumer has not mapped yet; it must obtain it from
@@ -75,10 +78,19 @@ public final class Subscriber: @unchecked Sendable {
         sample.pool.view.release(sample.slot, bit: sample.bit)
     }
 
+    /// True when control was posted since the last `.control` event; cheap enough for every send.
+    public var controlPending: Bool { inbox.controlPosted != controlSeen }
+
+    /// Consumes a pending control notice outside `receive` (the caller then reads the socket).
+    public func acknowledgeControl() {
+        controlSeen = inbox.controlPosted
+    }
+
     /// Samples queued on each input (metrics).
     public var queued: [Int] { inbox.rings.map(\.queued) }
 
     private var hasWork: Bool {
+        if inbox.controlPosted != controlSeen { return true }
         for (index, ring) in inbox.rings.enumerated() {
             if ring.queued > 0 || (!closedReported[index] && ring.isProducerClosed) { return true }
         }
@@ -87,6 +99,11 @@ public final class Subscriber: @unchecked Sendable {
 
     /// Takes the oldest-arrived entry across all rings, or reports a drained closed input.
     private func poll() throws(TransportError) -> InboxEvent? {
+        let posted = inbox.controlPosted
+        if posted != controlSeen {
+            controlSeen = posted
+            return .control
+        }
         while true {
             var best: (ring: Int, position: UInt64, arrival: UInt64, descriptor: UInt64)?
             for (index, ring) in inbox.rings.enumerated() {

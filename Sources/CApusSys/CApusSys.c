@@ -6,7 +6,12 @@
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -111,4 +116,106 @@ ssize_t apus_recv_fds(int socket, void *bytes, size_t capacity, int *fds, size_t
 
 int apus_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) == 0 ? 0 : -errno;
+}
+
+/* Moves fd above the standard three and the control slot, so the dup2 calls below never clobber
+ * each other; the copy is close-on-exec, only its dup2 target survives exec. */
+static int lift(int fd) {
+    return fd < 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 10);
+}
+
+static void child_fail(int report) {
+    int error = errno;
+    ssize_t ignored = write(report, &error, sizeof error);
+    (void)ignored;
+    _exit(127);
+}
+
+int apus_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+               int stdout_fd, int stderr_fd, int control_fd) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return -errno;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int error = errno;
+        close(report[0]);
+        close(report[1]);
+        return -error;
+    }
+    if (pid == 0) {
+        /* Only async-signal-safe calls from here to exec: the parent may have threads. */
+        setpgid(0, 0);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(report[1]);
+        if (getppid() != parent) _exit(127);
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = SIG_DFL;
+        for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &action, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int out = lift(stdout_fd), err = lift(stderr_fd), control = lift(control_fd);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0) child_fail(report[1]);
+        if (out >= 0 && dup2(out, 1) < 0) child_fail(report[1]);
+        if (err >= 0 && dup2(err, 2) < 0) child_fail(report[1]);
+        if (control >= 0 && dup2(control, 3) < 0) child_fail(report[1]);
+        if (cwd != NULL && chdir(cwd) != 0) child_fail(report[1]);
+        if (strchr(path, '/') != NULL) {
+            execve(path, argv, envp);
+        } else {
+            execvpe(path, argv, envp);
+        }
+        child_fail(report[1]);
+    }
+    close(report[1]);
+    int error = 0;
+    ssize_t got;
+    do {
+        got = read(report[0], &error, sizeof error);
+    } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof error) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return -error;
+    }
+    return pid;
+}
+
+int apus_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
+}
+
+int apus_signalfd(const int *signals, int count) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < count; i++) sigaddset(&set, signals[i]);
+    int result = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (result != 0) return -result;
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
+int apus_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t got = read(fd, &info, sizeof info);
+    if (got == (ssize_t)sizeof info) return (int)info.ssi_signo;
+    if (got < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    return got < 0 ? -errno : -EIO;
+}
+
+int apus_reap(int *signaled, int *value) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return pid == 0 ? 0 : -errno;
+    if (WIFSIGNALED(status)) {
+        *signaled = 1;
+        *value = WTERMSIG(status);
+    } else {
+        *signaled = 0;
+        *value = WEXITSTATUS(status);
+    }
+    return pid;
 }

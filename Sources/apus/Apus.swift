@@ -7,10 +7,10 @@ struct Apus: ParsableCommand {
         abstract: "Run robotics dataflows: nodes in C, Python and Swift wired over shared memory.",
         discussion: """
             A dataflow file (YAML, compatible with dora-rs) names the nodes and wires their outputs to \
-            other nodes' inputs. Start with `apus check FILE` to validate one.
+            other nodes' inputs. Start with `apus run FILE`; `apus check FILE` validates one without running it.
             """,
         version: ApusVersion.current,
-        subcommands: [Check.self, Graph.self]
+        subcommands: [Run.self, Check.self, Graph.self]
     )
 }
 

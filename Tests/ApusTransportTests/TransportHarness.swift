@@ -35,7 +35,7 @@ final class TransportHarness: @unchecked Sendable {
         func send(_ message: HarnessMessage, fds: [Int32] = []) throws {
             lock.lock()
             defer { lock.unlock() }
-            try channel.send(message, fds: fds)
+            try channel.send(harness: message, fds: fds)
         }
     }
 
@@ -77,7 +77,7 @@ final class TransportHarness: @unchecked Sendable {
             return InputBinding(producer: input.producer, bit: bit)
         }
         let (peer, channel) = try spawn(name, ["consume"] + arguments)
-        try channel.send(.inbox(layout: layout, bindings: bindings), fds: [inbox.segment.fd])
+        try channel.send(harness: .inbox(layout: layout, bindings: bindings), fds: [inbox.segment.fd])
         let consumer = Consumer(peer: peer, inbox: inbox, channel: channel, bindings: bindings)
         consumers.append(consumer)
         return consumer
@@ -87,10 +87,10 @@ final class TransportHarness: @unchecked Sendable {
     @discardableResult
     func producer(_ name: String, id: Int, pool: PoolLayout, arguments: [String], largeSlotCount: Int = 4, maxSampleSize: Int = 64 << 20) throws -> Peer {
         let (peer, channel) = try spawn(name, ["produce", "--id", "\(id)"] + arguments)
-        try channel.send(.producer(pool: pool, outputs: 1, largeSlotCount: largeSlotCount, maxSampleSize: maxSampleSize))
+        try channel.send(harness: .producer(pool: pool, outputs: 1, largeSlotCount: largeSlotCount, maxSampleSize: maxSampleSize))
         for consumer in consumers {
             for (ring, binding) in consumer.bindings.enumerated() where binding.producer == id {
-                try channel.send(.edge(output: 0, ring: ring, bit: binding.bit, inbox: consumer.inbox.layout), fds: [consumer.inbox.segment.fd])
+                try channel.send(harness: .edge(output: 0, ring: ring, bit: binding.bit, inbox: consumer.inbox.layout), fds: [consumer.inbox.segment.fd])
             }
         }
         producerChannels.append((id, channel))
@@ -100,7 +100,7 @@ final class TransportHarness: @unchecked Sendable {
     /// A hostile peer given write access to ring 0 of `consumer`'s inbox.
     func corrupter(_ name: String, into consumer: Consumer, descriptor: UInt64) throws -> Peer {
         let (peer, channel) = try spawn(name, ["corrupt", "--descriptor", "\(descriptor)"])
-        try channel.send(.edge(output: 0, ring: 0, bit: 1, inbox: consumer.inbox.layout), fds: [consumer.inbox.segment.fd])
+        try channel.send(harness: .edge(output: 0, ring: 0, bit: 1, inbox: consumer.inbox.layout), fds: [consumer.inbox.segment.fd])
         return peer
     }
 
@@ -108,7 +108,7 @@ final class TransportHarness: @unchecked Sendable {
     func start() throws {
         for consumer in consumers { try consumer.send(.start) }
         for (id, channel) in producerChannels {
-            try channel.send(.start)
+            try channel.send(harness: .start)
             let thread = Thread { [self] in relay(from: channel, producer: id) }
             thread.start()
             relays.append(thread)
@@ -116,7 +116,7 @@ final class TransportHarness: @unchecked Sendable {
     }
 
     private func relay(from channel: ControlChannel, producer: Int) {
-        while let (message, fds) = try? channel.receiveMessage() {
+        while let (message, fds) = try? channel.receiveHarnessMessage() {
             guard case .pool(_, let index, let layout) = message, fds.count == 2 else { continue }
             for consumer in consumers where consumer.isFed(by: producer) {
                 try? consumer.send(message, fds: fds)

@@ -69,7 +69,7 @@ func produce() throws(TransportError) {
     var edges: [[EdgeTarget]] = []
     var configuration: Publisher.Configuration?
     setup: while true {
-        let (message, fds) = try channel.receiveMessage()
+        let (message, fds) = try channel.receiveHarnessMessage()
         switch message {
         case .producer(let pool, let outputs, let largeSlotCount, let maxSampleSize):
             configuration = Publisher.Configuration(
@@ -85,7 +85,7 @@ func produce() throws(TransportError) {
     }
     guard let configuration else { fail("no producer setup") }
     let publisher = try Publisher(configuration: configuration, outputs: edges) { (pool: SamplePool) throws(TransportError) in
-        try channel.send(.pool(producer: options.id, index: pool.index, layout: pool.layout), fds: [pool.data.fd, pool.control.fd])
+        try channel.send(harness: .pool(producer: options.id, index: pool.index, layout: pool.layout), fds: [pool.data.fd, pool.control.fd])
     }
     var evicted = 0
     var failures = 0
@@ -135,7 +135,7 @@ func consume() throws(TransportError) {
     }
 
     while true {
-        let (message, fds) = try channel.receiveMessage()
+        let (message, fds) = try channel.receiveHarnessMessage()
         if try handle(message, fds) { break }
     }
     guard let inbox else { fail("no inbox") }
@@ -144,7 +144,7 @@ func consume() throws(TransportError) {
             if let found = pending.firstIndex(where: { $0.producer == producer && $0.pool.index == index }) {
                 return pending.remove(at: found).pool
             }
-            let (message, fds) = try channel.receiveMessage()
+            let (message, fds) = try channel.receiveHarnessMessage()
             _ = try handle(message, fds)
         }
     }
@@ -197,6 +197,8 @@ func consume() throws(TransportError) {
             }
         case .inputClosed:
             closed += 1
+        case .control:
+            fail("the harness posts no control")
         }
     }
     for sample in held { subscriber.release(sample) }
@@ -207,7 +209,7 @@ func consume() throws(TransportError) {
 /// Writes a descriptor straight into ring 0 of the inbox it is given, as a faulty or hostile
 /// process could: the layout is public, so nothing stops it.
 func corrupt() throws(TransportError) {
-    let (message, fds) = try channel.receiveMessage()
+    let (message, fds) = try channel.receiveHarnessMessage()
     guard case .edge(_, _, _, let layout) = message else { fail("expected an edge") }
     let inbox = try Inbox(adopting: fds[0], layout: layout)
     let ring = inbox.segment.base + 128

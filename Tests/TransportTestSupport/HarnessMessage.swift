@@ -57,13 +57,13 @@ public enum HarnessMessage: Equatable {
 }
 
 extension ControlChannel {
-    public func send(_ message: HarnessMessage, fds: [Int32] = []) throws(TransportError) {
+    public func send(harness message: HarnessMessage, fds: [Int32] = []) throws(TransportError) {
         var bytes: [UInt8] = []
         for word in message.words { withUnsafeBytes(of: word.littleEndian) { bytes += $0 } }
         try send(bytes, fds: fds)
     }
 
-    public func receiveMessage() throws(TransportError) -> (HarnessMessage, [Int32]) {
+    public func receiveHarnessMessage() throws(TransportError) -> (HarnessMessage, [Int32]) {
         let (bytes, fds) = try receive()
         guard bytes.count % 8 == 0 else { throw .malformedMessage("\(bytes.count) bytes is not whole words") }
         let words = stride(from: 0, to: bytes.count, by: 8).map { offset in

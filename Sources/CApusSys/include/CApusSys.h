@@ -33,4 +33,26 @@ ssize_t apus_recv_fds(int socket, void *bytes, size_t capacity, int *fds, size_t
 /* Asks the kernel to send `signal` to this process when the thread that spawned it exits. 0 or -errno. */
 int apus_set_parent_death_signal(int signal);
 
+/* Spawns a child: a new process group, working directory `cwd`, environment `envp`, stdin from
+ * /dev/null, stdout and stderr to the given fds, `control_fd` (if >= 0) as fd 3, default signal
+ * dispositions and an empty signal mask, and SIGKILL as its parent-death signal (the death of the
+ * calling thread). `path` without a '/' is searched on the PATH of `envp`.
+ * Returns the pid, or -errno when the program could not be started (exec failure included). */
+int apus_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+               int stdout_fd, int stderr_fd, int control_fd);
+
+/* A pipe with both ends close-on-exec. 0 or -errno. */
+int apus_pipe(int fds[2]);
+
+/* Blocks `signals` in the calling thread (call before starting threads) and returns a signalfd
+ * for them (non-blocking, close-on-exec), or -errno. */
+int apus_signalfd(const int *signals, int count);
+
+/* Reads one signal number from a signalfd: the signal, 0 when none is pending, or -errno. */
+int apus_signalfd_read(int fd);
+
+/* Reaps one exited child without blocking. Returns its pid (0 if none, -errno on error) and sets
+ * *signaled (1 when killed by a signal) and *value (the exit code or the signal number). */
+int apus_reap(int *signaled, int *value);
+
 #endif

@@ -1,0 +1,80 @@
+import ApusTransport
+import CApusSys
+import Glibc
+
+/// Runs the nodes' `build` steps before anything starts: each distinct command once, in the
+/// dataflow folder, with its output streamed as `[node] line`.
+struct Builder {
+    let plan: RunPlan
+    let console: Console
+    let environment: [String]
+    let signals: Int32
+
+    /// nil when every build succeeded; otherwise the exit code for `apus run`.
+    func run() -> Int32? {
+        var done: Set<String> = []
+        for (index, node) in plan.nodes.enumerated() {
+            guard let command = node.descriptor.build, done.insert(command).inserted else { continue }
+            let id = node.descriptor.id
+            console.line(node: index, id: id, "build: \(command)")
+            let child: ChildProcess
+            do {
+                child = try ChildProcess.spawn(["/bin/sh", "-c", command], environment: environment, directory: plan.dataflow.directory)
+            } catch {
+                console.note("build of node '\(id)' could not start: \(error)")
+                return 1
+            }
+            guard let status = stream(child, node: index, id: id) else {
+                console.note("interrupted during the build of node '\(id)'")
+                return 130
+            }
+            if status != 0 {
+                console.note("build of node '\(id)' failed (\(describeStatus(status))): \(command)")
+                return 1
+            }
+        }
+        return nil
+    }
+
+    /// Streams the build's output until it exits; nil if interrupted (the build is then killed).
+    private func stream(_ child: ChildProcess, node: Int, id: String) -> Int32? {
+        var child = child
+        var lines = [LineSplitter(), LineSplitter()]
+        while child.stdout >= 0 || child.stderr >= 0 {
+            var entries = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0)]
+            guard poll(&entries, 3, -1) >= 0 || errno == EINTR else { break }
+            if entries[0].revents != 0 {
+                var interrupted = false
+                while true {
+                    let signal = apus_signalfd_read(signals)
+                    guard signal > 0 else { break }
+                    if signal != SIGCHLD { interrupted = true }
+                }
+                if interrupted {
+                    kill(-child.pid, SIGKILL)
+                    var status: Int32 = 0
+                    waitpid(child.pid, &status, 0)
+                    for fd in [child.stdout, child.stderr] where fd >= 0 { close(fd) }
+                    return nil
+                }
+            }
+            for (slot, fd) in [child.stdout, child.stderr].enumerated() where fd >= 0 && entries[slot + 1].revents != 0 {
+                let open = drainPipe(fd, into: &lines[slot]) { console.line(node: node, id: id, $0) }
+                if !open {
+                    close(fd)
+                    if slot == 0 { child.stdout = -1 } else { child.stderr = -1 }
+                }
+            }
+        }
+        var status: Int32 = 0
+        while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+        return status
+    }
+
+    private func describeStatus(_ status: Int32) -> String {
+        let signal = status & 0x7F
+        return signal == 0 ? describeExit(signaled: false, value: (status >> 8) & 0xFF) : describeExit(signaled: true, value: signal)
+    }
+}

@@ -1,0 +1,96 @@
+import CApusSys
+import Glibc
+
+/// A spawned child with its stdout and stderr read through pipes (non-blocking read ends).
+struct ChildProcess {
+    let pid: pid_t
+    var stdout: Int32
+    var stderr: Int32
+
+    enum SpawnError: Error, CustomStringConvertible {
+        case failed(String, errno: Int32)
+
+        var description: String {
+            switch self {
+            case .failed(let what, let errno): "\(what): \(String(cString: strerror(errno)))"
+            }
+        }
+    }
+
+    /// Spawns `arguments[0]` in its own process group (see `apus_spawn`), in `directory`, with
+    /// `environment`; `control` (if any) becomes its fd 3.
+    static func spawn(
+        _ arguments: [String], environment: [String], directory: String, control: Int32? = nil
+    ) throws(SpawnError) -> ChildProcess {
+        var out: [Int32] = [0, 0]
+        var err: [Int32] = [0, 0]
+        let made = apus_pipe(&out)
+        guard made == 0 else { throw .failed("pipe", errno: -made) }
+        let madeToo = apus_pipe(&err)
+        guard madeToo == 0 else {
+            let error = -madeToo
+            close(out[0])
+            close(out[1])
+            throw .failed("pipe", errno: error)
+        }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+            close(out[1])
+            close(err[1])
+        }
+        let pid = apus_spawn(arguments[0], argv, envp, directory, out[1], err[1], control ?? -1)
+        guard pid > 0 else {
+            close(out[0])
+            close(err[0])
+            throw .failed("cannot start \(arguments[0])", errno: -pid)
+        }
+        for fd in [out[0], err[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        return ChildProcess(pid: pid, stdout: out[0], stderr: err[0])
+    }
+}
+
+/// Reads what a non-blocking pipe has now. Returns false at end of stream (or on error).
+func drainPipe(_ fd: Int32, into splitter: inout LineSplitter, _ emit: (String) -> Void) -> Bool {
+    var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count > 0 {
+            buffer.withUnsafeBytes { splitter.feed(UnsafeRawBufferPointer(rebasing: $0[0..<count]), emit) }
+            continue
+        }
+        if count < 0 && errno == EINTR { continue }
+        if count < 0 && errno == EAGAIN { return true }
+        splitter.finish(emit)
+        return false
+    }
+}
+
+/// The process environment as `NAME=value` strings.
+func currentEnvironment() -> [String] {
+    var result: [String] = []
+    var pointer = environ
+    while let entry = pointer.pointee {
+        result.append(String(cString: entry))
+        pointer += 1
+    }
+    return result
+}
+
+/// `base` with `overrides` applied (later entries win), as `NAME=value` strings.
+func mergeEnvironment(_ base: [String], _ overrides: [(String, String)]) -> [String] {
+    var order: [String] = []
+    var values: [String: String] = [:]
+    for entry in base {
+        let name = String(entry.prefix { $0 != "=" })
+        if values[name] == nil { order.append(name) }
+        values[name] = entry
+    }
+    for (name, value) in overrides {
+        if values[name] == nil { order.append(name) }
+        values[name] = "\(name)=\(value)"
+    }
+    return order.compactMap { values[$0] }
+}

@@ -1,0 +1,89 @@
+import ApusDataflow
+import ApusTransport
+import Glibc
+
+/// One node of a running dataflow, across restarts: its process, control channel, pipes, inbox,
+/// the pools it announced, and how it ended.
+final class NodeRuntime {
+    enum State: Equatable {
+        /// Not spawned yet, or waiting for a restart at the given time (monotonic ns).
+        case waiting(until: UInt64)
+        /// Spawned; has not said hello.
+        case spawned
+        /// Setup sent; has not announced ready.
+        case connected
+        /// Ready; waits for `start` (or has it).
+        case ready
+        /// Gone for good.
+        case finished
+    }
+
+    let index: Int
+    let plan: RunPlan.NodePlan
+    var id: String { plan.descriptor.id }
+    var state: State = .waiting(until: 0)
+    var pid: pid_t = 0
+    var channel: ControlChannel?
+    var stdout: Int32 = -1
+    var stderr: Int32 = -1
+    var stdoutLines = LineSplitter()
+    var stderrLines = LineSplitter()
+    var stderrTail: [String] = []
+    var log: Int32 = -1
+    var inbox: Inbox
+    /// Pools this node announced, in every incarnation, by pool index.
+    var pools: [MappedPool] = []
+    /// The daemon's publisher of this node's stdout lines (`send_stdout_as`).
+    var stdoutPublisher: Publisher?
+    /// Rings of the current inbox whose producer finished.
+    var closedRings: Set<Int> = []
+    var stopSent = false
+    var restarts = 0
+    var nextRestartDelay: Double
+    /// Set when the node ended badly (the run then exits 1).
+    var failure: String?
+    /// Whether the stop ladder had to signal it.
+    var terminatedByLadder = false
+    var startedAt: UInt64 = 0
+
+    init(index: Int, plan: RunPlan.NodePlan, inbox: Inbox) {
+        self.index = index
+        self.plan = plan
+        self.inbox = inbox
+        nextRestartDelay = plan.descriptor.restartDelay ?? 0
+    }
+
+    var isAlive: Bool { pid > 0 }
+
+    func remember(stderrLine line: String) {
+        stderrTail.append(line)
+        if stderrTail.count > 20 { stderrTail.removeFirst(stderrTail.count - 20) }
+    }
+
+    func writeLog(_ text: String) {
+        if log >= 0 { writeAll(log, text + "\n") }
+    }
+
+    /// Closes the process's pipes and channel (after its exit has been handled).
+    func detach() {
+        if stdout >= 0 { close(stdout) }
+        if stderr >= 0 { close(stderr) }
+        stdout = -1
+        stderr = -1
+        channel = nil
+        pid = 0
+    }
+
+    /// Sends a control message and wakes the node through its doorbell. False if it is unreachable.
+    @discardableResult
+    func post(_ message: NodeMessage, fds: [Int32] = []) -> Bool {
+        guard let channel, state == .connected || state == .ready else { return false }
+        do {
+            try channel.send(message, fds: fds)
+        } catch {
+            return false
+        }
+        inbox.postControl()
+        return true
+    }
+}

@@ -1,0 +1,92 @@
+import ApusDataflow
+import ApusTransport
+
+/// How a validated dataflow is wired: every node's inbox rings, every output's edges with their
+/// holder bits, and the pool each producer starts with. Pure arithmetic, decided before anything
+/// is spawned.
+public struct RunPlan: Sendable {
+    public struct Edge: Sendable, Equatable {
+        public var consumer: Int
+        public var ring: Int
+        public var bit: Int
+    }
+
+    public struct Stream: Sendable, Equatable {
+        /// Index of the input among the node's inputs.
+        public var input: Int
+        /// Producer key: a node index, or `nodes.count + node` for a node's stdout publisher.
+        public var producer: Int
+        public var output: Int
+        public var bit: Int
+    }
+
+    public struct NodePlan: Sendable {
+        public var descriptor: NodeDescriptor
+        /// Stream inputs in ring order.
+        public var streams: [Stream]
+        public var inbox: InboxLayout
+        /// Per declared output, the edges it feeds (empty for a `send_stdout_as` output: the daemon
+        /// publishes that one).
+        public var outputs: [[Edge]]
+        public var pool: PoolLayout
+        public var largeSlotCount: Int
+        /// Edges fed by the daemon from this node's stdout lines.
+        public var stdoutEdges: [Edge]
+        public var stdoutPool: PoolLayout
+    }
+
+    public static let firstPoolPayload = 4096
+    public static let maxSampleSize = 1 << 30
+
+    public let dataflow: DataflowDescriptor
+    public private(set) var nodes: [NodePlan] = []
+
+    public init(_ dataflow: DataflowDescriptor) {
+        self.dataflow = dataflow
+        let index = Dictionary(uniqueKeysWithValues: dataflow.nodes.enumerated().map { ($1.id, $0) })
+        let count = dataflow.nodes.count
+        var edges = Array(repeating: [[Edge]](), count: count)
+        var stdoutEdges = Array(repeating: [Edge](), count: count)
+        var nextBit = Array(repeating: 1, count: 2 * count)
+        for (node, descriptor) in dataflow.nodes.enumerated() {
+            edges[node] = Array(repeating: [], count: descriptor.outputs.count)
+        }
+        var streams = Array(repeating: [Stream](), count: count)
+        var rings = Array(repeating: [InputRingLayout](), count: count)
+        for (consumer, descriptor) in dataflow.nodes.enumerated() {
+            for (inputIndex, input) in descriptor.inputs.enumerated() {
+                guard case .output(let source, let outputID) = input.source, let producer = index[source],
+                      let output = dataflow.nodes[producer].outputs.firstIndex(of: outputID) else { continue }
+                let fromStdout = dataflow.nodes[producer].sendStdoutAs == outputID
+                let key = fromStdout ? count + producer : producer
+                let bit = nextBit[key]
+                nextBit[key] += 1
+                let edge = Edge(consumer: consumer, ring: rings[consumer].count, bit: bit)
+                if fromStdout { stdoutEdges[producer].append(edge) } else { edges[producer][output].append(edge) }
+                streams[consumer].append(Stream(input: inputIndex, producer: key, output: output, bit: bit))
+                rings[consumer].append(InputRingLayout(
+                    capacity: input.queueSize, policy: input.queuePolicy == .backpressure ? .backpressure : .dropOldest))
+            }
+        }
+        for (node, descriptor) in dataflow.nodes.enumerated() {
+            let queued = edges[node].joined().reduce(0) { $0 + rings[$1.consumer][$1.ring].capacity }
+            let stdoutQueued = stdoutEdges[node].reduce(0) { $0 + rings[$1.consumer][$1.ring].capacity }
+            nodes.append(NodePlan(
+                descriptor: descriptor, streams: streams[node], inbox: InboxLayout(rings: rings[node]), outputs: edges[node],
+                pool: PoolLayout(slotCount: min(max(queued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
+                                 holderWords: PoolLayout.holderWords(forEdges: nextBit[node])),
+                largeSlotCount: min(max(queued + 2, 4), 64),
+                stdoutEdges: stdoutEdges[node],
+                stdoutPool: PoolLayout(slotCount: min(max(stdoutQueued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
+                                       holderWords: PoolLayout.holderWords(forEdges: nextBit[count + node]))))
+        }
+    }
+
+    /// Producer keys feeding node `consumer`.
+    public func producers(of consumer: Int) -> Set<Int> {
+        Set(nodes[consumer].streams.map(\.producer))
+    }
+
+    /// The node behind a producer key.
+    public func node(ofProducer key: Int) -> Int { key % nodes.count }
+}

@@ -1,0 +1,431 @@
+import ApusTransport
+import Dispatch
+import Glibc
+
+/// A node of a running dataflow: receives events on its inputs and sends on its outputs.
+///
+/// `next` is for one thread at a time; `send`, `allocate` and `closeOutput` may be called from
+/// any thread, also while another thread waits in `next`.
+public final class Node: @unchecked Sendable {
+    /// The node's id in the dataflow.
+    public let id: String
+    /// Declared inputs, in dataflow order.
+    public let inputIDs: [String]
+    /// Declared outputs, in dataflow order.
+    public let outputIDs: [String]
+
+    private let channel: ControlChannel
+    private let setup: NodeSetup
+    private let inbox: Inbox
+    private let subscriber: Subscriber
+    private var publisher: Publisher!
+    /// Inbox ring → index into `inputIDs`.
+    private let ringInputs: [Int]
+    private var timers: [Timer] = []
+    private var closedOutputs: Set<Int> = []
+    private var finished = false
+
+    private let receiveLock = Lock()
+    private let sendLock = Lock()
+    /// Guards the control socket and what arrives on it: `pending`, `knownPools`.
+    private let controlLock = Lock()
+    private var pending: [Event] = []
+    private var knownPools: [Int: [Int: MappedPool]] = [:]
+    private var started = false
+
+    private struct Timer {
+        var input: Int
+        var period: UInt64
+        var deadline: UInt64
+    }
+
+    /// Joins the dataflow this process was started in, as `apus run` set up its environment.
+    /// Returns once every node of the dataflow is connected (timers start then).
+    public convenience init() throws(NodeError) {
+        guard let id = getenv("APUS_NODE_ID").map({ String(cString: $0) }),
+              let fdText = getenv("APUS_CONTROL_FD").map({ String(cString: $0) }), let fd = Int32(fdText), fd >= 0,
+              fcntl(fd, F_GETFD) >= 0
+        else {
+            let program = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "this program"
+            throw .notInDataflow(program: program)
+        }
+        unsetenv("APUS_CONTROL_FD")
+        try self.init(id: id, channel: ControlChannel(adopting: fd))
+    }
+
+    init(id: String, channel: ControlChannel) throws(NodeError) {
+        self.channel = channel
+        do {
+            try channel.send(.hello(node: id, pid: Int(getpid())))
+            let (message, fds) = try channel.receiveMessage()
+            guard case .setup(let setup) = message, fds.count == 1 + setup.peerInboxes.count else {
+                for fd in fds { close(fd) }
+                throw NodeError.protocolViolation("expected the node's setup, got \(message.kind) with \(fds.count) descriptors")
+            }
+            self.setup = setup
+            self.id = setup.node
+            inputIDs = setup.inputs.map(\.id)
+            outputIDs = setup.outputs.map(\.id)
+            inbox = try Inbox(adopting: fds[0], layout: setup.inbox)
+            var peers: [Inbox] = []
+            for (index, layout) in setup.peerInboxes.enumerated() {
+                peers.append(try Inbox(adopting: fds[1 + index], layout: layout))
+            }
+            var bindings: [InputBinding] = []
+            var ringInputs: [Int] = []
+            for (index, input) in setup.inputs.enumerated() {
+                if case .stream(let producer, _, _, let bit) = input.kind {
+                    bindings.append(InputBinding(producer: producer, bit: bit))
+                    ringInputs.append(index)
+                }
+            }
+            self.ringInputs = ringInputs
+            let box = WeakNode()
+            subscriber = try Subscriber(inbox: inbox, inputs: bindings) { (producer, index) throws(TransportError) in
+                guard let node = box.node else { throw .disconnected }
+                return try node.resolvePool(producer: producer, index: index)
+            }
+            box.node = self
+            let configuration = Publisher.Configuration(
+                name: setup.node, pool: setup.pool, largeSlotCount: setup.largeSlotCount, maxSampleSize: setup.maxSampleSize,
+                backpressureTimeoutNanoseconds: setup.backpressureTimeoutNanoseconds, firstPoolIndex: setup.firstPoolIndex)
+            let outputs = setup.outputs.map { $0.edges.map { EdgeTarget(inbox: peers[$0.peer], ring: $0.ring, bit: $0.bit) } }
+            let producer = setup.producer
+            publisher = try Publisher(configuration: configuration, outputs: outputs) { (pool: SamplePool) throws(TransportError) in
+                try channel.send(.pool(producer: producer, index: pool.index, layout: pool.layout), fds: [pool.data.fd, pool.control.fd])
+            }
+            try channel.send(.ready)
+            while !started {
+                try controlLock.locked { () throws(TransportError) in try handleNextMessage() }
+            }
+        } catch let error as NodeError {
+            throw error
+        } catch let error as TransportError {
+            throw error == .disconnected ? .daemonGone : .transport(error)
+        } catch {
+            throw .protocolViolation("\(error)")
+        }
+        let now = monotonicNanoseconds()
+        for (index, input) in setup.inputs.enumerated() {
+            if case .timer(let period) = input.kind {
+                timers.append(Timer(input: index, period: period, deadline: now &+ period))
+            }
+        }
+    }
+
+    // MARK: Receiving
+
+    /// The next event, waiting up to `timeout` (nil: until one comes). Returns nil when the wait
+    /// timed out, and for good once the event stream has ended (after `stop`).
+    public func next(timeout: Duration? = nil) throws(NodeError) -> Event? {
+        try receiveLock.locked { () throws(NodeError) -> Event? in try nextLocked(timeout: timeout) }
+    }
+
+    /// True once `stop` was delivered: `next` returns nil from then on.
+    public var isFinished: Bool { receiveLock.locked { finished } }
+
+    private func nextLocked(timeout: Duration?) throws(NodeError) -> Event? {
+        if finished { return nil }
+        let userDeadline = timeout.map { monotonicNanoseconds() &+ nanoseconds($0) }
+        while true {
+            if let event = controlLock.locked({ pending.isEmpty ? nil : pending.removeFirst() }) {
+                guard case .stop = event else { return event }
+                // What was sent before STOP comes first: queued samples and closed inputs.
+                if let earlier = try receiveNow() {
+                    controlLock.locked { pending.insert(event, at: 0) }
+                    return earlier
+                }
+                finished = true
+                return event
+            }
+            let now = monotonicNanoseconds()
+            if let due = timers.indices.min(by: { timers[$0].deadline < timers[$1].deadline }), timers[due].deadline <= now {
+                timers[due].deadline &+= timers[due].period
+                if timers[due].deadline <= now { timers[due].deadline = now &+ timers[due].period }
+                return .input(Input(id: inputIDs[timers[due].input], metadata: Metadata(timestamp: now), sample: nil, subscriber: nil))
+            }
+            var deadline = userDeadline
+            if let timer = timers.map(\.deadline).min() { deadline = min(deadline ?? .max, timer) }
+            if let userDeadline, now >= userDeadline { return nil }
+            let received: InboxEvent?
+            do {
+                received = try subscriber.receive(timeoutNanoseconds: deadline.map { $0 > now ? $0 - now : 0 })
+            } catch .disconnected {
+                controlLock.locked { daemonGone() }
+                continue
+            } catch {
+                return .error(error.description)
+            }
+            switch received {
+            case nil:
+                continue
+            case .control:
+                controlLock.locked { drainControl() }
+            case .sample(let sample):
+                return input(sample)
+            case .inputClosed(let ring):
+                return .inputClosed(id: inputIDs[ringInputs[ring]])
+            }
+        }
+    }
+
+    private func input(_ sample: ReceivedSample) -> Event {
+        .input(Input(id: inputIDs[ringInputs[sample.input]], metadata: sample.metadata, sample: sample, subscriber: subscriber))
+    }
+
+    /// A sample or closed input that is already there, without waiting.
+    private func receiveNow() throws(NodeError) -> Event? {
+        while true {
+            let received: InboxEvent?
+            do {
+                received = try subscriber.receive(timeoutNanoseconds: 0)
+            } catch .disconnected {
+                return nil
+            } catch {
+                return .error(error.description)
+            }
+            switch received {
+            case nil: return nil
+            case .control: controlLock.locked { drainControl() }
+            case .sample(let sample): return input(sample)
+            case .inputClosed(let ring): return .inputClosed(id: inputIDs[ringInputs[ring]])
+            }
+        }
+    }
+
+    /// Events as an asynchronous sequence; it ends after `stop`. Waiting happens on a dedicated
+    /// queue, so no task of the cooperative pool is blocked.
+    public var events: Events { Events(node: self) }
+
+    public struct Events: AsyncSequence, Sendable {
+        let node: Node
+
+        public func makeAsyncIterator() -> Iterator { Iterator(node: node) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            let node: Node
+
+            public mutating func next() async throws(NodeError) -> Event? {
+                let node = self.node
+                let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Event?, NodeError>, Never>) in
+                    node.waitQueue.async {
+                        continuation.resume(returning: Result { () throws(NodeError) in try node.next() })
+                    }
+                }
+                return try result.get()
+            }
+        }
+    }
+
+    private lazy var waitQueue = DispatchQueue(label: "apus.node.\(id).events")
+
+    // MARK: Sending
+
+    /// Sends a copy of `bytes` on `output` (one copy, into shared memory).
+    public func send(_ output: String, _ bytes: UnsafeRawBufferPointer, metadata: Metadata = Metadata()) throws(NodeError) {
+        let index = try outputIndex(output)
+        try sendLocked { () throws(TransportError) in _ = try publisher.send(bytes, output: index, metadata: metadata) }
+    }
+
+    /// Sends `values` as a typed array: the receiver sees their element type (and `metadata.shape`).
+    public func send<T: Element>(_ output: String, _ values: [T], metadata: Metadata = Metadata()) throws(NodeError) {
+        var metadata = metadata
+        metadata.elementType = T.elementType
+        let index = try outputIndex(output)
+        try values.withUnsafeBytes { bytes in
+            Result { () throws(NodeError) in
+                try sendLocked { () throws(TransportError) in _ = try publisher.send(bytes, output: index, metadata: metadata) }
+            }
+        }.get()
+    }
+
+    /// Sends `text` as `utf8`.
+    public func send(_ output: String, _ text: String, metadata: Metadata = Metadata()) throws(NodeError) {
+        var metadata = metadata
+        metadata.elementType = .utf8
+        var text = text
+        let index = try outputIndex(output)
+        try text.withUTF8 { utf8 in
+            Result { () throws(NodeError) in
+                try sendLocked { () throws(TransportError) in
+                    _ = try publisher.send(UnsafeRawBufferPointer(utf8), output: index, metadata: metadata)
+                }
+            }
+        }.get()
+    }
+
+    /// Reserves a sample of `count` elements of `type` in shared memory, to fill in place and `send`
+    /// without a copy. A sample that is never sent returns to the pool when it is dropped.
+    public func allocate<T: Element>(output: String, count: Int, of type: T.Type = UInt8.self) throws(NodeError) -> OutputSample<T> {
+        let index = try outputIndex(output)
+        let (length, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
+        guard count >= 0, !overflow else { throw .transport(.sampleTooLarge(length: Int.max, maximum: setup.maxSampleSize)) }
+        let reserved = try sendLocked { () throws(TransportError) in try publisher.allocate(length) }
+        let buffer = sendLock.locked { publisher.payload(reserved) }
+        return OutputSample(node: self, output: index, reserved: reserved, buffer: buffer)
+    }
+
+    /// Sends a sample made by `allocate`. `metadata.elementType` is set from the sample's type.
+    public func send<T: Element>(_ sample: consuming OutputSample<T>, metadata: Metadata = Metadata()) throws(NodeError) {
+        var metadata = metadata
+        metadata.elementType = T.elementType
+        guard let reserved = sample.take() else { return }
+        let output = sample.output
+        try sendLocked { () throws(TransportError) in _ = try publisher.publish(reserved, output: output, metadata: metadata) }
+    }
+
+    func discard(_ reserved: ReservedSample) {
+        sendLock.locked { publisher.discard(reserved) }
+    }
+
+    /// Tells this output's consumers that nothing more will come (they get INPUT_CLOSED).
+    public func closeOutput(_ output: String) throws(NodeError) {
+        let index = try outputIndex(output)
+        let first = sendLock.locked { closedOutputs.insert(index).inserted }
+        guard first else { return }
+        do {
+            try controlLock.locked { () throws(TransportError) in try channel.send(.closeOutput(index)) }
+        } catch {
+            throw error == .disconnected ? .daemonGone : .transport(error)
+        }
+    }
+
+    private func outputIndex(_ output: String) throws(NodeError) -> Int {
+        guard let index = outputIDs.firstIndex(of: output) else { throw .unknownOutput(output, declared: outputIDs) }
+        return index
+    }
+
+    private func sendLocked<Result>(_ body: () throws(TransportError) -> Result) throws(NodeError) -> Result {
+        // Control first, outside the send lock: a restarted consumer may have replaced an edge.
+        if subscriber.controlPending { controlLock.locked { drainControl() } }
+        do {
+            return try sendLock.locked { () throws(TransportError) -> Result in try body() }
+        } catch {
+            throw .transport(error)
+        }
+    }
+
+    // MARK: Control
+
+    /// Reads every control message waiting on the socket (caller holds `controlLock`).
+    private func drainControl() {
+        subscriber.acknowledgeControl()
+        while channel.hasPendingInput() {
+            do {
+                try handleNextMessage()
+            } catch .disconnected {
+                daemonGone()
+                return
+            } catch {
+                pending.append(.error("control message: \(error)"))
+            }
+        }
+    }
+
+    private func daemonGone() {
+        guard !pending.contains(where: { if case .stop = $0 { true } else { false } }) else { return }
+        pending.append(.error(NodeError.daemonGone.description))
+        pending.append(.stop)
+    }
+
+    /// Receives and applies one control message (caller holds `controlLock`).
+    private func handleNextMessage() throws(TransportError) {
+        let (message, fds) = try channel.receiveMessage()
+        switch message {
+        case .pool(let producer, let index, let layout):
+            guard fds.count == 2 else { throw .malformedMessage("pool without its two descriptors") }
+            knownPools[producer, default: [:]][index] = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1])
+        case .start:
+            started = true
+        case .stop:
+            pending.append(.stop)
+        case .producerFailed(let producer, let text):
+            var node = "?"
+            var inputs: [String] = []
+            for input in setup.inputs {
+                if case .stream(producer, let producerNode, _, _) = input.kind {
+                    node = producerNode
+                    inputs.append(input.id)
+                }
+            }
+            pending.append(.nodeFailed(NodeFailure(node: node, inputs: inputs, message: text)))
+        case .replaceEdge(_, let bit, let ring, let layout):
+            guard fds.count == 1 else { throw .malformedMessage("edge without its inbox descriptor") }
+            let inbox = try Inbox(adopting: fds[0], layout: layout)
+            try sendLock.locked { () throws(TransportError) in
+                try publisher.replaceEdge(bit: bit, with: EdgeTarget(inbox: inbox, ring: ring, bit: bit))
+            }
+        case .hello, .ready, .closeOutput, .setup:
+            for fd in fds { close(fd) }
+            throw .malformedMessage("a node does not expect message kind \(message.kind)")
+        }
+    }
+
+    /// A pool the subscriber met in a descriptor: known already, or announced shortly (the daemon
+    /// relays a producer's pools before the producer can use them).
+    private func resolvePool(producer: Int, index: Int) throws(TransportError) -> MappedPool {
+        try controlLock.locked { () throws(TransportError) -> MappedPool in
+            while true {
+                if let pool = knownPools[producer]?[index] { return pool }
+                try handleNextMessage()
+            }
+        }
+    }
+}
+
+/// A sample reserved in shared memory by `Node.allocate`: fill `buffer`, then `Node.send` it.
+public struct OutputSample<T: Element>: ~Copyable {
+    let node: Node
+    let output: Int
+    private var reserved: ReservedSample?
+    /// The payload, writable until the sample is sent.
+    public let buffer: UnsafeMutableBufferPointer<T>
+
+    init(node: Node, output: Int, reserved: ReservedSample, buffer: UnsafeMutableRawBufferPointer) {
+        self.node = node
+        self.output = output
+        self.reserved = reserved
+        self.buffer = UnsafeMutableBufferPointer(
+            start: buffer.baseAddress?.assumingMemoryBound(to: T.self), count: buffer.count / MemoryLayout<T>.stride)
+    }
+
+    mutating func take() -> ReservedSample? {
+        defer { reserved = nil }
+        return reserved
+    }
+
+    deinit {
+        if let reserved { node.discard(reserved) }
+    }
+}
+
+/// Breaks the cycle between a node and the subscriber's pool resolver.
+private final class WeakNode: @unchecked Sendable {
+    weak var node: Node?
+}
+
+/// A mutex for the node's few short critical sections.
+final class Lock: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+    }
+
+    func locked<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+}
+
+private func nanoseconds(_ duration: Duration) -> UInt64 {
+    let (seconds, attoseconds) = duration.components
+    guard seconds >= 0 else { return 0 }
+    return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+}

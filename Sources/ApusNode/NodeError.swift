@@ -1,0 +1,39 @@
+import ApusTransport
+
+/// What can go wrong in a node. Every case says enough to act on.
+public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The program was started by hand instead of by `apus run`.
+    case notInDataflow(program: String)
+    /// `send` or `allocate` named an output the node does not declare in the dataflow.
+    case unknownOutput(String, declared: [String])
+    /// The output was closed with `closeOutput`.
+    case outputClosed(String)
+    /// The payload length does not fit the element type (e.g. 7 bytes of `float32`).
+    case lengthMismatch(length: Int, elementType: ElementType)
+    /// The daemon's socket closed: `apus run` is gone.
+    case daemonGone
+    /// The daemon sent something this node cannot use.
+    case protocolViolation(String)
+    case transport(TransportError)
+
+    public var description: String {
+        switch self {
+        case .notInDataflow(let program):
+            return "\(program) is an Apus node: it runs inside a dataflow, started by `apus run dataflow.yml`, "
+                + "which connects it to the other nodes (APUS_NODE_ID and APUS_CONTROL_FD are not set)"
+        case .unknownOutput(let output, let declared):
+            let list = declared.isEmpty ? "none" : declared.map { "'\($0)'" }.joined(separator: ", ")
+            return "output '\(output)' is not declared by this node in the dataflow (declared outputs: \(list))"
+        case .outputClosed(let output):
+            return "output '\(output)' was closed"
+        case .lengthMismatch(let length, let elementType):
+            return "\(length) bytes is not a whole number of \(elementType) elements (\(elementType.byteWidth) bytes each)"
+        case .daemonGone:
+            return "the connection to the apus daemon closed: `apus run` has exited"
+        case .protocolViolation(let what):
+            return "unexpected message from the daemon: \(what)"
+        case .transport(let error):
+            return error.description
+        }
+    }
+}

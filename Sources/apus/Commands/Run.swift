@@ -1,0 +1,81 @@
+import ApusDaemon
+import ApusDataflow
+import ArgumentParser
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a dataflow: build, start and wire every node, stream their logs, stop them cleanly.",
+        discussion: """
+            Runs each node's `build` step, then starts every node in its own process group with the \
+            dataflow file's folder as working directory, and connects outputs to inputs over shared \
+            memory. Timers start once every node has connected. Node output is printed as `[node] line` \
+            and written to out/<run-id>/<node>.log next to the dataflow file.
+
+            The run ends when every node has exited. Ctrl-C (or SIGTERM) sends STOP to every node; \
+            after the grace period the nodes still running get SIGTERM, then SIGKILL; a second Ctrl-C \
+            kills them at once. Exits 0 when every node ended cleanly, 1 with a report naming each node \
+            that failed (its exit status or signal and its last stderr lines), 130 when interrupted \
+            during a build.
+
+            Durations are written like 500ms, 10s, 2m or 1.5 (seconds).
+            """
+    )
+
+    @Argument(help: "The dataflow file.", completion: .file(extensions: ["yml", "yaml"]))
+    var file: String
+
+    @Option(help: ArgumentHelp("Stop the dataflow gracefully after this long.", valueName: "duration"))
+    var stopAfter: String?
+
+    @Option(help: ArgumentHelp("Time nodes get to exit after STOP before they are terminated.", valueName: "duration"))
+    var grace = "10s"
+
+    @Option(help: ArgumentHelp("Time every node gets to connect before the run fails.", valueName: "duration"))
+    var startupTimeout = "30s"
+
+    @Flag(help: "Skip the nodes' build steps.")
+    var noBuild = false
+
+    @Flag(inversion: .prefixedNo, help: "Colour node names (default: when standard output is a terminal).")
+    var color: Bool?
+
+    func validate() throws {
+        for (name, value) in [("--stop-after", stopAfter), ("--grace", grace), ("--startup-timeout", startupTimeout)] {
+            guard let value else { continue }
+            if parseDuration(value) == nil {
+                throw ValidationError("\(name): '\(value)' is not a duration (write e.g. 500ms, 10s, 2m)")
+            }
+        }
+    }
+
+    func run() throws {
+        let dataflow: DataflowDescriptor
+        do {
+            dataflow = try DataflowLoader().load(file: file)
+        } catch {
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            let count = error.diagnostics.count
+            printError("\(file): \(count) error\(count == 1 ? "" : "s"); nothing was started")
+            throw ExitCode(1)
+        }
+        var options = RunOptions()
+        options.stopAfter = stopAfter.flatMap(parseDuration)
+        options.grace = parseDuration(grace) ?? 10
+        options.startupTimeout = parseDuration(startupTimeout) ?? 30
+        options.runBuild = !noBuild
+        options.color = color
+        let code = Supervisor(dataflow: dataflow, options: options).run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// Seconds in "500ms", "10s", "2m", "1h", "1.5" (seconds); nil when malformed or negative.
+func parseDuration(_ text: String) -> Double? {
+    let units: [(String, Double)] = [("ms", 0.001), ("us", 0.000_001), ("s", 1), ("m", 60), ("h", 3600)]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+        guard let number = Double(text.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
+        return number * scale
+    }
+    guard let number = Double(text), number >= 0, number.isFinite else { return nil }
+    return number
+}

@@ -1,0 +1,75 @@
+// A node whose behaviour the daemon integration tests choose with arguments:
+//   --send N          send N messages on `out` right after start (seq in metadata), then run on
+//   --on-tick         send one message per input event instead (until N)
+//   --fail-after N    exit with --code (default 1) after N input events
+//   --segv-after N    crash with SIGSEGV after N input events
+//   --ignore-stop     keep running after STOP
+//   --no-connect      never create the Node (sleep)
+//   --print-inputs    print "got <input> <seq>" for each message
+// It prints "events <n> inputs <n>" and each closed input, failed node and STOP it sees.
+import ApusNode
+import Glibc
+
+let arguments = CommandLine.arguments
+func value(_ name: String) -> Int? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return Int(arguments[index + 1])
+}
+func flag(_ name: String) -> Bool { arguments.contains(name) }
+func complain(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+if flag("--no-connect") {
+    while true { sleep(60) }
+}
+
+do {
+    let node = try Node()
+    let toSend = value("--send") ?? 0
+    var sent = 0
+    func sendOne() throws {
+        try node.send("out", [Int64(sent)], metadata: Metadata(["seq": .int(Int64(sent))]))
+        sent += 1
+    }
+    if !flag("--on-tick") {
+        while sent < toSend { try sendOne() }
+    }
+    var inputs = 0
+    while true {
+        guard let event = try node.next() else {
+            if flag("--ignore-stop") {
+                print("ignoring the end of the event stream")
+                while true { sleep(60) }
+            }
+            break
+        }
+        switch event {
+        case .input(let input):
+            inputs += 1
+            if flag("--print-inputs"), case .int(let seq)? = input[parameter: "seq"] { print("got \(input.id) \(seq)") }
+            if flag("--on-tick"), sent < toSend { try sendOne() }
+            if let limit = value("--fail-after"), inputs >= limit {
+                complain("failing on purpose after \(inputs) inputs")
+                exit(Int32(value("--code") ?? 1))
+            }
+            if let limit = value("--segv-after"), inputs >= limit {
+                complain("crashing on purpose after \(inputs) inputs")
+                raise(SIGSEGV)
+            }
+        case .inputClosed(let id):
+            print("closed \(id)")
+        case .nodeFailed(let failure):
+            print("node-failed \(failure.node) [\(failure.inputs.joined(separator: ","))]: \(failure.message)")
+        case .stop:
+            print("stop")
+        case .error(let message):
+            print("error \(message)")
+        }
+    }
+    print("events done inputs \(inputs) sent \(sent)")
+} catch {
+    print("test-node: \(error)")
+    exit(2)
+}
