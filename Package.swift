@@ -30,7 +30,7 @@ let package = Package(
         ),
         .target(
             name: "ApusNode",
-            dependencies: ["ApusTransport"]
+            dependencies: ["ApusTransport", "CApusSys"]
         ),
         .target(
             name: "ApusDaemon",

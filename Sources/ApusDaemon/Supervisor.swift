@@ -52,6 +52,8 @@ public final class Supervisor {
     /// Runs the dataflow to its end and returns the exit code for `apus run`.
     public func run() -> Int32 {
         signal(SIGPIPE, SIG_IGN)
+        // A parent may have left these ignored, and an ignored signal never reaches a signalfd.
+        for watched in [SIGINT, SIGTERM, SIGCHLD, SIGHUP] { signal(watched, SIG_DFL) }
         signals = [SIGINT, SIGTERM, SIGCHLD, SIGHUP].withUnsafeBufferPointer { apus_signalfd($0.baseAddress, Int32($0.count)) }
         guard signals >= 0 else {
             console.note("cannot watch signals: \(String(cString: strerror(-signals)))")
@@ -289,6 +291,7 @@ public final class Supervisor {
                 return
             }
             sendSetup(node)
+            if stopping, !node.stopSent { node.stopSent = node.post(.stop) }
         case .pool(let producer, let index, let layout) where producer == node.index && fds.count == 2:
             do {
                 let pool = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1])

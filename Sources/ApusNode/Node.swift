@@ -1,4 +1,5 @@
 import ApusTransport
+import CApusSys
 import Dispatch
 import Glibc
 
@@ -50,6 +51,7 @@ public final class Node: @unchecked Sendable {
             throw .notInDataflow(program: program)
         }
         unsetenv("APUS_CONTROL_FD")
+        apus_line_buffer_stdout()
         try self.init(id: id, channel: ControlChannel(adopting: fd))
     }
 
@@ -95,7 +97,8 @@ public final class Node: @unchecked Sendable {
                 try channel.send(.pool(producer: producer, index: pool.index, layout: pool.layout), fds: [pool.data.fd, pool.control.fd])
             }
             try channel.send(.ready)
-            while !started {
+            // Wait for the start barrier; a STOP before it (the run is stopping) ends the wait too.
+            while !started, !pending.contains(where: { if case .stop = $0 { true } else { false } }) {
                 try controlLock.locked { () throws(TransportError) in try handleNextMessage() }
             }
         } catch let error as NodeError {

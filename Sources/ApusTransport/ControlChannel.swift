@@ -8,6 +8,8 @@ import Glibc
 /// the first byte of a frame.
 public final class ControlChannel: @unchecked Sendable {
     public static let maxMessageSize = 1 << 20
+    /// Descriptors one message can carry (the kernel's SCM_MAX_FD).
+    public static let maxDescriptors = 253
     public let fd: Int32
     private var pendingFDs: [Int32] = []
 
@@ -77,7 +79,7 @@ public final class ControlChannel: @unchecked Sendable {
         var bytes = [UInt8](repeating: 0, count: count)
         var offset = 0
         while offset < count {
-            var fds = [Int32](repeating: -1, count: 16)
+            var fds = [Int32](repeating: -1, count: Self.maxDescriptors)
             var fdCount = 0
             let received = bytes.withUnsafeMutableBytes { buffer in
                 fds.withUnsafeMutableBufferPointer {

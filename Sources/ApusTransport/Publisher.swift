@@ -15,6 +15,7 @@ public struct EdgeTarget: @unchecked Sendable {
 
 /// A sample slot reserved by `Publisher.allocate`: fill its payload, then publish or discard it.
 public struct ReservedSample: Sendable, Equatable {
+    /// Position in `Publisher.pools` (not the pool's index, which may start above 0).
     public let pool: Int
     public let slot: Int
     public let length: Int
@@ -114,7 +115,7 @@ public final class Publisher: @unchecked Sendable {
         }
         let pool = fitting!
         let slot = try pool.reserve(timeoutNanoseconds: configuration.allocationTimeoutNanoseconds, payloadLength: length)
-        return ReservedSample(pool: pool.index, slot: slot, length: length)
+        return ReservedSample(pool: pool.index - configuration.firstPoolIndex, slot: slot, length: length)
     }
 
     /// The writable payload of a reserved sample.

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -21,7 +22,7 @@
 #define F_SEAL_FUTURE_WRITE 0x0010
 #endif
 
-#define APUS_MAX_FDS 64
+#define APUS_MAX_FDS 253 /* SCM_MAX_FD: the kernel limit per message */
 
 int apus_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
     struct timespec timeout;
@@ -182,6 +183,10 @@ int apus_spawn(const char *path, char *const argv[], char *const envp[], const c
         return -error;
     }
     return pid;
+}
+
+void apus_line_buffer_stdout(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
 int apus_pipe(int fds[2]) {

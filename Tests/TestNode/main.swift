@@ -1,6 +1,6 @@
 // A node whose behaviour the daemon integration tests choose with arguments:
 //   --send N          send N messages on `out` right after start (seq in metadata), then run on
-//   --on-tick         send one message per input event instead (until N)
+//   --on-tick         send one message per input event instead, and finish after the Nth
 //   --fail-after N    exit with --code (default 1) after N input events
 //   --segv-after N    crash with SIGSEGV after N input events
 //   --ignore-stop     keep running after STOP
@@ -37,7 +37,7 @@ do {
         while sent < toSend { try sendOne() }
     }
     var inputs = 0
-    while true {
+    events: while true {
         guard let event = try node.next() else {
             if flag("--ignore-stop") {
                 print("ignoring the end of the event stream")
@@ -49,7 +49,10 @@ do {
         case .input(let input):
             inputs += 1
             if flag("--print-inputs"), case .int(let seq)? = input[parameter: "seq"] { print("got \(input.id) \(seq)") }
-            if flag("--on-tick"), sent < toSend { try sendOne() }
+            if flag("--on-tick"), sent < toSend {
+                try sendOne()
+                if sent == toSend && value("--fail-after") == nil { break events }
+            }
             if let limit = value("--fail-after"), inputs >= limit {
                 complain("failing on purpose after \(inputs) inputs")
                 exit(Int32(value("--code") ?? 1))

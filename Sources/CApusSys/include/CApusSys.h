@@ -41,6 +41,10 @@ int apus_set_parent_death_signal(int signal);
 int apus_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                int stdout_fd, int stderr_fd, int control_fd);
 
+/* Makes C stdio's stdout line-buffered: a node's stdout is a pipe to the daemon, and its log
+ * lines should arrive as they are printed, not when a block fills up. */
+void apus_line_buffer_stdout(void);
+
 /* A pipe with both ends close-on-exec. 0 or -errno. */
 int apus_pipe(int fds[2]);
 

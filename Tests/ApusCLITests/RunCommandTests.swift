@@ -1,0 +1,363 @@
+import Foundation
+import Glibc
+import Testing
+
+/// `apus run` end to end: the real binary, real node processes, real shared memory.
+@Suite(.serialized) struct RunCommandTests {
+    let node = RunHarness.testNode
+
+    /// Asserts what every run must leave behind: no process of the run and no shared memory.
+    func expectClean(_ harness: RunHarness, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(harness.survivors(after: 2).isEmpty, "processes left behind", sourceLocation: sourceLocation)
+        #expect(harness.newSharedMemory().isEmpty, "shared memory left in /dev/shm", sourceLocation: sourceLocation)
+    }
+
+    @Test func minimalExampleRunsToItsEnd() throws {
+        let harness = try RunHarness(dataflow: "nodes: []")
+        try harness.start(["--no-build"], file: "dataflows/minimal.yml", in: ApusCommand.repository)
+        let result = try harness.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.lines(of: "sender") == ["sent 10 messages"])
+        let received = result.lines(of: "receiver")
+        #expect(received.filter { $0.hasPrefix("count: [") }.count == 10)
+        #expect(received.suffix(2).first == "input count closed")
+        #expect(received.last?.hasPrefix("received 10 messages, mean latency") == true)
+        expectClean(harness)
+    }
+
+    @Test func fanOutAndFanInExampleDeliversEveryMessage() throws {
+        let harness = try RunHarness(dataflow: "nodes: []")
+        try harness.start(["--no-build"], file: "dataflows/fan-out-fan-in.yml", in: ApusCommand.repository)
+        let result = try harness.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        let collector = result.lines(of: "collector")
+        for input in ["from-1", "from-2", "from-3"] {
+            // Per edge, in order: 0…9.
+            #expect(collector.filter { $0.hasPrefix("\(input): ") }.map { $0.split(separator: " ")[1] } == (0..<10).map { "[\($0)]" })
+        }
+        #expect(collector.last?.hasPrefix("received 30 messages") == true)
+        expectClean(harness)
+    }
+
+    @Test func stdoutLinesBecomeMessagesWithSendStdoutAs() throws {
+        let harness = try RunHarness(dataflow: "nodes: []")
+        try harness.start(["--no-build"], file: "dataflows/long-form-inputs.yml", in: ApusCommand.repository)
+        let result = try harness.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.lines(of: "receiver").contains { $0.hasPrefix("log: \"sent 10 messages\"") })
+        expectClean(harness)
+    }
+
+    @Test func chainOfFiveNodesKeepsOrder() throws {
+        var yaml = """
+            nodes:
+              - id: n1
+                path: \(node)
+                args: --send 20 --on-tick
+                inputs: { tick: apus/timer/millis/5 }
+                outputs: [out]
+
+            """
+        for index in 2...4 {
+            yaml += """
+                  - id: n\(index)
+                    path: \(RunHarness.binary("relay"))
+                    inputs: { in: n\(index - 1)/out }
+                    outputs: [out]
+
+                """
+        }
+        yaml += """
+              - id: n5
+                path: \(node)
+                args: --print-inputs
+                inputs: { in: n4/out }
+            """
+        let harness = try RunHarness(dataflow: yaml)
+        let result = try harness.run()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.lines(of: "n5").filter { $0.hasPrefix("got") } == (0..<20).map { "got in \($0)" })
+        #expect(result.lines(of: "n5").contains("closed in"))
+        expectClean(harness)
+    }
+
+    @Test func fiftyNodeDataflow() throws {
+        var yaml = """
+            nodes:
+              - id: source
+                path: \(node)
+                args: --send 5 --on-tick
+                inputs: { tick: apus/timer/millis/20 }
+                outputs: [out]
+              - id: sink
+                path: \(node)
+                inputs:
+
+            """
+        for index in 1...48 { yaml += "      r\(index): relay-\(index)/out\n" }
+        for index in 1...48 {
+            yaml += """
+                  - id: relay-\(index)
+                    path: \(RunHarness.binary("relay"))
+                    inputs: { in: source/out }
+                    outputs: [out]
+
+                """
+        }
+        let harness = try RunHarness(dataflow: yaml)
+        let result = try harness.run(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.lines(of: "sink").last == "events done inputs 240 sent 0")
+        #expect(result.lines.filter { $0.hasSuffix("relayed 5 messages") }.count == 48)
+        expectClean(harness)
+    }
+
+    @Test func timerTicksAtItsConfiguredRate() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: ticker
+                path: \(node)
+                inputs: { tick: apus/timer/millis/20 }
+            """)
+        let result = try harness.run(["--stop-after", "2s"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try #require(result.lines(of: "ticker").last)
+        let ticks = try #require(Int(summary.split(separator: " ")[3]))
+        // 2 s at 50 Hz, minus the start-up before the barrier: 100 ± 20 %.
+        #expect((80...120).contains(ticks), "\(ticks) ticks in 2 s at 50 Hz")
+        #expect(result.lines(of: "ticker").contains("stop"))
+        expectClean(harness)
+    }
+
+    @Test func nodeExitingOneIsReportedAndItsConsumersAreTold() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: source
+                path: \(node)
+                args: --send 10 --on-tick --fail-after 3
+                inputs: { tick: apus/timer/millis/10 }
+                outputs: [out]
+              - id: sink
+                path: \(node)
+                args: --print-inputs
+                inputs: { in: source/out }
+            """)
+        let result = try harness.run()
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("node 'source' exited with status 1"))
+        #expect(result.stderr.contains("last 1 line of its stderr:\n      failing on purpose after 3 inputs"))
+        let sink = result.lines(of: "sink")
+        #expect(sink.filter { $0.hasPrefix("got") } == ["got in 0", "got in 1", "got in 2"])
+        #expect(sink.contains("node-failed source [in]: node 'source' exited with status 1"))
+        let failed = try #require(sink.firstIndex { $0.hasPrefix("node-failed") })
+        let closed = try #require(sink.firstIndex(of: "closed in"))
+        #expect(failed < closed)
+        #expect(try harness.log(of: "source").contains("failing on purpose after 3 inputs"))
+        expectClean(harness)
+    }
+
+    @Test func nodeKilledBySegfaultIsReportedWithTheSignal() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: crasher
+                path: \(node)
+                inputs: { tick: apus/timer/millis/10 }
+                args: --segv-after 2
+                env: { SWIFT_BACKTRACE: enable=no }
+            """)
+        let result = try harness.run()
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("node 'crasher' killed by signal 11 (SIGSEGV)"))
+        #expect(result.stderr.contains("crashing on purpose after 2 inputs"))
+        expectClean(harness)
+    }
+
+    @Test func nodeThatNeverConnectsFailsTheStartNamingIt() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: mute
+                path: \(node)
+                args: --no-connect
+              - id: fine
+                path: \(node)
+                inputs: { tick: apus/timer/millis/10 }
+            """)
+        let result = try harness.run(["--startup-timeout", "1s", "--grace", "1s"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("node 'mute' never connected to the dataflow within the 1 s startup timeout"))
+        #expect(!result.stderr.contains("node 'fine'"))
+        // The barrier never opened, so the timer of `fine` never ticked.
+        #expect(result.lines(of: "fine").last == "events done inputs 0 sent 0")
+        expectClean(harness)
+    }
+
+    @Test func nodeIgnoringStopIsTerminatedAfterTheGracePeriod() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: stubborn
+                path: \(node)
+                args: --ignore-stop
+                inputs: { tick: apus/timer/millis/50 }
+            """)
+        let started = Date()
+        let result = try harness.run(["--stop-after", "0.5s", "--grace", "1s"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("node 'stubborn' did not stop within the 1 s grace period; killed by signal 15 (SIGTERM)"))
+        #expect(result.lines(of: "stubborn").contains("ignoring the end of the event stream"))
+        #expect(Date().timeIntervalSince(started) < 20)
+        expectClean(harness)
+    }
+
+    @Test func restartOnFailureHonoursMaxRestartsAndTheConsumerKeepsReceiving() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: flaky
+                path: \(node)
+                args: --send 100 --on-tick --fail-after 3
+                inputs: { tick: apus/timer/millis/10 }
+                outputs: [out]
+                restart_policy: on-failure
+                max_restarts: 2
+                restart_delay: 0.05
+              - id: sink
+                path: \(node)
+                args: --print-inputs
+                inputs: { in: flaky/out }
+            """)
+        let result = try harness.run()
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("node 'flaky' exited with status 1; restarting (1 of 2) in 0.05 s"))
+        #expect(result.stderr.contains("node 'flaky' exited with status 1; restarting (2 of 2) in 0.1 s"))
+        #expect(result.stderr.contains("node 'flaky' exited with status 1 after 2 restarts"))
+        // Three incarnations, three messages each; the sink ran through all of them.
+        #expect(result.lines(of: "sink").filter { $0.hasPrefix("got") } == Array(repeating: ["got in 0", "got in 1", "got in 2"], count: 3).flatMap { $0 })
+        #expect(result.lines(of: "sink").contains("closed in"))
+        expectClean(harness)
+    }
+
+    @Test func restartedConsumerIsWiredAgain() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: source
+                path: \(node)
+                args: --send 40 --on-tick
+                inputs: { tick: apus/timer/millis/10 }
+                outputs: [out]
+              - id: sink
+                path: \(node)
+                args: --print-inputs --fail-after 5
+                inputs: { in: source/out }
+                restart_policy: on-failure
+                max_restarts: 1
+            """)
+        let result = try harness.run()
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("node 'sink' exited with status 1; restarting (1 of 1)"))
+        let got = result.lines(of: "sink").filter { $0.hasPrefix("got") }
+        // Five before the failure and five after the restart, each run in order.
+        #expect(got.count == 10, "\(got)")
+        #expect(got.prefix(5) == ["got in 0", "got in 1", "got in 2", "got in 3", "got in 4"])
+        expectClean(harness)
+    }
+
+    @Test func failingBuildStepStopsTheRunNamingNodeAndCommand() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: broken
+                build: echo compiling; echo 'no such header' >&2; exit 3
+                path: \(node)
+            """)
+        try harness.start()
+        let result = try harness.wait()
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("build of node 'broken' failed (exited with status 3): echo compiling;"))
+        #expect(result.lines(of: "broken") == ["build: echo compiling; echo 'no such header' >&2; exit 3", "compiling", "no such header"])
+        expectClean(harness)
+    }
+
+    @Test func sigintStopsTheDataflowGracefully() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: source
+                path: \(node)
+                args: --send 100000 --on-tick
+                inputs: { tick: apus/timer/millis/10 }
+                outputs: [out]
+              - id: sink
+                path: \(node)
+                args: --print-inputs
+                inputs: { in: source/out }
+            """)
+        try harness.start()
+        try harness.waitForOutput("got in 3")
+        harness.signal(SIGINT)
+        let result = try harness.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("stopping (signal 2)"))
+        #expect(result.lines(of: "source").contains("stop"))
+        #expect(result.lines(of: "sink").last?.hasPrefix("events done") == true)
+        expectClean(harness)
+    }
+
+    @Test func sigkillOfApusRunLeavesNoOrphan() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: stubborn
+                path: \(node)
+                args: --ignore-stop --print-inputs
+                inputs: { in: source/out }
+              - id: source
+                path: \(node)
+                args: --send 100000 --on-tick
+                inputs: { tick: apus/timer/millis/10 }
+                outputs: [out]
+            """)
+        try harness.start()
+        try harness.waitForOutput("got in 3")
+        #expect(harness.survivors().count == 3)
+        harness.signal(SIGKILL)
+        _ = try harness.wait()
+        #expect(harness.survivors(after: 2).isEmpty)
+        #expect(harness.newSharedMemory().isEmpty)
+    }
+
+    @Test func sendingOnAnUndeclaredOutputIsAnError() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: confused
+                path: \(node)
+                args: --send 1
+                outputs: [other]
+            """)
+        let result = try harness.run()
+        #expect(result.status == 1)
+        #expect(result.lines(of: "confused") == ["test-node: output 'out' is not declared by this node in the dataflow (declared outputs: 'other')"])
+        expectClean(harness)
+    }
+
+    @Test func invalidDataflowStartsNothing() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: a
+                path: \(node)
+                inputs: { in: ghost/out }
+            """)
+        let result = try harness.run()
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("dataflow.yml:4:"))
+        #expect(result.stderr.contains("nothing was started"))
+        #expect(!FileManager.default.fileExists(atPath: harness.folder.appendingPathComponent("out").path))
+    }
+
+    @Test func nodeStartedByHandSaysItNeedsApusRun() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: node)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        process.waitUntilExit()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 2)
+        #expect(output.contains("apus-test-node is an Apus node: it runs inside a dataflow, started by `apus run dataflow.yml`"))
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import Glibc
+
+/// Runs `apus run` on a dataflow written into a fresh folder, as a user would, and checks what
+/// a run must leave behind: no node process and no shared memory.
+///
+/// Every process of the run inherits a unique `APUS_TEST_TAG`, so leftovers are found in /proc.
+final class RunHarness {
+    static let binaries = ApusCommand.binary.deletingLastPathComponent()
+    static func binary(_ name: String) -> String { binaries.appendingPathComponent(name).path }
+    static var testNode: String { binary("apus-test-node") }
+
+    let folder: URL
+    let tag = "apus-test-\(UUID().uuidString)"
+    let shmBefore: Set<String>
+    private(set) var process: Process?
+    private let stdoutURL: URL
+    private let stderrURL: URL
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+
+        /// The lines a node printed, without the `[node] ` prefix.
+        func lines(of node: String) -> [String] {
+            lines.compactMap { $0.hasPrefix("[\(node)] ") ? String($0.dropFirst(node.count + 3)) : nil }
+        }
+    }
+
+    init(dataflow yaml: String) throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-run-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try yaml.write(to: folder.appendingPathComponent("dataflow.yml"), atomically: true, encoding: .utf8)
+        stdoutURL = folder.appendingPathComponent("stdout")
+        stderrURL = folder.appendingPathComponent("stderr")
+        shmBefore = Self.shmEntries()
+    }
+
+    deinit {
+        killLeftovers()
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// Starts `apus run dataflow.yml` with `arguments` in the dataflow's folder.
+    func start(_ arguments: [String] = [], file: String? = nil, in directory: URL? = nil) throws {
+        let process = Process()
+        process.executableURL = ApusCommand.binary
+        process.arguments = ["run", file ?? "dataflow.yml", "--no-color"] + arguments
+        process.currentDirectoryURL = directory ?? folder
+        var environment = ProcessInfo.processInfo.environment
+        environment["APUS_TEST_TAG"] = tag
+        process.environment = environment
+        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        try process.run()
+        self.process = process
+    }
+
+    /// Waits for `apus run` to exit (killing everything after `timeout` seconds).
+    func wait(timeout: Double = 60) throws -> Result {
+        guard let process else { throw HarnessError("not started") }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            killLeftovers()
+            throw HarnessError("apus run did not exit within \(timeout) s; output:\n\(output.stdout)\n\(output.stderr)")
+        }
+        var result = output
+        result.status = process.terminationStatus
+        return result
+    }
+
+    /// Runs to the end in one go.
+    func run(_ arguments: [String] = [], timeout: Double = 60) throws -> Result {
+        try start(arguments)
+        return try wait(timeout: timeout)
+    }
+
+    var output: Result {
+        Result(status: -1, stdout: (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "",
+               stderr: (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "")
+    }
+
+    /// Waits until `apus run` printed a line containing `text`.
+    func waitForOutput(_ text: String, timeout: Double = 30) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if output.stdout.contains(text) { return }
+            usleep(20_000)
+        }
+        throw HarnessError("no output containing '\(text)' within \(timeout) s:\n\(output.stdout)\n\(output.stderr)")
+    }
+
+    func signal(_ number: Int32) {
+        if let process { kill(process.processIdentifier, number) }
+    }
+
+    /// Processes of this run still alive (the tag is in their environment).
+    func survivors() -> [Int32] {
+        let own = getpid()
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard pid != own, let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            guard String(decoding: environment, as: UTF8.self).contains("APUS_TEST_TAG=\(tag)") else { return false }
+            // A zombie is already dead; it waits for its parent to reap it.
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            return !(status.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? false)
+        }
+    }
+
+    /// Survivors after waiting up to `timeout` seconds for them to go.
+    func survivors(after timeout: Double) -> [Int32] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var left = survivors()
+        while !left.isEmpty && Date() < deadline {
+            usleep(50_000)
+            left = survivors()
+        }
+        return left
+    }
+
+    /// New entries in /dev/shm since the harness was made (memfds never appear there).
+    func newSharedMemory() -> Set<String> {
+        Self.shmEntries().subtracting(shmBefore)
+    }
+
+    func log(of node: String) throws -> String {
+        let out = folder.appendingPathComponent("out")
+        let runs = try FileManager.default.contentsOfDirectory(atPath: out.path)
+        guard let run = runs.sorted().last else { throw HarnessError("no run folder in \(out.path)") }
+        return try String(contentsOf: out.appendingPathComponent(run).appendingPathComponent("\(node).log"), encoding: .utf8)
+    }
+
+    private func killLeftovers() {
+        for pid in survivors() { kill(pid, SIGKILL) }
+    }
+
+    private static func shmEntries() -> Set<String> {
+        Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
