@@ -73,9 +73,10 @@ let package = Package(
         .executableTarget(name: "receiver", dependencies: ["ApusNode"], path: "nodes/swift/receiver"),
         .executableTarget(name: "relay", dependencies: ["ApusNode"], path: "nodes/swift/relay"),
         .executableTarget(name: "apus-test-node", dependencies: ["ApusNode"], path: "Tests/TestNode"),
+        .executableTarget(name: "apus-api-node", dependencies: ["ApusNode"], path: "Tests/APINode"),
         .testTarget(
             name: "ApusCLITests",
-            dependencies: ["apus", "sender", "receiver", "relay", "apus-test-node"]
+            dependencies: ["apus", "sender", "receiver", "relay", "apus-test-node", "apus-api-node"]
         ),
     ],
     swiftLanguageModes: [.v6]

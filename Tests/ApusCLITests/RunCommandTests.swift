@@ -321,6 +321,32 @@ import Testing
         #expect(harness.newSharedMemory().isEmpty)
     }
 
+    @Test func swiftAPICarriesEveryElementTypeMetadataAndZeroCopySamples() throws {
+        let api = RunHarness.binary("apus-api-node")
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: producer
+                path: \(api)
+                args: produce
+                outputs: [out]
+              - id: consumer
+                path: \(api)
+                args: consume
+                inputs: { in: { source: producer/out, queue_size: 32, queue_policy: backpressure } }
+            """)
+        let result = try harness.run()
+        #expect(result.status == 0, "\(result.stderr)")
+        let consumer = result.lines(of: "consumer")
+        #expect(!consumer.contains { $0.hasPrefix("FAIL") }, "\(consumer)")
+        let cases = ["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float16", "float32",
+                     "float64", "bool", "utf8", "parameters", "allocate"]
+        #expect(consumer.filter { $0.hasPrefix("ok") && $0 != "ok released" } == cases.map { "ok \($0)" })
+        #expect(consumer.filter { $0 == "ok released" }.count == cases.count)
+        #expect(consumer.suffix(2) == ["closed in", "events ended"])
+        #expect(result.lines(of: "producer").first?.hasPrefix("ok undeclared: output 'nowhere' is not declared") == true)
+        expectClean(harness)
+    }
+
     @Test func sendingOnAnUndeclaredOutputIsAnError() throws {
         let harness = try RunHarness(dataflow: """
             nodes:
