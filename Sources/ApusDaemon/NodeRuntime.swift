@@ -42,8 +42,8 @@ final class NodeRuntime {
     var nextRestartDelay: Double
     /// Set when the node ended badly (the run then exits 1).
     var failure: String?
-    /// Whether the stop ladder had to signal it.
-    var terminatedByLadder = false
+    /// Why the stop ladder had to signal it, if it did.
+    var ladderReason: String?
     var startedAt: UInt64 = 0
 
     init(index: Int, plan: RunPlan.NodePlan, inbox: Inbox) {

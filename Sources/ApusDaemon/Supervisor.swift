@@ -184,7 +184,7 @@ public final class Supervisor {
             let ready = poll(&entries, nfds_t(entries.count), timeout)
             if ready < 0 && errno != EINTR {
                 console.note("poll failed: \(String(cString: strerror(errno)))")
-                killAll()
+                killAll(reason: "was killed because apus run could not supervise it")
                 return
             }
             if ready > 0 {
@@ -225,7 +225,7 @@ public final class Supervisor {
                     beginStop()
                 } else {
                     console.note("killing every node")
-                    killAll()
+                    killAll(reason: "was still running at the second interrupt")
                 }
             }
         }
@@ -250,7 +250,7 @@ public final class Supervisor {
         if let grace = graceDeadline, now >= grace {
             graceDeadline = nil
             for node in nodes where node.isAlive {
-                node.terminatedByLadder = true
+                node.ladderReason = "did not stop within the \(formatSeconds(options.grace)) s grace period"
                 console.note("node '\(node.id)' did not stop within the \(formatSeconds(options.grace)) s grace period: sending SIGTERM")
                 kill(-node.pid, SIGTERM)
             }
@@ -258,7 +258,7 @@ public final class Supervisor {
         }
         if let deadline = killDeadline, now >= deadline {
             killDeadline = nil
-            killAll()
+            killAll(reason: "did not exit after SIGTERM")
         }
         for node in nodes {
             if case .waiting(let until) = node.state, now >= until, !stopping {
@@ -455,14 +455,8 @@ public final class Supervisor {
             return
         }
         if failed && node.failure == nil {
-            if node.terminatedByLadder {
-                node.failure = "did not stop within the \(formatSeconds(options.grace)) s grace period; \(status)"
-            } else if !(stopping && signaled && value == SIGKILL && interrupts > 1) {
-                node.failure = status
-            }
-            if let failure = node.failure {
-                console.note("node '\(node.id)' \(failure)" + (node.restarts > 0 ? " after \(node.restarts) restart\(node.restarts == 1 ? "" : "s")" : ""))
-            }
+            node.failure = node.ladderReason.map { "\($0); \(status)" } ?? status
+            console.note("node '\(node.id)' \(node.failure!)" + (node.restarts > 0 ? " after \(node.restarts) restart\(node.restarts == 1 ? "" : "s")" : ""))
         }
         finish(node, failed: failed, message: status)
     }
@@ -552,9 +546,9 @@ public final class Supervisor {
         graceDeadline = monotonicNanoseconds() &+ seconds(options.grace)
     }
 
-    private func killAll() {
+    private func killAll(reason: String) {
         for node in nodes where node.isAlive {
-            node.terminatedByLadder = true
+            if node.ladderReason == nil || reason.hasPrefix("was still") { node.ladderReason = reason }
             kill(-node.pid, SIGKILL)
         }
     }

@@ -299,6 +299,52 @@ import Testing
         expectClean(harness)
     }
 
+    @Test func secondSigintKillsAtOnce() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: stubborn
+                path: \(node)
+                args: --ignore-stop --print-inputs
+                inputs: { in: source/out }
+              - id: source
+                path: \(node)
+                args: --send 100000 --on-tick
+                inputs: { tick: apus/timer/millis/10 }
+                outputs: [out]
+            """)
+        try harness.start(["--grace", "60s"])
+        try harness.waitForOutput("got in 3")
+        harness.signal(SIGINT)
+        try harness.waitForOutput("[stubborn] ignoring the end of the event stream")
+        harness.signal(SIGINT)
+        let started = Date()
+        let result = try harness.wait()
+        #expect(Date().timeIntervalSince(started) < 10, "the second Ctrl-C did not skip the 60 s grace period")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("apus: killing every node"))
+        #expect(result.stderr.contains("node 'stubborn' was still running at the second interrupt; killed by signal 9 (SIGKILL)"))
+        expectClean(harness)
+    }
+
+    @Test func pythonNodesRunUnbufferedWithPython3OrApusPython() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: script
+                path: hello.py
+                args: one "two words"
+                env: { GREETING: hello }
+            """)
+        try """
+            import os, sys
+            print(os.environ["GREETING"], sys.argv[1:], os.environ["APUS_NODE_ID"], os.getcwd() == os.path.dirname(os.path.abspath(__file__)))
+            print("to stderr", file=sys.stderr)
+            """.write(to: harness.folder.appendingPathComponent("hello.py"), atomically: true, encoding: .utf8)
+        let result = try harness.run()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.lines(of: "script").sorted() == ["hello ['one', 'two words'] script True", "to stderr"])
+        expectClean(harness)
+    }
+
     @Test func sigkillOfApusRunLeavesNoOrphan() throws {
         let harness = try RunHarness(dataflow: """
             nodes:
