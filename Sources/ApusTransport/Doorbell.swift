@@ -19,10 +19,18 @@ public struct Doorbell: @unchecked Sendable {
     private var sequence: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 0) }
     private var sleeping: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 4) }
 
-    /// Signals the consumer; wakes it only if it sleeps.
+    /// Signals the consumer, after the work it should see has been published; wakes it only if it
+    /// sleeps. While the consumer is awake this touches no shared line but the `sleeping` flag,
+    /// which stays in both caches unmodified.
+    ///
+    /// Correctness is Dekker's: the producer publishes work, fences, reads `sleeping`; the consumer
+    /// sets `sleeping`, fences, looks for work. At least one of them sees the other's write, so
+    /// either the consumer finds the work or the producer bumps `sequence` and wakes it (and a
+    /// bump before its futex wait makes that wait return at once).
     public func ring() {
-        sequence.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        if sleeping.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if sleeping.pointee.load(ordering: .relaxed) != 0 {
+            sequence.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
             _ = apus_futex_wake(futexWord(sequence), Int32.max)
         }
     }
@@ -44,6 +52,7 @@ public struct Doorbell: @unchecked Sendable {
             let seen = sequence.pointee.load(ordering: .sequentiallyConsistent)
             if ready() { return true }
             sleeping.pointee.store(1, ordering: .sequentiallyConsistent)
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
             if sequence.pointee.load(ordering: .sequentiallyConsistent) != seen || ready() {
                 sleeping.pointee.store(0, ordering: .relaxed)
                 if ready() { return true }

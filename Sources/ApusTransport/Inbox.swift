@@ -135,11 +135,15 @@ public struct InputRing: @unchecked Sendable {
     /// Appends a descriptor (producer only). When full: under `dropOldest` evicts the oldest
     /// (handing its descriptor to `evicted`); under `backpressure` waits until `deadline`.
     /// Returns false when the backpressure wait timed out.
-    func push(descriptor: UInt64, arrival: UInt64, deadline: UInt64, evicted: (UInt64) -> Void) -> Bool {
+    ///
+    /// `knownHead` is the producer's last reading of `head`: heads only grow, so while it shows
+    /// room there is room, and the consumer's cache line is left alone.
+    func push(descriptor: UInt64, arrival: UInt64, deadline: UInt64, knownHead: inout UInt64, evicted: (UInt64) -> Void) -> Bool {
         let capacity = UInt64(layout.capacity)
         let position = tail.pointee.load(ordering: .relaxed)
-        while true {
+        while position &- knownHead >= capacity {
             let oldest = head.pointee.load(ordering: .acquiring)
+            knownHead = oldest
             if position &- oldest < capacity { break }
             if layout.policy == .dropOldest {
                 let victim = entry(oldest).descriptor.pointee.load(ordering: .relaxed)

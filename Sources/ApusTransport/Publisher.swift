@@ -73,6 +73,8 @@ public final class Publisher: @unchecked Sendable {
     public private(set) var outputs: [[EdgeTarget]]
     private let announce: (SamplePool) throws(TransportError) -> Void
     private var swept: Set<Int> = []
+    /// Per edge bit, the last `head` read from its ring (see `InputRing.push`).
+    private var knownHeads: [UInt64]
 
     /// `outputs[i]` lists the edges output `i` feeds. `announce` must make a new pool known to every
     /// consumer before this returns (it is called for the first pool too).
@@ -86,6 +88,7 @@ public final class Publisher: @unchecked Sendable {
         }
         self.configuration = configuration
         self.outputs = outputs
+        self.knownHeads = Array(repeating: 0, count: (bits.max() ?? 0) + 1)
         self.announce = announce
         try addPool(configuration.pool)
     }
@@ -154,7 +157,7 @@ public final class Publisher: @unchecked Sendable {
             pool.view.hold(sample.slot, bit: edge.bit)
             // Arrival order across inputs is the time of sending: CLOCK_MONOTONIC is one clock for
             // every process, so no shared counter has to bounce between CPUs.
-            let queued = ring.push(descriptor: descriptor, arrival: now, deadline: deadline) { victim in
+            let queued = ring.push(descriptor: descriptor, arrival: now, deadline: deadline, knownHead: &knownHeads[edge.bit]) { victim in
                 releaseDescriptor(victim, bit: edge.bit)
                 report.evicted += 1
             }
@@ -200,6 +203,7 @@ public final class Publisher: @unchecked Sendable {
             let old = outputs[output][position]
             Reclamation.reclaim(old.inbox.rings[old.ring], bit: bit, pools: pools.map(\.view))
             outputs[output][position] = target
+            knownHeads[bit] = 0
             swept.remove(bit)
             return
         }
