@@ -393,6 +393,44 @@ import Testing
         expectClean(harness)
     }
 
+    @Test func floodsOfLogLinesAndMessagesAreCarriedOrCountedNeverHang() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: chatty
+                path: \(node)
+                args: --flood 50000 --send 100000 --then-exit
+                outputs: [out]
+              - id: slow
+                path: \(node)
+                inputs: { in: { source: chatty/out, queue_size: 10 } }
+            """)
+        let result = try harness.run(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        // Every log line arrives, in order, on the console and in the log file.
+        let lines = result.lines(of: "chatty").filter { $0.hasPrefix("flood line") }
+        #expect(lines.count == 50000)
+        #expect(lines.last == "flood line 49999 with some padding to make it longer")
+        #expect(try harness.log(of: "chatty").components(separatedBy: "\n").filter { $0.hasPrefix("flood line") }.count == 50000)
+        // drop_oldest: the sender never blocks; the slow consumer gets at most everything.
+        let summary = try #require(result.lines(of: "slow").last)
+        let received = try #require(Int(summary.split(separator: " ")[3]))
+        #expect((1...100_000).contains(received), "\(summary)")
+        expectClean(harness)
+    }
+
+    @Test func nodeWhoseProgramIsMissingAfterItsBuildIsReported() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: ghost
+                build: "true"
+                path: not-built-yet
+            """)
+        let result = try harness.run()
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("node 'ghost': cannot start \(harness.folder.path)/not-built-yet: No such file or directory"))
+        expectClean(harness)
+    }
+
     @Test func sendingOnAnUndeclaredOutputIsAnError() throws {
         let harness = try RunHarness(dataflow: """
             nodes:

@@ -6,6 +6,8 @@
 //   --ignore-stop     keep running after STOP
 //   --no-connect      never create the Node (sleep)
 //   --print-inputs    print "got <input> <seq>" for each message
+//   --flood N         print N log lines right after start
+//   --then-exit       exit right after the initial sends
 // It prints "events <n> inputs <n>" and each closed input, failed node and STOP it sees.
 import ApusNode
 import Glibc
@@ -27,6 +29,7 @@ if flag("--no-connect") {
 
 do {
     let node = try Node()
+    for line in 0..<(value("--flood") ?? 0) { print("flood line \(line) with some padding to make it longer") }
     let toSend = value("--send") ?? 0
     var sent = 0
     func sendOne() throws {
@@ -35,6 +38,10 @@ do {
     }
     if !flag("--on-tick") {
         while sent < toSend { try sendOne() }
+    }
+    if flag("--then-exit") {
+        print("sent \(sent), exiting")
+        exit(0)
     }
     var inputs = 0
     events: while true {
