@@ -220,7 +220,8 @@ public final class Node: @unchecked Sendable {
         }
     }
 
-    private lazy var waitQueue = DispatchQueue(label: "apus.node.\(id).events")
+    /// Where `events` waits, so no task of the cooperative pool blocks.
+    private let waitQueue = DispatchQueue(label: "apus.node.events")
 
     // MARK: Sending
 
