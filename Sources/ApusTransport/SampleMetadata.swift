@@ -77,8 +77,9 @@ public struct SampleMetadata: Equatable, Sendable {
 enum MetadataCodec {
     static let maxRank = 32
 
-    /// Rank 0 and no parameters: the common case, written without building an array.
-    static let emptyLength = 8
+    /// Rank 0 and no parameters, the common case, is a zero-length area: nothing is written
+    /// and the receiver does not touch the metadata's cache line.
+    static let emptyLength = 0
 
     static func isEmpty(_ metadata: SampleMetadata) -> Bool {
         metadata.shape.isEmpty && metadata.parameters.isEmpty
@@ -118,7 +119,7 @@ enum MetadataCodec {
 
     static func decode(_ area: UnsafeRawBufferPointer, elementType: ElementType, timestamp: UInt64)
         throws(TransportError) -> SampleMetadata {
-        if area.count == emptyLength, area.loadUnaligned(as: UInt64.self) == 0 {
+        if area.count == emptyLength {
             return SampleMetadata(elementType: elementType, timestamp: timestamp)
         }
         var reader = ByteReader(area, corrupt: true)

@@ -207,7 +207,6 @@ public final class SamplePool: @unchecked Sendable {
         let metadataLength: Int
         if MetadataCodec.isEmpty(metadata) {
             metadataLength = MetadataCodec.emptyLength
-            (base + PoolLayout.headerSize).storeBytes(of: UInt64(0), as: UInt64.self)
         } else {
             let encoded = MetadataCodec.encode(metadata)
             guard encoded.count <= layout.metadataCapacity else {

@@ -19,9 +19,12 @@ import Testing
         #expect(decoded["name"] == .string("front ✓"))
     }
 
-    @Test func truncatedMetadataIsCorruptionNotACrash() {
+    @Test func truncatedMetadataIsCorruptionNotACrash() throws {
         let bytes = MetadataCodec.encode(SampleMetadata(shape: [2, 2], parameters: [("text", .string("hello"))]))
-        for length in 0..<bytes.count {
+        // An empty area is the encoding of "no shape, no parameters"; every other cut is refused.
+        #expect(try bytes.prefix(0).withUnsafeBytes { try MetadataCodec.decode($0, elementType: .int8, timestamp: 7) }
+            == SampleMetadata(elementType: .int8, timestamp: 7))
+        for length in 1..<bytes.count {
             #expect(throws: TransportError.self) {
                 try bytes.prefix(length).withUnsafeBytes { try MetadataCodec.decode($0, elementType: .uint8, timestamp: 0) }
             }
