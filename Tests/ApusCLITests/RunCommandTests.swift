@@ -459,6 +459,15 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: harness.folder.appendingPathComponent("out").path))
     }
 
+    @Test func malformedDurationsAreRefusedBeforeAnythingStarts() throws {
+        for (option, value) in [("--grace", "abc"), ("--stop-after", "-1s"), ("--startup-timeout", "10 parsecs")] {
+            let result = try ApusCommand.run(["run", "dataflows/minimal.yml", "\(option)=\(value)"])
+            #expect(result.status == 64)
+            #expect(result.stderr.contains("\(option): '\(value)' is not a duration (write e.g. 500ms, 10s, 2m)"))
+            #expect(result.stdout.isEmpty)
+        }
+    }
+
     @Test func nodeStartedByHandSaysItNeedsApusRun() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: node)
