@@ -28,8 +28,8 @@ struct Builder {
                 console.note("interrupted during the build of node '\(id)'")
                 return 130
             }
-            if status != 0 {
-                console.note("build of node '\(id)' failed (\(describeStatus(status))): \(command)")
+            if status.signaled || status.value != 0 {
+                console.note("build of node '\(id)' failed (\(describeExit(signaled: status.signaled, value: status.value))): \(command)")
                 return 1
             }
         }
@@ -37,7 +37,7 @@ struct Builder {
     }
 
     /// Streams the build's output until it exits; nil if interrupted (the build is then killed).
-    private func stream(_ child: ChildProcess, node: Int, id: String) -> Int32? {
+    private func stream(_ child: ChildProcess, node: Int, id: String) -> (signaled: Bool, value: Int32)? {
         var child = child
         var lines = [LineSplitter(), LineSplitter()]
         while child.stdout >= 0 || child.stderr >= 0 {
@@ -54,8 +54,7 @@ struct Builder {
                 }
                 if interrupted {
                     kill(-child.pid, SIGKILL)
-                    var status: Int32 = 0
-                    waitpid(child.pid, &status, 0)
+                    _ = wait(for: child)
                     for fd in [child.stdout, child.stderr] where fd >= 0 { close(fd) }
                     return nil
                 }
@@ -68,13 +67,13 @@ struct Builder {
                 }
             }
         }
-        var status: Int32 = 0
-        while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
-        return status
+        return wait(for: child)
     }
 
-    private func describeStatus(_ status: Int32) -> String {
-        let signal = status & 0x7F
-        return signal == 0 ? describeExit(signaled: false, value: (status >> 8) & 0xFF) : describeExit(signaled: true, value: signal)
+    private func wait(for child: ChildProcess) -> (signaled: Bool, value: Int32) {
+        var signaled: Int32 = 0
+        var value: Int32 = 0
+        _ = apus_reap(child.pid, 1, &signaled, &value)
+        return (signaled != 0, value)
     }
 }

@@ -54,17 +54,18 @@ struct ChildProcess {
 
 /// Reads what a non-blocking pipe has now. Returns false at end of stream (or on error).
 func drainPipe(_ fd: Int32, into splitter: inout LineSplitter, _ emit: (String) -> Void) -> Bool {
-    var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-    while true {
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count > 0 {
-            buffer.withUnsafeBytes { splitter.feed(UnsafeRawBufferPointer(rebasing: $0[0..<count]), emit) }
-            continue
+    withUnsafeTemporaryAllocation(byteCount: 16 * 1024, alignment: 16) { buffer in
+        while true {
+            let count = read(fd, buffer.baseAddress, buffer.count)
+            if count > 0 {
+                splitter.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), emit)
+                continue
+            }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 && errno == EAGAIN { return true }
+            splitter.finish(emit)
+            return false
         }
-        if count < 0 && errno == EINTR { continue }
-        if count < 0 && errno == EAGAIN { return true }
-        splitter.finish(emit)
-        return false
     }
 }
 

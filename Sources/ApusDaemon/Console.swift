@@ -59,7 +59,7 @@ struct LineSplitter {
 }
 
 /// Writes the whole string to a file descriptor, retrying short writes and EINTR.
-func writeAll(_ fd: Int32, _ text: String) {
+public func writeAll(_ fd: Int32, _ text: String) {
     var text = text
     text.withUTF8 { buffer in
         var offset = 0

@@ -165,19 +165,11 @@ public final class Supervisor {
     private func loop() {
         while !nodes.allSatisfy({ $0.state == .finished }) {
             var entries = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
-            var owners: [(node: NodeRuntime, kind: Int)] = []
+            var owners: [(node: NodeRuntime, source: Source)] = []
             for node in nodes {
-                if let channel = node.channel {
-                    entries.append(pollfd(fd: channel.fd, events: Int16(POLLIN), revents: 0))
-                    owners.append((node, 0))
-                }
-                if node.stdout >= 0 {
-                    entries.append(pollfd(fd: node.stdout, events: Int16(POLLIN), revents: 0))
-                    owners.append((node, 1))
-                }
-                if node.stderr >= 0 {
-                    entries.append(pollfd(fd: node.stderr, events: Int16(POLLIN), revents: 0))
-                    owners.append((node, 2))
+                for (fd, source) in [(node.channel?.fd ?? -1, Source.control), (node.stdout, .stdout), (node.stderr, .stderr)] where fd >= 0 {
+                    entries.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+                    owners.append((node, source))
                 }
             }
             let timeout = pollTimeout()
@@ -189,10 +181,10 @@ public final class Supervisor {
             }
             if ready > 0 {
                 for (offset, owner) in owners.enumerated() where entries[offset + 1].revents != 0 {
-                    switch owner.kind {
-                    case 0: readControl(owner.node)
-                    case 1: readOutput(owner.node, stderr: false)
-                    default: readOutput(owner.node, stderr: true)
+                    switch owner.source {
+                    case .control: readControl(owner.node)
+                    case .stdout: readOutput(owner.node, stderr: false)
+                    case .stderr: readOutput(owner.node, stderr: true)
                     }
                 }
                 if entries[0].revents != 0 { handleSignals() }
@@ -200,6 +192,8 @@ public final class Supervisor {
             handleDeadlines()
         }
     }
+
+    private enum Source { case control, stdout, stderr }
 
     private func pollTimeout() -> Int32 {
         var deadlines: [UInt64] = [graceDeadline, killDeadline, stopAfterDeadline].compactMap { $0 }
@@ -313,18 +307,15 @@ public final class Supervisor {
 
     private func sendSetup(_ node: NodeRuntime) {
         let descriptor = node.plan.descriptor
-        var inputs: [NodeSetup.Input] = []
-        var streams = node.plan.streams.makeIterator()
-        for input in descriptor.inputs {
-            switch input.source {
-            case .timer(let timer):
-                inputs.append(.init(id: input.id, kind: .timer(periodNanoseconds: timer.periodNanoseconds)))
-            case .output:
-                guard let stream = streams.next() else { continue }
-                let ring = node.plan.streams.firstIndex(of: stream)!
-                inputs.append(.init(id: input.id, kind: .stream(
-                    producer: stream.producer, producerNode: nodes[plan.node(ofProducer: stream.producer)].id, ring: ring, bit: stream.bit)))
-            }
+        // Timers as they are; every other input is one of the plan's streams, filled in below.
+        var inputs = descriptor.inputs.map { input in
+            var period: UInt64 = 0
+            if case .timer(let timer) = input.source { period = timer.periodNanoseconds }
+            return NodeSetup.Input(id: input.id, kind: .timer(periodNanoseconds: period))
+        }
+        for (ring, stream) in node.plan.streams.enumerated() {
+            inputs[stream.input].kind = .stream(
+                producer: stream.producer, producerNode: nodes[plan.node(ofProducer: stream.producer)].id, ring: ring, bit: stream.bit)
         }
         var peers: [Int] = []
         let outputs = zip(descriptor.outputs, node.plan.outputs).map { id, edges in
@@ -426,7 +417,7 @@ public final class Supervisor {
         while true {
             var signaled: Int32 = 0
             var value: Int32 = 0
-            let pid = apus_reap(&signaled, &value)
+            let pid = apus_reap(-1, 0, &signaled, &value)
             guard pid > 0 else { return }
             guard let node = nodes.first(where: { $0.pid == pid }) else { continue }
             exited(node, signaled: signaled != 0, value: value)
@@ -444,8 +435,8 @@ public final class Supervisor {
         let maxRestarts = node.plan.descriptor.maxRestarts
         let restart = !stopping && (policy == .always || (policy == .onFailure && failed))
             && (maxRestarts == 0 || node.restarts < maxRestarts)
-        releaseInputs(of: node)
         if restart {
+            releaseInputs(of: node)
             node.restarts += 1
             let delay = node.nextRestartDelay
             node.nextRestartDelay = min(max(delay * 2, delay), node.plan.descriptor.maxRestartDelay ?? .infinity)

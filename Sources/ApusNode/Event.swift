@@ -42,6 +42,10 @@ public enum Event: @unchecked Sendable {
     case nodeFailed(NodeFailure)
     /// Something went wrong receiving; the node can carry on.
     case error(String)
+
+    var isStop: Bool {
+        if case .stop = self { true } else { false }
+    }
 }
 
 public struct NodeFailure: Sendable, Equatable {

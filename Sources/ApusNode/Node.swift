@@ -98,7 +98,7 @@ public final class Node: @unchecked Sendable {
             }
             try channel.send(.ready)
             // Wait for the start barrier; a STOP before it (the run is stopping) ends the wait too.
-            while !started, !pending.contains(where: { if case .stop = $0 { true } else { false } }) {
+            while !started, !pending.contains(where: \.isStop) {
                 try controlLock.locked { () throws(TransportError) in try handleNextMessage() }
             }
         } catch let error as NodeError {
@@ -134,7 +134,7 @@ public final class Node: @unchecked Sendable {
             if let event = controlLock.locked({ pending.isEmpty ? nil : pending.removeFirst() }) {
                 guard case .stop = event else { return event }
                 // What was sent before STOP comes first: queued samples and closed inputs.
-                if let earlier = try receiveNow() {
+                if let earlier = receiveNow() {
                     controlLock.locked { pending.insert(event, at: 0) }
                     return earlier
                 }
@@ -150,48 +150,52 @@ public final class Node: @unchecked Sendable {
             var deadline = userDeadline
             if let timer = timers.map(\.deadline).min() { deadline = min(deadline ?? .max, timer) }
             if let userDeadline, now >= userDeadline { return nil }
-            let received: InboxEvent?
-            do {
-                received = try subscriber.receive(timeoutNanoseconds: deadline.map { $0 > now ? $0 - now : 0 })
-            } catch .disconnected {
-                controlLock.locked { daemonGone() }
-                continue
-            } catch {
-                return .error(error.description)
-            }
-            switch received {
-            case nil:
-                continue
-            case .control:
-                controlLock.locked { drainControl() }
-            case .sample(let sample):
-                return input(sample)
-            case .inputClosed(let ring):
-                return .inputClosed(id: inputIDs[ringInputs[ring]])
+            if case .event(let event) = receiveInbox(timeoutNanoseconds: deadline.map { $0 > now ? $0 - now : 0 }) {
+                return event
             }
         }
     }
 
-    private func input(_ sample: ReceivedSample) -> Event {
-        .input(Input(id: inputIDs[ringInputs[sample.input]], metadata: sample.metadata, sample: sample, subscriber: subscriber))
+    private enum Received {
+        case event(Event)
+        /// Control messages were applied: `pending` may have grown.
+        case control
+        /// Nothing came within the timeout.
+        case nothing
+    }
+
+    /// Waits on the inbox: samples and closed inputs become events, control messages are applied.
+    private func receiveInbox(timeoutNanoseconds: UInt64?) -> Received {
+        let received: InboxEvent?
+        do {
+            received = try subscriber.receive(timeoutNanoseconds: timeoutNanoseconds)
+        } catch .disconnected {
+            controlLock.locked { daemonGone() }
+            return .control
+        } catch {
+            return .event(.error(error.description))
+        }
+        switch received {
+        case nil:
+            return .nothing
+        case .control:
+            controlLock.locked { drainControl() }
+            return .control
+        case .sample(let sample):
+            return .event(.input(Input(
+                id: inputIDs[ringInputs[sample.input]], metadata: sample.metadata, sample: sample, subscriber: subscriber)))
+        case .inputClosed(let ring):
+            return .event(.inputClosed(id: inputIDs[ringInputs[ring]]))
+        }
     }
 
     /// A sample or closed input that is already there, without waiting.
-    private func receiveNow() throws(NodeError) -> Event? {
+    private func receiveNow() -> Event? {
         while true {
-            let received: InboxEvent?
-            do {
-                received = try subscriber.receive(timeoutNanoseconds: 0)
-            } catch .disconnected {
-                return nil
-            } catch {
-                return .error(error.description)
-            }
-            switch received {
-            case nil: return nil
-            case .control: controlLock.locked { drainControl() }
-            case .sample(let sample): return input(sample)
-            case .inputClosed(let ring): return .inputClosed(id: inputIDs[ringInputs[ring]])
+            switch receiveInbox(timeoutNanoseconds: 0) {
+            case .event(let event): return event
+            case .control: continue
+            case .nothing: return nil
             }
         }
     }
@@ -264,8 +268,10 @@ public final class Node: @unchecked Sendable {
         let index = try outputIndex(output)
         let (length, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
         guard count >= 0, !overflow else { throw .transport(.sampleTooLarge(length: Int.max, maximum: setup.maxSampleSize)) }
-        let reserved = try sendLocked { () throws(TransportError) in try publisher.allocate(length) }
-        let buffer = sendLock.locked { publisher.payload(reserved) }
+        let (reserved, buffer) = try sendLocked { () throws(TransportError) in
+            let reserved = try publisher.allocate(length)
+            return (reserved, publisher.payload(reserved))
+        }
         return OutputSample(node: self, output: index, reserved: reserved, buffer: buffer)
     }
 
@@ -327,7 +333,7 @@ public final class Node: @unchecked Sendable {
     }
 
     private func daemonGone() {
-        guard !pending.contains(where: { if case .stop = $0 { true } else { false } }) else { return }
+        guard !pending.contains(where: \.isStop) else { return }
         pending.append(.error(NodeError.daemonGone.description))
         pending.append(.stop)
     }

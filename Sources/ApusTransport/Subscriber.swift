@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Which producer feeds an input, and the holder bit of that edge in the producer's pools.
 public struct InputBinding: Sendable, Equatable {
     /// Any key naming the producer; inputs fed by the same producer share its mapped pools.
@@ -39,7 +41,9 @@ public final class Subscriber: @unchecked Sendable {
     /// The pool each input used last: consecutive samples almost always share it.
     private var lastPool: [MappedPool?]
     private var spin = AdaptiveSpin()
-    private var controlSeen: UInt32 = 0
+    /// The control count last handed out; atomic because `controlPending` may be read from a
+    /// sending thread while another receives.
+    private let controlSeen = Atomic<UInt32>(0)
     private let resolvePool: (_ producer: Int, _ index: Int) throws(TransportError) -> MappedPool
 
     /// `resolvePool` is called for a pool this consumer has not mapped yet; it must obtain it from
@@ -79,18 +83,18 @@ public final class Subscriber: @unchecked Sendable {
     }
 
     /// True when control was posted since the last `.control` event; cheap enough for every send.
-    public var controlPending: Bool { inbox.controlPosted != controlSeen }
+    public var controlPending: Bool { inbox.controlPosted != controlSeen.load(ordering: .relaxed) }
 
     /// Consumes a pending control notice outside `receive` (the caller then reads the socket).
     public func acknowledgeControl() {
-        controlSeen = inbox.controlPosted
+        controlSeen.store(inbox.controlPosted, ordering: .relaxed)
     }
 
     /// Samples queued on each input (metrics).
     public var queued: [Int] { inbox.rings.map(\.queued) }
 
     private var hasWork: Bool {
-        if inbox.controlPosted != controlSeen { return true }
+        if controlPending { return true }
         for (index, ring) in inbox.rings.enumerated() {
             if ring.queued > 0 || (!closedReported[index] && ring.isProducerClosed) { return true }
         }
@@ -100,8 +104,8 @@ public final class Subscriber: @unchecked Sendable {
     /// Takes the oldest-arrived entry across all rings, or reports a drained closed input.
     private func poll() throws(TransportError) -> InboxEvent? {
         let posted = inbox.controlPosted
-        if posted != controlSeen {
-            controlSeen = posted
+        if posted != controlSeen.load(ordering: .relaxed) {
+            controlSeen.store(posted, ordering: .relaxed)
             return .control
         }
         while true {

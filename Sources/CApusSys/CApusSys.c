@@ -211,10 +211,14 @@ int apus_signalfd_read(int fd) {
     return got < 0 ? -errno : -EIO;
 }
 
-int apus_reap(int *signaled, int *value) {
+int apus_reap(pid_t pid, int block, int *signaled, int *value) {
     int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) return pid == 0 ? 0 : -errno;
+    pid_t reaped;
+    do {
+        reaped = waitpid(pid, &status, block ? 0 : WNOHANG);
+    } while (reaped < 0 && errno == EINTR);
+    if (reaped <= 0) return reaped == 0 ? 0 : -errno;
+    pid = reaped;
     if (WIFSIGNALED(status)) {
         *signaled = 1;
         *value = WTERMSIG(status);

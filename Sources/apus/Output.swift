@@ -1,21 +1,9 @@
+import ApusDaemon
 import Logging
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Writes a line to standard error (diagnostics go there; results go to standard output).
 func printError(_ line: String) {
-    let bytes = Array((line + "\n").utf8)
-    bytes.withUnsafeBufferPointer { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let written = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return }
-            offset += written
-        }
-    }
+    writeAll(2, line + "\n")
 }
 
 enum CommandLogger {

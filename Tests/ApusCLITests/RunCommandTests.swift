@@ -299,19 +299,24 @@ import Testing
         expectClean(harness)
     }
 
+    /// A source that sends on every tick for minutes, and a consumer that ignores STOP.
+    var stubbornConsumerOfATicker: String {
+        """
+        nodes:
+          - id: stubborn
+            path: \(node)
+            args: --ignore-stop --print-inputs
+            inputs: { in: source/out }
+          - id: source
+            path: \(node)
+            args: --send 100000 --on-tick
+            inputs: { tick: apus/timer/millis/10 }
+            outputs: [out]
+        """
+    }
+
     @Test func secondSigintKillsAtOnce() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: stubborn
-                path: \(node)
-                args: --ignore-stop --print-inputs
-                inputs: { in: source/out }
-              - id: source
-                path: \(node)
-                args: --send 100000 --on-tick
-                inputs: { tick: apus/timer/millis/10 }
-                outputs: [out]
-            """)
+        let harness = try RunHarness(dataflow: stubbornConsumerOfATicker)
         try harness.start(["--grace", "60s"])
         try harness.waitForOutput("got in 3")
         harness.signal(SIGINT)
@@ -326,7 +331,7 @@ import Testing
         expectClean(harness)
     }
 
-    @Test func pythonNodesRunUnbufferedWithPython3OrApusPython() throws {
+    @Test func pythonNodesRunWithPython3InTheDataflowFolder() throws {
         let harness = try RunHarness(dataflow: """
             nodes:
               - id: script
@@ -346,18 +351,7 @@ import Testing
     }
 
     @Test func sigkillOfApusRunLeavesNoOrphan() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: stubborn
-                path: \(node)
-                args: --ignore-stop --print-inputs
-                inputs: { in: source/out }
-              - id: source
-                path: \(node)
-                args: --send 100000 --on-tick
-                inputs: { tick: apus/timer/millis/10 }
-                outputs: [out]
-            """)
+        let harness = try RunHarness(dataflow: stubbornConsumerOfATicker)
         try harness.start()
         try harness.waitForOutput("got in 3")
         #expect(harness.survivors().count == 3)

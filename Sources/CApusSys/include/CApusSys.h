@@ -55,8 +55,9 @@ int apus_signalfd(const int *signals, int count);
 /* Reads one signal number from a signalfd: the signal, 0 when none is pending, or -errno. */
 int apus_signalfd_read(int fd);
 
-/* Reaps one exited child without blocking. Returns its pid (0 if none, -errno on error) and sets
- * *signaled (1 when killed by a signal) and *value (the exit code or the signal number). */
-int apus_reap(int *signaled, int *value);
+/* Reaps child `pid` (-1: any child), waiting for it when `block` is non-zero. Returns its pid
+ * (0 if none has exited and not blocking, -errno on error) and sets *signaled (1 when killed by
+ * a signal) and *value (the exit code or the signal number). */
+int apus_reap(pid_t pid, int block, int *signaled, int *value);
 
 #endif
