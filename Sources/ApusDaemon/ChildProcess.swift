@@ -17,16 +17,16 @@ struct ChildProcess {
         }
     }
 
-    /// Spawns `arguments[0]` in its own process group (see `apus_spawn`), in `directory`, with
+    /// Spawns `arguments[0]` in its own process group (see `apussys_spawn`), in `directory`, with
     /// `environment`; `control` (if any) becomes its fd 3.
     static func spawn(
         _ arguments: [String], environment: [String], directory: String, control: Int32? = nil
     ) throws(SpawnError) -> ChildProcess {
         var out: [Int32] = [0, 0]
         var err: [Int32] = [0, 0]
-        let made = apus_pipe(&out)
+        let made = apussys_pipe(&out)
         guard made == 0 else { throw .failed("pipe", errno: -made) }
-        let madeToo = apus_pipe(&err)
+        let madeToo = apussys_pipe(&err)
         guard madeToo == 0 else {
             let error = -madeToo
             close(out[0])
@@ -41,7 +41,7 @@ struct ChildProcess {
             close(out[1])
             close(err[1])
         }
-        let pid = apus_spawn(arguments[0], argv, envp, directory, out[1], err[1], control ?? -1)
+        let pid = apussys_spawn(arguments[0], argv, envp, directory, out[1], err[1], control ?? -1)
         guard pid > 0 else {
             close(out[0])
             close(err[0])

@@ -54,7 +54,7 @@ public final class Supervisor {
         signal(SIGPIPE, SIG_IGN)
         // A parent may have left these ignored, and an ignored signal never reaches a signalfd.
         for watched in [SIGINT, SIGTERM, SIGCHLD, SIGHUP] { signal(watched, SIG_DFL) }
-        signals = [SIGINT, SIGTERM, SIGCHLD, SIGHUP].withUnsafeBufferPointer { apus_signalfd($0.baseAddress, Int32($0.count)) }
+        signals = [SIGINT, SIGTERM, SIGCHLD, SIGHUP].withUnsafeBufferPointer { apussys_signalfd($0.baseAddress, Int32($0.count)) }
         guard signals >= 0 else {
             console.note("cannot watch signals: \(String(cString: strerror(-signals)))")
             return 1
@@ -208,7 +208,7 @@ public final class Supervisor {
 
     private func handleSignals() {
         while true {
-            let signal = apus_signalfd_read(signals)
+            let signal = apussys_signalfd_read(signals)
             guard signal > 0 else { return }
             if signal == SIGCHLD {
                 reapChildren()
@@ -417,7 +417,7 @@ public final class Supervisor {
         while true {
             var signaled: Int32 = 0
             var value: Int32 = 0
-            let pid = apus_reap(-1, 0, &signaled, &value)
+            let pid = apussys_reap(-1, 0, &signaled, &value)
             guard pid > 0 else { return }
             guard let node = nodes.first(where: { $0.pid == pid }) else { continue }
             exited(node, signaled: signaled != 0, value: value)

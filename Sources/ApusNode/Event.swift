@@ -61,14 +61,17 @@ public struct NodeFailure: Sendable, Equatable {
 /// was made. It stays valid until `release()` or until the `Input` is gone, whichever comes first.
 public final class Input: @unchecked Sendable {
     public let id: String
+    /// The input's position in `Node.inputIDs`.
+    public let index: Int
     public let metadata: Metadata
     private let payload: UnsafeRawBufferPointer
     private let sample: ReceivedSample?
     private let subscriber: Subscriber?
     private let released = Atomic<Bool>(false)
 
-    init(id: String, metadata: Metadata, sample: ReceivedSample?, subscriber: Subscriber?) {
+    init(id: String, index: Int, metadata: Metadata, sample: ReceivedSample?, subscriber: Subscriber?) {
         self.id = id
+        self.index = index
         self.metadata = metadata
         self.sample = sample
         self.subscriber = subscriber

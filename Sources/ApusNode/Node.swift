@@ -51,7 +51,7 @@ public final class Node: @unchecked Sendable {
             throw .notInDataflow(program: program)
         }
         unsetenv("APUS_CONTROL_FD")
-        apus_line_buffer_stdout()
+        apussys_line_buffer_stdout()
         try self.init(id: id, channel: ControlChannel(adopting: fd))
     }
 
@@ -145,13 +145,18 @@ public final class Node: @unchecked Sendable {
             if let due = timers.indices.min(by: { timers[$0].deadline < timers[$1].deadline }), timers[due].deadline <= now {
                 timers[due].deadline &+= timers[due].period
                 if timers[due].deadline <= now { timers[due].deadline = now &+ timers[due].period }
-                return .input(Input(id: inputIDs[timers[due].input], metadata: Metadata(timestamp: now), sample: nil, subscriber: nil))
+                return .input(Input(id: inputIDs[timers[due].input], index: timers[due].input, metadata: Metadata(timestamp: now), sample: nil, subscriber: nil))
             }
             var deadline = userDeadline
             if let timer = timers.map(\.deadline).min() { deadline = min(deadline ?? .max, timer) }
-            if let userDeadline, now >= userDeadline { return nil }
-            if case .event(let event) = receiveInbox(timeoutNanoseconds: deadline.map { $0 > now ? $0 - now : 0 }) {
+            // Always look at the inbox once, so a timeout of zero polls.
+            switch receiveInbox(timeoutNanoseconds: deadline.map { $0 > now ? $0 - now : 0 }) {
+            case .event(let event):
                 return event
+            case .control:
+                continue
+            case .nothing:
+                if let userDeadline, monotonicNanoseconds() >= userDeadline { return nil }
             }
         }
     }
@@ -183,7 +188,7 @@ public final class Node: @unchecked Sendable {
             return .control
         case .sample(let sample):
             return .event(.input(Input(
-                id: inputIDs[ringInputs[sample.input]], metadata: sample.metadata, sample: sample, subscriber: subscriber)))
+                id: inputIDs[ringInputs[sample.input]], index: ringInputs[sample.input], metadata: sample.metadata, sample: sample, subscriber: subscriber)))
         case .inputClosed(let ring):
             return .event(.inputClosed(id: inputIDs[ringInputs[ring]]))
         }
@@ -229,10 +234,10 @@ public final class Node: @unchecked Sendable {
 
     // MARK: Sending
 
-    /// Sends a copy of `bytes` on `output` (one copy, into shared memory).
+    /// Sends a copy of `bytes` on `output` (one copy, into shared memory). The length must be a
+    /// whole number of `metadata.elementType` elements, and match `metadata.shape` if one is set.
     public func send(_ output: String, _ bytes: UnsafeRawBufferPointer, metadata: Metadata = Metadata()) throws(NodeError) {
-        let index = try outputIndex(output)
-        try sendLocked { () throws(TransportError) in _ = try publisher.send(bytes, output: index, metadata: metadata) }
+        try send(output: try outputIndex(output), bytes, metadata: metadata)
     }
 
     /// Sends `values` as a typed array: the receiver sees their element type (and `metadata.shape`).
@@ -241,9 +246,7 @@ public final class Node: @unchecked Sendable {
         metadata.elementType = T.elementType
         let index = try outputIndex(output)
         try values.withUnsafeBytes { bytes in
-            Result { () throws(NodeError) in
-                try sendLocked { () throws(TransportError) in _ = try publisher.send(bytes, output: index, metadata: metadata) }
-            }
+            Result { () throws(NodeError) in try send(output: index, bytes, metadata: metadata) }
         }.get()
     }
 
@@ -254,12 +257,14 @@ public final class Node: @unchecked Sendable {
         var text = text
         let index = try outputIndex(output)
         try text.withUTF8 { utf8 in
-            Result { () throws(NodeError) in
-                try sendLocked { () throws(TransportError) in
-                    _ = try publisher.send(UnsafeRawBufferPointer(utf8), output: index, metadata: metadata)
-                }
-            }
+            Result { () throws(NodeError) in try send(output: index, UnsafeRawBufferPointer(utf8), metadata: metadata) }
         }.get()
+    }
+
+    /// Sends a copy of `bytes` on the output at `index` in `outputIDs`, with `metadata` as given.
+    @_spi(CAPI) public func send(output index: Int, _ bytes: UnsafeRawBufferPointer, metadata: Metadata) throws(NodeError) {
+        try validate(length: bytes.count, metadata)
+        try sendLocked(output: index) { () throws(TransportError) in _ = try publisher.send(bytes, output: index, metadata: metadata) }
     }
 
     /// Reserves a sample of `count` elements of `type` in shared memory, to fill in place and `send`
@@ -268,8 +273,13 @@ public final class Node: @unchecked Sendable {
         let index = try outputIndex(output)
         let (length, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
         guard count >= 0, !overflow else { throw .transport(.sampleTooLarge(length: Int.max, maximum: setup.maxSampleSize)) }
-        let (reserved, buffer) = try sendLocked { () throws(TransportError) in
-            let reserved = try publisher.allocate(length)
+        return try allocate(output: index, byteCount: length)
+    }
+
+    /// Reserves `byteCount` bytes for a sample on the output at `index` in `outputIDs`.
+    @_spi(CAPI) public func allocate<T: Element>(output index: Int, byteCount: Int) throws(NodeError) -> OutputSample<T> {
+        let (reserved, buffer) = try sendLocked(output: index) { () throws(TransportError) in
+            let reserved = try publisher.allocate(byteCount)
             return (reserved, publisher.payload(reserved))
         }
         return OutputSample(node: self, output: index, reserved: reserved, buffer: buffer)
@@ -279,9 +289,25 @@ public final class Node: @unchecked Sendable {
     public func send<T: Element>(_ sample: consuming OutputSample<T>, metadata: Metadata = Metadata()) throws(NodeError) {
         var metadata = metadata
         metadata.elementType = T.elementType
-        guard let reserved = sample.take() else { return }
+        try send(sample, as: metadata)
+    }
+
+    /// Sends a sample made by `allocate` with `metadata` as given, its element type included.
+    @_spi(CAPI) public func send<T: Element>(_ sample: consuming OutputSample<T>, as metadata: Metadata) throws(NodeError) {
         let output = sample.output
-        try sendLocked { () throws(TransportError) in _ = try publisher.publish(reserved, output: output, metadata: metadata) }
+        let length = sample.byteCount
+        guard let reserved = sample.take() else { return }
+        do {
+            try validate(length: length, metadata)
+        } catch {
+            discard(reserved)
+            throw error
+        }
+        try sendLocked(output: output) { () throws(TransportError) in
+            _ = try publisher.publish(reserved, output: output, metadata: metadata)
+        } onClosed: {
+            publisher.discard(reserved)
+        }
     }
 
     func discard(_ reserved: ReservedSample) {
@@ -300,19 +326,60 @@ public final class Node: @unchecked Sendable {
         }
     }
 
+    /// Consumers learn that nothing more comes as soon as the node is gone, not only when the
+    /// process exits.
+    deinit {
+        for index in outputIDs.indices where !closedOutputs.contains(index) {
+            try? channel.send(.closeOutput(index))
+        }
+    }
+
     private func outputIndex(_ output: String) throws(NodeError) -> Int {
         guard let index = outputIDs.firstIndex(of: output) else { throw .unknownOutput(output, declared: outputIDs) }
         return index
     }
 
-    private func sendLocked<Result>(_ body: () throws(TransportError) -> Result) throws(NodeError) -> Result {
+    /// The index in `outputIDs` of the output named by a NUL-terminated UTF-8 string, without
+    /// making a String of it.
+    @_spi(CAPI) public func outputIndex(cString name: UnsafePointer<CChar>) throws(NodeError) -> Int {
+        let length = strlen(name)
+        for (index, id) in outputIDs.enumerated() {
+            var id = id
+            let equal = id.withUTF8 { utf8 in utf8.count == length && memcmp(utf8.baseAddress!, name, length) == 0 }
+            if equal { return index }
+        }
+        throw .unknownOutput(String(cString: name), declared: outputIDs)
+    }
+
+    /// The payload must be whole elements of the metadata's type, and as many as its shape says.
+    private func validate(length: Int, _ metadata: Metadata) throws(NodeError) {
+        let width = metadata.elementType.byteWidth
+        guard length % width == 0 else { throw .lengthMismatch(length: length, elementType: metadata.elementType) }
+        guard !metadata.shape.isEmpty else { return }
+        var elements: UInt64 = 1
+        for dimension in metadata.shape {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+            guard !overflow else { throw .shapeMismatch(shape: metadata.shape, length: length, elementType: metadata.elementType) }
+            elements = product
+        }
+        guard elements == UInt64(length / width) else {
+            throw .shapeMismatch(shape: metadata.shape, length: length, elementType: metadata.elementType)
+        }
+    }
+
+    private func sendLocked<Result>(
+        output: Int, _ body: () throws(TransportError) -> Result, onClosed: () -> Void = {}
+    ) throws(NodeError) -> Result {
         // Control first, outside the send lock: a restarted consumer may have replaced an edge.
         if subscriber.controlPending { controlLock.locked { drainControl() } }
-        do {
-            return try sendLock.locked { () throws(TransportError) -> Result in try body() }
-        } catch {
-            throw .transport(error)
+        let outcome = sendLock.locked { () -> Swift.Result<Result, NodeError> in
+            guard !closedOutputs.contains(output) else {
+                onClosed()
+                return .failure(.outputClosed(outputIDs[output]))
+            }
+            return Swift.Result { () throws(TransportError) in try body() }.mapError { .transport($0) }
         }
+        return try outcome.get()
     }
 
     // MARK: Control
@@ -390,11 +457,14 @@ public struct OutputSample<T: Element>: ~Copyable {
     private var reserved: ReservedSample?
     /// The payload, writable until the sample is sent.
     public let buffer: UnsafeMutableBufferPointer<T>
+    /// The payload's length in bytes, as reserved.
+    public let byteCount: Int
 
     init(node: Node, output: Int, reserved: ReservedSample, buffer: UnsafeMutableRawBufferPointer) {
         self.node = node
         self.output = output
         self.reserved = reserved
+        self.byteCount = buffer.count
         self.buffer = UnsafeMutableBufferPointer(
             start: buffer.baseAddress?.assumingMemoryBound(to: T.self), count: buffer.count / MemoryLayout<T>.stride)
     }

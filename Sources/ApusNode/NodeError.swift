@@ -10,6 +10,8 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case outputClosed(String)
     /// The payload length does not fit the element type (e.g. 7 bytes of `float32`).
     case lengthMismatch(length: Int, elementType: ElementType)
+    /// The payload does not hold as many elements as `metadata.shape` says.
+    case shapeMismatch(shape: [UInt64], length: Int, elementType: ElementType)
     /// The daemon's socket closed: `apus run` is gone.
     case daemonGone
     /// The daemon sent something this node cannot use.
@@ -28,6 +30,10 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
             return "output '\(output)' was closed"
         case .lengthMismatch(let length, let elementType):
             return "\(length) bytes is not a whole number of \(elementType) elements (\(elementType.byteWidth) bytes each)"
+        case .shapeMismatch(let shape, let length, let elementType):
+            let dimensions = shape.map(String.init).joined(separator: "×")
+            return "shape \(dimensions) of \(elementType) does not match a payload of \(length) bytes "
+                + "(\(length / elementType.byteWidth) elements of \(elementType.byteWidth) bytes)"
         case .daemonGone:
             return "the connection to the apus daemon closed: `apus run` has exited"
         case .protocolViolation(let what):

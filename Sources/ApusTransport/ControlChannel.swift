@@ -48,7 +48,7 @@ public final class ControlChannel: @unchecked Sendable {
         var frame = withUnsafeBytes(of: UInt32(bytes.count).littleEndian, Array.init)
         frame += bytes
         let result = frame.withUnsafeBytes { buffer in
-            fds.withUnsafeBufferPointer { apus_send_fds(fd, buffer.baseAddress, 1, $0.baseAddress, $0.count) }
+            fds.withUnsafeBufferPointer { apussys_send_fds(fd, buffer.baseAddress, 1, $0.baseAddress, $0.count) }
         }
         if result == -EPIPE || result == -ECONNRESET { throw .disconnected }
         _ = try TransportError.check(result, "sendmsg")
@@ -83,7 +83,7 @@ public final class ControlChannel: @unchecked Sendable {
             var fdCount = 0
             let received = bytes.withUnsafeMutableBytes { buffer in
                 fds.withUnsafeMutableBufferPointer {
-                    apus_recv_fds(fd, buffer.baseAddress! + offset, count - offset, $0.baseAddress, $0.count, &fdCount)
+                    apussys_recv_fds(fd, buffer.baseAddress! + offset, count - offset, $0.baseAddress, $0.count, &fdCount)
                 }
             }
             if received < 0 {

@@ -31,7 +31,7 @@ public struct Doorbell: @unchecked Sendable {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         if sleeping.pointee.load(ordering: .relaxed) != 0 {
             sequence.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            _ = apus_futex_wake(futexWord(sequence), Int32.max)
+            _ = apussys_futex_wake(futexWord(sequence), Int32.max)
         }
     }
 
@@ -67,7 +67,7 @@ public struct Doorbell: @unchecked Sendable {
                 }
                 timeout = Int64(deadline - now)
             }
-            _ = apus_futex_wait(futexWord(sequence), seen, timeout)
+            _ = apussys_futex_wait(futexWord(sequence), seen, timeout)
             sleeping.pointee.store(0, ordering: .relaxed)
         }
     }

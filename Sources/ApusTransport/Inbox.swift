@@ -127,7 +127,7 @@ public struct InputRing: @unchecked Sendable {
             expected: position, desired: position + 1, ordering: .sequentiallyConsistent)
         if taken, layout.policy == .backpressure, producerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
             spaceSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            _ = apus_futex_wake(futexWord(spaceSignal), 1)
+            _ = apussys_futex_wake(futexWord(spaceSignal), 1)
         }
         return taken
     }
@@ -170,7 +170,7 @@ public struct InputRing: @unchecked Sendable {
         if isConsumerGone { return false }
         let now = monotonicNanoseconds()
         guard now < deadline else { return false }
-        _ = apus_futex_wait(futexWord(spaceSignal), seen, Int64(deadline - now))
+        _ = apussys_futex_wait(futexWord(spaceSignal), seen, Int64(deadline - now))
         return true
     }
 
@@ -185,7 +185,7 @@ public struct InputRing: @unchecked Sendable {
         flags.pointee.bitwiseOr(flag, ordering: .sequentiallyConsistent)
         // A producer blocked on a full ring must notice a consumer that is gone.
         spaceSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        _ = apus_futex_wake(futexWord(spaceSignal), Int32.max)
+        _ = apussys_futex_wake(futexWord(spaceSignal), Int32.max)
     }
 }
 

@@ -43,6 +43,9 @@ public final class Publisher: @unchecked Sendable {
         /// Bytes a pool for large samples may take: huge samples get fewer slots (two at least),
         /// since every slot is pre-faulted memory.
         public var largePoolBudget: Int
+        /// Bytes all pools together may take when a size class grows because consumers hold its
+        /// samples; past it, `allocate` waits for a release.
+        public var growthBudget: Int
         public var maxSampleSize: Int
         /// How long `allocate` waits for a free slot before failing.
         public var allocationTimeoutNanoseconds: UInt64
@@ -55,9 +58,10 @@ public final class Publisher: @unchecked Sendable {
         public init(
             name: String, pool: PoolLayout, largeSlotCount: Int = 4, maxSampleSize: Int = 1 << 30,
             allocationTimeoutNanoseconds: UInt64 = 5_000_000_000, backpressureTimeoutNanoseconds: UInt64 = 5_000_000_000,
-            firstPoolIndex: Int = 0, largePoolBudget: Int = 256 << 20
+            firstPoolIndex: Int = 0, largePoolBudget: Int = 256 << 20, growthBudget: Int = 512 << 20
         ) {
             self.largePoolBudget = largePoolBudget
+            self.growthBudget = growthBudget
             self.firstPoolIndex = firstPoolIndex
             self.name = name
             self.pool = pool
@@ -99,26 +103,65 @@ public final class Publisher: @unchecked Sendable {
         pools.append(pool)
     }
 
-    /// Reserves a sample of `length` payload bytes, waiting (bounded) while all slots are held.
+    /// Reserves a sample of `length` payload bytes. When every slot of its size class is held (a
+    /// consumer keeps many samples), the class grows by another pool within `growthBudget`, so
+    /// one slow consumer does not hold up the others; past the budget it waits, bounded.
     public func allocate(_ length: Int) throws(TransportError) -> ReservedSample {
         guard length >= 0, length <= configuration.maxSampleSize else {
             throw .sampleTooLarge(length: length, maximum: configuration.maxSampleSize)
         }
         // The smallest class that fits; larger classes are not borrowed, so big pools stay free for big samples.
-        var fitting: SamplePool?
+        var capacity: Int?
         for pool in pools where pool.layout.payloadCapacity >= length {
-            if fitting == nil || pool.layout.payloadCapacity < fitting!.layout.payloadCapacity { fitting = pool }
+            capacity = min(capacity ?? .max, pool.layout.payloadCapacity)
         }
-        if fitting == nil {
+        guard let capacity else {
             var layout = configuration.pool
             layout.payloadCapacity = min(nextPowerOfTwo(length), max(configuration.maxSampleSize, length))
             layout.slotCount = max(2, min(configuration.largeSlotCount, configuration.largePoolBudget / max(layout.payloadCapacity, 1)))
             try addPool(layout)
-            fitting = pools.last
+            return try reserve(in: [pools.count - 1], length: length)
         }
-        let pool = fitting!
-        let slot = try pool.reserve(timeoutNanoseconds: configuration.allocationTimeoutNanoseconds, payloadLength: length)
-        return ReservedSample(pool: pool.index - configuration.firstPoolIndex, slot: slot, length: length)
+        let positions = pools.indices.filter { pools[$0].layout.payloadCapacity == capacity }
+        for position in positions {
+            if let slot = pools[position].tryReserve() { return reservedSample(position, slot, length) }
+        }
+        let layout = pools[positions[0]].layout
+        if pools.reduce(0, { $0 + $1.layout.dataSize }) + layout.dataSize <= configuration.growthBudget {
+            try addPool(layout)
+            return try reserve(in: [pools.count - 1], length: length)
+        }
+        return try reserve(in: positions, length: length)
+    }
+
+    /// Waits for a free slot in any of the pools at `positions`, up to the allocation timeout.
+    private func reserve(in positions: [Int], length: Int) throws(TransportError) -> ReservedSample {
+        if positions.count == 1 {
+            let slot = try pools[positions[0]].reserve(timeoutNanoseconds: configuration.allocationTimeoutNanoseconds, payloadLength: length)
+            return reservedSample(positions[0], slot, length)
+        }
+        // Several pools: wait on the newest in short slices, looking at all of them in between.
+        let start = monotonicNanoseconds()
+        while true {
+            for position in positions {
+                if let slot = pools[position].tryReserve() { return reservedSample(position, slot, length) }
+            }
+            let waited = monotonicNanoseconds() - start
+            guard waited < configuration.allocationTimeoutNanoseconds else {
+                throw .poolExhausted(payloadLength: length, waitedNanoseconds: Int64(waited))
+            }
+            let slice = min(1_000_000, configuration.allocationTimeoutNanoseconds - waited)
+            do {
+                let slot = try pools[positions.last!].reserve(timeoutNanoseconds: slice, payloadLength: length)
+                return reservedSample(positions.last!, slot, length)
+            } catch .poolExhausted {
+                continue
+            }
+        }
+    }
+
+    private func reservedSample(_ position: Int, _ slot: Int, _ length: Int) -> ReservedSample {
+        ReservedSample(pool: pools[position].index - configuration.firstPoolIndex, slot: slot, length: length)
     }
 
     /// The writable payload of a reserved sample.

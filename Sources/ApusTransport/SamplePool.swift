@@ -109,7 +109,7 @@ public struct PoolView: @unchecked Sendable {
         let remaining = word.pointee.bitwiseAnd(~(1 << UInt64(bit & 63)), ordering: .sequentiallyConsistent).newValue
         if remaining == 0, producerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
             freeSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            _ = apus_futex_wake(futexWord(freeSignal), Int32.max)
+            _ = apussys_futex_wake(futexWord(freeSignal), Int32.max)
         }
     }
 
@@ -197,7 +197,7 @@ public final class SamplePool: @unchecked Sendable {
             guard now < deadline else {
                 throw .poolExhausted(payloadLength: payloadLength, waitedNanoseconds: Int64(now - start))
             }
-            _ = apus_futex_wait(futexWord(view.freeSignal), seen, Int64(deadline - now))
+            _ = apussys_futex_wait(futexWord(view.freeSignal), seen, Int64(deadline - now))
         }
     }
 

@@ -13,7 +13,7 @@ public final class SharedSegment: @unchecked Sendable {
 
     /// Creates a segment of `size` bytes (rounded up to a page), mapped read-write and pre-faulted.
     public init(name: String, size: Int) throws(TransportError) {
-        let fd = try TransportError.check(apus_memfd_create(name), "memfd_create")
+        let fd = try TransportError.check(apussys_memfd_create(name), "memfd_create")
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         let rounded = max(pageSize, (size + pageSize - 1) / pageSize * pageSize)
         guard ftruncate(fd, off_t(rounded)) == 0 else {
@@ -61,7 +61,7 @@ public final class SharedSegment: @unchecked Sendable {
 
     /// Forbids every later writable mapping and write, in any process; this mapping stays writable.
     public func sealAgainstWriters() throws(TransportError) {
-        _ = try TransportError.check(apus_memfd_seal_future_write(fd), "fcntl(F_ADD_SEALS)")
+        _ = try TransportError.check(apussys_memfd_seal_future_write(fd), "fcntl(F_ADD_SEALS)")
     }
 
     deinit {

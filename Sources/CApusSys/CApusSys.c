@@ -24,7 +24,7 @@
 
 #define APUS_MAX_FDS 253 /* SCM_MAX_FD: the kernel limit per message */
 
-int apus_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+int apussys_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
     struct timespec timeout;
     struct timespec *timeout_pointer = NULL;
     if (timeout_ns >= 0) {
@@ -36,22 +36,22 @@ int apus_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
     return result == 0 ? 0 : -errno;
 }
 
-int apus_futex_wake(uint32_t *word, int count) {
+int apussys_futex_wake(uint32_t *word, int count) {
     long result = syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
     return result >= 0 ? (int)result : -errno;
 }
 
-int apus_memfd_create(const char *name) {
+int apussys_memfd_create(const char *name) {
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     return fd >= 0 ? fd : -errno;
 }
 
-int apus_memfd_seal_future_write(int fd) {
+int apussys_memfd_seal_future_write(int fd) {
     int seals = F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
     return fcntl(fd, F_ADD_SEALS, seals) == 0 ? 0 : -errno;
 }
 
-int apus_send_fds(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count) {
+int apussys_send_fds(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count) {
     if (fd_count > APUS_MAX_FDS) return -EINVAL;
     struct iovec vector = {.iov_base = (void *)bytes, .iov_len = length};
     union {
@@ -77,7 +77,7 @@ int apus_send_fds(int socket, const void *bytes, size_t length, const int *fds, 
     }
 }
 
-ssize_t apus_recv_fds(int socket, void *bytes, size_t capacity, int *fds, size_t fd_capacity, size_t *fd_count) {
+ssize_t apussys_recv_fds(int socket, void *bytes, size_t capacity, int *fds, size_t fd_capacity, size_t *fd_count) {
     struct iovec vector = {.iov_base = bytes, .iov_len = capacity};
     union {
         char buffer[CMSG_SPACE(sizeof(int) * APUS_MAX_FDS)];
@@ -115,7 +115,7 @@ ssize_t apus_recv_fds(int socket, void *bytes, size_t capacity, int *fds, size_t
     return received;
 }
 
-int apus_set_parent_death_signal(int signal) {
+int apussys_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) == 0 ? 0 : -errno;
 }
 
@@ -132,7 +132,7 @@ static void child_fail(int report) {
     _exit(127);
 }
 
-int apus_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+int apussys_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                int stdout_fd, int stderr_fd, int control_fd) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return -errno;
@@ -185,15 +185,15 @@ int apus_spawn(const char *path, char *const argv[], char *const envp[], const c
     return pid;
 }
 
-void apus_line_buffer_stdout(void) {
+void apussys_line_buffer_stdout(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
-int apus_pipe(int fds[2]) {
+int apussys_pipe(int fds[2]) {
     return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
 }
 
-int apus_signalfd(const int *signals, int count) {
+int apussys_signalfd(const int *signals, int count) {
     sigset_t set;
     sigemptyset(&set);
     for (int i = 0; i < count; i++) sigaddset(&set, signals[i]);
@@ -203,7 +203,7 @@ int apus_signalfd(const int *signals, int count) {
     return fd >= 0 ? fd : -errno;
 }
 
-int apus_signalfd_read(int fd) {
+int apussys_signalfd_read(int fd) {
     struct signalfd_siginfo info;
     ssize_t got = read(fd, &info, sizeof info);
     if (got == (ssize_t)sizeof info) return (int)info.ssi_signo;
@@ -211,7 +211,7 @@ int apus_signalfd_read(int fd) {
     return got < 0 ? -errno : -EIO;
 }
 
-int apus_reap(pid_t pid, int block, int *signaled, int *value) {
+int apussys_reap(pid_t pid, int block, int *signaled, int *value) {
     int status = 0;
     pid_t reaped;
     do {

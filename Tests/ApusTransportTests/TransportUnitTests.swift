@@ -63,11 +63,11 @@ import Testing
 }
 
 @Suite struct PublisherTests {
-    func publisher(maxSampleSize: Int = 1024, allocationTimeout: UInt64 = 50_000_000) throws -> (Publisher, Inbox) {
+    func publisher(maxSampleSize: Int = 1024, allocationTimeout: UInt64 = 50_000_000, growthBudget: Int = 0) throws -> (Publisher, Inbox) {
         let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 4, policy: .backpressure)]), name: "unit")
         let configuration = Publisher.Configuration(
             name: "unit", pool: PoolLayout(slotCount: 2, payloadCapacity: 64), maxSampleSize: maxSampleSize,
-            allocationTimeoutNanoseconds: allocationTimeout, backpressureTimeoutNanoseconds: 50_000_000)
+            allocationTimeoutNanoseconds: allocationTimeout, backpressureTimeoutNanoseconds: 50_000_000, growthBudget: growthBudget)
         let publisher = try Publisher(configuration: configuration, outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 1)]]) { _ in }
         return (publisher, inbox)
     }
@@ -88,6 +88,24 @@ import Testing
         #expect(third.slot == first.slot)
         publisher.discard(second)
         publisher.discard(third)
+        #expect(publisher.usedSlots == 0)
+    }
+
+    @Test func heldSamplesGrowTheSizeClassWithinItsBudget() throws {
+        let poolBytes = PoolLayout(slotCount: 2, payloadCapacity: 64).dataSize
+        let (publisher, _) = try publisher(growthBudget: 3 * poolBytes)
+        var held: [ReservedSample] = []
+        for _ in 0..<6 { held.append(try publisher.allocate(8)) }
+        #expect(publisher.pools.count == 3)
+        #expect(Set(held.map { "\($0.pool)/\($0.slot)" }).count == 6)
+        // Past the budget: waits, then fails, and no fourth pool appears.
+        #expect(throws: TransportError.self) { try publisher.allocate(8) }
+        #expect(publisher.pools.count == 3)
+        publisher.discard(held[1])
+        let reused = try publisher.allocate(8)
+        #expect(reused == ReservedSample(pool: held[1].pool, slot: held[1].slot, length: 8))
+        publisher.discard(reused)
+        for sample in held where sample != held[1] { publisher.discard(sample) }
         #expect(publisher.usedSlots == 0)
     }
 

@@ -10,54 +10,54 @@
 /* Sleeps while *word == expected, at most timeout_ns (negative: no limit).
  * 0 when woken or the word changed; -ETIMEDOUT, -EINTR or -EAGAIN otherwise.
  * Shared (not private) futex: the word may live in memory mapped by several processes. */
-int apus_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
+int apussys_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
 
 /* Wakes up to `count` sleepers on word; returns how many woke or -errno. */
-int apus_futex_wake(uint32_t *word, int count);
+int apussys_futex_wake(uint32_t *word, int count);
 
 /* An anonymous shared-memory file that can later be sealed; close-on-exec. fd or -errno. */
-int apus_memfd_create(const char *name);
+int apussys_memfd_create(const char *name);
 
 /* Seals fd so no later mapping or write can modify it, and its size is fixed.
  * Mappings made before the seal stay writable. 0 or -errno. */
-int apus_memfd_seal_future_write(int fd);
+int apussys_memfd_seal_future_write(int fd);
 
 /* Sends `length` bytes and `fd_count` descriptors in one message. 0 or -errno. */
-int apus_send_fds(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count);
+int apussys_send_fds(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count);
 
 /* Receives one message: up to `capacity` bytes and `fd_capacity` descriptors (close-on-exec).
  * Returns the byte count (0 at end of stream) and sets *fd_count, or -errno.
  * Descriptors beyond fd_capacity, or a truncated message, are closed and reported as -EMSGSIZE. */
-ssize_t apus_recv_fds(int socket, void *bytes, size_t capacity, int *fds, size_t fd_capacity, size_t *fd_count);
+ssize_t apussys_recv_fds(int socket, void *bytes, size_t capacity, int *fds, size_t fd_capacity, size_t *fd_count);
 
 /* Asks the kernel to send `signal` to this process when the thread that spawned it exits. 0 or -errno. */
-int apus_set_parent_death_signal(int signal);
+int apussys_set_parent_death_signal(int signal);
 
 /* Spawns a child: a new process group, working directory `cwd`, environment `envp`, stdin from
  * /dev/null, stdout and stderr to the given fds, `control_fd` (if >= 0) as fd 3, default signal
  * dispositions and an empty signal mask, and SIGKILL as its parent-death signal (the death of the
  * calling thread). `path` without a '/' is searched on the PATH of `envp`.
  * Returns the pid, or -errno when the program could not be started (exec failure included). */
-int apus_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+int apussys_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                int stdout_fd, int stderr_fd, int control_fd);
 
 /* Makes C stdio's stdout line-buffered: a node's stdout is a pipe to the daemon, and its log
  * lines should arrive as they are printed, not when a block fills up. */
-void apus_line_buffer_stdout(void);
+void apussys_line_buffer_stdout(void);
 
 /* A pipe with both ends close-on-exec. 0 or -errno. */
-int apus_pipe(int fds[2]);
+int apussys_pipe(int fds[2]);
 
 /* Blocks `signals` in the calling thread (call before starting threads) and returns a signalfd
  * for them (non-blocking, close-on-exec), or -errno. */
-int apus_signalfd(const int *signals, int count);
+int apussys_signalfd(const int *signals, int count);
 
 /* Reads one signal number from a signalfd: the signal, 0 when none is pending, or -errno. */
-int apus_signalfd_read(int fd);
+int apussys_signalfd_read(int fd);
 
 /* Reaps child `pid` (-1: any child), waiting for it when `block` is non-zero. Returns its pid
  * (0 if none has exited and not blocking, -errno on error) and sets *signaled (1 when killed by
  * a signal) and *value (the exit code or the signal number). */
-int apus_reap(pid_t pid, int block, int *signaled, int *value);
+int apussys_reap(pid_t pid, int block, int *signaled, int *value);
 
 #endif
