@@ -1,5 +1,8 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
 
 let package = Package(
     name: "apus",
@@ -12,6 +15,9 @@ let package = Package(
         .library(name: "ApusDataflow", targets: ["ApusDataflow"]),
         .library(name: "ApusTransport", targets: ["ApusTransport"]),
         .library(name: "ApusNode", targets: ["ApusNode"]),
+        // The C node API; installed as libapus.so (scripts/install). The name differs from the
+        // `apus` executable because SwiftPM allows one product per name.
+        .library(name: "ApusCAPI", type: .dynamic, targets: ["ApusCAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -31,6 +37,16 @@ let package = Package(
         .target(
             name: "ApusNode",
             dependencies: ["ApusTransport", "CApusSys"]
+        ),
+        .systemLibrary(name: "CApusHeader"),
+        .target(
+            name: "ApusCAPI",
+            dependencies: ["ApusNode", "ApusTransport", "CApusHeader"],
+            exclude: ["exports.map"],
+            linkerSettings: [
+                // Export the C API and nothing else: no Swift symbols, no shim functions.
+                .unsafeFlags(["-Xlinker", "--version-script=\(packageRoot)/Sources/ApusCAPI/exports.map"])
+            ]
         ),
         .target(
             name: "ApusDaemon",

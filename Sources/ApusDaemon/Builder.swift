@@ -3,7 +3,8 @@ import CApusSys
 import Glibc
 
 /// Runs the nodes' `build` steps before anything starts: each distinct command once, in the
-/// dataflow folder, with its output streamed as `[node] line`.
+/// dataflow folder, with its output streamed as `[node] line`. The running `apus` comes first on
+/// PATH, so `$(apus config --cflags --libs)` in a build step refers to this installation.
 struct Builder {
     let plan: RunPlan
     let console: Console
@@ -12,6 +13,11 @@ struct Builder {
 
     /// nil when every build succeeded; otherwise the exit code for `apus run`.
     func run() -> Int32? {
+        var environment = environment
+        if let directory = Installation.executableDirectory() {
+            let path = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/local/bin:/usr/bin:/bin"
+            environment = mergeEnvironment(environment, [("PATH", "\(directory):\(path)")])
+        }
         var done: Set<String> = []
         for (index, node) in plan.nodes.enumerated() {
             guard let command = node.descriptor.build, done.insert(command).inserted else { continue }
@@ -48,7 +54,7 @@ struct Builder {
             if entries[0].revents != 0 {
                 var interrupted = false
                 while true {
-                    let signal = apus_signalfd_read(signals)
+                    let signal = apussys_signalfd_read(signals)
                     guard signal > 0 else { break }
                     if signal != SIGCHLD { interrupted = true }
                 }
@@ -73,7 +79,7 @@ struct Builder {
     private func wait(for child: ChildProcess) -> (signaled: Bool, value: Int32) {
         var signaled: Int32 = 0
         var value: Int32 = 0
-        _ = apus_reap(child.pid, 1, &signaled, &value)
+        _ = apussys_reap(child.pid, 1, &signaled, &value)
         return (signaled != 0, value)
     }
 }

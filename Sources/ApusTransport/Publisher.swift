@@ -46,6 +46,8 @@ public final class Publisher: @unchecked Sendable {
         /// Bytes all pools together may take when a size class grows because consumers hold its
         /// samples; past it, `allocate` waits for a release.
         public var growthBudget: Int
+        /// How long `allocate` waits for a release before it grows a full size class.
+        public var growthWaitNanoseconds: UInt64
         public var maxSampleSize: Int
         /// How long `allocate` waits for a free slot before failing.
         public var allocationTimeoutNanoseconds: UInt64
@@ -58,8 +60,10 @@ public final class Publisher: @unchecked Sendable {
         public init(
             name: String, pool: PoolLayout, largeSlotCount: Int = 4, maxSampleSize: Int = 1 << 30,
             allocationTimeoutNanoseconds: UInt64 = 5_000_000_000, backpressureTimeoutNanoseconds: UInt64 = 5_000_000_000,
-            firstPoolIndex: Int = 0, largePoolBudget: Int = 256 << 20, growthBudget: Int = 512 << 20
+            firstPoolIndex: Int = 0, largePoolBudget: Int = 256 << 20, growthBudget: Int = 512 << 20,
+            growthWaitNanoseconds: UInt64 = 5_000_000
         ) {
+            self.growthWaitNanoseconds = growthWaitNanoseconds
             self.largePoolBudget = largePoolBudget
             self.growthBudget = growthBudget
             self.firstPoolIndex = firstPoolIndex
@@ -123,21 +127,25 @@ public final class Publisher: @unchecked Sendable {
             return try reserve(in: [pools.count - 1], length: length)
         }
         let positions = pools.indices.filter { pools[$0].layout.payloadCapacity == capacity }
-        for position in positions {
-            if let slot = pools[position].tryReserve() { return reservedSample(position, slot, length) }
-        }
         let layout = pools[positions[0]].layout
-        if pools.reduce(0, { $0 + $1.layout.dataSize }) + layout.dataSize <= configuration.growthBudget {
+        guard pools.reduce(0, { $0 + $1.layout.dataSize }) + layout.dataSize <= configuration.growthBudget else {
+            return try reserve(in: positions, length: length)
+        }
+        // A release usually comes within microseconds; grow only when none came for a while.
+        do {
+            return try reserve(in: positions, length: length, timeoutNanoseconds: configuration.growthWaitNanoseconds)
+        } catch .poolExhausted {
             try addPool(layout)
             return try reserve(in: [pools.count - 1], length: length)
         }
-        return try reserve(in: positions, length: length)
     }
 
-    /// Waits for a free slot in any of the pools at `positions`, up to the allocation timeout.
-    private func reserve(in positions: [Int], length: Int) throws(TransportError) -> ReservedSample {
+    /// Waits for a free slot in any of the pools at `positions`, up to `timeoutNanoseconds`
+    /// (the allocation timeout when nil).
+    private func reserve(in positions: [Int], length: Int, timeoutNanoseconds: UInt64? = nil) throws(TransportError) -> ReservedSample {
+        let timeout = timeoutNanoseconds ?? configuration.allocationTimeoutNanoseconds
         if positions.count == 1 {
-            let slot = try pools[positions[0]].reserve(timeoutNanoseconds: configuration.allocationTimeoutNanoseconds, payloadLength: length)
+            let slot = try pools[positions[0]].reserve(timeoutNanoseconds: timeout, payloadLength: length)
             return reservedSample(positions[0], slot, length)
         }
         // Several pools: wait on the newest in short slices, looking at all of them in between.
@@ -147,10 +155,10 @@ public final class Publisher: @unchecked Sendable {
                 if let slot = pools[position].tryReserve() { return reservedSample(position, slot, length) }
             }
             let waited = monotonicNanoseconds() - start
-            guard waited < configuration.allocationTimeoutNanoseconds else {
+            guard waited < timeout else {
                 throw .poolExhausted(payloadLength: length, waitedNanoseconds: Int64(waited))
             }
-            let slice = min(1_000_000, configuration.allocationTimeoutNanoseconds - waited)
+            let slice = min(1_000_000, timeout - waited)
             do {
                 let slot = try pools[positions.last!].reserve(timeoutNanoseconds: slice, payloadLength: length)
                 return reservedSample(positions.last!, slot, length)

@@ -10,7 +10,7 @@ struct Apus: ParsableCommand {
             other nodes' inputs. Start with `apus run FILE`; `apus check FILE` validates one without running it.
             """,
         version: ApusVersion.current,
-        subcommands: [Run.self, Check.self, Graph.self]
+        subcommands: [Run.self, Check.self, Graph.self, Config.self]
     )
 }
 

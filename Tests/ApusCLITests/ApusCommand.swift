@@ -20,9 +20,19 @@ struct ApusCommand {
     }()
 
     static func run(_ arguments: [String], in directory: URL = repository) throws -> Result {
+        try run(program: binary.path, arguments, in: directory)
+    }
+
+    /// Runs any program (found on PATH when `program` has no slash) and captures its output.
+    static func run(program: String, _ arguments: [String], in directory: URL = repository) throws -> Result {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if program.contains("/") {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [program] + arguments
+        }
         process.currentDirectoryURL = directory
         // Files rather than pipes: a large output cannot stall the child while we wait.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-cli-\(UUID().uuidString)")
@@ -30,8 +40,8 @@ struct ApusCommand {
         defer { try? FileManager.default.removeItem(at: folder) }
         let stdoutURL = folder.appendingPathComponent("stdout")
         let stderrURL = folder.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         try process.run()

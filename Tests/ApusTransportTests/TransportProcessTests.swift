@@ -53,7 +53,10 @@ import Testing
 
         let report = Report(consumer.peer.line(startingWith: "received", seconds: 300))
         #expect(report == Report(counts: [1_000_000], last: [999_999]))
-        #expect(producer.line(startingWith: "sent") == "sent 1000000 evicted 0 timeouts 0 pools 1")
+        // A second pool appears only if the consumer stalled for the growth wait (5 ms) while the
+        // producer had every slot queued; the full ring then limits the producer, so never a third.
+        let sent = producer.line(startingWith: "sent")
+        #expect(sent == "sent 1000000 evicted 0 timeouts 0 pools 1" || sent == "sent 1000000 evicted 0 timeouts 0 pools 2")
         #expect(producer.wait()?.status == 0)
         #expect(consumer.peer.wait()?.status == 0)
         #expect(consumer.inbox.rings[0].dropped == 0)

@@ -1,0 +1,248 @@
+// apus_node_*: joining the dataflow, receiving, sending, allocating and logging.
+@_spi(CAPI) import ApusNode
+import CApusHeader
+import Glibc
+
+/// A node as C holds it, with its ids kept as C strings for as long as anything uses the node.
+final class CNode {
+    let node: Node
+    let id: CStrings
+    let inputs: CStrings
+    let outputs: CStrings
+
+    init(_ node: Node) {
+        self.node = node
+        id = CStrings([node.id])
+        inputs = CStrings(node.inputIDs)
+        outputs = CStrings(node.outputIDs)
+    }
+
+    func output(_ name: UnsafePointer<CChar>?) throws(APIError) -> Int {
+        do {
+            return try node.outputIndex(cString: try requireString(name, "output"))
+        } catch let error as APIError {
+            throw error
+        } catch let error as NodeError {
+            throw APIError(error)
+        } catch {
+            throw APIError(APUS_ERROR_INVALID_ARGUMENT, "\(error)")
+        }
+    }
+}
+
+/// NUL-terminated copies of strings, freed with their owner.
+final class CStrings {
+    let pointers: [UnsafeMutablePointer<CChar>]
+
+    init(_ strings: [String]) {
+        pointers = strings.map { strdup($0)! }
+    }
+
+    subscript(index: Int) -> UnsafePointer<CChar> { UnsafePointer(pointers[index]) }
+
+    var count: Int { pointers.count }
+
+    deinit {
+        for pointer in pointers { free(pointer) }
+    }
+}
+
+/// An allocated sample, until it is sent or discarded.
+final class CSample {
+    let owner: CNode
+    var sample: OutputSample<UInt8>?
+    let data: UnsafeMutableRawPointer?
+    let length: Int
+
+    init(owner: CNode, sample: consuming OutputSample<UInt8>) {
+        self.owner = owner
+        data = UnsafeMutableRawPointer(sample.buffer.baseAddress)
+        length = sample.byteCount
+        self.sample = consume sample
+    }
+}
+
+private func nodeCall<Result: ~Copyable>(_ body: () throws(NodeError) -> Result) throws(APIError) -> Result {
+    do {
+        return try body()
+    } catch {
+        throw APIError(error)
+    }
+}
+
+@c @implementation
+public func apus_node_init_from_env() -> OpaquePointer? {
+    value("apus_node_init_from_env", fallback: nil) { () throws(APIError) -> OpaquePointer? in
+        let node = try nodeCall { () throws(NodeError) in try Node() }
+        guard let handle = HandleTable.shared.insert(CNode(node), kind: .node) else {
+            throw APIError(APUS_ERROR_TRANSPORT, "too many live handles")
+        }
+        return handle
+    }
+}
+
+@c @implementation
+public func apus_node_free(_ node: OpaquePointer?) -> apus_status_t {
+    if case .success(let object) = HandleTable.shared.object(node, kind: .node) {
+        let cNode = unsafeDowncast(object, to: CNode.self)
+        for output in cNode.node.outputIDs { try? cNode.node.closeOutput(output) }
+    }
+    return freeHandle(node, .node, "apus_node_free")
+}
+
+@c @implementation
+public func apus_node_id(_ node: OpaquePointer?) -> UnsafePointer<CChar>? {
+    value("apus_node_id", fallback: nil) { () throws(APIError) in try resolve(node, .node, as: CNode.self).id[0] }
+}
+
+@c @implementation
+public func apus_node_input_count(_ node: OpaquePointer?) -> Int {
+    value("apus_node_input_count", fallback: 0) { () throws(APIError) in try resolve(node, .node, as: CNode.self).inputs.count }
+}
+
+@c @implementation
+public func apus_node_input_id(_ node: OpaquePointer?, _ index: Int) -> UnsafePointer<CChar>? {
+    value("apus_node_input_id", fallback: nil) { () throws(APIError) in
+        let inputs = try resolve(node, .node, as: CNode.self).inputs
+        guard index >= 0, index < inputs.count else { throw .invalidArgument("input index \(UInt(bitPattern: index)) is out of range (\(inputs.count) inputs)") }
+        return inputs[index]
+    }
+}
+
+@c @implementation
+public func apus_node_output_count(_ node: OpaquePointer?) -> Int {
+    value("apus_node_output_count", fallback: 0) { () throws(APIError) in try resolve(node, .node, as: CNode.self).outputs.count }
+}
+
+@c @implementation
+public func apus_node_output_id(_ node: OpaquePointer?, _ index: Int) -> UnsafePointer<CChar>? {
+    value("apus_node_output_id", fallback: nil) { () throws(APIError) in
+        let outputs = try resolve(node, .node, as: CNode.self).outputs
+        guard index >= 0, index < outputs.count else { throw .invalidArgument("output index \(UInt(bitPattern: index)) is out of range (\(outputs.count) outputs)") }
+        return outputs[index]
+    }
+}
+
+@c @implementation
+public func apus_node_next(_ node: OpaquePointer?, _ timeoutNanoseconds: Int64) -> OpaquePointer? {
+    value("apus_node_next", fallback: nil) { () throws(APIError) -> OpaquePointer? in
+        let owner = try resolve(node, .node, as: CNode.self)
+        let timeout: Duration? = timeoutNanoseconds < 0 ? nil : .nanoseconds(timeoutNanoseconds)
+        guard let event = try nodeCall({ () throws(NodeError) in try owner.node.next(timeout: timeout) }) else {
+            if owner.node.isFinished { throw APIError(APUS_FINISHED, "the event stream has ended (STOP was delivered)") }
+            throw APIError(APUS_TIMEOUT, "no event within \(timeoutNanoseconds) ns")
+        }
+        guard let handle = HandleTable.shared.insert(CEvent(owner: owner, event: event), kind: .event) else {
+            throw APIError(APUS_ERROR_TRANSPORT, "too many live handles: free events with apus_event_free")
+        }
+        return handle
+    }
+}
+
+@c @implementation
+public func apus_node_send(
+    _ node: OpaquePointer?, _ output: UnsafePointer<CChar>?, _ data: UnsafeRawPointer?, _ length: Int, _ metadata: OpaquePointer?
+) -> apus_status_t {
+    status("apus_node_send") { () throws(APIError) in
+        let owner = try resolve(node, .node, as: CNode.self)
+        let index = try owner.output(output)
+        let length = try requireLength(length, "length")
+        guard data != nil || length == 0 else { throw .invalidArgument("data is NULL but length is \(length)") }
+        let metadata = try metadata.map { handle throws(APIError) in try resolve(handle, .metadata, as: CMetadata.self).metadata } ?? Metadata()
+        try nodeCall { () throws(NodeError) in
+            try owner.node.send(output: index, UnsafeRawBufferPointer(start: data, count: length), metadata: metadata)
+        }
+    }
+}
+
+@c @implementation
+public func apus_node_allocate(
+    _ node: OpaquePointer?, _ output: UnsafePointer<CChar>?, _ length: Int, _ outSample: UnsafeMutablePointer<OpaquePointer?>?
+) -> apus_status_t {
+    outSample?.pointee = nil
+    return status("apus_node_allocate") { () throws(APIError) in
+        let owner = try resolve(node, .node, as: CNode.self)
+        let outSample = try requireOut(outSample, "out_sample")
+        let index = try owner.output(output)
+        let length = try requireLength(length, "length")
+        let sample: OutputSample<UInt8> = try nodeCall { () throws(NodeError) in try owner.node.allocate(output: index, byteCount: length) }
+        guard let handle = HandleTable.shared.insert(CSample(owner: owner, sample: sample), kind: .sample) else {
+            throw APIError(APUS_ERROR_TRANSPORT, "too many live handles")
+        }
+        outSample.pointee = handle
+    }
+}
+
+@c @implementation
+public func apus_sample_data(_ sample: OpaquePointer?) -> UnsafeMutableRawPointer? {
+    value("apus_sample_data", fallback: nil) { () throws(APIError) in try resolve(sample, .sample, as: CSample.self).data }
+}
+
+@c @implementation
+public func apus_sample_length(_ sample: OpaquePointer?) -> Int {
+    value("apus_sample_length", fallback: 0) { () throws(APIError) in try resolve(sample, .sample, as: CSample.self).length }
+}
+
+@c @implementation
+public func apus_node_send_sample(_ node: OpaquePointer?, _ sample: OpaquePointer?, _ metadata: OpaquePointer?) -> apus_status_t {
+    status("apus_node_send_sample") { () throws(APIError) in
+        // The sample handle is consumed whatever happens next; an unsent sample returns to its pool.
+        let taken: CSample
+        switch HandleTable.shared.remove(sample, kind: .sample) {
+        case .success(let object): taken = unsafeDowncast(object, to: CSample.self)
+        case .failure(let failure): throw invalidHandle(failure, .sample)
+        }
+        let owner = try resolve(node, .node, as: CNode.self)
+        guard taken.owner === owner else { throw .invalidArgument("the sample was allocated by another node") }
+        let metadata = try metadata.map { handle throws(APIError) in try resolve(handle, .metadata, as: CMetadata.self).metadata } ?? Metadata()
+        guard let reserved = taken.sample.take() else { return }
+        do throws(NodeError) {
+            try owner.node.send(reserved, as: metadata)
+        } catch {
+            throw APIError(error)
+        }
+    }
+}
+
+@c @implementation
+public func apus_sample_discard(_ sample: OpaquePointer?) -> apus_status_t {
+    freeHandle(sample, .sample, "apus_sample_discard")
+}
+
+@c @implementation
+public func apus_node_close_output(_ node: OpaquePointer?, _ output: UnsafePointer<CChar>?) -> apus_status_t {
+    status("apus_node_close_output") { () throws(APIError) in
+        let owner = try resolve(node, .node, as: CNode.self)
+        let index = try owner.output(output)
+        try nodeCall { () throws(NodeError) in try owner.node.closeOutput(owner.node.outputIDs[index]) }
+    }
+}
+
+@c @implementation
+public func apus_node_log(_ node: OpaquePointer?, _ level: apus_log_level_t, _ message: UnsafePointer<CChar>?) -> apus_status_t {
+    status("apus_node_log") { () throws(APIError) in
+        _ = try resolve(node, .node, as: CNode.self)
+        let message = try requireString(message, "message")
+        let label: String
+        switch level {
+        case APUS_LOG_ERROR: label = "ERROR"
+        case APUS_LOG_WARN: label = "WARN "
+        case APUS_LOG_INFO: label = "INFO "
+        case APUS_LOG_DEBUG: label = "DEBUG"
+        default: throw .invalidArgument("log level \(level.rawValue) is not one of APUS_LOG_ERROR, _WARN, _INFO, _DEBUG")
+        }
+        // One write per line, so lines of threads logging at once do not interleave.
+        var line = Array("\(label) ".utf8)
+        line.append(contentsOf: UnsafeRawBufferPointer(start: message, count: strlen(message)))
+        line.append(UInt8(ascii: "\n"))
+        line.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0, errno == EINTR { continue }
+                guard written > 0 else { return }
+                offset += written
+            }
+        }
+    }
+}

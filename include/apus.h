@@ -1,0 +1,343 @@
+/*
+ * apus.h — the node API of Apus, for C (C99 or later) and C++.
+ *
+ * A node is a process started by `apus run dataflow.yml`. It joins the dataflow with
+ * apus_node_init_from_env(), then loops on apus_node_next() for events (messages on its inputs,
+ * closed inputs, STOP) and sends on its outputs with apus_node_send() or, without a copy, with
+ * apus_node_allocate() → fill → apus_node_send_sample(). Messages live in shared memory: an input's
+ * payload is read in place, and stays valid until its event is freed.
+ *
+ *     apus_node_t *node = apus_node_init_from_env();
+ *     if (node == NULL) { fprintf(stderr, "%s\n", apus_last_error()); return 1; }
+ *     apus_event_t *event;
+ *     while ((event = apus_node_next(node, -1)) != NULL) {
+ *         if (apus_event_type(event) == APUS_EVENT_INPUT) {
+ *             size_t length;
+ *             const void *data = apus_event_data(event, &length);
+ *             apus_node_send(node, "out", data, length, NULL);
+ *         }
+ *         apus_event_free(event);
+ *     }
+ *     apus_node_free(node);
+ *
+ * Build a node with `cc node.c $(apus config --cflags --libs)`, or with pkg-config (`apus.pc`).
+ *
+ * Conventions
+ * - Handles (apus_node_t, apus_event_t, apus_sample_t, apus_metadata_t) are opaque and checked:
+ *   NULL, a handle of another kind, or a handle that was freed already is reported as an error
+ *   (APUS_ERROR_INVALID_HANDLE), never dereferenced.
+ * - Functions that can fail return an apus_status_t (APUS_OK is 0, errors are negative) or NULL.
+ *   apus_last_error() then describes the failure, naming the node, output, key or length involved.
+ *   Functions that return a plain value (a count, a timestamp, a type) return 0 on a bad handle and
+ *   set the last error too.
+ * - Strings are NUL-terminated UTF-8. Lengths and counts are size_t.
+ * - Ownership: every pointer this API returns belongs to Apus. The comment of each function says
+ *   how long it stays valid. Pointers you pass in are only read during the call, except where said.
+ *
+ * Threads
+ * - apus_node_next() is called by one thread at a time. apus_node_send(), apus_node_allocate(),
+ *   apus_node_send_sample(), apus_node_close_output() and apus_node_log() may be called from any
+ *   thread, also while another thread waits in apus_node_next().
+ * - An event, a sample or a metadata object is used by one thread at a time; it may be handed to
+ *   another thread and freed there.
+ * - apus_node_free() must not run while another thread uses the node.
+ * - apus_last_status() and apus_last_error() are per thread.
+ */
+#ifndef APUS_H
+#define APUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CDEF-BEGIN: the declarations below are read by the Python binding (cffi); keep them plain C. */
+
+/* The version of this API, e.g. "0.1.0". */
+const char *apus_version(void);
+
+/* ------------------------------------------------------------------------------------------------
+ * Status codes and errors
+ */
+
+typedef enum apus_status {
+    APUS_OK = 0,
+    /* apus_node_next(): nothing arrived within the timeout. */
+    APUS_TIMEOUT = 1,
+    /* apus_node_next(): the event stream has ended (STOP was delivered); nothing more will come. */
+    APUS_FINISHED = 2,
+    /* A NULL, freed, or wrong-kind handle. */
+    APUS_ERROR_INVALID_HANDLE = -1,
+    /* A NULL pointer where one is required, or a value out of range. */
+    APUS_ERROR_INVALID_ARGUMENT = -2,
+    /* The output id is not declared by this node in the dataflow. */
+    APUS_ERROR_UNKNOWN_OUTPUT = -3,
+    /* The output was closed with apus_node_close_output(). */
+    APUS_ERROR_OUTPUT_CLOSED = -4,
+    /* The length does not fit: larger than a sample may be, or not a whole number of elements of
+     * the metadata's type, or not the size its shape says. */
+    APUS_ERROR_LENGTH = -5,
+    /* The event has no such metadata parameter. */
+    APUS_ERROR_NOT_FOUND = -6,
+    /* The parameter, or the event, is of another type than the accessor reads. */
+    APUS_ERROR_WRONG_TYPE = -7,
+    /* The process was not started by `apus run` (APUS_NODE_ID / APUS_CONTROL_FD are not set). */
+    APUS_ERROR_NOT_IN_DATAFLOW = -8,
+    /* The connection to the daemon closed: `apus run` has exited. */
+    APUS_ERROR_DISCONNECTED = -9,
+    /* Shared memory failed: out of memory, a full queue under backpressure that did not drain in
+     * time, a peer that wrote something invalid. */
+    APUS_ERROR_TRANSPORT = -10
+} apus_status_t;
+
+/* The status of the last call on this thread that failed, returned NULL, or timed out. */
+apus_status_t apus_last_status(void);
+
+/* What went wrong in the last failing call on this thread; "" if nothing failed yet.
+ * Valid until the next failing call on this thread. */
+const char *apus_last_error(void);
+
+/* The name of a status, e.g. "APUS_ERROR_UNKNOWN_OUTPUT"; a static string. */
+const char *apus_status_name(apus_status_t status);
+
+/* ------------------------------------------------------------------------------------------------
+ * Types of payloads and metadata
+ */
+
+/* The element type of a payload; arrays arrive with the type they were sent with. */
+typedef enum apus_type {
+    APUS_TYPE_UINT8 = 0,
+    APUS_TYPE_UINT16 = 1,
+    APUS_TYPE_UINT32 = 2,
+    APUS_TYPE_UINT64 = 3,
+    APUS_TYPE_INT8 = 4,
+    APUS_TYPE_INT16 = 5,
+    APUS_TYPE_INT32 = 6,
+    APUS_TYPE_INT64 = 7,
+    APUS_TYPE_FLOAT16 = 8,
+    APUS_TYPE_FLOAT32 = 9,
+    APUS_TYPE_FLOAT64 = 10,
+    APUS_TYPE_BOOL = 11,
+    APUS_TYPE_UTF8 = 12
+} apus_type_t;
+
+/* The type of a metadata parameter. */
+typedef enum apus_param_type {
+    APUS_PARAM_BOOL = 1,
+    APUS_PARAM_INT = 2,
+    APUS_PARAM_FLOAT = 3,
+    APUS_PARAM_STRING = 4,
+    APUS_PARAM_BOOL_LIST = 5,
+    APUS_PARAM_INT_LIST = 6,
+    APUS_PARAM_FLOAT_LIST = 7,
+    APUS_PARAM_STRING_LIST = 8
+} apus_param_type_t;
+
+typedef enum apus_event_type {
+    /* A message on an input. Timer ticks are inputs with an empty payload. */
+    APUS_EVENT_INPUT = 0,
+    /* The producer of an input finished: nothing more arrives on it. */
+    APUS_EVENT_INPUT_CLOSED = 1,
+    /* The dataflow is stopping: finish up and return. apus_node_next() returns NULL afterwards. */
+    APUS_EVENT_STOP = 2,
+    /* A node feeding some of this node's inputs failed; they close next. */
+    APUS_EVENT_NODE_FAILED = 3,
+    /* Something went wrong receiving; the node can carry on. */
+    APUS_EVENT_ERROR = 4
+} apus_event_type_t;
+
+typedef enum apus_log_level {
+    APUS_LOG_ERROR = 0,
+    APUS_LOG_WARN = 1,
+    APUS_LOG_INFO = 2,
+    APUS_LOG_DEBUG = 3
+} apus_log_level_t;
+
+typedef struct apus_node apus_node_t;
+typedef struct apus_event apus_event_t;
+typedef struct apus_sample apus_sample_t;
+typedef struct apus_metadata apus_metadata_t;
+
+/* ------------------------------------------------------------------------------------------------
+ * The node
+ */
+
+/* Joins the dataflow this process was started in (from the environment `apus run` sets) and waits
+ * until every node of the dataflow is connected. Returns NULL on failure: outside a dataflow,
+ * apus_last_status() is APUS_ERROR_NOT_IN_DATAFLOW and apus_last_error() says how to run the node.
+ * Call it once per process; free the node with apus_node_free(). */
+apus_node_t *apus_node_init_from_env(void);
+
+/* Leaves the dataflow: releases the node's handle and its outputs. Events and samples of the node
+ * stay usable until they are freed. NULL is accepted and does nothing. Returns
+ * APUS_ERROR_INVALID_HANDLE for a node freed already. */
+apus_status_t apus_node_free(apus_node_t *node);
+
+/* The node's id in the dataflow. Valid until the node is freed. */
+const char *apus_node_id(const apus_node_t *node);
+
+/* The node's declared inputs and outputs, in dataflow order. An id is valid until the node is
+ * freed; an index out of range returns NULL with APUS_ERROR_INVALID_ARGUMENT. */
+size_t apus_node_input_count(const apus_node_t *node);
+const char *apus_node_input_id(const apus_node_t *node, size_t index);
+size_t apus_node_output_count(const apus_node_t *node);
+const char *apus_node_output_id(const apus_node_t *node, size_t index);
+
+/* Waits up to timeout_ns nanoseconds for the next event: a negative timeout waits without limit,
+ * 0 takes only what is there already. Returns the event, which the caller frees with
+ * apus_event_free(); or NULL, with apus_last_status() saying why:
+ *   APUS_TIMEOUT   nothing came within the timeout;
+ *   APUS_FINISHED  the stream ended: STOP was returned before, nothing more will come;
+ *   negative       an error, described by apus_last_error().
+ * Messages queued before STOP are delivered before it. Called by one thread at a time. */
+apus_event_t *apus_node_next(apus_node_t *node, int64_t timeout_ns);
+
+/* Sends a copy of `length` bytes at `data` on `output` (one copy, into shared memory).
+ * `metadata` may be NULL (a uint8 payload without parameters); it is only read during the call.
+ * `data` may be NULL when `length` is 0. The length must be a whole number of elements of the
+ * metadata's type, and match its shape if one is set. */
+apus_status_t apus_node_send(apus_node_t *node, const char *output, const void *data, size_t length,
+                             const apus_metadata_t *metadata);
+
+/* Reserves `length` bytes in shared memory for a message on `output`, to fill in place and send
+ * with apus_node_send_sample() without a copy. On success *out_sample is set; on failure it is
+ * set to NULL. A sample that is not sent must be given back with apus_sample_discard(). */
+apus_status_t apus_node_allocate(apus_node_t *node, const char *output, size_t length,
+                                 apus_sample_t **out_sample);
+
+/* The writable payload of an allocated sample (64-byte aligned), valid until the sample is sent
+ * or discarded. NULL for a bad handle. */
+void *apus_sample_data(apus_sample_t *sample);
+
+/* The payload length of an allocated sample, as requested. */
+size_t apus_sample_length(const apus_sample_t *sample);
+
+/* Sends an allocated sample on the output it was allocated for. The sample handle is consumed
+ * whatever the result: on failure its memory goes back to the pool. `metadata` may be NULL. */
+apus_status_t apus_node_send_sample(apus_node_t *node, apus_sample_t *sample,
+                                    const apus_metadata_t *metadata);
+
+/* Gives an allocated, unsent sample back to the pool and frees its handle. NULL is accepted and
+ * does nothing; a sample discarded or sent already returns APUS_ERROR_INVALID_HANDLE. */
+apus_status_t apus_sample_discard(apus_sample_t *sample);
+
+/* Tells the consumers of `output` that nothing more will come (they get APUS_EVENT_INPUT_CLOSED).
+ * Sending on it afterwards fails with APUS_ERROR_OUTPUT_CLOSED. Closing twice is not an error. */
+apus_status_t apus_node_close_output(apus_node_t *node, const char *output);
+
+/* Writes one log line, e.g. "INFO  camera started", to standard error, which `apus run` shows with
+ * the node's name and stores in the node's log file. */
+apus_status_t apus_node_log(apus_node_t *node, apus_log_level_t level, const char *message);
+
+/* ------------------------------------------------------------------------------------------------
+ * Events
+ *
+ * Every pointer an accessor returns points into the event (for an input, into the producer's
+ * shared memory, read-only) and stays valid until apus_event_free(event).
+ */
+
+/* The kind of event; APUS_EVENT_ERROR for a bad handle. */
+apus_event_type_t apus_event_type(const apus_event_t *event);
+
+/* INPUT and INPUT_CLOSED: the input's id. NODE_FAILED: the id of the node that failed.
+ * Other events: "". NULL for a bad handle. */
+const char *apus_event_id(const apus_event_t *event);
+
+/* ERROR and NODE_FAILED: what happened, e.g. "node 'camera' exited with status 1".
+ * Other events: "". NULL for a bad handle. */
+const char *apus_event_message(const apus_event_t *event);
+
+/* INPUT: the payload in place, read-only, 64-byte aligned; *out_length (if not NULL) is set to its
+ * length in bytes. An empty payload (a timer tick) is a non-NULL pointer with length 0.
+ * Other events: NULL with APUS_ERROR_WRONG_TYPE. */
+const void *apus_event_data(const apus_event_t *event, size_t *out_length);
+
+/* INPUT: the payload's element type as sent (APUS_TYPE_UINT8 unless the sender set one). */
+apus_type_t apus_event_data_type(const apus_event_t *event);
+
+/* INPUT: the payload's shape as sent. *out_dims points to *out_rank dimensions (rank 0: no shape
+ * was set, the payload is a flat array). */
+apus_status_t apus_event_shape(const apus_event_t *event, const uint64_t **out_dims, size_t *out_rank);
+
+/* INPUT: when the message was sent, in monotonic nanoseconds (CLOCK_MONOTONIC, comparable across
+ * the nodes of one machine). 0 for other events. */
+uint64_t apus_event_timestamp(const apus_event_t *event);
+
+/* INPUT: the number of metadata parameters, and the key and type of the one at `index`, in the
+ * order the sender set them. The key is valid until the event is freed. */
+size_t apus_event_param_count(const apus_event_t *event);
+apus_status_t apus_event_param_at(const apus_event_t *event, size_t index, const char **out_key,
+                                  apus_param_type_t *out_type);
+
+/* INPUT: the type of the parameter `key`; APUS_ERROR_NOT_FOUND if the message has none. */
+apus_status_t apus_event_param_type(const apus_event_t *event, const char *key, apus_param_type_t *out_type);
+
+/* INPUT: the value of the parameter `key`. APUS_ERROR_NOT_FOUND if there is none,
+ * APUS_ERROR_WRONG_TYPE if it has another type (see apus_event_param_type). Lists and strings
+ * point into the event; a string is NUL-terminated and *out_length is its length in bytes. */
+apus_status_t apus_event_param_bool(const apus_event_t *event, const char *key, bool *out_value);
+apus_status_t apus_event_param_int(const apus_event_t *event, const char *key, int64_t *out_value);
+apus_status_t apus_event_param_float(const apus_event_t *event, const char *key, double *out_value);
+apus_status_t apus_event_param_string(const apus_event_t *event, const char *key, const char **out_value,
+                                      size_t *out_length);
+apus_status_t apus_event_param_bools(const apus_event_t *event, const char *key, const bool **out_values,
+                                     size_t *out_count);
+apus_status_t apus_event_param_ints(const apus_event_t *event, const char *key, const int64_t **out_values,
+                                    size_t *out_count);
+apus_status_t apus_event_param_floats(const apus_event_t *event, const char *key, const double **out_values,
+                                      size_t *out_count);
+apus_status_t apus_event_param_strings(const apus_event_t *event, const char *key,
+                                       const char *const **out_values, size_t *out_count);
+
+/* Frees the event and, for an input, releases its shared memory back to the producer. Every
+ * pointer obtained from the event becomes invalid. NULL is accepted and does nothing; an event
+ * freed twice returns APUS_ERROR_INVALID_HANDLE. */
+apus_status_t apus_event_free(apus_event_t *event);
+
+/* ------------------------------------------------------------------------------------------------
+ * Metadata to send: element type, shape and typed parameters
+ *
+ * A metadata object is built once and may be reused for many sends; sending only reads it.
+ * Setting a key that is set already replaces its value and keeps its position.
+ */
+
+/* A new, empty metadata object (type uint8, no shape, no parameters); free it with
+ * apus_metadata_free(). NULL only when memory is exhausted. */
+apus_metadata_t *apus_metadata_new(void);
+
+/* Frees a metadata object. NULL is accepted; freeing twice returns APUS_ERROR_INVALID_HANDLE. */
+apus_status_t apus_metadata_free(apus_metadata_t *metadata);
+
+/* Empties a metadata object for reuse: type uint8, no shape, no parameters. */
+apus_status_t apus_metadata_clear(apus_metadata_t *metadata);
+
+/* The element type of the payload; an unknown value is APUS_ERROR_INVALID_ARGUMENT. */
+apus_status_t apus_metadata_set_type(apus_metadata_t *metadata, apus_type_t type);
+
+/* The payload's shape (e.g. {480, 640, 3}); `rank` 0 removes it. At most 32 dimensions. */
+apus_status_t apus_metadata_set_shape(apus_metadata_t *metadata, const uint64_t *dims, size_t rank);
+
+/* Typed parameters. The key and values are copied. Lists may be empty (values may then be NULL). */
+apus_status_t apus_metadata_set_bool(apus_metadata_t *metadata, const char *key, bool value);
+apus_status_t apus_metadata_set_int(apus_metadata_t *metadata, const char *key, int64_t value);
+apus_status_t apus_metadata_set_float(apus_metadata_t *metadata, const char *key, double value);
+apus_status_t apus_metadata_set_string(apus_metadata_t *metadata, const char *key, const char *value);
+apus_status_t apus_metadata_set_bools(apus_metadata_t *metadata, const char *key, const bool *values,
+                                      size_t count);
+apus_status_t apus_metadata_set_ints(apus_metadata_t *metadata, const char *key, const int64_t *values,
+                                     size_t count);
+apus_status_t apus_metadata_set_floats(apus_metadata_t *metadata, const char *key, const double *values,
+                                       size_t count);
+apus_status_t apus_metadata_set_strings(apus_metadata_t *metadata, const char *key, const char *const *values,
+                                        size_t count);
+
+/* CDEF-END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* APUS_H */
