@@ -74,6 +74,33 @@ extension RunCommandTests {
             #expect(exported.subtracting(declared).sorted() == [], "exported but not declared")
         }
 
+        @Test func configNamesTheBuildTreeAnInstalledPrefixOrWhatIsMissing() throws {
+            let inTree = try ApusCommand.run(["config", "--cflags", "--libs"])
+            #expect(inTree.status == 0, "\(inTree.stderr)")
+            #expect(inTree.stdout == "-I\(ApusCommand.repository.path)/include \(Self.library.resolvingSymlinksInPath().path)\n")
+
+            let prefix = FileManager.default.temporaryDirectory.appendingPathComponent("apus-prefix-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: prefix) }
+            for folder in ["bin", "include", "lib"] {
+                try FileManager.default.createDirectory(at: prefix.appendingPathComponent(folder), withIntermediateDirectories: true)
+            }
+            let apus = prefix.appendingPathComponent("bin/apus")
+            try FileManager.default.copyItem(at: ApusCommand.binary, to: apus)
+            let missing = try ApusCommand.run(program: apus.path, ["config", "--libs"])
+            #expect(missing.status == 1)
+            #expect(missing.stderr.contains("no C API next to \(apus.path)"), "\(missing.stderr)")
+
+            try FileManager.default.copyItem(at: Self.header, to: prefix.appendingPathComponent("include/apus.h"))
+            try FileManager.default.copyItem(at: Self.library, to: prefix.appendingPathComponent("lib/libapus.so"))
+            let installed = try ApusCommand.run(program: apus.path, ["config", "--cflags", "--libs", "--include-dir", "--lib-dir"])
+            #expect(installed.status == 0, "\(installed.stderr)")
+            let p = prefix.path
+            #expect(installed.stdout == "-I\(p)/include -L\(p)/lib -lapus -Wl,-rpath,\(p)/lib \(p)/include \(p)/lib\n")
+
+            let nothing = try ApusCommand.run(["config"])
+            #expect(nothing.status == 64 && nothing.stderr.contains("--cflags, --libs"))
+        }
+
         @Test func theCTestNodeCallsEveryFunctionOfTheHeader() throws {
             let source = try String(contentsOf: Self.testSource, encoding: .utf8)
             let missing = try Self.declaredFunctions().filter { !source.contains("\($0)(") }
