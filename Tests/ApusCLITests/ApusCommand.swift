@@ -25,29 +25,21 @@ struct ApusCommand {
 
     /// Runs any program (found on PATH when `program` has no slash) and captures its output.
     static func run(program: String, _ arguments: [String], in directory: URL = repository) throws -> Result {
-        let process = Process()
-        if program.contains("/") {
-            process.executableURL = URL(fileURLWithPath: program)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [program] + arguments
-        }
-        process.currentDirectoryURL = directory
         // Files rather than pipes: a large output cannot stall the child while we wait.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let stdoutURL = folder.appendingPathComponent("stdout")
         let stderrURL = folder.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
-        process.standardError = try FileHandle(forWritingTo: stderrURL)
-        try process.run()
-        process.waitUntilExit()
+        var child: Spawned
+        do {
+            child = try Spawned.start(program, arguments, directory: directory, stdout: stdoutURL, stderr: stderrURL)
+        } catch {
+            return Result(status: 127, stdout: "", stderr: "\(error)")
+        }
+        let status = child.wait(timeout: 300) ?? -1
         return Result(
-            status: process.terminationStatus,
+            status: status,
             stdout: try String(contentsOf: stdoutURL, encoding: .utf8),
             stderr: try String(contentsOf: stderrURL, encoding: .utf8))
     }

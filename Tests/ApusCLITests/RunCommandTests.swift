@@ -463,14 +463,9 @@ import Testing
     }
 
     @Test func nodeStartedByHandSaysItNeedsApusRun() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: node)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        process.waitUntilExit()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 2)
+        let result = try ApusCommand.run(program: node, [])
+        let output = result.stdout
+        #expect(result.status == 2)
         #expect(output.contains("apus-test-node is an Apus node: it runs inside a dataflow, started by `apus run dataflow.yml`"))
     }
 }

@@ -13,7 +13,7 @@ final class RunHarness {
     let folder: URL
     let tag = "apus-test-\(UUID().uuidString)"
     let shmBefore: Set<String>
-    private(set) var process: Process?
+    private(set) var process: Spawned?
     private let stdoutURL: URL
     private let stderrURL: URL
 
@@ -45,34 +45,24 @@ final class RunHarness {
 
     /// Starts `apus run dataflow.yml` with `arguments` in the dataflow's folder.
     func start(_ arguments: [String] = [], file: String? = nil, in directory: URL? = nil) throws {
-        let process = Process()
-        process.executableURL = ApusCommand.binary
-        process.arguments = ["run", file ?? "dataflow.yml", "--no-color"] + arguments
-        process.currentDirectoryURL = directory ?? folder
         var environment = ProcessInfo.processInfo.environment
         environment["APUS_TEST_TAG"] = tag
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
-        process.standardError = try FileHandle(forWritingTo: stderrURL)
-        try process.run()
-        self.process = process
+        process = try Spawned.start(
+            ApusCommand.binary.path, ["run", file ?? "dataflow.yml", "--no-color"] + arguments, directory: directory ?? folder,
+            environment: environment, stdout: stdoutURL, stderr: stderrURL)
     }
 
     /// Waits for `apus run` to exit (killing everything after `timeout` seconds).
     func wait(timeout: Double = 60) throws -> Result {
-        guard let process else { throw HarnessError("not started") }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        guard var process else { throw HarnessError("not started") }
+        let status = process.wait(timeout: timeout)
+        self.process = process
+        guard let status else {
             killLeftovers()
             throw HarnessError("apus run did not exit within \(timeout) s; output:\n\(output.stdout)\n\(output.stderr)")
         }
         var result = output
-        result.status = process.terminationStatus
+        result.status = status
         return result
     }
 
@@ -98,7 +88,7 @@ final class RunHarness {
     }
 
     func signal(_ number: Int32) {
-        if let process { kill(process.processIdentifier, number) }
+        if let process { kill(process.pid, number) }
     }
 
     /// Processes of this run still alive (the tag is in their environment).
