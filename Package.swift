@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "sender", targets: ["sender"]),
         .executable(name: "receiver", targets: ["receiver"]),
         .executable(name: "relay", targets: ["relay"]),
+        .executable(name: "monitor", targets: ["monitor"]),
         .library(name: "ApusDataflow", targets: ["ApusDataflow"]),
         .library(name: "ApusTransport", targets: ["ApusTransport"]),
         .library(name: "ApusNode", targets: ["ApusNode"]),
@@ -88,11 +89,12 @@ let package = Package(
         .executableTarget(name: "sender", dependencies: ["ApusNode"], path: "nodes/swift/sender"),
         .executableTarget(name: "receiver", dependencies: ["ApusNode"], path: "nodes/swift/receiver"),
         .executableTarget(name: "relay", dependencies: ["ApusNode"], path: "nodes/swift/relay"),
+        .executableTarget(name: "monitor", dependencies: ["ApusNode"], path: "nodes/swift/monitor"),
         .executableTarget(name: "apus-test-node", dependencies: ["ApusNode"], path: "Tests/TestNode"),
         .executableTarget(name: "apus-api-node", dependencies: ["ApusNode"], path: "Tests/APINode"),
         .testTarget(
             name: "ApusCLITests",
-            dependencies: ["apus", "sender", "receiver", "relay", "apus-test-node", "apus-api-node"]
+            dependencies: ["apus", "sender", "receiver", "relay", "monitor", "apus-test-node", "apus-api-node"]
         ),
     ],
     swiftLanguageModes: [.v6]

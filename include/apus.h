@@ -171,9 +171,11 @@ typedef struct apus_metadata apus_metadata_t;
  * Call it once per process; free the node with apus_node_free(). */
 apus_node_t *apus_node_init_from_env(void);
 
-/* Leaves the dataflow: releases the node's handle and its outputs. Events and samples of the node
- * stay usable until they are freed. NULL is accepted and does nothing. Returns
- * APUS_ERROR_INVALID_HANDLE for a node freed already. */
+/* Releases the node's handle. Events and samples of the node stay usable until they are freed.
+ * The outputs stay open until the process exits (or apus_node_close_output closes them), so a
+ * process that fails after this call is still reported to its consumers as failed (NODE_FAILED,
+ * then INPUT_CLOSED). NULL is accepted and does nothing; a node freed already returns
+ * APUS_ERROR_INVALID_HANDLE. */
 apus_status_t apus_node_free(apus_node_t *node);
 
 /* The node's id in the dataflow. Valid until the node is freed. */

@@ -83,11 +83,7 @@ public func apus_node_init_from_env() -> OpaquePointer? {
 
 @c @implementation
 public func apus_node_free(_ node: OpaquePointer?) -> apus_status_t {
-    if case .success(let object) = HandleTable.shared.object(node, kind: .node) {
-        let cNode = unsafeDowncast(object, to: CNode.self)
-        for output in cNode.node.outputIDs { try? cNode.node.closeOutput(output) }
-    }
-    return freeHandle(node, .node, "apus_node_free")
+    freeHandle(node, .node, "apus_node_free")
 }
 
 @c @implementation

@@ -69,6 +69,38 @@ func drainPipe(_ fd: Int32, into splitter: inout LineSplitter, _ emit: (String) 
     }
 }
 
+extension ChildProcess {
+    struct Outcome {
+        var signaled: Bool
+        var status: Int32
+        var stdout: [String]
+        var stderr: [String]
+        var succeeded: Bool { !signaled && status == 0 }
+    }
+
+    /// Runs a short helper command to its end and collects its output lines.
+    static func run(_ arguments: [String], environment: [String], directory: String) throws(SpawnError) -> Outcome {
+        var child = try spawn(arguments, environment: environment, directory: directory)
+        var splitters = [LineSplitter(), LineSplitter()]
+        var lines: [[String]] = [[], []]
+        while child.stdout >= 0 || child.stderr >= 0 {
+            var entries = [pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0)]
+            guard poll(&entries, 2, -1) >= 0 || errno == EINTR else { break }
+            for slot in 0..<2 where entries[slot].fd >= 0 && entries[slot].revents != 0 {
+                if !drainPipe(entries[slot].fd, into: &splitters[slot], { lines[slot].append($0) }) {
+                    close(entries[slot].fd)
+                    if slot == 0 { child.stdout = -1 } else { child.stderr = -1 }
+                }
+            }
+        }
+        var signaled: Int32 = 0
+        var value: Int32 = 0
+        _ = apussys_reap(child.pid, 1, &signaled, &value)
+        return Outcome(signaled: signaled != 0, status: value, stdout: lines[0], stderr: lines[1])
+    }
+}
+
 /// The process environment as `NAME=value` strings.
 func currentEnvironment() -> [String] {
     var result: [String] = []

@@ -12,6 +12,18 @@ public struct Installation: Sendable, Equatable {
     public var libraryDirectory: String
     /// True for an installed prefix, false for a build folder.
     public var isInstalled: Bool
+    /// The root of the source tree, for a build folder.
+    var sourceTree: String?
+
+    /// The Python package's sources (python/ in the source tree, share/apus/python when installed).
+    var pythonSource: String {
+        sourceTree.map { "\($0)/python" } ?? "\(parent(libraryDirectory))/share/apus/python"
+    }
+
+    /// Where `apus run` builds the Python package for its Python nodes.
+    var pythonCache: String {
+        isInstalled ? "\(libraryDirectory)/apus/python" : "\(libraryDirectory)/apus-python"
+    }
 
     /// Compiler flags for a C node: the include path.
     public var cflags: String { "-I\(includeDirectory)" }
@@ -35,7 +47,8 @@ public struct Installation: Sendable, Equatable {
         let prefix = parent(bin)
         if exists("\(prefix)/include/apus.h"), exists("\(prefix)/lib/libapus.so") {
             return Installation(
-                executable: executable, includeDirectory: "\(prefix)/include", libraryDirectory: "\(prefix)/lib", isInstalled: true)
+                executable: executable, includeDirectory: "\(prefix)/include", libraryDirectory: "\(prefix)/lib", isInstalled: true,
+                sourceTree: nil)
         }
         if exists("\(bin)/libApusCAPI.so") {
             var folder = bin
@@ -43,7 +56,8 @@ public struct Installation: Sendable, Equatable {
                 folder = parent(folder)
                 if exists("\(folder)/include/apus.h"), exists("\(folder)/Package.swift") {
                     return Installation(
-                        executable: executable, includeDirectory: "\(folder)/include", libraryDirectory: bin, isInstalled: false)
+                        executable: executable, includeDirectory: "\(folder)/include", libraryDirectory: bin, isInstalled: false,
+                        sourceTree: folder)
                 }
             }
         }

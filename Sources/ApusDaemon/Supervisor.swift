@@ -40,6 +40,8 @@ public final class Supervisor {
     private var stopAfterDeadline: UInt64?
     private var startupDeadline: UInt64 = 0
     private var interrupts = 0
+    /// The folder holding the apus Python module, for the Python nodes' PYTHONPATH.
+    private var pythonPath: String?
 
     public init(dataflow: DataflowDescriptor, options: RunOptions) {
         plan = RunPlan(dataflow)
@@ -71,6 +73,7 @@ public final class Supervisor {
             console.note("\(error)")
             return 1
         }
+        preparePython()
         console.note("running \(plan.dataflow.file) (\(nodes.count) node\(nodes.count == 1 ? "" : "s")), logs in \(relativeLogDirectory)/")
         let now = monotonicNanoseconds()
         startupDeadline = now &+ seconds(options.startupTimeout)
@@ -103,6 +106,31 @@ public final class Supervisor {
         }
     }
 
+    /// Builds the apus Python module for the Python nodes, if there are any (see `PythonBinding`).
+    private func preparePython() {
+        guard plan.nodes.contains(where: { $0.descriptor.isPython }) else { return }
+        let installation: Installation
+        do {
+            installation = try Installation.locate()
+        } catch {
+            console.note("no apus Python module to provide (\(error)); Python nodes need `pip install ./python`")
+            return
+        }
+        do {
+            pythonPath = try PythonBinding(
+                python: python, installation: installation, environment: nodeEnvironmentBase(), directory: plan.dataflow.directory
+            ).prepare()
+        } catch {
+            // Python nodes that do not import apus still run; the others fail on the import, after this note.
+            console.note("\(error)")
+        }
+    }
+
+    /// The interpreter of Python nodes: $APUS_PYTHON, else python3.
+    private var python: String {
+        options.environment.last { $0.hasPrefix("APUS_PYTHON=") }.map { String($0.dropFirst(12)) } ?? "python3"
+    }
+
     /// The publisher that turns a node's stdout lines into utf8 messages (`send_stdout_as`).
     private func makeStdoutPublisher(for node: NodeRuntime) throws(TransportError) -> Publisher {
         let key = nodes.count + node.index
@@ -122,14 +150,18 @@ public final class Supervisor {
     private func spawn(_ node: NodeRuntime) {
         let descriptor = node.plan.descriptor
         var arguments = [descriptor.resolvedPath] + descriptor.args
-        if descriptor.isPython {
-            let python = options.environment.first { $0.hasPrefix("APUS_PYTHON=") }.map { String($0.dropFirst(12)) }
-            arguments = [python ?? "python3", "-u"] + arguments
-        }
-        let environment = mergeEnvironment(nodeEnvironmentBase(), descriptor.env.map { ($0.name, $0.value.description) } + [
+        var environment = mergeEnvironment(nodeEnvironmentBase(), descriptor.env.map { ($0.name, $0.value.description) } + [
             ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
             ("APUS_DATAFLOW", plan.dataflow.file),
         ])
+        if descriptor.isPython {
+            arguments = [python, "-u"] + arguments
+            if let pythonPath {
+                // First on the path, before whatever the environment or the node's env had.
+                let inherited = environment.last { $0.hasPrefix("PYTHONPATH=") }.map { String($0.dropFirst(11)) } ?? ""
+                environment = mergeEnvironment(environment, [("PYTHONPATH", inherited.isEmpty ? pythonPath : "\(pythonPath):\(inherited)")])
+            }
+        }
         let daemonEnd: ControlChannel
         let nodeEnd: ControlChannel
         do {

@@ -326,14 +326,6 @@ public final class Node: @unchecked Sendable {
         }
     }
 
-    /// Consumers learn that nothing more comes as soon as the node is gone, not only when the
-    /// process exits.
-    deinit {
-        for index in outputIDs.indices where !closedOutputs.contains(index) {
-            try? channel.send(.closeOutput(index))
-        }
-    }
-
     private func outputIndex(_ output: String) throws(NodeError) -> Int {
         guard let index = outputIDs.firstIndex(of: output) else { throw .unknownOutput(output, declared: outputIDs) }
         return index

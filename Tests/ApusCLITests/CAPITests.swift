@@ -182,8 +182,12 @@ extension RunCommandTests {
         }
 
         @Test func cameraFilterSinkExampleRuns() throws {
+            // The dataflow's build step runs `swift build`, which would wait for this `swift test` to
+            // release the build folder: build the nodes here and run without build steps.
+            let make = try ApusCommand.run(program: "make", ["-C", "nodes/c", "APUS=\(ApusCommand.binary.path)"])
+            try #require(make.status == 0, "\(make.stdout)\n\(make.stderr)")
             let harness = try RunHarness(dataflow: "nodes: []")
-            try harness.start([], file: "dataflows/camera-c.yml", in: ApusCommand.repository)
+            try harness.start(["--no-build"], file: "dataflows/camera-c.yml", in: ApusCommand.repository)
             let result = try harness.wait()
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
             #expect(result.lines(of: "camera").contains("camera: sent 90 frames of 640x480"))

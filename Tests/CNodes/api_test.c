@@ -7,6 +7,8 @@
  *   crash     / watcher    a producer that exits 3; the watcher sees NODE_FAILED, then the close
  *   burst / hoarder / fast a consumer that holds its events while it sleeps, and one that must
  *                          still get every message
+ *   echo                   sends every input on `out` again (copied into a sample it allocates), with
+ *                          its type, shape and parameters read back through the accessors
  *   floats / doubled       three float32 values out, and the same values doubled back (for the
  *                          README's example node, which sits between them)
  * Each role prints "<role>: ok, N checks" and exits 0, or names each failed check and exits 1. */
@@ -583,6 +585,66 @@ static int fast(void) {
     return finish("fast");
 }
 
+/* ---- echo ---- */
+
+static void copy_parameters(apus_event_t *event, apus_metadata_t *metadata) {
+    for (size_t i = 0; i < apus_event_param_count(event); i++) {
+        const char *key;
+        apus_param_type_t type;
+        CHECK(apus_event_param_at(event, i, &key, &type) == APUS_OK);
+        bool flag;
+        int64_t number;
+        double real;
+        const char *text;
+        size_t count;
+        const bool *flags;
+        const int64_t *numbers;
+        const double *reals;
+        const char *const *texts;
+        switch (type) {
+        case APUS_PARAM_BOOL: apus_event_param_bool(event, key, &flag); apus_metadata_set_bool(metadata, key, flag); break;
+        case APUS_PARAM_INT: apus_event_param_int(event, key, &number); apus_metadata_set_int(metadata, key, number); break;
+        case APUS_PARAM_FLOAT: apus_event_param_float(event, key, &real); apus_metadata_set_float(metadata, key, real); break;
+        case APUS_PARAM_STRING: apus_event_param_string(event, key, &text, &count); apus_metadata_set_string(metadata, key, text); break;
+        case APUS_PARAM_BOOL_LIST: apus_event_param_bools(event, key, &flags, &count); apus_metadata_set_bools(metadata, key, flags, count); break;
+        case APUS_PARAM_INT_LIST: apus_event_param_ints(event, key, &numbers, &count); apus_metadata_set_ints(metadata, key, numbers, count); break;
+        case APUS_PARAM_FLOAT_LIST: apus_event_param_floats(event, key, &reals, &count); apus_metadata_set_floats(metadata, key, reals, count); break;
+        case APUS_PARAM_STRING_LIST: apus_event_param_strings(event, key, &texts, &count); apus_metadata_set_strings(metadata, key, texts, count); break;
+        }
+    }
+}
+
+static int echo(void) {
+    apus_node_t *node = join();
+    apus_metadata_t *metadata = apus_metadata_new();
+    int echoed = 0;
+    apus_event_t *event;
+    while ((event = apus_node_next(node, -1)) != NULL) {
+        if (apus_event_type(event) == APUS_EVENT_INPUT) {
+            size_t length = 0, rank = 0;
+            const void *data = apus_event_data(event, &length);
+            const uint64_t *dims = NULL;
+            apus_sample_t *sample = NULL;
+            CHECK(apus_event_shape(event, &dims, &rank) == APUS_OK);
+            CHECK(apus_metadata_clear(metadata) == APUS_OK);
+            CHECK(apus_metadata_set_type(metadata, apus_event_data_type(event)) == APUS_OK);
+            CHECK(apus_metadata_set_shape(metadata, dims, rank) == APUS_OK);
+            copy_parameters(event, metadata);
+            CHECK(apus_node_allocate(node, "out", length, &sample) == APUS_OK);
+            if (sample != NULL) {
+                memcpy(apus_sample_data(sample), data, length);
+                CHECK(apus_node_send_sample(node, sample, metadata) == APUS_OK);
+            }
+            echoed++;
+        }
+        apus_event_free(event);
+    }
+    printf("echo: %d messages\n", echoed);
+    apus_metadata_free(metadata);
+    apus_node_free(node);
+    return finish("echo");
+}
+
 /* ---- floats / doubled ---- */
 
 static int floats(void) {
@@ -631,7 +693,8 @@ int main(int argc, char **argv) {
     if (strcmp(role, "hoarder") == 0) return hoarder();
     if (strcmp(role, "fast") == 0) return fast();
     if (strcmp(role, "floats") == 0) return floats();
+    if (strcmp(role, "echo") == 0) return echo();
     if (strcmp(role, "doubled") == 0) return doubled();
-    fprintf(stderr, "usage: api_test producer|consumer|crash|watcher|burst|hoarder|fast|floats|doubled|outside\n");
+    fprintf(stderr, "usage: api_test producer|consumer|crash|watcher|burst|hoarder|fast|echo|floats|doubled|outside\n");
     return 2;
 }

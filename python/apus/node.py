@@ -1,0 +1,415 @@
+"""Node and Event: a Pythonic layer over the C API (apus._native, generated from include/apus.h)."""
+
+import contextlib
+import math
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from ._native import ffi, lib
+
+
+class ApusError(Exception):
+    """A failed call into the C API. `status` is its name, e.g. "APUS_ERROR_UNKNOWN_OUTPUT"."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def _error():
+    status = lib.apus_last_status()
+    name = ffi.string(lib.apus_status_name(status)).decode()
+    return ApusError(name, ffi.string(lib.apus_last_error()).decode("utf-8", "replace"))
+
+
+def _check(status):
+    if status != lib.APUS_OK:
+        raise _error()
+
+
+def _text(pointer):
+    if pointer == ffi.NULL:
+        raise _error()
+    return ffi.string(pointer).decode("utf-8")
+
+
+# Element types: the position is the C API's APUS_TYPE_* number; 12 is utf8 (a str in Python).
+_DTYPES = [np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16, np.int32,
+                                 np.int64, np.float16, np.float32, np.float64, np.bool_)]
+_TYPE_OF = {dtype: code for code, dtype in enumerate(_DTYPES)}
+_UTF8 = lib.APUS_TYPE_UTF8
+
+_EVENT_TYPES = {
+    lib.APUS_EVENT_INPUT: "INPUT",
+    lib.APUS_EVENT_INPUT_CLOSED: "INPUT_CLOSED",
+    lib.APUS_EVENT_STOP: "STOP",
+    lib.APUS_EVENT_NODE_FAILED: "NODE_FAILED",
+    lib.APUS_EVENT_ERROR: "ERROR",
+}
+
+_LOG_LEVELS = {"error": lib.APUS_LOG_ERROR, "warn": lib.APUS_LOG_WARN, "warning": lib.APUS_LOG_WARN,
+               "info": lib.APUS_LOG_INFO, "debug": lib.APUS_LOG_DEBUG}
+
+# How long one wait in C lasts at most, so Python can act on signals (Ctrl-C) in between.
+_WAIT_SLICE_NS = 100_000_000
+
+
+class Event:
+    """One event. For an INPUT, `value` views the producer's shared memory; the sample stays pinned
+    while the event or any array from `value` lives, or until `release()`."""
+
+    __slots__ = ("_handle", "type", "_metadata", "_value", "__weakref__")
+
+    def __init__(self, handle):
+        self._handle = handle
+        self.type = _EVENT_TYPES.get(lib.apus_event_type(handle), "ERROR")
+        self._metadata = None
+        self._value = None
+
+    def _live(self):
+        if self._handle is None:
+            raise ApusError("APUS_ERROR_INVALID_HANDLE", "the event was released")
+        return self._handle
+
+    @property
+    def id(self):
+        """INPUT and INPUT_CLOSED: the input's id. NODE_FAILED: the failed node's id. Else ""."""
+        return _text(lib.apus_event_id(self._live()))
+
+    @property
+    def message(self):
+        """ERROR and NODE_FAILED: what happened. Else ""."""
+        return _text(lib.apus_event_message(self._live()))
+
+    error = message
+
+    @property
+    def timestamp(self):
+        """When the message was sent, in CLOCK_MONOTONIC nanoseconds (0 for other events)."""
+        return lib.apus_event_timestamp(self._live())
+
+    @property
+    def value(self):
+        """INPUT: a read-only numpy array of the payload in place, with the dtype and shape it was
+        sent with; a str for text. None for other events."""
+        if self.type != "INPUT":
+            return None
+        cached = self._value() if self._value is not None else None
+        if cached is not None:
+            return cached
+        handle = self._live()
+        length = ffi.new("size_t *")
+        pointer = lib.apus_event_data(handle, length)
+        if pointer == ffi.NULL:
+            raise _error()
+        code = lib.apus_event_data_type(handle)
+        if code == _UTF8:
+            return ffi.unpack(ffi.cast("char *", pointer), length[0]).decode("utf-8", "replace")
+        dims = ffi.new("const uint64_t **")
+        rank = ffi.new("size_t *")
+        _check(lib.apus_event_shape(handle, dims, rank))
+        # The array keeps this event (and so its sample) alive: its buffer's owner refers to it.
+        owner = ffi.gc(ffi.cast("char *", pointer), lambda _, event=self: None)
+        view = memoryview(ffi.buffer(owner, length[0])).toreadonly()
+        array = np.frombuffer(view, dtype=_DTYPES[code])
+        if rank[0] > 0:
+            array = array.reshape(tuple(dims[0][i] for i in range(rank[0])))
+        self._value = weakref.ref(array)
+        return array
+
+    @property
+    def metadata(self):
+        """The sender's parameters: a dict of bool, int, float, str and lists of those."""
+        if self._metadata is None:
+            self._metadata = _read_parameters(self._live()) if self.type == "INPUT" else {}
+        return self._metadata
+
+    def release(self):
+        """Gives the sample back to its producer now. Arrays from `value` must not be used after."""
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            lib.apus_event_free(handle)
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass
+
+    def __repr__(self):
+        if self._handle is None:
+            return f"<Event {self.type} (released)>"
+        if self.type in ("INPUT", "INPUT_CLOSED"):
+            return f"<Event {self.type} {self.id!r}>"
+        if self.type in ("NODE_FAILED", "ERROR"):
+            return f"<Event {self.type} {self.message!r}>"
+        return f"<Event {self.type}>"
+
+
+def _read_parameters(handle):
+    parameters = {}
+    key = ffi.new("const char **")
+    kind = ffi.new("apus_param_type_t *")
+    for index in range(lib.apus_event_param_count(handle)):
+        _check(lib.apus_event_param_at(handle, index, key, kind))
+        name = ffi.string(key[0]).decode("utf-8")
+        parameters[name] = _read_parameter(handle, key[0], kind[0])
+    return parameters
+
+
+def _read_parameter(handle, key, kind):
+    if kind == lib.APUS_PARAM_BOOL:
+        out = ffi.new("bool *")
+        _check(lib.apus_event_param_bool(handle, key, out))
+        return bool(out[0])
+    if kind == lib.APUS_PARAM_INT:
+        out = ffi.new("int64_t *")
+        _check(lib.apus_event_param_int(handle, key, out))
+        return int(out[0])
+    if kind == lib.APUS_PARAM_FLOAT:
+        out = ffi.new("double *")
+        _check(lib.apus_event_param_float(handle, key, out))
+        return float(out[0])
+    if kind == lib.APUS_PARAM_STRING:
+        out = ffi.new("const char **")
+        length = ffi.new("size_t *")
+        _check(lib.apus_event_param_string(handle, key, out, length))
+        return ffi.unpack(out[0], length[0]).decode("utf-8")
+    count = ffi.new("size_t *")
+    if kind == lib.APUS_PARAM_BOOL_LIST:
+        out = ffi.new("const bool **")
+        _check(lib.apus_event_param_bools(handle, key, out, count))
+        return [bool(out[0][i]) for i in range(count[0])]
+    if kind == lib.APUS_PARAM_INT_LIST:
+        out = ffi.new("const int64_t **")
+        _check(lib.apus_event_param_ints(handle, key, out, count))
+        return [int(out[0][i]) for i in range(count[0])]
+    if kind == lib.APUS_PARAM_FLOAT_LIST:
+        out = ffi.new("const double **")
+        _check(lib.apus_event_param_floats(handle, key, out, count))
+        return [float(out[0][i]) for i in range(count[0])]
+    out = ffi.new("const char *const **")
+    _check(lib.apus_event_param_strings(handle, key, out, count))
+    return [ffi.string(out[0][i]).decode("utf-8") for i in range(count[0])]
+
+
+def _c_text(text, what):
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
+    if "\0" in text:
+        raise ValueError(f"{what} {text!r} contains a NUL character")
+    return text.encode("utf-8")
+
+
+def _write_parameters(metadata, parameters):
+    for key, value in parameters.items():
+        name = _c_text(key, "a metadata key")
+        if isinstance(value, (bool, np.bool_)):
+            status = lib.apus_metadata_set_bool(metadata, name, bool(value))
+        elif isinstance(value, (int, np.integer)):
+            if not -(1 << 63) <= int(value) < (1 << 63):
+                raise OverflowError(f"metadata {key!r}: {value} does not fit a 64-bit int")
+            status = lib.apus_metadata_set_int(metadata, name, int(value))
+        elif isinstance(value, (float, np.floating)):
+            status = lib.apus_metadata_set_float(metadata, name, float(value))
+        elif isinstance(value, str):
+            status = lib.apus_metadata_set_string(metadata, name, _c_text(value, f"metadata {key!r}"))
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            status = _write_list(metadata, key, name, list(value))
+        else:
+            raise TypeError(f"metadata {key!r}: {type(value).__name__} is not one of bool, int, float, str "
+                            "or a list of those")
+        _check(status)
+
+
+def _write_list(metadata, key, name, values):
+    if all(isinstance(v, (bool, np.bool_)) for v in values) and values:
+        return lib.apus_metadata_set_bools(metadata, name, [bool(v) for v in values], len(values))
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
+        return lib.apus_metadata_set_ints(metadata, name, [int(v) for v in values], len(values))
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in values):
+        return lib.apus_metadata_set_floats(metadata, name, [float(v) for v in values], len(values))
+    if all(isinstance(v, str) for v in values):
+        texts = [ffi.new("char[]", _c_text(v, f"metadata {key!r}")) for v in values]
+        return lib.apus_metadata_set_strings(metadata, name, texts, len(texts))
+    raise TypeError(f"metadata {key!r}: a list must hold only bools, only numbers, or only strs")
+
+
+class _Metadata:
+    """An apus_metadata_t for one send, freed when done."""
+
+    def __init__(self, code, shape, parameters):
+        self.handle = lib.apus_metadata_new()
+        if self.handle == ffi.NULL:
+            raise MemoryError("apus_metadata_new")
+        try:
+            _check(lib.apus_metadata_set_type(self.handle, code))
+            if shape is not None:
+                _check(lib.apus_metadata_set_shape(self.handle, [int(d) for d in shape], len(shape)))
+            if parameters:
+                _write_parameters(self.handle, parameters)
+        except BaseException:
+            self.free()
+            raise
+
+    def free(self):
+        if self.handle is not None:
+            lib.apus_metadata_free(self.handle)
+            self.handle = None
+
+
+def _payload(data):
+    """(buffer, element type, shape or None) of what send_output accepts."""
+    if isinstance(data, str):
+        return data.encode("utf-8"), _UTF8, None
+    if isinstance(data, (bytes, bytearray)):
+        return data, 0, None
+    if isinstance(data, memoryview):
+        if not data.c_contiguous:
+            raise ValueError("send_output: the memoryview is not contiguous")
+        return data.cast("B") if data.ndim != 1 or data.format != "B" else data, 0, None
+    if isinstance(data, np.ndarray):
+        code = _TYPE_OF.get(data.dtype.newbyteorder("=") if data.dtype.byteorder == ">" else data.dtype)
+        if code is None or data.dtype.byteorder == ">":
+            raise TypeError(f"send_output: numpy dtype {data.dtype} is not one of "
+                            + ", ".join(str(d) for d in _DTYPES) + " (native byte order)")
+        return np.ascontiguousarray(data), code, data.shape
+    to_numpy = getattr(data, "to_numpy", None)  # e.g. a pyarrow array
+    if to_numpy is not None:
+        return _payload(to_numpy(zero_copy_only=False))
+    raise TypeError(f"send_output: cannot send {type(data).__name__}; send bytes, bytearray, memoryview, "
+                    "str or a numpy array")
+
+
+class Node:
+    """This process's node in the dataflow `apus run` started it in.
+
+    `next()` and iteration are for one thread at a time; `send_output`, `allocate`, `close_output`
+    and `log` may be called from any thread."""
+
+    def __init__(self):
+        handle = lib.apus_node_init_from_env()
+        if handle == ffi.NULL:
+            raise _error()
+        self._handle = handle
+        self.id = _text(lib.apus_node_id(handle))
+        self.inputs = [_text(lib.apus_node_input_id(handle, i)) for i in range(lib.apus_node_input_count(handle))]
+        self.outputs = [_text(lib.apus_node_output_id(handle, i)) for i in range(lib.apus_node_output_count(handle))]
+        self._output_names = {name: name.encode("utf-8") for name in self.outputs}
+
+    def _live(self):
+        if self._handle is None:
+            raise ApusError("APUS_ERROR_INVALID_HANDLE", "the node was closed")
+        return self._handle
+
+    def _output(self, output_id):
+        return self._output_names.get(output_id) or _c_text(output_id, "the output id")
+
+    # Receiving
+
+    def next(self, timeout=None):
+        """The next event; None when `timeout` seconds passed without one, or once the event stream
+        has ended (after STOP). The GIL is released while waiting."""
+        handle = self._live()
+        deadline = None if timeout is None else time.monotonic_ns() + max(0, int(timeout * 1e9))
+        while True:
+            wait = _WAIT_SLICE_NS if deadline is None else max(0, min(_WAIT_SLICE_NS, deadline - time.monotonic_ns()))
+            event = lib.apus_node_next(handle, wait)
+            if event != ffi.NULL:
+                return Event(event)
+            status = lib.apus_last_status()
+            if status == lib.APUS_FINISHED:
+                return None
+            if status != lib.APUS_TIMEOUT:
+                raise _error()
+            if deadline is not None and time.monotonic_ns() >= deadline:
+                return None
+
+    def __iter__(self):
+        """Events until the stream ends after STOP. Ctrl-C while waiting ends the loop too."""
+        try:
+            while (event := self.next()) is not None:
+                yield event
+                del event  # the sample is released now unless the loop body kept the event
+        except KeyboardInterrupt:
+            return
+
+    # Sending
+
+    def send_output(self, output_id, data, metadata=None):
+        """Sends `data` (bytes, bytearray, memoryview, str or a numpy array: its dtype and shape travel
+        along) on `output_id`, copied once into shared memory, with `metadata` (a dict of bool, int,
+        float, str and lists of those)."""
+        buffer, code, shape = _payload(data)
+        output = self._output(output_id)
+        described = _Metadata(code, shape, metadata)
+        try:
+            pointer = ffi.from_buffer(buffer)
+            _check(lib.apus_node_send(self._live(), output, pointer, len(pointer), described.handle))
+        finally:
+            described.free()
+
+    @contextlib.contextmanager
+    def allocate(self, output_id, shape, dtype=np.uint8, metadata=None):
+        """Reserves a sample in shared memory as a writable numpy array; it is sent on leaving the
+        `with` block (no copy), or given back if the block raises. Do not keep the array after."""
+        dtype = np.dtype(dtype)
+        code = _TYPE_OF.get(dtype)
+        if code is None:
+            raise TypeError(f"allocate: numpy dtype {dtype} is not one of " + ", ".join(str(d) for d in _DTYPES))
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+        if any(d < 0 for d in shape):
+            raise ValueError(f"allocate: shape {shape} has a negative dimension")
+        described = _Metadata(code, shape, metadata)
+        try:
+            sample = ffi.new("apus_sample_t **")
+            _check(lib.apus_node_allocate(self._live(), self._output(output_id), math.prod(shape) * dtype.itemsize, sample))
+            pointer = lib.apus_sample_data(sample[0])
+            array = np.frombuffer(ffi.buffer(pointer, math.prod(shape) * dtype.itemsize), dtype=dtype).reshape(shape)
+            try:
+                yield array
+            except BaseException:
+                lib.apus_sample_discard(sample[0])
+                raise
+            _check(lib.apus_node_send_sample(self._live(), sample[0], described.handle))
+        finally:
+            described.free()
+
+    def close_output(self, output_id):
+        """Tells the consumers of `output_id` that nothing more will come."""
+        _check(lib.apus_node_close_output(self._live(), self._output(output_id)))
+
+    def log(self, level, message):
+        """Writes one line ("INFO  message") to the node's log; level is error, warn, info or debug."""
+        code = _LOG_LEVELS.get(str(level).lower())
+        if code is None:
+            raise ValueError(f"log level {level!r} is not one of error, warn, info, debug")
+        _check(lib.apus_node_log(self._live(), code, _c_text(str(message), "the message")))
+
+    # Lifetime
+
+    def close(self):
+        """Releases the node's handle; events already received stay usable. The outputs stay open
+        until the process exits (or `close_output`), so a node that fails afterwards is still
+        reported as failed."""
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            lib.apus_node_free(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def __repr__(self):
+        return f"<Node {self.id!r} inputs={self.inputs} outputs={self.outputs}>"
