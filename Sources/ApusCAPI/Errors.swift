@@ -138,16 +138,26 @@ func invalidHandle(_ failure: HandleTable.LookupFailure, _ kind: HandleKind) -> 
     }
 }
 
+/// Registers `object` and returns its handle for C.
+func register(_ object: AnyObject, _ kind: HandleKind) throws(APIError) -> OpaquePointer {
+    guard let handle = HandleTable.shared.insert(object, kind: kind) else {
+        throw APIError(APUS_ERROR_TRANSPORT, "too many live handles: free the events, samples and metadata no longer used")
+    }
+    return handle
+}
+
+/// Frees a handle and returns the object behind it (released when the caller lets go of it).
+func take<Object: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as type: Object.Type) throws(APIError) -> Object {
+    switch HandleTable.shared.remove(handle, kind: kind) {
+    case .success(let object): return unsafeDowncast(object, to: Object.self)
+    case .failure(let failure): throw invalidHandle(failure, kind)
+    }
+}
+
 /// Frees a handle; NULL is accepted and does nothing.
 func freeHandle(_ handle: OpaquePointer?, _ kind: HandleKind, _ function: StaticString) -> apus_status_t {
     guard handle != nil else { return APUS_OK }
-    switch HandleTable.shared.remove(handle, kind: kind) {
-    case .success: return APUS_OK
-    case .failure(let failure):
-        let error = invalidHandle(failure, kind)
-        record(error, in: function)
-        return error.status
-    }
+    return status(function) { () throws(APIError) in _ = try take(handle, kind, as: AnyObject.self) }
 }
 
 // MARK: API

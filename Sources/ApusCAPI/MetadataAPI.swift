@@ -19,6 +19,12 @@ final class CMetadata {
     }
 }
 
+/// The metadata to send with a message: the object behind `handle`, or the default for NULL.
+func sendMetadata(_ handle: OpaquePointer?) throws(APIError) -> Metadata {
+    guard let handle else { return Metadata() }
+    return try resolve(handle, .metadata, as: CMetadata.self).metadata
+}
+
 private func metadataCall(_ function: StaticString, _ handle: OpaquePointer?, _ body: (CMetadata) throws(APIError) -> Void) -> apus_status_t {
     status(function) { () throws(APIError) in try body(try resolve(handle, .metadata, as: CMetadata.self)) }
 }
@@ -34,10 +40,7 @@ private func values<T>(_ values: UnsafePointer<T>?, _ count: Int) throws(APIErro
 @c @implementation
 public func apus_metadata_new() -> OpaquePointer? {
     value("apus_metadata_new", fallback: nil) { () throws(APIError) -> OpaquePointer? in
-        guard let handle = HandleTable.shared.insert(CMetadata(), kind: .metadata) else {
-            throw APIError(APUS_ERROR_TRANSPORT, "too many live handles")
-        }
-        return handle
+        try register(CMetadata(), .metadata)
     }
 }
 

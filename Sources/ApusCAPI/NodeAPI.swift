@@ -18,15 +18,8 @@ final class CNode {
     }
 
     func output(_ name: UnsafePointer<CChar>?) throws(APIError) -> Int {
-        do {
-            return try node.outputIndex(cString: try requireString(name, "output"))
-        } catch let error as APIError {
-            throw error
-        } catch let error as NodeError {
-            throw APIError(error)
-        } catch {
-            throw APIError(APUS_ERROR_INVALID_ARGUMENT, "\(error)")
-        }
+        let name = try requireString(name, "output")
+        return try nodeCall { () throws(NodeError) in try node.outputIndex(cString: name) }
     }
 }
 
@@ -74,10 +67,7 @@ private func nodeCall<Result: ~Copyable>(_ body: () throws(NodeError) -> Result)
 public func apus_node_init_from_env() -> OpaquePointer? {
     value("apus_node_init_from_env", fallback: nil) { () throws(APIError) -> OpaquePointer? in
         let node = try nodeCall { () throws(NodeError) in try Node() }
-        guard let handle = HandleTable.shared.insert(CNode(node), kind: .node) else {
-            throw APIError(APUS_ERROR_TRANSPORT, "too many live handles")
-        }
-        return handle
+        return try register(CNode(node), .node)
     }
 }
 
@@ -128,10 +118,7 @@ public func apus_node_next(_ node: OpaquePointer?, _ timeoutNanoseconds: Int64) 
             if owner.node.isFinished { throw APIError(APUS_FINISHED, "the event stream has ended (STOP was delivered)") }
             throw APIError(APUS_TIMEOUT, "no event within \(timeoutNanoseconds) ns")
         }
-        guard let handle = HandleTable.shared.insert(CEvent(owner: owner, event: event), kind: .event) else {
-            throw APIError(APUS_ERROR_TRANSPORT, "too many live handles: free events with apus_event_free")
-        }
-        return handle
+        return try register(CEvent(owner: owner, event: event), .event)
     }
 }
 
@@ -144,7 +131,7 @@ public func apus_node_send(
         let index = try owner.output(output)
         let length = try requireLength(length, "length")
         guard data != nil || length == 0 else { throw .invalidArgument("data is NULL but length is \(length)") }
-        let metadata = try metadata.map { handle throws(APIError) in try resolve(handle, .metadata, as: CMetadata.self).metadata } ?? Metadata()
+        let metadata = try sendMetadata(metadata)
         try nodeCall { () throws(NodeError) in
             try owner.node.send(output: index, UnsafeRawBufferPointer(start: data, count: length), metadata: metadata)
         }
@@ -162,10 +149,7 @@ public func apus_node_allocate(
         let index = try owner.output(output)
         let length = try requireLength(length, "length")
         let sample: OutputSample<UInt8> = try nodeCall { () throws(NodeError) in try owner.node.allocate(output: index, byteCount: length) }
-        guard let handle = HandleTable.shared.insert(CSample(owner: owner, sample: sample), kind: .sample) else {
-            throw APIError(APUS_ERROR_TRANSPORT, "too many live handles")
-        }
-        outSample.pointee = handle
+        outSample.pointee = try register(CSample(owner: owner, sample: sample), .sample)
     }
 }
 
@@ -183,14 +167,10 @@ public func apus_sample_length(_ sample: OpaquePointer?) -> Int {
 public func apus_node_send_sample(_ node: OpaquePointer?, _ sample: OpaquePointer?, _ metadata: OpaquePointer?) -> apus_status_t {
     status("apus_node_send_sample") { () throws(APIError) in
         // The sample handle is consumed whatever happens next; an unsent sample returns to its pool.
-        let taken: CSample
-        switch HandleTable.shared.remove(sample, kind: .sample) {
-        case .success(let object): taken = unsafeDowncast(object, to: CSample.self)
-        case .failure(let failure): throw invalidHandle(failure, .sample)
-        }
+        let taken = try take(sample, .sample, as: CSample.self)
         let owner = try resolve(node, .node, as: CNode.self)
         guard taken.owner === owner else { throw .invalidArgument("the sample was allocated by another node") }
-        let metadata = try metadata.map { handle throws(APIError) in try resolve(handle, .metadata, as: CMetadata.self).metadata } ?? Metadata()
+        let metadata = try sendMetadata(metadata)
         guard let reserved = taken.sample.take() else { return }
         do throws(NodeError) {
             try owner.node.send(reserved, as: metadata)

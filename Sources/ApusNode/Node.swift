@@ -303,10 +303,12 @@ public final class Node: @unchecked Sendable {
             discard(reserved)
             throw error
         }
-        try sendLocked(output: output) { () throws(TransportError) in
-            _ = try publisher.publish(reserved, output: output, metadata: metadata)
-        } onClosed: {
-            publisher.discard(reserved)
+        do throws(NodeError) {
+            // publish gives the sample back on its own errors; only a closed output leaves it reserved.
+            try sendLocked(output: output) { () throws(TransportError) in _ = try publisher.publish(reserved, output: output, metadata: metadata) }
+        } catch .outputClosed(let name) {
+            discard(reserved)
+            throw .outputClosed(name)
         }
     }
 
@@ -359,16 +361,11 @@ public final class Node: @unchecked Sendable {
         }
     }
 
-    private func sendLocked<Result>(
-        output: Int, _ body: () throws(TransportError) -> Result, onClosed: () -> Void = {}
-    ) throws(NodeError) -> Result {
+    private func sendLocked<Result>(output: Int, _ body: () throws(TransportError) -> Result) throws(NodeError) -> Result {
         // Control first, outside the send lock: a restarted consumer may have replaced an edge.
         if subscriber.controlPending { controlLock.locked { drainControl() } }
         let outcome = sendLock.locked { () -> Swift.Result<Result, NodeError> in
-            guard !closedOutputs.contains(output) else {
-                onClosed()
-                return .failure(.outputClosed(outputIDs[output]))
-            }
+            guard !closedOutputs.contains(output) else { return .failure(.outputClosed(outputIDs[output])) }
             return Swift.Result { () throws(TransportError) in try body() }.mapError { .transport($0) }
         }
         return try outcome.get()

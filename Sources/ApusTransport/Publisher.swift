@@ -115,17 +115,22 @@ public final class Publisher: @unchecked Sendable {
             throw .sampleTooLarge(length: length, maximum: configuration.maxSampleSize)
         }
         // The smallest class that fits; larger classes are not borrowed, so big pools stay free for big samples.
-        var capacity: Int?
-        for pool in pools where pool.layout.payloadCapacity >= length {
-            capacity = min(capacity ?? .max, pool.layout.payloadCapacity)
+        var first: Int?
+        for (position, pool) in pools.enumerated() where pool.layout.payloadCapacity >= length {
+            if first == nil || pool.layout.payloadCapacity < pools[first!].layout.payloadCapacity { first = position }
         }
-        guard let capacity else {
+        guard let first else {
             var layout = configuration.pool
             layout.payloadCapacity = min(nextPowerOfTwo(length), max(configuration.maxSampleSize, length))
             layout.slotCount = max(2, min(configuration.largeSlotCount, configuration.largePoolBudget / max(layout.payloadCapacity, 1)))
             try addPool(layout)
             return try reserve(in: [pools.count - 1], length: length)
         }
+        let capacity = pools[first].layout.payloadCapacity
+        for position in first..<pools.count where pools[position].layout.payloadCapacity == capacity {
+            if let slot = pools[position].tryReserve() { return reservedSample(position, slot, length) }
+        }
+        // Every slot of the class is held or queued.
         let positions = pools.indices.filter { pools[$0].layout.payloadCapacity == capacity }
         let layout = pools[positions[0]].layout
         guard pools.reduce(0, { $0 + $1.layout.dataSize }) + layout.dataSize <= configuration.growthBudget else {

@@ -242,6 +242,9 @@ class _Metadata:
     """An apus_metadata_t for one send, freed when done."""
 
     def __init__(self, code, shape, parameters):
+        if code == 0 and shape is None and not parameters:
+            self.handle = ffi.NULL  # plain bytes: the C API's default, nothing to build
+            return
         self.handle = lib.apus_metadata_new()
         if self.handle == ffi.NULL:
             raise MemoryError("apus_metadata_new")
@@ -256,7 +259,7 @@ class _Metadata:
             raise
 
     def free(self):
-        if self.handle is not None:
+        if self.handle is not None and self.handle != ffi.NULL:
             lib.apus_metadata_free(self.handle)
             self.handle = None
 
@@ -272,8 +275,8 @@ def _payload(data):
             raise ValueError("send_output: the memoryview is not contiguous")
         return data.cast("B") if data.ndim != 1 or data.format != "B" else data, 0, None
     if isinstance(data, np.ndarray):
-        code = _TYPE_OF.get(data.dtype.newbyteorder("=") if data.dtype.byteorder == ">" else data.dtype)
-        if code is None or data.dtype.byteorder == ">":
+        code = _TYPE_OF.get(data.dtype)  # a non-native byte order compares unequal, so it is refused
+        if code is None:
             raise TypeError(f"send_output: numpy dtype {data.dtype} is not one of "
                             + ", ".join(str(d) for d in _DTYPES) + " (native byte order)")
         return np.ascontiguousarray(data), code, data.shape
