@@ -185,6 +185,10 @@ const char *apus_node_id(const apus_node_t *node);
  * freed; an index out of range returns NULL with APUS_ERROR_INVALID_ARGUMENT. */
 size_t apus_node_input_count(const apus_node_t *node);
 const char *apus_node_input_id(const apus_node_t *node, size_t index);
+/* Where input `index` comes from: "NODE/OUTPUT", or a timer in its canonical spelling
+ * ("apus/timer/millis/100", also for inputs written as dora/timer/...). Valid until the node is
+ * freed; an index out of range returns NULL with APUS_ERROR_INVALID_ARGUMENT. */
+const char *apus_node_input_source(const apus_node_t *node, size_t index);
 size_t apus_node_output_count(const apus_node_t *node);
 const char *apus_node_output_id(const apus_node_t *node, size_t index);
 

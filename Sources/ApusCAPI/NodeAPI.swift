@@ -8,12 +8,14 @@ final class CNode {
     let node: Node
     let id: CStrings
     let inputs: CStrings
+    let sources: CStrings
     let outputs: CStrings
 
     init(_ node: Node) {
         self.node = node
         id = CStrings([node.id])
         inputs = CStrings(node.inputIDs)
+        sources = CStrings(node.inputSources)
         outputs = CStrings(node.outputIDs)
     }
 
@@ -55,7 +57,7 @@ final class CSample {
     }
 }
 
-private func nodeCall<Result: ~Copyable>(_ body: () throws(NodeError) -> Result) throws(APIError) -> Result {
+func nodeCall<Result: ~Copyable>(_ body: () throws(NodeError) -> Result) throws(APIError) -> Result {
     do {
         return try body()
     } catch {
@@ -92,6 +94,15 @@ public func apus_node_input_id(_ node: OpaquePointer?, _ index: Int) -> UnsafePo
         let inputs = try resolve(node, .node, as: CNode.self).inputs
         guard index >= 0, index < inputs.count else { throw .invalidArgument("input index \(UInt(bitPattern: index)) is out of range (\(inputs.count) inputs)") }
         return inputs[index]
+    }
+}
+
+@c @implementation
+public func apus_node_input_source(_ node: OpaquePointer?, _ index: Int) -> UnsafePointer<CChar>? {
+    value("apus_node_input_source", fallback: nil) { () throws(APIError) in
+        let sources = try resolve(node, .node, as: CNode.self).sources
+        guard index >= 0, index < sources.count else { throw .invalidArgument("input index \(UInt(bitPattern: index)) is out of range (\(sources.count) inputs)") }
+        return sources[index]
     }
 }
 
@@ -207,18 +218,22 @@ public func apus_node_log(_ node: OpaquePointer?, _ level: apus_log_level_t, _ m
         case APUS_LOG_DEBUG: label = "DEBUG"
         default: throw .invalidArgument("log level \(level.rawValue) is not one of APUS_LOG_ERROR, _WARN, _INFO, _DEBUG")
         }
-        // One write per line, so lines of threads logging at once do not interleave.
-        var line = Array("\(label) ".utf8)
-        line.append(contentsOf: UnsafeRawBufferPointer(start: message, count: strlen(message)))
-        line.append(UInt8(ascii: "\n"))
-        line.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0, errno == EINTR { continue }
-                guard written > 0 else { return }
-                offset += written
-            }
+        writeLine(2, "\(label) " + String(decoding: UnsafeRawBufferPointer(start: message, count: strlen(message)), as: UTF8.self))
+    }
+}
+
+/// Writes `text` and a newline to `fd` in one write where possible, so lines of threads logging
+/// at once do not interleave.
+func writeLine(_ fd: Int32, _ text: String) {
+    var line = Array(text.utf8)
+    line.append(UInt8(ascii: "\n"))
+    line.withUnsafeBytes { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return }
+            offset += written
         }
     }
 }

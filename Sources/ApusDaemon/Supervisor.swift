@@ -12,6 +12,9 @@ public struct RunOptions: Sendable {
     /// Seconds every node has to connect before the run fails naming the ones that did not.
     public var startupTimeout: Double = 30
     public var runBuild = true
+    /// Give Python nodes Apus's `dora` module (dora-rs's node API), first on their path.
+    /// APUS_DORA_PYTHON=0 in the environment or a node's env turns it off too.
+    public var doraPython = true
     /// Colour `[node]` prefixes; nil: when standard output is a terminal.
     public var color: Bool?
     /// The environment nodes start from (and `$VAR`s were expanded with).
@@ -42,6 +45,8 @@ public final class Supervisor {
     private var interrupts = 0
     /// The folder holding the apus Python module, for the Python nodes' PYTHONPATH.
     private var pythonPath: String?
+    /// The folder of Apus's `dora` module, for Python nodes that have not turned it off.
+    private var doraPythonPath: String?
 
     public init(dataflow: DataflowDescriptor, options: RunOptions) {
         plan = RunPlan(dataflow)
@@ -120,6 +125,7 @@ public final class Supervisor {
             pythonPath = try PythonBinding(
                 python: python, installation: installation, environment: nodeEnvironmentBase(), directory: plan.dataflow.directory
             ).prepare()
+            if options.doraPython { doraPythonPath = installation.pythonSource + "/compat" }
         } catch {
             // Python nodes that do not import apus still run; the others fail on the import, after this note.
             console.note("\(error)")
@@ -158,8 +164,14 @@ public final class Supervisor {
             arguments = [python, "-u"] + arguments
             if let pythonPath {
                 // First on the path, before whatever the environment or the node's env had.
+                var folders = [pythonPath]
+                let variable = environment.last { $0.hasPrefix("APUS_DORA_PYTHON=") }.map { String($0.dropFirst(17)) }
+                if let doraPythonPath, !["0", "false", "no", "off"].contains(variable?.lowercased() ?? "") {
+                    folders.insert(doraPythonPath, at: 0)
+                }
                 let inherited = environment.last { $0.hasPrefix("PYTHONPATH=") }.map { String($0.dropFirst(11)) } ?? ""
-                environment = mergeEnvironment(environment, [("PYTHONPATH", inherited.isEmpty ? pythonPath : "\(pythonPath):\(inherited)")])
+                if !inherited.isEmpty { folders.append(inherited) }
+                environment = mergeEnvironment(environment, [("PYTHONPATH", folders.joined(separator: ":"))])
             }
         }
         let daemonEnd: ControlChannel
@@ -343,7 +355,7 @@ public final class Supervisor {
         var inputs = descriptor.inputs.map { input in
             var period: UInt64 = 0
             if case .timer(let timer) = input.source { period = timer.periodNanoseconds }
-            return NodeSetup.Input(id: input.id, kind: .timer(periodNanoseconds: period))
+            return NodeSetup.Input(id: input.id, source: input.source.description, kind: .timer(periodNanoseconds: period))
         }
         for (ring, stream) in node.plan.streams.enumerated() {
             inputs[stream.input].kind = .stream(

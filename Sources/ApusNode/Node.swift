@@ -12,6 +12,8 @@ public final class Node: @unchecked Sendable {
     public let id: String
     /// Declared inputs, in dataflow order.
     public let inputIDs: [String]
+    /// Where each input comes from, as in the dataflow file (`camera/frame`, `apus/timer/millis/100`).
+    public let inputSources: [String]
     /// Declared outputs, in dataflow order.
     public let outputIDs: [String]
 
@@ -67,6 +69,7 @@ public final class Node: @unchecked Sendable {
             self.setup = setup
             self.id = setup.node
             inputIDs = setup.inputs.map(\.id)
+            inputSources = setup.inputs.map(\.source)
             outputIDs = setup.outputs.map(\.id)
             inbox = try Inbox(adopting: fds[0], layout: setup.inbox)
             var peers: [Inbox] = []
@@ -336,13 +339,17 @@ public final class Node: @unchecked Sendable {
     /// The index in `outputIDs` of the output named by a NUL-terminated UTF-8 string, without
     /// making a String of it.
     @_spi(CAPI) public func outputIndex(cString name: UnsafePointer<CChar>) throws(NodeError) -> Int {
-        let length = strlen(name)
+        try outputIndex(utf8: UnsafeRawBufferPointer(start: name, count: strlen(name)))
+    }
+
+    /// The index in `outputIDs` of the output named by these UTF-8 bytes.
+    @_spi(CAPI) public func outputIndex(utf8 name: UnsafeRawBufferPointer) throws(NodeError) -> Int {
         for (index, id) in outputIDs.enumerated() {
             var id = id
-            let equal = id.withUTF8 { utf8 in utf8.count == length && memcmp(utf8.baseAddress!, name, length) == 0 }
+            let equal = id.withUTF8 { utf8 in utf8.count == name.count && (name.isEmpty || memcmp(utf8.baseAddress!, name.baseAddress!, name.count) == 0) }
             if equal { return index }
         }
-        throw .unknownOutput(String(cString: name), declared: outputIDs)
+        throw .unknownOutput(String(decoding: name, as: UTF8.self), declared: outputIDs)
     }
 
     /// The payload must be whole elements of the metadata's type, and as many as its shape says.

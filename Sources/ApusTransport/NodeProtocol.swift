@@ -111,10 +111,13 @@ public struct NodeSetup: Equatable, Sendable {
 
     public struct Input: Equatable, Sendable {
         public var id: String
+        /// Where the input comes from, as the dataflow file says: `camera/frame`, `dora/timer/millis/100`.
+        public var source: String
         public var kind: InputKind
 
-        public init(id: String, kind: InputKind) {
+        public init(id: String, source: String = "", kind: InputKind) {
             self.id = id
+            self.source = source
             self.kind = kind
         }
     }
@@ -177,6 +180,7 @@ public struct NodeSetup: Equatable, Sendable {
         writer.int(producer)
         writer.list(inputs) { writer, input in
             writer.string(input.id)
+            writer.string(input.source)
             switch input.kind {
             case .stream(let producer, let producerNode, let ring, let bit):
                 writer.u8(1)
@@ -214,11 +218,12 @@ public struct NodeSetup: Equatable, Sendable {
         producer = try reader.int()
         inputs = try reader.list { (r: inout ByteReader) throws(TransportError) -> Input in
             let id = try r.string()
+            let source = try r.string()
             switch try r.u8() {
             case 1:
-                return Input(id: id, kind: .stream(producer: try r.int(), producerNode: try r.string(), ring: try r.int(), bit: try r.int()))
+                return Input(id: id, source: source, kind: .stream(producer: try r.int(), producerNode: try r.string(), ring: try r.int(), bit: try r.int()))
             case 2:
-                return Input(id: id, kind: .timer(periodNanoseconds: try r.u64()))
+                return Input(id: id, source: source, kind: .timer(periodNanoseconds: try r.u64()))
             case let tag:
                 throw r.failure("input '\(id)' has unknown kind \(tag)")
             }

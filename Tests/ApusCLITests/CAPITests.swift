@@ -11,6 +11,14 @@ extension RunCommandTests {
         static let testSource = ApusCommand.repository.appendingPathComponent("Tests/CNodes/api_test.c")
         static let strict = "-Wall -Wextra -Wpedantic -Werror"
 
+        static let doraHeader = ApusCommand.repository.appendingPathComponent("include/dora/node_api.h")
+
+        /// The functions dora's C node API declares (include/dora/node_api.h).
+        static func doraFunctions() throws -> [String] {
+            let text = try String(contentsOf: doraHeader, encoding: .utf8)
+            return text.matches(of: /\b([a-z_]*dora_[a-z_]+)\(/).map { String($0.1) }
+        }
+
         /// The functions the header declares, in order.
         static func declaredFunctions() throws -> [String] {
             let text = try String(contentsOf: header, encoding: .utf8)
@@ -47,7 +55,12 @@ extension RunCommandTests {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-header-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: folder) }
-            let source = "#include <apus.h>\nint main(void) { return apus_version() == NULL; }\n"
+            let source = """
+                #include <apus.h>
+                #include <dora/node_api.h>
+                int main(void) { return apus_version() == NULL || init_dora_context_from_env() == NULL; }
+
+                """
             try source.write(to: folder.appendingPathComponent("use.c"), atomically: true, encoding: .utf8)
             try source.write(to: folder.appendingPathComponent("use.cpp"), atomically: true, encoding: .utf8)
             let include = "-I\(Self.header.deletingLastPathComponent().path)"
@@ -68,8 +81,10 @@ extension RunCommandTests {
             let result = try ApusCommand.run(program: "nm", ["-D", "--defined-only", "--extern-only", Self.library.path])
             #expect(result.status == 0, "\(result.stderr)")
             let exported = Set(result.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
-            let declared = Set(try Self.declaredFunctions())
-            #expect(declared.count >= 50)
+            let dora = try Self.doraFunctions()
+            #expect(dora.count == 10)
+            let declared = Set(try Self.declaredFunctions() + dora)
+            #expect(declared.count >= 60)
             #expect(declared.subtracting(exported).sorted() == [], "declared but not exported")
             #expect(exported.subtracting(declared).sorted() == [], "exported but not declared")
         }

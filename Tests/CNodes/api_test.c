@@ -130,6 +130,7 @@ static void producer_boundaries(apus_node_t *node) {
     CHECK(apus_node_input_count(NULL) == 0 && apus_last_status() == APUS_ERROR_INVALID_HANDLE);
     CHECK(apus_node_output_count(NULL) == 0);
     CHECK(apus_node_input_id(NULL, 0) == NULL && apus_node_output_id(NULL, 0) == NULL);
+    CHECK(apus_node_input_source(NULL, 0) == NULL && apus_last_status() == APUS_ERROR_INVALID_HANDLE);
     CHECK_FAILS(apus_node_allocate(NULL, "data", 8, &sample), APUS_ERROR_INVALID_HANDLE);
     CHECK(sample == NULL);
     CHECK_FAILS(apus_node_send_sample(node, NULL, NULL), APUS_ERROR_INVALID_HANDLE);
@@ -417,6 +418,9 @@ static int consumer(void) {
     CHECK(strcmp(apus_node_id(node), "consumer") == 0);
     CHECK(apus_node_input_count(node) == 2 && apus_node_output_count(node) == 0);
     CHECK(strcmp(apus_node_input_id(node, 0), "data") == 0 && strcmp(apus_node_input_id(node, 1), "spare") == 0);
+    CHECK(strcmp(apus_node_input_source(node, 0), "producer/data") == 0);
+    CHECK(strcmp(apus_node_input_source(node, 1), "producer/spare") == 0);
+    CHECK(apus_node_input_source(node, 2) == NULL && apus_last_status() == APUS_ERROR_INVALID_ARGUMENT);
     CHECK_FAILS(apus_node_send(node, "data", "x", 1, NULL), APUS_ERROR_UNKNOWN_OUTPUT);
     CHECK(strstr(apus_last_error(), "declared outputs: none") != NULL);
 

@@ -300,6 +300,8 @@ class Node:
         self._handle = handle
         self.id = _text(lib.apus_node_id(handle))
         self.inputs = [_text(lib.apus_node_input_id(handle, i)) for i in range(lib.apus_node_input_count(handle))]
+        # Where each input comes from: "node/output", or a timer such as "apus/timer/millis/100".
+        self.sources = [_text(lib.apus_node_input_source(handle, i)) for i in range(len(self.inputs))]
         self.outputs = [_text(lib.apus_node_output_id(handle, i)) for i in range(lib.apus_node_output_count(handle))]
         self._output_names = {name: name.encode("utf-8") for name in self.outputs}
 

@@ -36,6 +36,11 @@ struct Run: ParsableCommand {
     @Flag(help: "Skip the nodes' build steps.")
     var noBuild = false
 
+    @Flag(help: ArgumentHelp(
+        "Do not give Python nodes Apus's `dora` module (dora-rs's node API); they then import whatever dora is installed.",
+        discussion: "APUS_DORA_PYTHON=0 in the environment or in a node's env does the same."))
+    var noDoraPython = false
+
     @Flag(inversion: .prefixedNo, help: "Colour node names (default: when standard output is a terminal).")
     var color: Bool?
 
@@ -64,6 +69,7 @@ struct Run: ParsableCommand {
         options.startupTimeout = parseDuration(startupTimeout) ?? 30
         options.runBuild = !noBuild
         options.color = color
+        options.doraPython = !noDoraPython
         let code = Supervisor(dataflow: dataflow, options: options).run()
         if code != 0 { throw ExitCode(code) }
     }

@@ -1,0 +1,236 @@
+"""dora-rs's Python node API, provided by Apus so nodes written for dora run unchanged under `apus run`.
+
+    from dora import Node
+    import pyarrow as pa
+
+    node = Node()
+    for event in node:                                  # ends after STOP
+        if event["type"] == "INPUT":
+            values = event["value"]                     # a pyarrow.Array
+            node.send_output("out", pa.array([1, 2]), {"seq": 1})
+
+`apus run` puts this package first on its Python nodes' path (turn it off with `apus run
+--no-dora-python` or APUS_DORA_PYTHON=0); it is never installed into an environment.
+
+How values travel:
+- bytes, and primitive Arrow arrays (integers, floats, booleans) without nulls travel as Apus
+  element types: they arrive as Arrow arrays over the sender's shared memory, with no copy (booleans
+  are copied once, as Arrow packs them in bits), and Apus-native nodes see them as typed arrays.
+- Every other Arrow array (strings, structs, lists, arrays with nulls, ...) travels as Arrow IPC and
+  arrives as the same type and values. Apus-native nodes see its bytes, with the metadata
+  parameter `apus.arrow` = "ipc".
+- Messages from Apus-native nodes arrive as flat Arrow arrays of their element type (UInt8Array
+  for bytes, a one-element StringArray for text); timer ticks carry an empty NullArray, as in dora.
+"""
+
+import datetime
+import logging
+import os
+import time
+
+try:
+    import pyarrow as pa
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "the dora module of Apus needs pyarrow, which this Python does not have: "
+        "python3 -m pip install pyarrow (Apus-native nodes use `from apus import Node` without it)"
+    ) from error
+
+import numpy as np
+
+from apus.node import ApusError
+from apus.node import Node as _ApusNode
+
+__all__ = ["Node", "DoraStatus"]
+__version__ = "1.1.0"  # the dora-rs API this module follows
+
+_ARROW_KEY = "apus.arrow"
+
+
+class DoraStatus:
+    """dora's operator status values, for code that imports them."""
+
+    CONTINUE = 0
+    STOP = 1
+    STOP_ALL = 2
+
+
+def _failure(error):
+    return RuntimeError(str(error))
+
+
+class _LogHandler(logging.Handler):
+    """Python `logging` records into the node's log, as dora bridges them."""
+
+    _LEVELS = {"CRITICAL": "error", "ERROR": "error", "WARNING": "warn", "INFO": "info", "DEBUG": "debug"}
+
+    def __init__(self, node):
+        super().__init__()
+        self._node = node
+
+    def emit(self, record):
+        try:
+            self._node.log(self._LEVELS.get(record.levelname, "info"), self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+def _arrow(array):
+    """An Arrow array over a numpy array's memory (no copy for numbers; bools are bit-packed)."""
+    return pa.array(np.ravel(array))
+
+
+def _payload(data):
+    """(what apus.Node.send_output takes, extra metadata) for dora's `data`."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return data, None
+    if isinstance(data, pa.ChunkedArray):
+        data = data.combine_chunks()
+    if isinstance(data, pa.Array):
+        kind = data.type
+        if data.null_count == 0 and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            return data.to_numpy(zero_copy_only=True), None
+        if data.null_count == 0 and pa.types.is_boolean(kind):
+            return data.to_numpy(zero_copy_only=False), None
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, pa.schema([("value", kind)])) as writer:
+            writer.write_batch(pa.record_batch([data], names=["value"]))
+        return memoryview(sink.getvalue()), {_ARROW_KEY: "ipc"}
+    if isinstance(data, np.ndarray):
+        return data, None
+    raise RuntimeError(f"invalid `data` type {type(data).__name__}: send bytes or a pyarrow.Array")
+
+
+class Node:
+    """A dora node: `Node()` joins the dataflow `apus run` started this process in."""
+
+    def __init__(self, node_id=None, daemon_port=None):
+        try:
+            self._node = _ApusNode()
+        except ApusError as error:
+            raise _failure(error) from None
+        if node_id is not None and node_id != self._node.id:
+            raise RuntimeError(f"Node({node_id!r}): this process runs node {self._node.id!r} of its dataflow "
+                               "(Apus has no dynamic nodes)")
+        self._timers = {input_id for input_id, source in zip(self._node.inputs, self._node.sources)
+                        if "/timer/" in source}
+        self._sources = dict(zip(self._node.inputs, self._node.sources))
+        self._closed = set()
+        # CLOCK_MONOTONIC → UTC, for metadata["timestamp"] as dora gives it.
+        self._epoch_offset_ns = time.time_ns() - time.monotonic_ns()
+        root = logging.getLogger()
+        if not root.handlers:
+            handler = _LogHandler(self._node)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            root.addHandler(handler)
+            if root.level == logging.WARNING:
+                root.setLevel(logging.INFO)
+
+    # Receiving
+
+    def _event(self, event):
+        kind = event.type
+        if kind == "INPUT":
+            input_id = event.id
+            parameters = dict(event.metadata)
+            encoded = parameters.pop(_ARROW_KEY, None)
+            timestamp = datetime.datetime.fromtimestamp(
+                (event.timestamp + self._epoch_offset_ns) / 1e9, tz=datetime.timezone.utc)
+            value = event.value
+            if encoded == "ipc":
+                value = pa.ipc.open_stream(pa.py_buffer(value)).read_next_batch().column(0)
+            elif isinstance(value, str):
+                value = pa.array([value], type=pa.string())
+            elif input_id in self._timers and value.size == 0:
+                value = pa.nulls(0)
+            else:
+                value = _arrow(value)
+            return {"type": "INPUT", "id": input_id, "kind": "dora", "value": value,
+                    "metadata": {"timestamp": timestamp, **parameters}}
+        if kind == "INPUT_CLOSED":
+            self._closed.add(event.id)
+            return {"type": "INPUT_CLOSED", "id": event.id, "kind": "dora"}
+        if kind == "STOP":
+            cause = "ALL_INPUTS_CLOSED" if self._sources and self._closed >= set(self._sources) else "MANUAL"
+            return {"type": "STOP", "id": cause, "kind": "dora"}
+        if kind == "NODE_FAILED":
+            failed = event.id
+            affected = [i for i, source in self._sources.items() if source.split("/", 1)[0] == failed]
+            return {"type": "NODE_FAILED", "source_node_id": failed, "affected_input_ids": affected,
+                    "error": event.message, "kind": "dora"}
+        return {"type": "ERROR", "error": event.message, "kind": "dora"}
+
+    def next(self, timeout=None):
+        """The next event as a dict; None after `timeout` seconds without one, or once the stream
+        has ended (after STOP)."""
+        try:
+            event = self._node.next(timeout)
+        except ApusError as error:
+            raise _failure(error) from None
+        return None if event is None else self._event(event)
+
+    recv = next
+
+    def try_recv(self):
+        """The next event if one is waiting, else None; never blocks."""
+        return self.next(0)
+
+    def drain(self):
+        """Every event waiting now, as a list; never blocks."""
+        events = []
+        while (event := self.try_recv()) is not None:
+            events.append(event)
+        return events
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            event = self.next()
+        except KeyboardInterrupt:
+            raise StopIteration from None
+        if event is None:
+            raise StopIteration
+        return event
+
+    # Sending
+
+    def send_output(self, output_id, data, metadata=None):
+        """Sends `data` (bytes or a pyarrow.Array) on `output_id` with `metadata` (a dict of bool,
+        int, float, str and lists of those; a `timestamp` key is replaced by the send time)."""
+        payload, extra = _payload(data)
+        parameters = {k: v for k, v in (metadata or {}).items() if k != "timestamp"}
+        if extra:
+            parameters.update(extra)
+        try:
+            self._node.send_output(output_id, payload, parameters)
+        except ApusError as error:
+            raise _failure(error) from None
+
+    def log(self, level, message, target=None, fields=None):
+        text = str(message)
+        if fields:
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        self._node.log("warn" if level == "warning" else ("debug" if level == "trace" else level), text)
+
+    def log_error(self, message):
+        self.log("error", message)
+
+    def log_warn(self, message):
+        self.log("warn", message)
+
+    def log_info(self, message):
+        self.log("info", message)
+
+    def log_debug(self, message):
+        self.log("debug", message)
+
+    def log_trace(self, message):
+        self.log("trace", message)
+
+    def dataflow_id(self):
+        return os.environ.get("APUS_RUN_ID", "")
+
+    def __repr__(self):
+        return f"<dora Node {self._node.id!r} (Apus)>"
