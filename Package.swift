@@ -82,6 +82,7 @@ let package = Package(
             dependencies: ["ApusTransport"],
             path: "bench/transport/Sources/transport-bench"
         ),
+        .executableTarget(name: "bench-pingpong", dependencies: ["ApusNode"], path: "bench/nodes/swift-pingpong"),
         .testTarget(
             name: "ApusTransportTests",
             dependencies: ["ApusTransport", "TransportTestSupport", "apus-transport-peer"]

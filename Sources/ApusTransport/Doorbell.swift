@@ -78,7 +78,7 @@ public struct Doorbell: @unchecked Sendable {
 /// grows the budget to cover it; a long wait (an idle input, or a producer sharing this CPU, which
 /// spinning would only delay) halves it, down to zero, so an idle node does not burn CPU.
 public struct AdaptiveSpin: Sendable {
-    public static let maximumNanoseconds: UInt64 = 50_000
+    public static let maximumNanoseconds: UInt64 = 200_000
     public private(set) var budgetNanoseconds: UInt64
 
     public init(budgetNanoseconds: UInt64 = 10_000) {

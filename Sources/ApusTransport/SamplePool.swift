@@ -230,10 +230,11 @@ public final class MappedPool: @unchecked Sendable {
     public let view: PoolView
 
     /// Maps the two segments of a pool received from another process (the descriptors are adopted).
-    public init(index: Int, layout: PoolLayout, dataFD: Int32, controlFD: Int32) throws(TransportError) {
+    /// `readsPayloads: false` (the daemon, which only reclaims) leaves the payloads unfaulted.
+    public init(index: Int, layout: PoolLayout, dataFD: Int32, controlFD: Int32, readsPayloads: Bool = true) throws(TransportError) {
         try layout.validate()
         self.index = index
-        self.data = try SharedSegment(adopting: dataFD, size: layout.dataSize, writable: false)
+        self.data = try SharedSegment(adopting: dataFD, size: layout.dataSize, writable: false, populate: readsPayloads)
         self.control = try SharedSegment(adopting: controlFD, size: layout.controlSize, writable: true)
         self.view = PoolView(layout: layout, data: data.base, control: control.base)
     }

@@ -28,8 +28,9 @@ public final class SharedSegment: @unchecked Sendable {
     }
 
     /// Maps a segment received from another process and takes ownership of `fd` (closed on
-    /// failure too). `writable: false` maps it read-only: writing into it faults.
-    public init(adopting fd: Int32, size: Int, writable: Bool) throws(TransportError) {
+    /// failure too). `writable: false` maps it read-only: writing into it faults. `populate: false`
+    /// leaves pages unmapped until touched, for a process that never reads them (the daemon).
+    public init(adopting fd: Int32, size: Int, writable: Bool, populate: Bool = true) throws(TransportError) {
         var status = stat()
         guard fstat(fd, &status) == 0 else {
             let error = errno
@@ -40,17 +41,17 @@ public final class SharedSegment: @unchecked Sendable {
             close(fd)
             throw .corrupted("segment of \(status.st_size) bytes, expected at least \(size)")
         }
-        self.base = try Self.mapOrClose(fd: fd, size: size, writable: writable)
+        self.base = try Self.mapOrClose(fd: fd, size: size, writable: writable, populate: populate)
         self.fd = fd
         self.size = size
         self.isWritable = writable
     }
 
     /// Maps `fd`, closing it if that fails, so a failed init leaks no descriptor.
-    private static func mapOrClose(fd: Int32, size: Int, writable: Bool) throws(TransportError) -> UnsafeMutableRawPointer {
+    private static func mapOrClose(fd: Int32, size: Int, writable: Bool, populate: Bool = true) throws(TransportError) -> UnsafeMutableRawPointer {
         let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
         // MAP_POPULATE pre-faults: fresh pages cost ~2.4 µs each on first touch.
-        let address = mmap(nil, size, protection, MAP_SHARED | MAP_POPULATE, fd, 0)
+        let address = mmap(nil, size, protection, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0)
         guard let address, address != MAP_FAILED else {
             let error = errno
             close(fd)

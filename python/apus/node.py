@@ -279,7 +279,7 @@ def _payload(data):
         if code is None:
             raise TypeError(f"send_output: numpy dtype {data.dtype} is not one of "
                             + ", ".join(str(d) for d in _DTYPES) + " (native byte order)")
-        return np.ascontiguousarray(data), code, data.shape
+        return np.ascontiguousarray(data), code, data.shape if data.ndim != 1 else None  # 1-D: the default
     to_numpy = getattr(data, "to_numpy", None)  # e.g. a pyarrow array
     if to_numpy is not None:
         return _payload(to_numpy(zero_copy_only=False))
@@ -350,6 +350,10 @@ class Node:
         float, str and lists of those)."""
         buffer, code, shape = _payload(data)
         output = self._output(output_id)
+        if code == 0 and shape is None and not metadata:  # plain bytes: no metadata object to build
+            pointer = ffi.from_buffer(buffer)
+            _check(lib.apus_node_send(self._live(), output, pointer, len(pointer), ffi.NULL))
+            return
         described = _Metadata(code, shape, metadata)
         try:
             pointer = ffi.from_buffer(buffer)

@@ -101,6 +101,78 @@ def _payload(data):
     raise RuntimeError(f"invalid `data` type {type(data).__name__}: send bytes or a pyarrow.Array")
 
 
+class _InputEvent(dict):
+    """dora's INPUT event dict. `value` and `metadata` are made on first access, so an event that is
+    only counted or routed by its id costs no conversion; the sample stays pinned while it lives."""
+
+    __slots__ = ("_node", "_event")
+
+    def __init__(self, node, event):
+        super().__init__(type="INPUT", id=event.id, kind="dora", value=None, metadata=None)
+        self._node, self._event = node, event
+
+    def _resolve(self):
+        event = self._event
+        if event is None:
+            return
+        self._event = None
+        node = self._node
+        parameters = dict(event.metadata)
+        encoded = parameters.pop(_ARROW_KEY, None)
+        timestamp = datetime.datetime.fromtimestamp(
+            (event.timestamp + node._epoch_offset_ns) / 1e9, tz=datetime.timezone.utc)
+        value = event.value
+        if encoded == "ipc":
+            value = pa.ipc.open_stream(pa.py_buffer(value)).read_next_batch().column(0)
+        elif isinstance(value, str):
+            value = pa.array([value], type=pa.string())
+        elif dict.__getitem__(self, "id") in node._timers and value.size == 0:
+            value = pa.nulls(0)
+        else:
+            value = _arrow(value)
+        dict.__setitem__(self, "value", value)
+        dict.__setitem__(self, "metadata", {"timestamp": timestamp, **parameters})
+
+    def __getitem__(self, key):
+        if key in ("value", "metadata"):
+            self._resolve()
+        return dict.__getitem__(self, key)
+
+    def get(self, key, default=None):
+        if key in ("value", "metadata"):
+            self._resolve()
+        return dict.get(self, key, default)
+
+    def items(self):
+        self._resolve()
+        return dict.items(self)
+
+    def values(self):
+        self._resolve()
+        return dict.values(self)
+
+    def copy(self):
+        self._resolve()
+        return dict(self)
+
+    def pop(self, key, *default):
+        self._resolve()
+        return dict.pop(self, key, *default)
+
+    def __iter__(self):
+        return dict.__iter__(self)
+
+    def __eq__(self, other):
+        self._resolve()
+        return dict.__eq__(self, other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        self._resolve()
+        return dict.__repr__(self)
+
+
 class Node:
     """A dora node: `Node()` joins the dataflow `apus run` started this process in."""
 
@@ -131,22 +203,7 @@ class Node:
     def _event(self, event):
         kind = event.type
         if kind == "INPUT":
-            input_id = event.id
-            parameters = dict(event.metadata)
-            encoded = parameters.pop(_ARROW_KEY, None)
-            timestamp = datetime.datetime.fromtimestamp(
-                (event.timestamp + self._epoch_offset_ns) / 1e9, tz=datetime.timezone.utc)
-            value = event.value
-            if encoded == "ipc":
-                value = pa.ipc.open_stream(pa.py_buffer(value)).read_next_batch().column(0)
-            elif isinstance(value, str):
-                value = pa.array([value], type=pa.string())
-            elif input_id in self._timers and value.size == 0:
-                value = pa.nulls(0)
-            else:
-                value = _arrow(value)
-            return {"type": "INPUT", "id": input_id, "kind": "dora", "value": value,
-                    "metadata": {"timestamp": timestamp, **parameters}}
+            return _InputEvent(self, event)
         if kind == "INPUT_CLOSED":
             self._closed.add(event.id)
             return {"type": "INPUT_CLOSED", "id": event.id, "kind": "dora"}
