@@ -13,7 +13,7 @@ public struct Installation: Sendable, Equatable {
     /// True for an installed prefix, false for a build folder.
     public var isInstalled: Bool
     /// The root of the source tree, for a build folder.
-    var sourceTree: String?
+    public var sourceTree: String?
 
     /// The Python package's sources (python/ in the source tree, share/apus/python when installed).
     var pythonSource: String {
@@ -68,6 +68,11 @@ public struct Installation: Sendable, Equatable {
     public static func executableDirectory() -> String? {
         executablePath().map(parent)
     }
+
+    /// The running executable (from /proc/self/exe).
+    public static func executablePath() -> String? {
+        ApusDaemon.executablePath()
+    }
 }
 
 public enum InstallationError: Error, Equatable, CustomStringConvertible {
@@ -85,7 +90,7 @@ public enum InstallationError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-private func executablePath() -> String? {
+func executablePath() -> String? {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     guard count > 0 else { return nil }

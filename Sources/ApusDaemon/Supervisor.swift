@@ -56,16 +56,23 @@ public final class Supervisor {
         console = Console(nodeIDs: dataflow.nodes.map(\.id), colored: options.color ?? (isatty(1) == 1))
     }
 
+    /// Runs the nodes' build steps only (and prepares the Python module when there are Python
+    /// nodes); returns the exit code for `apus build`.
+    public func build() -> Int32 {
+        guard watchSignals() else { return 1 }
+        defer { close(signals) }
+        if let code = Builder(plan: plan, console: console, environment: nodeEnvironmentBase(), signals: signals).run() {
+            return code
+        }
+        preparePython()
+        let steps = Set(plan.nodes.compactMap(\.descriptor.build)).count
+        console.note("built \(plan.dataflow.file): \(steps) build step\(steps == 1 ? "" : "s") succeeded")
+        return 0
+    }
+
     /// Runs the dataflow to its end and returns the exit code for `apus run`.
     public func run() -> Int32 {
-        signal(SIGPIPE, SIG_IGN)
-        // A parent may have left these ignored, and an ignored signal never reaches a signalfd.
-        for watched in [SIGINT, SIGTERM, SIGCHLD, SIGHUP] { signal(watched, SIG_DFL) }
-        signals = [SIGINT, SIGTERM, SIGCHLD, SIGHUP].withUnsafeBufferPointer { apussys_signalfd($0.baseAddress, Int32($0.count)) }
-        guard signals >= 0 else {
-            console.note("cannot watch signals: \(String(cString: strerror(-signals)))")
-            return 1
-        }
+        guard watchSignals() else { return 1 }
         defer { close(signals) }
         if options.runBuild {
             if let code = Builder(plan: plan, console: console, environment: nodeEnvironmentBase(), signals: signals).run() {
@@ -86,6 +93,19 @@ public final class Supervisor {
         for node in nodes { spawn(node) }
         loop()
         return report()
+    }
+
+    /// Routes SIGINT, SIGTERM, SIGCHLD and SIGHUP to `signals`; false (reported) if impossible.
+    private func watchSignals() -> Bool {
+        signal(SIGPIPE, SIG_IGN)
+        // A parent may have left these ignored, and an ignored signal never reaches a signalfd.
+        for watched in [SIGINT, SIGTERM, SIGCHLD, SIGHUP] { signal(watched, SIG_DFL) }
+        signals = [SIGINT, SIGTERM, SIGCHLD, SIGHUP].withUnsafeBufferPointer { apussys_signalfd($0.baseAddress, Int32($0.count)) }
+        guard signals >= 0 else {
+            console.note("cannot watch signals: \(String(cString: strerror(-signals)))")
+            return false
+        }
+        return true
     }
 
     private var relativeLogDirectory: String {
@@ -332,7 +352,7 @@ public final class Supervisor {
             if stopping, !node.stopSent { node.stopSent = node.post(.stop) }
         case .pool(let producer, let index, let layout) where producer == node.index && fds.count == 2:
             do {
-                let pool = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1])
+                let pool = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1], readsPayloads: false)
                 node.pools.append(pool)
                 relay(pool: index, layout: layout, fds: [pool.data.fd, pool.control.fd], producer: producer)
             } catch {
@@ -515,8 +535,24 @@ public final class Supervisor {
 
     /// A consumer is gone: its producers stop feeding it, and what it held or had queued returns.
     private func releaseInputs(of node: NodeRuntime) {
+        reportDrops(of: node)
         for (ring, stream) in node.plan.streams.enumerated() {
             Reclamation.releaseEdge(node.inbox.rings[ring], bit: stream.bit, pools: pools(ofProducer: stream.producer).map(\.view))
+        }
+    }
+
+    /// Says how many messages each `drop_oldest` input of the node lost to a full queue, so no
+    /// drop goes unseen. Called once per inbox, when its node is gone.
+    private func reportDrops(of node: NodeRuntime) {
+        for (ring, stream) in node.plan.streams.enumerated() {
+            let dropped = node.inbox.rings[ring].dropped
+            guard dropped > 0 else { continue }
+            let input = node.plan.descriptor.inputs[stream.input]
+            let text = "node '\(node.id)' input '\(input.id)': \(dropped) message\(dropped == 1 ? "" : "s") dropped "
+                + "(queue_size \(input.queueSize) full, drop_oldest kept the newest; a larger queue_size or "
+                + "queue_policy: backpressure keeps them all)"
+            console.note(text)
+            node.writeLog("--- \(text)")
         }
     }
 
@@ -540,6 +576,7 @@ public final class Supervisor {
     /// Starts a node again after a failure, with a fresh inbox its producers are pointed at.
     private func respawn(_ node: NodeRuntime) {
         if !node.plan.streams.isEmpty {
+            reportDrops(of: node)
             do {
                 node.inbox = try Inbox(layout: node.plan.inbox, name: node.id)
             } catch {
@@ -629,7 +666,7 @@ func formatSeconds(_ value: Double) -> String {
 }
 
 /// `mkdir -p`.
-func mkdirs(_ path: String) -> Bool {
+public func mkdirs(_ path: String) -> Bool {
     var current = path.hasPrefix("/") ? "" : "."
     for part in path.split(separator: "/") {
         current += "/" + part

@@ -125,6 +125,17 @@ static int lift(int fd) {
     return fd < 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 10);
 }
 
+/* In a forked child before exec: default dispositions and an empty mask, whatever the parent had. */
+static void reset_signals(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &action, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static void child_fail(int report) {
     int error = errno;
     ssize_t ignored = write(report, &error, sizeof error);
@@ -149,13 +160,7 @@ int apussys_spawn(const char *path, char *const argv[], char *const envp[], cons
         setpgid(0, 0);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(report[1]);
         if (getppid() != parent) _exit(127);
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = SIG_DFL;
-        for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &action, NULL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        reset_signals();
         int out = lift(stdout_fd), err = lift(stderr_fd), control = lift(control_fd);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null < 0 || dup2(null, 0) < 0) child_fail(report[1]);
@@ -183,6 +188,55 @@ int apussys_spawn(const char *path, char *const argv[], char *const envp[], cons
         return -error;
     }
     return pid;
+}
+
+int apussys_spawn_detached(const char *path, char *const argv[], char *const envp[], int log_fd) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return -errno;
+    pid_t child = fork();
+    if (child < 0) {
+        int error = errno;
+        close(report[0]);
+        close(report[1]);
+        return -error;
+    }
+    if (child == 0) {
+        /* The middle process: starts the daemon in a new session and exits, so the daemon is
+         * adopted by init and outlives the command that started it. */
+        pid_t daemon = fork();
+        if (daemon < 0) child_fail(report[1]);
+        if (daemon > 0) {
+            ssize_t ignored = write(report[1], &daemon, sizeof daemon);
+            (void)ignored;
+            _exit(0);
+        }
+        setsid();
+        reset_signals();
+        int log = lift(log_fd);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0) _exit(127);
+        if (chdir("/") != 0) _exit(127);
+        execve(path, argv, envp);
+        _exit(127);
+    }
+    close(report[1]);
+    pid_t daemon = 0;
+    ssize_t got;
+    do {
+        got = read(report[0], &daemon, sizeof daemon);
+    } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    if (got != (ssize_t)sizeof daemon) return -ECHILD;
+    return daemon;
+}
+
+int apussys_peer_uid(int socket) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -errno;
+    return (int)credentials.uid;
 }
 
 void apussys_line_buffer_stdout(void) {

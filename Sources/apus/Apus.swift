@@ -10,7 +10,8 @@ struct Apus: ParsableCommand {
             other nodes' inputs. Start with `apus run FILE`; `apus check FILE` validates one without running it.
             """,
         version: ApusVersion.current,
-        subcommands: [Run.self, Check.self, Graph.self, Config.self]
+        subcommands: [Run.self, Build.self, New.self, Check.self, Graph.self, Config.self,
+                      Up.self, Down.self, Start.self, Stop.self, List.self, Logs.self, DaemonServe.self]
     )
 }
 

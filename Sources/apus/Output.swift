@@ -1,4 +1,6 @@
 import ApusDaemon
+import ApusDataflow
+import ArgumentParser
 import Logging
 
 /// Writes a line to standard error (diagnostics go there; results go to standard output).
@@ -12,5 +14,18 @@ enum CommandLogger {
         var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .debug : .notice
         return logger
+    }
+}
+
+/// Loads a dataflow file for a command, or prints every problem and exits 1 saying that nothing
+/// was `done` ("started", "built").
+func loadDataflow(_ file: String, nothing done: String) throws -> DataflowDescriptor {
+    do {
+        return try DataflowLoader().load(file: file)
+    } catch {
+        for diagnostic in error.diagnostics { printError(diagnostic.description) }
+        let count = error.diagnostics.count
+        printError("\(file): \(count) error\(count == 1 ? "" : "s"); nothing was \(done)")
+        throw ExitCode(1)
     }
 }

@@ -19,12 +19,17 @@ struct ApusCommand {
         return repository.appendingPathComponent(".build/debug/apus")
     }()
 
-    static func run(_ arguments: [String], in directory: URL = repository) throws -> Result {
-        try run(program: binary.path, arguments, in: directory)
+    static func run(
+        _ arguments: [String], in directory: URL = repository, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> Result {
+        try run(program: binary.path, arguments, in: directory, environment: environment)
     }
 
     /// Runs any program (found on PATH when `program` has no slash) and captures its output.
-    static func run(program: String, _ arguments: [String], in directory: URL = repository) throws -> Result {
+    static func run(
+        program: String, _ arguments: [String], in directory: URL = repository,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> Result {
         // Files rather than pipes: a large output cannot stall the child while we wait.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -33,7 +38,7 @@ struct ApusCommand {
         let stderrURL = folder.appendingPathComponent("stderr")
         var child: Spawned
         do {
-            child = try Spawned.start(program, arguments, directory: directory, stdout: stdoutURL, stderr: stderrURL)
+            child = try Spawned.start(program, arguments, directory: directory, environment: environment, stdout: stdoutURL, stderr: stderrURL)
         } catch {
             return Result(status: 127, stdout: "", stderr: "\(error)")
         }

@@ -405,10 +405,14 @@ import Testing
         #expect(lines.count == 50000)
         #expect(lines.last == "flood line 49999 with some padding to make it longer")
         #expect(try harness.log(of: "chatty").components(separatedBy: "\n").filter { $0.hasPrefix("flood line") }.count == 50000)
-        // drop_oldest: the sender never blocks; the slow consumer gets at most everything.
+        // drop_oldest: the sender never blocks; every message is received or reported as dropped.
         let summary = try #require(result.lines(of: "slow").last)
         let received = try #require(Int(summary.split(separator: " ")[3]))
         #expect((1...100_000).contains(received), "\(summary)")
+        let note = result.stderr.split(separator: "\n").first { $0.hasPrefix("apus: node 'slow' input 'in': ") }
+        let dropped = note.flatMap { Int($0.split(separator: " ")[5]) } ?? 0
+        #expect(received + dropped == 100_000, "\(summary) / \(note ?? "no drop note")")
+        #expect(note == nil || note!.hasSuffix("dropped (queue_size 10 full, drop_oldest kept the newest; a larger queue_size or queue_policy: backpressure keeps them all)"))
         expectClean(harness)
     }
 

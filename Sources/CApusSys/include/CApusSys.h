@@ -41,6 +41,14 @@ int apussys_set_parent_death_signal(int signal);
 int apussys_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                int stdout_fd, int stderr_fd, int control_fd);
 
+/* Starts `path` as a daemon: in a new session, adopted by init (it outlives the caller), stdin
+ * from /dev/null, stdout and stderr to `log_fd`, working directory /. Returns its pid or -errno
+ * (an exec failure shows as the daemon exiting with 127 and a line in the log). */
+int apussys_spawn_detached(const char *path, char *const argv[], char *const envp[], int log_fd);
+
+/* The user id of the process at the other end of a Unix socket (SO_PEERCRED), or -errno. */
+int apussys_peer_uid(int socket);
+
 /* Makes C stdio's stdout line-buffered: a node's stdout is a pipe to the daemon, and its log
  * lines should arrive as they are printed, not when a block fills up. */
 void apussys_line_buffer_stdout(void);

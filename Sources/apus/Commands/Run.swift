@@ -54,15 +54,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let dataflow: DataflowDescriptor
-        do {
-            dataflow = try DataflowLoader().load(file: file)
-        } catch {
-            for diagnostic in error.diagnostics { printError(diagnostic.description) }
-            let count = error.diagnostics.count
-            printError("\(file): \(count) error\(count == 1 ? "" : "s"); nothing was started")
-            throw ExitCode(1)
-        }
+        let dataflow = try loadDataflow(file, nothing: "started")
         var options = RunOptions()
         options.stopAfter = stopAfter.flatMap(parseDuration)
         options.grace = parseDuration(grace) ?? 10

@@ -1,0 +1,275 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Daemon mode end to end: `apus up`, start, list, logs, stop, down, with real daemons, dataflows
+/// and nodes; the control socket against garbage, stale sockets and other users.
+@Suite(.serialized) struct DaemonCommandTests {
+    /// A short private runtime folder (Unix socket paths are limited to 108 bytes).
+    let runtime: String
+    let folder: URL
+    let tag = "apus-daemon-test-\(UUID().uuidString.prefix(8))"
+    let shmBefore = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
+    let bin = RunHarness.binaries
+
+    init() throws {
+        var template = Array("/tmp/apus-d-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
+        runtime = String(cString: made)
+        folder = URL(fileURLWithPath: runtime).appendingPathComponent("flows")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_RUNTIME_DIR"] = runtime
+        environment["APUS_TEST_TAG"] = tag
+        return environment
+    }
+
+    var socket: String { runtime + "/apus/daemon.sock" }
+
+    func apus(_ arguments: String...) throws -> ApusCommand.Result {
+        try ApusCommand.run(arguments, in: folder, environment: environment)
+    }
+
+    /// A dataflow of the example sender and receiver: `count` messages, one every `period` ms.
+    func writeFlow(_ name: String, count: Int, period: Int = 50) throws {
+        try """
+            nodes:
+              - id: sender
+                path: \(bin.path)/sender
+                args: --count \(count)
+                inputs:
+                  tick: apus/timer/millis/\(period)
+                outputs: [count]
+              - id: receiver
+                path: \(bin.path)/receiver
+                inputs:
+                  count: sender/count
+            """.write(to: folder.appendingPathComponent("\(name).yml"), atomically: true, encoding: .utf8)
+    }
+
+    func survivors() -> [Int32] {
+        let own = getpid()
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+            guard pid != own, let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            return String(decoding: environ, as: UTF8.self).contains("APUS_TEST_TAG=\(tag)")
+                && !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? false)
+        }
+    }
+
+    /// Ends whatever is left (after a failed expectation) and checks nothing of the test remains.
+    func cleanUp() {
+        _ = try? apus("down", "--force")
+        let deadline = Date().addingTimeInterval(15)
+        while !survivors().isEmpty, Date() < deadline { usleep(50_000) }
+        let left = survivors()
+        for pid in left { kill(pid, SIGKILL) }
+        #expect(left == [], "processes of the test left behind")
+        let shm = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).subtracting(shmBefore)
+        #expect(shm == [], "shared memory left in /dev/shm")
+        try? FileManager.default.removeItem(atPath: runtime)
+    }
+
+    @Test func twoDataflowsAtOnceWithListLogsStopAndDown() throws {
+        defer { cleanUp() }
+        let up = try apus("up")
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(up.stdout.hasPrefix("apus daemon 0.1.0 running (pid "), "\(up.stdout)")
+        let again = try apus("up")
+        #expect(again.status == 0)
+        #expect(again.stdout.hasPrefix("an apus daemon is already running"), "\(again.stdout)")
+        var status = stat()
+        #expect(stat(runtime + "/apus", &status) == 0 && status.st_mode & 0o777 == 0o700)
+        #expect(stat(socket, &status) == 0 && status.st_mode & 0o777 == 0o600)
+
+        try writeFlow("long", count: 100_000)
+        let alpha = try apus("start", "long.yml", "--name", "alpha")
+        #expect(alpha.status == 0, "\(alpha.stderr)")
+        #expect(alpha.stdout.hasPrefix("started alpha (id "), "\(alpha.stdout)")
+        let beta = try apus("start", "long.yml", "--name", "beta")
+        #expect(beta.status == 0, "\(beta.stderr)")
+        let clash = try apus("start", "long.yml", "--name", "alpha")
+        #expect(clash.status == 1)
+        #expect(clash.stderr.contains("a dataflow named 'alpha' is running"), "\(clash.stderr)")
+        try "nodes: {}".write(to: folder.appendingPathComponent("bad.yml"), atomically: true, encoding: .utf8)
+        let bad = try apus("start", "bad.yml")
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("bad.yml:1:8: key 'nodes'"), "\(bad.stderr)")
+
+        usleep(1_000_000)
+        let list = try apus("list")
+        #expect(list.status == 0, "\(list.stderr)")
+        let rows = list.stdout.split(separator: "\n")
+        #expect(rows.first?.hasPrefix("NAME") == true && rows.count == 3, "\(list.stdout)")
+        #expect(rows.contains { $0.hasPrefix("alpha ") && $0.contains(" running ") }, "\(list.stdout)")
+        let json = try apus("list", "--json")
+        let listed = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(Set(listed.compactMap { $0["name"] as? String }) == ["alpha", "beta"])
+        #expect(listed.allSatisfy { $0["nodes"] as? Int == 2 && $0["status"] as? String == "running" && $0["restarts"] as? Int == 0 })
+
+        let logs = try apus("logs", "alpha", "receiver")
+        #expect(logs.status == 0, "\(logs.stderr)")
+        #expect(logs.stdout.hasPrefix("count: [0] (latency "), "\(logs.stdout)")
+        let all = try apus("logs", "alpha")
+        #expect(all.stdout.contains("[receiver] count: [0] (latency "), "\(all.stdout)")
+
+        // --follow sees lines written after it started, and ends with the dataflow.
+        let output = folder.appendingPathComponent("follow.out")
+        var follower = try Spawned.start(
+            ApusCommand.binary.path, ["logs", "beta", "receiver", "--follow"], directory: folder, environment: environment,
+            stdout: output, stderr: folder.appendingPathComponent("follow.err"))
+        usleep(300_000)
+        let before = (try? String(contentsOf: output, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        usleep(700_000)
+        let stopBeta = try apus("stop", "beta", "--grace", "2s")
+        #expect(stopBeta.status == 0, "\(stopBeta.stderr)")
+        #expect(stopBeta.stdout.hasPrefix("stopped beta (id "), "\(stopBeta.stdout)")
+        #expect(follower.wait(timeout: 20) == 0)
+        let followed = try String(contentsOf: output, encoding: .utf8).split(separator: "\n")
+        #expect(followed.count > before + 5, "follow printed \(followed.count) lines, \(before) before the wait")
+        #expect(followed.last?.hasPrefix("received ") == true, "\(followed.suffix(3))")
+
+        // One stopped, the other keeps running.
+        let after = try apus("list", "--json")
+        let states = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [[String: Any]])
+        #expect(states.first { $0["name"] as? String == "beta" }?["status"] as? String == "finished")
+        #expect(states.first { $0["name"] as? String == "alpha" }?["status"] as? String == "running")
+
+        let refused = try apus("down")
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("1 dataflow is running ('alpha'): stop it first, or `apus down --force`"), "\(refused.stderr)")
+        let down = try apus("down", "--force")
+        #expect(down.status == 0, "\(down.stderr)")
+        #expect(down.stdout.contains("apus daemon stopped"))
+        let gone = try apus("list")
+        #expect(gone.status == 1)
+        #expect(gone.stderr.contains("no apus daemon is running"), "\(gone.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+
+    @Test func attachPrintsTheOutputAndExitsWithTheDataflowsStatus() throws {
+        defer { cleanUp() }
+        #expect(try apus("up").status == 0)
+        try writeFlow("short", count: 5, period: 10)
+        let attached = try apus("start", "short.yml", "--attach")
+        #expect(attached.status == 0, "\(attached.stderr)")
+        #expect(attached.stdout.contains("[receiver] count: [4]"), "\(attached.stdout)")
+        #expect(attached.stdout.contains("[receiver] received 5 messages"), "\(attached.stdout)")
+
+        try """
+            nodes:
+              - id: crasher
+                path: /bin/sh
+                args: -c 'echo going down; exit 3'
+            """.write(to: folder.appendingPathComponent("crash.yml"), atomically: true, encoding: .utf8)
+        let crashed = try apus("start", "crash.yml", "--attach")
+        #expect(crashed.status == 1, "\(crashed.stdout)")
+        #expect(crashed.stdout.contains("[crasher] going down"), "\(crashed.stdout)")
+        let list = try apus("list", "--json")
+        #expect(list.stdout.contains("\"status\" : \"failed\""), "\(list.stdout)")
+    }
+
+    /// Connects to the daemon's socket directly.
+    func raw() throws -> Int32 {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socket.utf8) + [0]) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { throw HarnessError("connect: \(String(cString: strerror(errno)))") }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    /// Sends bytes and returns the daemon's error message (or whatever it answered) once it closes
+    /// the connection.
+    func exchange(_ bytes: [UInt8], halfClose: Bool = true) throws -> String {
+        let fd = try raw()
+        defer { close(fd) }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if halfClose { shutdown(fd, Int32(SHUT_WR)) }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            answer += buffer[0..<count]
+        }
+        let body = Data(answer.dropFirst(min(4, answer.count)))
+        if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let error = object["error"] as? String {
+            return error
+        }
+        return String(decoding: body, as: UTF8.self)
+    }
+
+    func framed(_ text: String) -> [UInt8] {
+        let body = Array(text.utf8)
+        let length = UInt32(body.count)
+        return [UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)] + body
+    }
+
+    func daemonPID() throws -> Int32 {
+        let text = try String(contentsOfFile: runtime + "/apus/daemon.log", encoding: .utf8)
+        let line = try #require(text.split(separator: "\n").last { $0.contains("listening on") })
+        return try #require(Int32(line.split(separator: "(pid ")[1].prefix { $0.isNumber }))
+    }
+
+    @Test func staleSocketsGarbageAndOtherUsersAreHandled() throws {
+        defer { cleanUp() }
+        // A socket file left by a daemon that died: nothing listens on it.
+        try FileManager.default.createDirectory(atPath: runtime + "/apus", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let stale = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(self.socket.utf8) + [0]) }
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(stale)
+        #expect(FileManager.default.fileExists(atPath: socket))
+        let noDaemon = try apus("list")
+        #expect(noDaemon.status == 1 && noDaemon.stderr.contains("no apus daemon is running"), "\(noDaemon.stderr)")
+        let up = try apus("up")
+        #expect(up.status == 0, "\(up.stderr)")
+        let pid = try daemonPID()
+        let descriptors = { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1 }
+        let openBefore = descriptors()
+
+        // Malformed, oversized, truncated, random and wrong-version requests: refused or dropped.
+        #expect(try exchange(framed("{not json")).contains("malformed request"))
+        #expect(try exchange([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]).contains("over the limit of 1048576 bytes"))
+        #expect(try exchange(framed("{\"version\":\"9.9.9\",\"command\":\"ping\"}")).contains(
+            "version mismatch: this client is apus 9.9.9, the daemon at \(socket) is apus 0.1.0"))
+        #expect(try exchange(framed("{\"version\":\"0.1.0\",\"command\":\"explode\"}")).contains("malformed request"))
+        _ = try exchange(Array(framed("{\"version\":\"0.1.0\",\"command\":\"ping\"}").prefix(10)))
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<100 {
+            var bytes = (0..<Int.random(in: 1...3000, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if round % 2 == 0, bytes.count > 4 { bytes[0] = 0; bytes[1] = 0 }  // plausible lengths too
+            _ = try exchange(bytes)
+        }
+        let version = try apus("list")
+        #expect(version.status == 0 && version.stdout == "no dataflows\n", "the daemon survives: \(version.stderr)")
+        usleep(200_000)
+        #expect(descriptors() == openBefore, "the daemon leaks descriptors")
+
+        // Another user can neither enter the folder nor connect.
+        let other = try ApusCommand.run(
+            program: "setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", ApusCommand.binary.path, "list"],
+            in: URL(fileURLWithPath: "/"), environment: environment)
+        if getuid() == 0 {
+            #expect(other.status == 1, "\(other.stdout)")
+            #expect(other.stderr.contains("Permission denied"), "\(other.stderr)")
+        }
+
+        // A second daemon started by hand refuses: the first holds the lock.
+        let second = try apus("daemon")
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("another apus daemon is running"), "\(second.stderr)")
+        #expect(try apus("list").status == 0)
+    }
+}
