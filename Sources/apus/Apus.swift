@@ -1,3 +1,4 @@
+import ApusDaemon
 import ArgumentParser
 
 @main
@@ -7,7 +8,9 @@ struct Apus: ParsableCommand {
         abstract: "Run robotics dataflows: nodes in C, Python and Swift wired over shared memory.",
         discussion: """
             A dataflow file (YAML, compatible with dora-rs) names the nodes and wires their outputs to \
-            other nodes' inputs. Start with `apus run FILE`; `apus check FILE` validates one without running it.
+            other nodes' inputs. Start with `apus run FILE`; `apus check FILE` validates one without running it; \
+            `apus new NAME --lang c|python|swift --dataflow` makes a node to start from. `apus up` starts a \
+            background daemon in which `apus start FILE` runs dataflows, managed with list, logs, stop and down.
             """,
         version: ApusVersion.current,
         subcommands: [Run.self, Build.self, New.self, Check.self, Graph.self, Config.self,
@@ -16,5 +19,6 @@ struct Apus: ParsableCommand {
 }
 
 enum ApusVersion {
-    static let current = "0.1.0"
+    /// The daemon's protocol version is the release's version: one number for both.
+    static let current = ControlProtocol.version
 }
