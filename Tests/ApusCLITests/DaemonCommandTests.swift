@@ -138,6 +138,16 @@ import Testing
         #expect(states.first { $0["name"] as? String == "beta" }?["status"] as? String == "finished")
         #expect(states.first { $0["name"] as? String == "alpha" }?["status"] as? String == "running")
 
+        let unknown = try apus("logs", "nope")
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no dataflow named 'nope' (dataflows: alpha ("), "\(unknown.stderr)")
+        let ended = try apus("stop", "beta")
+        #expect(ended.status == 1)
+        #expect(ended.stderr.contains("dataflow 'beta' ("), "\(ended.stderr)")
+        #expect(ended.stderr.contains(") has already ended: finished"), "\(ended.stderr)")
+        let badGrace = try apus("stop", "alpha", "--grace", "soon")
+        #expect(badGrace.status != 0 && badGrace.stderr.contains("--grace: 'soon' is not a duration"), "\(badGrace.stderr)")
+
         let refused = try apus("down")
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("1 dataflow is running ('alpha'): stop it first, or `apus down --force`"), "\(refused.stderr)")
@@ -271,5 +281,22 @@ import Testing
         #expect(second.status == 1)
         #expect(second.stderr.contains("another apus daemon is running"), "\(second.stderr)")
         #expect(try apus("list").status == 0)
+
+        // A daemon killed with SIGKILL takes its dataflows and their nodes with it, and leaves its
+        // socket behind: the next `apus up` replaces it.
+        try writeFlow("long", count: 100_000)
+        #expect(try apus("start", "long.yml").status == 0)
+        usleep(500_000)
+        #expect(survivors().count >= 4, "daemon, apus run and two nodes")
+        kill(pid, SIGKILL)
+        let deadline = Date().addingTimeInterval(10)
+        while !survivors().isEmpty, Date() < deadline { usleep(50_000) }
+        #expect(survivors() == [], "the dataflow outlived its daemon")
+        #expect(FileManager.default.fileExists(atPath: socket))
+        let orphaned = try apus("list")
+        #expect(orphaned.status == 1 && orphaned.stderr.contains("no apus daemon is running"), "\(orphaned.stderr)")
+        let revived = try apus("up")
+        #expect(revived.status == 0 && revived.stdout.hasPrefix("apus daemon 0.1.0 running"), "\(revived.stdout) \(revived.stderr)")
+        #expect(try apus("list").stdout == "no dataflows\n")
     }
 }

@@ -240,6 +240,44 @@ nodes:
     dataflow.expect_clean()
 
 
+def test_dora_c_and_python_nodes_alone(dataflow):
+    """Only nodes written for dora: a C ticker and sink, a Python sender and receiver."""
+    dataflow.write("sender.py", DORA_SENDER).write("receiver.py", DORA_RECEIVER)
+    inputs = "\n".join(f"      {name}: sender/{name}" for name in SENDER_OUTPUTS.strip("[]").split(", "))
+    run = dataflow.run(f"""
+nodes:
+  - id: ticker
+    build: gcc {DORA_C_FLAGS} -o dora_node {DORA_C}/node.c $(apus config --libs)
+    path: ./dora_node
+    inputs:
+      tick: dora/timer/millis/10
+    outputs: [counter, message]
+  - id: sink
+    build: gcc {DORA_C_FLAGS} -o dora_sink {DORA_C}/sink.c $(apus config --libs)
+    path: ./dora_sink
+    args: 0
+    inputs:
+      counter: ticker/counter
+      message: ticker/message
+  - id: sender
+    path: sender.py
+    inputs:
+      tick: dora/timer/millis/20
+    outputs: {SENDER_OUTPUTS}
+  - id: receiver
+    path: receiver.py
+    inputs:
+{inputs}
+""")
+    assert run.status == 0, run
+    assert ok_line(run, "ticker") == "node: ok 20", run
+    assert "sink: counter 20, message 20, native 0, closed 2, stop 1, other 0" in run.lines("sink"), run
+    assert ok_line(run, "sink") == "sink: ok", run
+    assert ok_line(run, "sender") == "sender: ok 10", run
+    assert ok_line(run, "receiver") == "receiver: ok 8 inputs 80 values polled", run
+    dataflow.expect_clean()
+
+
 def test_the_dora_module_can_be_turned_off_and_says_when_pyarrow_is_missing(dataflow):
     dataflow.write("which.py", textwrap.dedent('''
         try:
@@ -274,4 +312,28 @@ nodes:
     run = dataflow.run(flow.replace("    env: {APUS_DORA_PYTHON: 0}\n", ""), "--no-dora-python")
     assert ok_line(run, "provided") == "which: no dora: No module named 'dora'", run
     assert ok_line(run, "off") == "which: no dora: No module named 'dora'", run
+    dataflow.expect_clean()
+
+
+def test_the_benchmarks_python_ping_pong_files_run_on_apus(dataflow):
+    """bench/pingpong's node files, written against dora's API, also run on dora-rs 1.1.0 in
+    bench/bench.py --vs-dora; here they must run on Apus and report sane latencies."""
+    import json
+    pingpong = REPO / "bench" / "pingpong"
+    run = dataflow.run(f"""
+env: {{SIZES: "8,65536", ROUNDS: 30, WARMUP: 5}}
+nodes:
+  - id: ping
+    path: {pingpong}/ping.py
+    inputs: {{pong: pong/pong}}
+    outputs: [ping]
+  - id: pong
+    path: {pingpong}/pong.py
+    inputs: {{ping: ping/ping}}
+    outputs: [pong]
+""")
+    assert run.status == 0, run
+    rows = [json.loads(line) for line in run.lines("ping")]
+    assert [row["size"] for row in rows] == [8, 65536], run
+    assert all(row["rounds"] == 30 and 0 < row["p50_us"] <= row["p90_us"] <= row["p99_us"] for row in rows), rows
     dataflow.expect_clean()
