@@ -7,6 +7,14 @@ from conftest import BUILD, C_NODE_BUILD, REPO, ok_line
 DORA_C = REPO / "Tests" / "CNodes" / "dora"
 # dora's C nodes include "node_api.h": Apus's copy of it is include/dora/node_api.h.
 DORA_C_FLAGS = "-std=c99 -Wall -Wextra -Werror -I$(apus config --include-dir)/dora"
+# The dora C node (Tests/CNodes/dora/node.c): 20 ticks, a counter byte and a message on each.
+DORA_TICKER = f"""  - id: ticker
+    build: gcc {DORA_C_FLAGS} -o dora_node {DORA_C}/node.c $(apus config --libs)
+    path: ./dora_node
+    inputs:
+      tick: dora/timer/millis/10
+    outputs: [counter, message]
+"""
 
 
 def test_dora_c_nodes_run_unchanged_with_an_apus_native_python_node(dataflow):
@@ -30,15 +38,7 @@ def test_dora_c_nodes_run_unchanged_with_an_apus_native_python_node(dataflow):
     '''))
     run = dataflow.run(f"""
 nodes:
-  - id: ticker
-    build: gcc {DORA_C_FLAGS} -o dora_node {DORA_C}/node.c $(apus config --libs)
-    path: ./dora_node
-    inputs:
-      tick: dora/timer/millis/10
-    outputs:
-      - counter
-      - message
-  - id: native
+{DORA_TICKER}  - id: native
     path: native.py
     inputs:
       counter: {{source: ticker/counter, queue_size: 32}}
@@ -246,13 +246,7 @@ def test_dora_c_and_python_nodes_alone(dataflow):
     inputs = "\n".join(f"      {name}: sender/{name}" for name in SENDER_OUTPUTS.strip("[]").split(", "))
     run = dataflow.run(f"""
 nodes:
-  - id: ticker
-    build: gcc {DORA_C_FLAGS} -o dora_node {DORA_C}/node.c $(apus config --libs)
-    path: ./dora_node
-    inputs:
-      tick: dora/timer/millis/10
-    outputs: [counter, message]
-  - id: sink
+{DORA_TICKER}  - id: sink
     build: gcc {DORA_C_FLAGS} -o dora_sink {DORA_C}/sink.c $(apus config --libs)
     path: ./dora_sink
     args: 0
