@@ -5,8 +5,9 @@
 
 Measures (all release builds; the Python nodes are the same files for both systems, written
 against dora-rs's Python API, run by the same interpreter of a venv of the benchmark's own):
-- ping-pong latency, RTT/2 p50/p90/p99: Python<->Python (Apus and dora), C<->C and Swift<->Swift
-  (Apus), and a raw C futex ping-pong as the floor, at 8 B .. 40 MiB;
+- ping-pong latency, RTT/2 p50/p90/p99: Python<->Python with dora's API (Apus and dora); zero-copy
+  C<->C, Swift<->Swift and Python<->Python with Apus's APIs; a raw C futex ping-pong as the floor;
+  at 8 B .. 40 MiB;
 - throughput of an unpaced Python sender: messages/s, MB/s, received vs sent, drops as reported;
 - start-up: wall time of a two-node Python dataflow sending one message (median of 10);
 - memory: peak RSS (VmHWM) of the daemon and of each node during 40 MiB ping-pong;
@@ -187,7 +188,7 @@ def pingpong_python(systems, system, work, sizes, rounds, budget):
 def pingpong_native(systems, work, sizes, rounds, budget):
     env = {"SIZES": ",".join(map(str, sizes)), "ROUNDS": str(rounds), "BUDGET": str(budget), "WARMUP": "200"}
     results = {}
-    for language in ("c", "swift"):
+    for language in ("c", "swift", "python"):
         stdout, _, _ = systems.run("apus", work / f"{language}-pingpong" / "dataflow.yml", env=env)
         results[language] = {row["size"]: row for row in json_lines(stdout) if "p50_us" in row}
     reference = {}
@@ -271,7 +272,8 @@ nodes:
     inputs: {{ping: ping/ping}}
     outputs: [pong]
 """)
-    for language, program in (("c", work / "pingpong"), ("swift", bin_path / "bench-pingpong")):
+    for language, program in (("c", work / "pingpong"), ("swift", bin_path / "bench-pingpong"),
+                              ("python", BENCH / "nodes" / "pingpong.py")):
         copy_flow(work, f"{language}-pingpong", f"""
 nodes:
   - id: ping
@@ -326,10 +328,10 @@ def main():
                 runs[system].append(pingpong_python(systems, system, work, SIZES, rounds, budget))
         result["pingpong_python"] = {s: [median_row([r[size] for r in runs[s]]) for size in SIZES] for s in systems_list}
 
-        log("ping-pong, C <-> C and Swift <-> Swift (Apus) and the raw C futex floor")
+        log("ping-pong, zero-copy C <-> C, Swift <-> Swift and Python <-> Python (Apus) and the raw C futex floor")
         native = [pingpong_native(systems, work, SIZES, max(rounds, 2000), budget) for _ in range(reps)]
         result["pingpong_native"] = {k: [median_row([n[k][size] for n in native]) for size in SIZES]
-                                     for k in ("c", "swift", "c_futex_reference")}
+                                     for k in ("c", "swift", "python", "c_futex_reference")}
 
         log("throughput, unpaced Python sender")
         result["throughput"] = {s: [] for s in systems_list}
@@ -380,14 +382,14 @@ def table(result):
             row += f" {d['p50_us']:.1f} | {d['p90_us']:.1f} | {d['p99_us']:.1f} | {ratio(a['p50_us'], d['p50_us'])} |"
         lines.append(row)
     lines += ["", "Ping-pong RTT/2 (µs), native nodes on Apus, zero-copy, against a raw C futex ping-pong",
-              "| size | C p50 | p90 | p99 | Swift p50 | p90 | p99 | raw C futex p50 | p99 | C/raw p50 |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| size | C p50 | p90 | p99 | Swift p50 | p90 | p99 | Python p50 | p90 | p99 | raw C futex p50 | p99 | C/raw p50 |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     native = result["pingpong_native"]
     for i, size in enumerate(SIZES):
-        c, s, r = native["c"][i], native["swift"][i], native["c_futex_reference"][i]
+        c, s, p, r = native["c"][i], native["swift"][i], native["python"][i], native["c_futex_reference"][i]
         lines.append(f"| {label(size)} | {c['p50_us']:.2f} | {c['p90_us']:.2f} | {c['p99_us']:.2f} | {s['p50_us']:.2f} |"
-                     f" {s['p90_us']:.2f} | {s['p99_us']:.2f} | {r['p50_us']:.3f} | {r['p99_us']:.3f} |"
-                     f" {ratio(c['p50_us'], r['p50_us'])} |")
+                     f" {s['p90_us']:.2f} | {s['p99_us']:.2f} | {p['p50_us']:.2f} | {p['p90_us']:.2f} | {p['p99_us']:.2f} |"
+                     f" {r['p50_us']:.3f} | {r['p99_us']:.3f} | {ratio(c['p50_us'], r['p50_us'])} |")
     lines += ["", "Throughput, unpaced Python sender, default queue (10, drop_oldest)"]
     head = "| size | Apus msg/s | MB/s | received/sent | dropped (reported) |"
     head += " dora msg/s | MB/s | received/sent | dropped (reported) | Apus/dora msg/s |" if dora else ""
