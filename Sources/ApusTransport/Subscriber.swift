@@ -41,6 +41,10 @@ public final class Subscriber: @unchecked Sendable {
     /// The pool each input used last: consecutive samples almost always share it.
     private var lastPool: [MappedPool?]
     private var spin = AdaptiveSpin()
+    /// The rings and the control word, held outside any array or class so the spin loop polls them
+    /// without reference counting (the inbox, which owns their memory, lives as long as `self`).
+    private let ringList: UnsafeMutableBufferPointer<InputRing>
+    private let controlWord: UnsafeMutablePointer<Atomic<UInt32>>
     /// The control count last handed out; atomic because `controlPending` may be read from a
     /// sending thread while another receives.
     private let controlSeen = Atomic<UInt32>(0)
@@ -57,9 +61,16 @@ public final class Subscriber: @unchecked Sendable {
         }
         self.inbox = inbox
         self.inputs = inputs
+        self.ringList = .allocate(capacity: inbox.rings.count)
+        _ = self.ringList.initialize(from: inbox.rings)
+        self.controlWord = inbox.controlCounter
         self.closedReported = Array(repeating: false, count: inputs.count)
         self.lastPool = Array(repeating: nil, count: inputs.count)
         self.resolvePool = resolvePool
+    }
+
+    deinit {
+        ringList.deallocate()
     }
 
     /// Makes a producer's pool known ahead of its first sample.
@@ -93,10 +104,14 @@ public final class Subscriber: @unchecked Sendable {
     /// Samples queued on each input (metrics).
     public var queued: [Int] { inbox.rings.map(\.queued) }
 
+    /// What the spin loop polls: kept free of reference counting and exclusivity checks.
+    @inline(__always)
     private var hasWork: Bool {
-        if controlPending { return true }
-        for (index, ring) in inbox.rings.enumerated() {
-            if ring.queued > 0 || (!closedReported[index] && ring.isProducerClosed) { return true }
+        if controlWord.pointee.load(ordering: .acquiring) != controlSeen.load(ordering: .relaxed) { return true }
+        for index in 0..<ringList.count {
+            let ring = ringList[index]
+            if ring.queued > 0 { return true }
+            if ring.isProducerClosed, !closedReported[index] { return true }
         }
         return false
     }
