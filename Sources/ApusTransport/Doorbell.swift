@@ -40,14 +40,14 @@ public struct Doorbell: @unchecked Sendable {
     func wait(until deadline: UInt64?, spin: inout AdaptiveSpin, ready: () -> Bool) -> Bool {
         if ready() { return true }
         let start = monotonicNanoseconds()
-        let outcome = sleepUnlessReady(until: deadline, spin: spin, ready: ready)
+        let outcome = sleepUnlessReady(until: deadline, since: start, spin: spin, ready: ready)
         // Timeouts count too: a node that keeps waiting on an idle input must stop spinning.
         spin.record(waitNanoseconds: monotonicNanoseconds() - start)
         return outcome
     }
 
-    private func sleepUnlessReady(until deadline: UInt64?, spin: AdaptiveSpin, ready: () -> Bool) -> Bool {
-        if spin.spin(until: deadline, ready) { return true }
+    private func sleepUnlessReady(until deadline: UInt64?, since start: UInt64, spin: AdaptiveSpin, ready: () -> Bool) -> Bool {
+        if spin.spin(until: deadline, since: start, ready) { return true }
         while true {
             let seen = sequence.pointee.load(ordering: .sequentiallyConsistent)
             if ready() { return true }
@@ -95,10 +95,11 @@ public struct AdaptiveSpin: Sendable {
         }
     }
 
-    /// Spins for the current budget; true if `ready` became true meanwhile.
-    func spin(until deadline: UInt64?, _ ready: () -> Bool) -> Bool {
+    /// Spins for the current budget from `start` (monotonic ns, read by the caller); true if
+    /// `ready` became true meanwhile.
+    func spin(until deadline: UInt64?, since start: UInt64, _ ready: () -> Bool) -> Bool {
         guard budgetNanoseconds > 0 else { return false }
-        var end = monotonicNanoseconds() + budgetNanoseconds
+        var end = start + budgetNanoseconds
         if let deadline { end = min(end, deadline) }
         var checks = 0
         while true {

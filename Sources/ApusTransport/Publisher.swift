@@ -77,12 +77,14 @@ public final class Publisher: @unchecked Sendable {
     }
 
     public let configuration: Configuration
-    public private(set) var pools: [SamplePool] = []
-    public private(set) var outputs: [[EdgeTarget]]
+    // Mutable state is used under the owner's send lock and never through overlapping accesses,
+    // so it skips the runtime exclusivity checks, which cost a measurable share of a hand-off.
+    @exclusivity(unchecked) public private(set) var pools: [SamplePool] = []
+    @exclusivity(unchecked) public private(set) var outputs: [[EdgeTarget]]
     private let announce: (SamplePool) throws(TransportError) -> Void
-    private var swept: Set<Int> = []
+    @exclusivity(unchecked) private var swept: Set<Int> = []
     /// Per edge bit, the last `head` read from its ring (see `InputRing.push`).
-    private var knownHeads: [UInt64]
+    @exclusivity(unchecked) private var knownHeads: [UInt64]
 
     /// `outputs[i]` lists the edges output `i` feeds. `announce` must make a new pool known to every
     /// consumer before this returns (it is called for the first pool too).

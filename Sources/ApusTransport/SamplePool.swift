@@ -157,7 +157,7 @@ public final class SamplePool: @unchecked Sendable {
     public let data: SharedSegment
     public let control: SharedSegment
     public let view: PoolView
-    private var cursor = 0
+    @exclusivity(unchecked) private var cursor = 0
 
     public init(index: Int, layout: PoolLayout, name: String) throws(TransportError) {
         try layout.validate()

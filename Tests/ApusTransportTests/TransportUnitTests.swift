@@ -219,8 +219,9 @@ import Testing
     @Test func idleTimeoutsDecayTheSpinToNothing() throws {
         let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest)]), name: "unit")
         var spin = AdaptiveSpin(budgetNanoseconds: AdaptiveSpin.maximumNanoseconds)
-        for _ in 0..<8 {
-            #expect(!inbox.doorbell.wait(until: monotonicNanoseconds() + 200_000, spin: &spin) { false })
+        // Each timeout is longer than any wait worth spinning for, so each halves the budget.
+        for _ in 0..<10 {
+            #expect(!inbox.doorbell.wait(until: monotonicNanoseconds() + 2 * AdaptiveSpin.maximumNanoseconds, spin: &spin) { false })
         }
         #expect(spin.budgetNanoseconds == 0)
     }
