@@ -42,7 +42,7 @@ let package = Package(
         .systemLibrary(name: "CApusHeader"),
         .target(
             name: "ApusCAPI",
-            dependencies: ["ApusNode", "ApusTransport", "CApusHeader"],
+            dependencies: ["ApusNode", "ApusTransport", "CApusHeader", "CApusSys"],
             exclude: ["exports.map"],
             linkerSettings: [
                 // Export the C API and nothing else: no Swift symbols, no shim functions.

@@ -80,19 +80,29 @@ public func read_dora_event_type(_ event: UnsafeMutableRawPointer?) -> DoraEvent
     }
 }
 
+/// dora's `read_dora_input_*(event, &ptr, &len)`: NULL and 0 unless the event is an INPUT, whose
+/// `part` is then handed out (valid until the event is freed).
+private func readInput(
+    _ function: StaticString, _ event: UnsafeMutableRawPointer?, _ outPointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+    _ outLength: UnsafeMutablePointer<Int>?, _ part: (CEvent, Input) -> (UnsafeMutablePointer<CChar>, Int)
+) {
+    outPointer?.pointee = nil
+    outLength?.pointee = 0
+    dora(function, fallback: ()) { () throws(APIError) in
+        let outPointer = try requireOut(outPointer, "out_ptr")
+        let outLength = try requireOut(outLength, "out_len")
+        let owner = try resolve(handle(event), .event, as: CEvent.self)
+        guard case .input(let input) = owner.event else { return }
+        (outPointer.pointee, outLength.pointee) = part(owner, input)
+    }
+}
+
 @c @implementation
 public func read_dora_input_id(
     _ event: UnsafeMutableRawPointer?, _ outPointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ outLength: UnsafeMutablePointer<Int>?
 ) {
-    outPointer?.pointee = nil
-    outLength?.pointee = 0
-    dora("read_dora_input_id", fallback: ()) { () throws(APIError) in
-        let outPointer = try requireOut(outPointer, "out_ptr")
-        let outLength = try requireOut(outLength, "out_len")
-        let owner = try resolve(handle(event), .event, as: CEvent.self)
-        guard owner.type == APUS_EVENT_INPUT else { return }
-        outPointer.pointee = UnsafeMutablePointer(mutating: owner.id)
-        outLength.pointee = strlen(owner.id)
+    readInput("read_dora_input_id", event, outPointer, outLength) { owner, _ in
+        (UnsafeMutablePointer(mutating: owner.id), strlen(owner.id))
     }
 }
 
@@ -103,16 +113,9 @@ nonisolated(unsafe) private let emptyData = UnsafeMutablePointer<CChar>.allocate
 public func read_dora_input_data(
     _ event: UnsafeMutableRawPointer?, _ outPointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ outLength: UnsafeMutablePointer<Int>?
 ) {
-    outPointer?.pointee = nil
-    outLength?.pointee = 0
-    dora("read_dora_input_data", fallback: ()) { () throws(APIError) in
-        let outPointer = try requireOut(outPointer, "out_ptr")
-        let outLength = try requireOut(outLength, "out_len")
-        let owner = try resolve(handle(event), .event, as: CEvent.self)
-        guard case .input(let input) = owner.event else { return }
+    readInput("read_dora_input_data", event, outPointer, outLength) { _, input in
         let bytes = input.bytes
-        outPointer.pointee = bytes.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: CChar.self)) } ?? emptyData
-        outLength.pointee = bytes.count
+        return (bytes.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: CChar.self)) } ?? emptyData, bytes.count)
     }
 }
 

@@ -1,6 +1,7 @@
 // apus_node_*: joining the dataflow, receiving, sending, allocating and logging.
 @_spi(CAPI) import ApusNode
 import CApusHeader
+import CApusSys
 import Glibc
 
 /// A node as C holds it, with its ids kept as C strings for as long as anything uses the node.
@@ -222,18 +223,9 @@ public func apus_node_log(_ node: OpaquePointer?, _ level: apus_log_level_t, _ m
     }
 }
 
-/// Writes `text` and a newline to `fd` in one write where possible, so lines of threads logging
+/// Writes `text` and a newline to `fd` with one write where possible, so lines of threads logging
 /// at once do not interleave.
 func writeLine(_ fd: Int32, _ text: String) {
-    var line = Array(text.utf8)
-    line.append(UInt8(ascii: "\n"))
-    line.withUnsafeBytes { bytes in
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return }
-            offset += written
-        }
-    }
+    var line = text + "\n"
+    line.withUTF8 { _ = apussys_write_all(fd, $0.baseAddress, $0.count) }
 }

@@ -15,7 +15,7 @@ struct Builder {
     func run() -> Int32? {
         var environment = environment
         if let directory = Installation.executableDirectory() {
-            let path = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/local/bin:/usr/bin:/bin"
+            let path = environmentValue(environment, "PATH") ?? "/usr/local/bin:/usr/bin:/bin"
             environment = mergeEnvironment(environment, [("PATH", "\(directory):\(path)")])
         }
         var done: Set<String> = []

@@ -112,6 +112,12 @@ func currentEnvironment() -> [String] {
     return result
 }
 
+/// The value of `name` in `NAME=value` strings (the last one wins, as for the process that gets them).
+func environmentValue(_ environment: [String], _ name: String) -> String? {
+    let prefix = name + "="
+    return environment.last { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+}
+
 /// `base` with `overrides` applied (later entries win), as `NAME=value` strings.
 func mergeEnvironment(_ base: [String], _ overrides: [(String, String)]) -> [String] {
     var order: [String] = []

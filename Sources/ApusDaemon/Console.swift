@@ -1,3 +1,4 @@
+import CApusSys
 import Glibc
 
 /// Where node output goes: `[node] line` on standard output (a colour per node on a terminal)
@@ -61,15 +62,15 @@ struct LineSplitter {
 /// Writes the whole string to a file descriptor, retrying short writes and EINTR.
 public func writeAll(_ fd: Int32, _ text: String) {
     var text = text
-    text.withUTF8 { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return }
-            offset += written
-        }
-    }
+    text.withUTF8 { _ = apussys_write_all(fd, $0.baseAddress, $0.count) }
+}
+
+/// Writes all of `bytes`; false on error (errno set).
+@discardableResult
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    let result = bytes.withUnsafeBytes { apussys_write_all(fd, $0.baseAddress, $0.count) }
+    if result < 0 { errno = -result }
+    return result == 0
 }
 
 /// "exited with status 1", "killed by signal 11 (SIGSEGV)".

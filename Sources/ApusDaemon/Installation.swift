@@ -31,9 +31,12 @@ public struct Installation: Sendable, Equatable {
     /// Linker flags for a C node. An installed library is found by name and through the rpath; a
     /// build folder's library (named libApusCAPI.so by SwiftPM) is linked by its path.
     public var libs: String {
-        isInstalled
-            ? "-L\(libraryDirectory) -lapus -Wl,-rpath,\(libraryDirectory)"
-            : "\(libraryDirectory)/libApusCAPI.so"
+        isInstalled ? "-L\(libraryDirectory) -lapus -Wl,-rpath,\(libraryDirectory)" : libraryFile
+    }
+
+    /// The library itself: libapus.so when installed, SwiftPM's libApusCAPI.so in a build folder.
+    var libraryFile: String {
+        "\(libraryDirectory)/\(isInstalled ? "libapus.so" : "libApusCAPI.so")"
     }
 
     /// Finds the header and library for the running executable.
@@ -71,7 +74,10 @@ public struct Installation: Sendable, Equatable {
 
     /// The running executable (from /proc/self/exe).
     public static func executablePath() -> String? {
-        ApusDaemon.executablePath()
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
@@ -88,13 +94,6 @@ public enum InstallationError: Error, Equatable, CustomStringConvertible {
                 + "prefix, see scripts/install) or libApusCAPI.so beside it inside the source tree (run `swift build`)"
         }
     }
-}
-
-func executablePath() -> String? {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard count > 0 else { return nil }
-    return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 private func parent(_ path: String) -> String {

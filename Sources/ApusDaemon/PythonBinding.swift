@@ -1,3 +1,4 @@
+import ApusDataflow
 import Glibc
 
 /// Makes `import apus` work in a dataflow's Python nodes with no set-up: the package is built from
@@ -21,14 +22,15 @@ struct PythonBinding {
             if access(folder + "/apus", F_OK) == 0 { return folder }
         }
         let folder = try build()
-        if let fingerprint { _ = writeSmallFile(note, fingerprint + "\n" + folder) }
+        if let fingerprint { _ = replaceFile(note, fingerprint + "\n" + folder) }
         return folder
     }
 
     /// Size and modification time of everything a build depends on; nil if something is missing.
     private func fingerprint() -> String? {
         let source = installation.pythonSource
-        var files = [resolveExecutable(python), "\(installation.includeDirectory)/apus.h", libraryFile, "\(source)/apus_build.py"]
+        let interpreter = python.contains("/") ? python : searchPATH(python, in: environmentValue(environment, "PATH") ?? "/usr/bin:/bin")
+        var files = [interpreter, "\(installation.includeDirectory)/apus.h", installation.libraryFile, "\(source)/apus_build.py"]
         guard let sources = listDirectory("\(source)/apus") else { return nil }
         files += sources.filter { $0.hasSuffix(".py") }.sorted().map { "\(source)/apus/\($0)" }
         var parts = [python, installation.cflags, installation.libs]
@@ -39,20 +41,6 @@ struct PythonBinding {
             parts.append("\(file):\(status.st_size):\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)")
         }
         return String(fnv1a(parts.joined(separator: "|")))
-    }
-
-    private var libraryFile: String {
-        installation.isInstalled ? "\(installation.libraryDirectory)/libapus.so" : "\(installation.libraryDirectory)/libApusCAPI.so"
-    }
-
-    /// The interpreter's file: `python` itself when it has a slash, else its first match on PATH.
-    private func resolveExecutable(_ name: String) -> String? {
-        if name.contains("/") { return name }
-        let path = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/bin:/bin"
-        for folder in path.split(separator: ":") where access("\(folder)/\(name)", X_OK) == 0 {
-            return "\(folder)/\(name)"
-        }
-        return nil
     }
 
     private func build() throws(SupervisorError) -> String {
@@ -85,47 +73,4 @@ func fnv1a(_ text: String) -> UInt64 {
         hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
     }
     return hash
-}
-
-/// A file's text; nil if it cannot be read or is longer than `limit` bytes.
-func readTextFile(_ path: String, limit: Int = .max) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-    while true {
-        let count = read(fd, &buffer, buffer.count)
-        if count < 0, errno == EINTR { continue }
-        guard count > 0 else { break }
-        bytes += buffer[0..<count]
-        if bytes.count > limit { return nil }
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
-/// Writes a small file atomically (a temporary file renamed over it).
-func writeSmallFile(_ path: String, _ text: String) -> Bool {
-    let temporary = "\(path).\(getpid())"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { return false }
-    let bytes = Array(text.utf8)
-    let written = write(fd, bytes, bytes.count)
-    close(fd)
-    guard written == bytes.count, rename(temporary, path) == 0 else {
-        unlink(temporary)
-        return false
-    }
-    return true
-}
-
-func listDirectory(_ path: String) -> [String]? {
-    guard let directory = opendir(path) else { return nil }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != ".", name != ".." { names.append(name) }
-    }
-    return names
 }

@@ -154,7 +154,7 @@ public final class Supervisor {
 
     /// The interpreter of Python nodes: $APUS_PYTHON, else python3.
     private var python: String {
-        options.environment.last { $0.hasPrefix("APUS_PYTHON=") }.map { String($0.dropFirst(12)) } ?? "python3"
+        environmentValue(options.environment, "APUS_PYTHON") ?? "python3"
     }
 
     /// The publisher that turns a node's stdout lines into utf8 messages (`send_stdout_as`).
@@ -185,11 +185,11 @@ public final class Supervisor {
             if let pythonPath {
                 // First on the path, before whatever the environment or the node's env had.
                 var folders = [pythonPath]
-                let variable = environment.last { $0.hasPrefix("APUS_DORA_PYTHON=") }.map { String($0.dropFirst(17)) }
+                let variable = environmentValue(environment, "APUS_DORA_PYTHON")
                 if let doraPythonPath, !["0", "false", "no", "off"].contains(variable?.lowercased() ?? "") {
                     folders.insert(doraPythonPath, at: 0)
                 }
-                let inherited = environment.last { $0.hasPrefix("PYTHONPATH=") }.map { String($0.dropFirst(11)) } ?? ""
+                let inherited = environmentValue(environment, "PYTHONPATH") ?? ""
                 if !inherited.isEmpty { folders.append(inherited) }
                 environment = mergeEnvironment(environment, [("PYTHONPATH", folders.joined(separator: ":"))])
             }
@@ -665,12 +665,3 @@ func formatSeconds(_ value: Double) -> String {
     value == value.rounded() ? String(Int(value)) : String(value)
 }
 
-/// `mkdir -p`.
-public func mkdirs(_ path: String) -> Bool {
-    var current = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
-        current += "/" + part
-        if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
-    }
-    return true
-}

@@ -346,7 +346,7 @@ struct DataflowParser {
             }
             return absolute
         }
-        if !path.contains("/"), let found = searchPATH(path) {
+        if !path.contains("/"), let found = searchPATH(path, in: loader.environment["PATH"] ?? "") {
             return found
         }
         let onPath = path.contains("/") ? "" : " nor on PATH"
@@ -354,14 +354,6 @@ struct DataflowParser {
         return absolute
     }
 
-    private func searchPATH(_ command: String) -> String? {
-        let directories = (loader.environment["PATH"] ?? "").split(separator: ":")
-        for directory in directories {
-            let candidate = "\(directory)/\(command)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
 
     // MARK: Inputs and outputs
 
@@ -585,4 +577,13 @@ struct DataflowParser {
         }
         return choice
     }
+}
+
+/// The first executable `command` in the colon-separated folders of `path` (a PATH value).
+public func searchPATH(_ command: String, in path: String) -> String? {
+    for directory in path.split(separator: ":") {
+        let candidate = "\(directory)/\(command)"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
 }

@@ -232,6 +232,19 @@ int apussys_spawn_detached(const char *path, char *const argv[], char *const env
     return daemon;
 }
 
+int apussys_write_all(int fd, const void *bytes, size_t length) {
+    const char *cursor = bytes;
+    while (length > 0) {
+        ssize_t written = write(fd, cursor, length);
+        if (written < 0 && errno == EINTR) continue;
+        if (written < 0) return -errno;
+        if (written == 0) return -EIO;
+        cursor += written;
+        length -= (size_t)written;
+    }
+    return 0;
+}
+
 int apussys_peer_uid(int socket) {
     struct ucred credentials;
     socklen_t length = sizeof credentials;

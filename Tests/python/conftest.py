@@ -17,6 +17,18 @@ API_TEST = REPO / "Tests" / "CNodes" / "api_test.c"
 C_NODE_BUILD = f"gcc -std=c99 -Wall -Wextra -Wpedantic -Werror -o api_test {API_TEST} $(apus config --cflags --libs)"
 
 
+# For node sources: the permissions and file of the mapping that holds `address` in this process.
+MEMFD_MAPPING = '''
+def memfd_mapping(address):
+    for line in open("/proc/self/maps"):
+        fields = line.split()
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        if start <= address < end:
+            return fields[1], " ".join(fields[5:])
+    return None, None
+'''
+
+
 class Run:
     def __init__(self, status, stdout, stderr):
         self.status, self.stdout, self.stderr = status, stdout, stderr

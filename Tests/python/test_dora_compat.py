@@ -2,7 +2,7 @@
 alone and mixed with Apus-native C, Python and Swift nodes."""
 import textwrap
 
-from conftest import BUILD, C_NODE_BUILD, REPO, ok_line
+from conftest import BUILD, C_NODE_BUILD, MEMFD_MAPPING, REPO, ok_line
 
 DORA_C = REPO / "Tests" / "CNodes" / "dora"
 # dora's C nodes include "node_api.h": Apus's copy of it is include/dora/node_api.h.
@@ -100,7 +100,7 @@ DORA_SENDER = textwrap.dedent('''
     print("sender: ok", sent)
 ''')
 
-DORA_RECEIVER = textwrap.dedent('''
+DORA_RECEIVER = MEMFD_MAPPING + textwrap.dedent('''
     import logging
     import sys
     import time
@@ -122,13 +122,8 @@ DORA_RECEIVER = textwrap.dedent('''
         }[input_id.removeprefix("echoed_")]
 
     def in_shared_memory(array):
-        address = array.buffers()[1].address
-        for line in open("/proc/self/maps"):
-            fields = line.split()
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            if start <= address < end:
-                return fields[1] == "r--s" and "/memfd:" in line
-        return False
+        permissions, file = memfd_mapping(array.buffers()[1].address)
+        return permissions == "r--s" and "/memfd:" in file
 
     node = Node()
     logging.info("receiver logging works")

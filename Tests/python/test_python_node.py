@@ -6,7 +6,7 @@ import sys
 import textwrap
 import time
 
-from conftest import APUS, BUILD, C_NODE_BUILD, REPO, ok_line
+from conftest import APUS, BUILD, C_NODE_BUILD, MEMFD_MAPPING, REPO, ok_line
 
 # Every element type a Python node can send, with the values the checks expect back.
 TYPED_SOURCE = textwrap.dedent('''
@@ -93,15 +93,7 @@ ZERO_COPY_CONSUMER = textwrap.dedent('''
     import sys
     import numpy as np
     from apus import Node
-
-    def memfd_mapping(address):
-        for line in open("/proc/self/maps"):
-            fields = line.split()
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            if start <= address < end:
-                return fields[1], " ".join(fields[5:])
-        return None, None
-
+''') + MEMFD_MAPPING + textwrap.dedent('''
     node = Node()
     checks = []
     for event in node:

@@ -145,7 +145,7 @@ public final class ControlDaemon {
             clients.removeAll { $0.fd < 0 }
         }
         for client in downClients where client.fd >= 0 {
-            _ = writeFully(client.fd, frame(ControlResponse(ok: true)))
+            writeAll(client.fd, frame(ControlResponse(ok: true)))
         }
     }
 
@@ -464,7 +464,7 @@ public final class ControlDaemon {
             bytes += Array(line.utf8) + [10]
             if line.hasPrefix("apus: node '"), line.contains("; restarting (") { managed.status.restarts += 1 }
         }
-        _ = writeFully(managed.log, bytes)
+        writeAll(managed.log, bytes)
         for client in clients where client.fd >= 0 && client.following?.id == managed.status.id {
             let selected = lines.compactMap { select($0, client.following?.node) }
             guard !selected.isEmpty else { continue }

@@ -160,7 +160,7 @@ public final class ControlConnection {
         frame[2] = UInt8((length >> 8) & 0xff)
         frame[3] = UInt8(length & 0xff)
         frame += body
-        guard writeFully(fd, frame) else { throw .system("cannot write to the apus daemon", errno) }
+        guard writeAll(fd, frame) else { throw .system("cannot write to the apus daemon", errno) }
     }
 
     /// The next response; nil when the daemon closed the connection.
@@ -198,18 +198,6 @@ func unixAddress(_ path: String) -> sockaddr_un {
         buffer[bytes.count] = 0
     }
     return address
-}
-
-/// Writes all of `bytes` to a blocking fd; false on error.
-func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-        if written < 0, errno == EINTR { continue }
-        guard written > 0 else { return false }
-        offset += written
-    }
-    return true
 }
 
 /// Encodes a response as one frame.

@@ -11,14 +11,18 @@ private let socketDiscussion = """
     XDG_RUNTIME_DIR is unset), in a folder only this user can enter.
     """
 
+/// Connects, sends one request and returns the connection with the first response.
+private func exchange(_ request: ControlRequest, paths: ControlPaths) throws(ControlError) -> (ControlConnection, ControlResponse) {
+    let connection = try ControlConnection.connect(paths.socket)
+    try connection.send(request)
+    guard let response = try connection.receive() else { throw .protocolViolation("the connection closed without an answer") }
+    return (connection, response)
+}
+
 /// Sends one request and returns the first response, failing with the daemon's message.
 private func request(_ request: ControlRequest, paths: ControlPaths = ControlPaths()) throws -> (ControlConnection, ControlResponse) {
     do {
-        let connection = try ControlConnection.connect(paths.socket)
-        try connection.send(request)
-        guard let response = try connection.receive() else {
-            throw ControlError.protocolViolation("the connection closed without an answer")
-        }
+        let (connection, response) = try exchange(request, paths: paths)
         guard response.ok else {
             printError(response.version != ControlProtocol.version || response.error?.hasPrefix("version mismatch") == true
                 ? "apus: this apus is \(ControlProtocol.version) but the daemon is \(response.version): \(response.error ?? "")"
@@ -121,10 +125,9 @@ struct Up: ParsableCommand {
     }
 }
 
-private func ping(_ paths: ControlPaths) throws -> ControlResponse {
-    let connection = try ControlConnection.connect(paths.socket)
-    try connection.send(ControlRequest(.ping))
-    guard let response = try connection.receive(), response.ok else { throw ControlError.protocolViolation("no answer to ping") }
+private func ping(_ paths: ControlPaths) throws(ControlError) -> ControlResponse {
+    let (_, response) = try exchange(ControlRequest(.ping), paths: paths)
+    guard response.ok else { throw .protocolViolation("no answer to ping") }
     return response
 }
 
@@ -140,31 +143,19 @@ struct Down: ParsableCommand {
         let paths = ControlPaths()
         var down = ControlRequest(.down)
         down.force = force
-        let connection: ControlConnection
-        switch Result(catching: { () throws(ControlError) in try ControlConnection.connect(paths.socket) }) {
-        case .success(let made):
-            connection = made
-        case .failure(.noDaemon):
-            print("no apus daemon is running")
-            return
-        case .failure(let error):
-            printError("apus down: \(error)")
-            throw ExitCode(1)
-        }
         do {
+            let connection = try ControlConnection.connect(paths.socket)
             try connection.send(down)
             // The answer comes once the daemon's dataflows have ended; then it exits.
-            while true {
-                var entry = pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0)
-                guard poll(&entry, 1, 1000) > 0 else { continue }
-                guard let response = try connection.receive() else { break }
-                guard response.ok else {
-                    printError("apus down: \(response.error ?? "refused")")
-                    throw ExitCode(1)
-                }
-                break
+            if let response = try connection.receive(), !response.ok {
+                printError("apus down: \(response.error ?? "refused")")
+                throw ExitCode(1)
             }
         } catch let error as ControlError {
+            if case .noDaemon = error {
+                print("no apus daemon is running")
+                return
+            }
             printError("apus down: \(error)")
             throw ExitCode(1)
         }

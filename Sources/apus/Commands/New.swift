@@ -56,7 +56,7 @@ struct New: ParsableCommand {
                 printError("apus new: cannot create the folder of \(full)")
                 throw ExitCode(1)
             }
-            guard writeFile(full, text) else {
+            guard createFile(full, text) else {
                 printError("apus new: cannot write \(full): \(String(cString: strerror(errno)))")
                 throw ExitCode(1)
             }
@@ -186,12 +186,4 @@ struct New: ParsableCommand {
 
         """
     }
-}
-
-private func writeFile(_ path: String, _ text: String) -> Bool {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    let bytes = Array(text.utf8)
-    return write(fd, bytes, bytes.count) == bytes.count
 }

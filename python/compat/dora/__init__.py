@@ -159,9 +159,6 @@ class _InputEvent(dict):
         self._resolve()
         return dict.pop(self, key, *default)
 
-    def __iter__(self):
-        return dict.__iter__(self)
-
     def __eq__(self, other):
         self._resolve()
         return dict.__eq__(self, other)
@@ -269,7 +266,7 @@ class Node:
         text = str(message)
         if fields:
             text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
-        self._node.log("warn" if level == "warning" else ("debug" if level == "trace" else level), text)
+        self._node.log("debug" if level == "trace" else level, text)
 
     def log_error(self, message):
         self.log("error", message)
