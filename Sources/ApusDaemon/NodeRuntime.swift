@@ -38,6 +38,9 @@ final class NodeRuntime {
     /// Rings of the current inbox whose producer finished.
     var closedRings: Set<Int> = []
     var stopSent = false
+
+    /// True when the node has stream inputs and every one of them has closed.
+    var allInputsClosed: Bool { !plan.streams.isEmpty && closedRings.count == plan.streams.count }
     var restarts = 0
     var nextRestartDelay: Double
     /// Set when the node ended badly (the run then exits 1).

@@ -349,7 +349,8 @@ public final class Supervisor {
                 return
             }
             sendSetup(node)
-            if stopping, !node.stopSent { node.stopSent = node.post(.stop) }
+            // A node restarted after all its producers ended has nothing left to wait for.
+            if stopping || node.allInputsClosed, !node.stopSent { node.stopSent = node.post(.stop) }
         case .pool(let producer, let index, let layout) where producer == node.index && fds.count == 2:
             do {
                 let pool = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1], readsPayloads: false)
@@ -542,7 +543,7 @@ public final class Supervisor {
     }
 
     /// Says how many messages each `drop_oldest` input of the node lost to a full queue, so no
-    /// drop goes unseen. Called once per inbox, when its node is gone.
+    /// drop goes unseen. Called once per inbox, from `releaseInputs`, when its node is gone.
     private func reportDrops(of node: NodeRuntime) {
         for (ring, stream) in node.plan.streams.enumerated() {
             let dropped = node.inbox.rings[ring].dropped
@@ -567,7 +568,7 @@ public final class Supervisor {
         for edge in edges {
             let consumer = nodes[edge.consumer]
             consumer.closedRings.insert(edge.ring)
-            if consumer.closedRings.count == consumer.plan.streams.count, !consumer.stopSent {
+            if consumer.allInputsClosed, !consumer.stopSent {
                 consumer.stopSent = consumer.post(.stop)
             }
         }
@@ -576,7 +577,6 @@ public final class Supervisor {
     /// Starts a node again after a failure, with a fresh inbox its producers are pointed at.
     private func respawn(_ node: NodeRuntime) {
         if !node.plan.streams.isEmpty {
-            reportDrops(of: node)
             do {
                 node.inbox = try Inbox(layout: node.plan.inbox, name: node.id)
             } catch {

@@ -260,6 +260,32 @@ import Testing
         expectClean(harness)
     }
 
+    @Test func dropsOfARestartedConsumerAreReportedOncePerInbox() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: source
+                path: \(node)
+                args: --send 20000 --then-exit
+                outputs: [out]
+              - id: sink
+                path: \(node)
+                args: --fail-after 3
+                inputs: { in: { source: source/out, queue_size: 2 } }
+                restart_policy: on-failure
+                max_restarts: 1
+                restart_delay: 1
+            """)
+        let result = try harness.run()
+        #expect(result.stderr.contains("node 'sink' exited with status 1; restarting (1 of 1)"), "\(result.stderr)")
+        let notes = result.stderr.split(separator: "\n").filter { $0.hasPrefix("apus: node 'sink' input 'in': ") }
+        #expect(!notes.isEmpty, "\(result.stderr)")
+        // The source is done long before the restart, so only the first inbox dropped anything.
+        #expect(notes.count == 1, "each inbox's drops are reported once: \(notes)")
+        // The restarted sink finds its only input closed and is told to stop instead of waiting.
+        #expect(result.lines(of: "sink").contains("closed in"), "\(result.stdout)")
+        expectClean(harness)
+    }
+
     @Test func failingBuildStepStopsTheRunNamingNodeAndCommand() throws {
         let harness = try RunHarness(dataflow: """
             nodes:
