@@ -27,6 +27,7 @@ public struct Doorbell: @unchecked Sendable {
     /// sets `sleeping`, fences, looks for work. At least one of them sees the other's write, so
     /// either the consumer finds the work or the producer bumps `sequence` and wakes it (and a
     /// bump before its futex wait makes that wait return at once).
+    @inline(__always)
     public func ring() {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         if sleeping.pointee.load(ordering: .relaxed) != 0 {
@@ -79,6 +80,10 @@ public struct Doorbell: @unchecked Sendable {
 /// spinning would only delay) halves it, down to zero, so an idle node does not burn CPU.
 public struct AdaptiveSpin: Sendable {
     public static let maximumNanoseconds: UInt64 = 200_000
+    /// Looks a waiter takes before it reads the clock (about a microsecond), while the budget allows
+    /// spinning and the timeout is at least `quickSpinBound`.
+    static let quickChecks = 256
+    static let quickSpinBound: UInt64 = 20_000
     public private(set) var budgetNanoseconds: UInt64
 
     public init(budgetNanoseconds: UInt64 = 10_000) {

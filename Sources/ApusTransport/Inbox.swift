@@ -21,14 +21,21 @@ public struct InputRingLayout: Sendable, Equatable {
     }
 
     static let headerSize = 192
-    var size: Int { roundUp(Self.headerSize + capacity * 16, to: 64) }
+    static let entrySize = 64
+    /// Entries in memory: `capacity` rounded up to a power of two, so that finding a position's
+    /// entry is a mask, not a division, on the path the consumer polls.
+    var entryCount: Int { nextPowerOfTwo(capacity) }
+    var size: Int { Self.headerSize + entryCount * Self.entrySize }
 }
 
 /// The shape of a consumer's inbox, agreed out of band like a `PoolLayout`.
 ///
 /// Segment: the control counter (u32) at 0; the doorbell at 64; rings from 128. Ring: `head` u64 at 0 and
 /// `tail` u64 at 64 (own cache lines), `dropped` u64 at 128, `flags` u32 at 136, `spaceSignal` u32
-/// at 140 (futex), `producerWaiting` u32 at 144, then `capacity` entries of (arrival u64, descriptor u64).
+/// at 140 (futex), `producerWaiting` u32 at 144, then `entryCount` entries of one cache line each:
+/// `stamp` u64 at 0 (position + 1, stored last), `descriptor` u64 at 8 (pool << 32 | slot),
+/// `arrival` u64 at 16, `timestamp` u64 at 24, `length` u64 at 32, `metadataLength` u32 at 40,
+/// `elementType` u8 at 44.
 public struct InboxLayout: Sendable, Equatable {
     public var rings: [InputRingLayout]
 
@@ -73,17 +80,42 @@ public struct InboxLayout: Sendable, Equatable {
     }
 }
 
-/// One edge: a ring of sample descriptors from one producer output to one consumer input.
+/// What travels through a ring for one sample: where it is and its header, so that a consumer
+/// learns everything but the payload and its shape and parameters from the one cache line it polls.
+struct RingEntry: Sendable {
+    /// Pool index << 32 | slot.
+    var descriptor: UInt64
+    /// When it was sent (monotonic ns): the order across inputs.
+    var arrival: UInt64
+    var timestamp: UInt64
+    var length: UInt64
+    /// Bytes of encoded shape and parameters in the slot's metadata area.
+    var metadataLength: UInt32
+    var elementType: UInt8
+}
+
+/// One edge: a ring of sample entries from one producer output to one consumer input.
 ///
 /// Single producer, single consumer, except that both may advance `head`: the consumer to take a
 /// sample, the producer to evict the oldest under `dropOldest`. Both do it by compare-and-swap on
 /// a 64-bit position that never wraps, so exactly one of them owns each entry.
+///
+/// The producer stamps each entry with its position + 1 after filling it, and the consumer polls
+/// the stamp of the entry at `head` in place: a hand-off moves the one cache line of the entry,
+/// and `tail` (for metrics and a restarted producer) stays in the producer's cache.
 public struct InputRing: @unchecked Sendable {
     public static let producerClosed: UInt32 = 1
     public static let consumerGone: UInt32 = 2
 
     let base: UnsafeMutableRawPointer
     public let layout: InputRingLayout
+    let entryMask: UInt64
+
+    init(base: UnsafeMutableRawPointer, layout: InputRingLayout) {
+        self.base = base
+        self.layout = layout
+        self.entryMask = UInt64(layout.entryCount - 1)
+    }
 
     var head: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(base, 0) }
     var tail: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(base, 64) }
@@ -93,16 +125,25 @@ public struct InputRing: @unchecked Sendable {
     var producerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 144) }
 
     @inline(__always)
-    func entry(_ position: UInt64) -> (arrival: UnsafeMutablePointer<Atomic<UInt64>>, descriptor: UnsafeMutablePointer<Atomic<UInt64>>) {
-        let offset = InputRingLayout.headerSize + Int(position % UInt64(layout.capacity)) * 16
-        return (atomic64(base, offset), atomic64(base, offset + 8))
+    func entry(_ position: UInt64) -> UnsafeMutableRawPointer {
+        base + InputRingLayout.headerSize + Int(position & entryMask) * InputRingLayout.entrySize
     }
 
-    /// Samples waiting to be taken.
+    @inline(__always)
+    func stamp(_ entry: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> { atomic64(entry, 0) }
+
+    /// Samples waiting to be taken (for metrics: it reads `tail`, which the consumer never polls).
     public var queued: Int {
         let tail = tail.pointee.load(ordering: .acquiring)
         let head = head.pointee.load(ordering: .acquiring)
         return tail >= head ? Int(min(tail - head, UInt64(layout.capacity))) : 0
+    }
+
+    /// Whether the entry at `head` is filled.
+    @inline(__always)
+    var hasEntry: Bool {
+        let position = head.pointee.load(ordering: .acquiring)
+        return stamp(entry(position)).pointee.load(ordering: .acquiring) == position &+ 1
     }
 
     /// Samples evicted under `dropOldest` since the ring was made.
@@ -111,13 +152,20 @@ public struct InputRing: @unchecked Sendable {
     public var isProducerClosed: Bool { flags.pointee.load(ordering: .acquiring) & Self.producerClosed != 0 }
     public var isConsumerGone: Bool { flags.pointee.load(ordering: .acquiring) & Self.consumerGone != 0 }
 
-    /// The oldest entry, without taking it.
+    /// The oldest entry, without taking it. What it reads may be torn by an eviction racing with
+    /// it; `take` then fails, so use the entry only after `take` succeeded.
     @inline(__always)
-    func peek() -> (position: UInt64, arrival: UInt64, descriptor: UInt64)? {
+    func peek() -> (position: UInt64, entry: RingEntry)? {
         let position = head.pointee.load(ordering: .acquiring)
-        guard position < tail.pointee.load(ordering: .acquiring) else { return nil }
         let slot = entry(position)
-        return (position, slot.arrival.pointee.load(ordering: .relaxed), slot.descriptor.pointee.load(ordering: .relaxed))
+        guard stamp(slot).pointee.load(ordering: .acquiring) == position &+ 1 else { return nil }
+        return (position, RingEntry(
+            descriptor: slot.load(fromByteOffset: 8, as: UInt64.self),
+            arrival: slot.load(fromByteOffset: 16, as: UInt64.self),
+            timestamp: slot.load(fromByteOffset: 24, as: UInt64.self),
+            length: slot.load(fromByteOffset: 32, as: UInt64.self),
+            metadataLength: slot.load(fromByteOffset: 40, as: UInt32.self),
+            elementType: slot.load(fromByteOffset: 44, as: UInt8.self)))
     }
 
     /// Takes the entry at `position` if nobody else took it first.
@@ -132,21 +180,29 @@ public struct InputRing: @unchecked Sendable {
         return taken
     }
 
-    /// Appends a descriptor (producer only). When full: under `dropOldest` evicts the oldest
-    /// (handing its descriptor to `evicted`); under `backpressure` waits until `deadline`.
-    /// Returns false when the backpressure wait timed out.
+    /// Where a producer appends next. `tail` is stored after the entry's stamp, so a producer that
+    /// died between the two left one stamped entry past `tail`; its successor must not overwrite it.
+    func appendPosition() -> UInt64 {
+        let position = tail.pointee.load(ordering: .acquiring)
+        return stamp(entry(position)).pointee.load(ordering: .acquiring) == position &+ 1 ? position + 1 : position
+    }
+
+    /// Appends an entry at `tail` (producer only; it keeps the position it appends at). When full:
+    /// under `dropOldest` evicts the oldest (handing its descriptor to `evicted`); under
+    /// `backpressure` waits until `deadline`. Returns false when the backpressure wait timed out.
     ///
     /// `knownHead` is the producer's last reading of `head`: heads only grow, so while it shows
     /// room there is room, and the consumer's cache line is left alone.
-    func push(descriptor: UInt64, arrival: UInt64, deadline: UInt64, knownHead: inout UInt64, evicted: (UInt64) -> Void) -> Bool {
+    @inline(__always)
+    func push(_ sample: RingEntry, deadline: UInt64, tail position: inout UInt64, knownHead: inout UInt64,
+              evicted: (UInt64) -> Void) -> Bool {
         let capacity = UInt64(layout.capacity)
-        let position = tail.pointee.load(ordering: .relaxed)
         while position &- knownHead >= capacity {
             let oldest = head.pointee.load(ordering: .acquiring)
             knownHead = oldest
             if position &- oldest < capacity { break }
             if layout.policy == .dropOldest {
-                let victim = entry(oldest).descriptor.pointee.load(ordering: .relaxed)
+                let victim = entry(oldest).load(fromByteOffset: 8, as: UInt64.self)
                 if take(at: oldest) {
                     droppedCounter.pointee.wrappingAdd(1, ordering: .relaxed)
                     evicted(victim)
@@ -156,9 +212,15 @@ public struct InputRing: @unchecked Sendable {
             guard waitForSpace(position: position, capacity: capacity, deadline: deadline) else { return false }
         }
         let slot = entry(position)
-        slot.arrival.pointee.store(arrival, ordering: .relaxed)
-        slot.descriptor.pointee.store(descriptor, ordering: .relaxed)
-        tail.pointee.store(position + 1, ordering: .releasing)
+        slot.storeBytes(of: sample.descriptor, toByteOffset: 8, as: UInt64.self)
+        slot.storeBytes(of: sample.arrival, toByteOffset: 16, as: UInt64.self)
+        slot.storeBytes(of: sample.timestamp, toByteOffset: 24, as: UInt64.self)
+        slot.storeBytes(of: sample.length, toByteOffset: 32, as: UInt64.self)
+        slot.storeBytes(of: sample.metadataLength, toByteOffset: 40, as: UInt32.self)
+        slot.storeBytes(of: sample.elementType, toByteOffset: 44, as: UInt8.self)
+        stamp(slot).pointee.store(position &+ 1, ordering: .releasing)
+        position += 1
+        tail.pointee.store(position, ordering: .releasing)
         return true
     }
 
@@ -176,8 +238,8 @@ public struct InputRing: @unchecked Sendable {
 
     /// Takes every queued entry, handing each descriptor to `body` (for reclamation).
     func drain(_ body: (UInt64) -> Void) {
-        while let (position, _, descriptor) = peek() {
-            if take(at: position) { body(descriptor) }
+        while let (position, entry) = peek() {
+            if take(at: position) { body(entry.descriptor) }
         }
     }
 

@@ -77,14 +77,38 @@ public final class Publisher: @unchecked Sendable {
     }
 
     public let configuration: Configuration
-    // Mutable state is used under the owner's send lock and never through overlapping accesses,
-    // so it skips the runtime exclusivity checks, which cost a measurable share of a hand-off.
-    @exclusivity(unchecked) public private(set) var pools: [SamplePool] = []
-    @exclusivity(unchecked) public private(set) var outputs: [[EdgeTarget]]
+    public private(set) var pools: [SamplePool] = []
+    public private(set) var outputs: [[EdgeTarget]]
     private let announce: (SamplePool) throws(TransportError) -> Void
-    @exclusivity(unchecked) private var swept: Set<Int> = []
-    /// Per edge bit, the last `head` read from its ring (see `InputRing.push`).
-    @exclusivity(unchecked) private var knownHeads: [UInt64]
+    private var swept: Set<Int> = []
+
+    // What the hand-off path reads, mirrored from `pools` and `outputs` into plain memory so that
+    // allocating and publishing do no reference counting (the arrays keep the mappings alive).
+    // Used under the owner's send lock and never through overlapping accesses, so it also skips
+    // the runtime exclusivity checks, which cost a measurable share of a hand-off.
+    @exclusivity(unchecked) private var slots = UnsafeMutableBufferPointer<PoolSlots>(start: nil, count: 0)
+    @exclusivity(unchecked) private var edges = UnsafeMutableBufferPointer<Edge>(start: nil, count: 0)
+    /// Output `o` feeds `edges[edgeStarts[o]..<edgeStarts[o + 1]]`.
+    @exclusivity(unchecked) private var edgeStarts = UnsafeMutableBufferPointer<Int>(start: nil, count: 0)
+
+    private struct PoolSlots {
+        let view: PoolView
+        /// Where the next reservation starts looking.
+        var cursor = 0
+    }
+
+    private struct Edge {
+        let ring: InputRing
+        let doorbell: Doorbell
+        let ringIndex: Int
+        let bit: Int
+        /// Where this producer appends next; only it moves the ring's tail.
+        var tail: UInt64
+        /// The last `head` read from the ring (see `InputRing.push`).
+        var knownHead: UInt64 = 0
+        /// Its consumer is gone and what was queued to it is reclaimed (mirrors `swept`).
+        var swept: Bool
+    }
 
     /// `outputs[i]` lists the edges output `i` feeds. `announce` must make a new pool known to every
     /// consumer before this returns (it is called for the first pool too).
@@ -98,15 +122,44 @@ public final class Publisher: @unchecked Sendable {
         }
         self.configuration = configuration
         self.outputs = outputs
-        self.knownHeads = Array(repeating: 0, count: (bits.max() ?? 0) + 1)
         self.announce = announce
+        mirrorOutputs()
         try addPool(configuration.pool)
+    }
+
+    deinit {
+        slots.deallocate()
+        edges.deallocate()
+        edgeStarts.deallocate()
     }
 
     private func addPool(_ layout: PoolLayout) throws(TransportError) {
         let pool = try SamplePool(index: configuration.firstPoolIndex + pools.count, layout: layout, name: configuration.name)
         try announce(pool)
         pools.append(pool)
+        let grown = UnsafeMutableBufferPointer<PoolSlots>.allocate(capacity: pools.count)
+        _ = grown.initialize(from: slots)
+        (grown.baseAddress! + slots.count).initialize(to: PoolSlots(view: pool.view))
+        slots.deallocate()
+        slots = grown
+    }
+
+    private func mirrorOutputs() {
+        edges.deallocate()
+        edgeStarts.deallocate()
+        edges = .allocate(capacity: outputs.joined().count)
+        edgeStarts = .allocate(capacity: outputs.count + 1)
+        var next = 0
+        for (output, targets) in outputs.enumerated() {
+            edgeStarts[output] = next
+            for target in targets {
+                let ring = target.inbox.rings[target.ring]
+                edges[next] = Edge(ring: ring, doorbell: target.inbox.doorbell, ringIndex: target.ring, bit: target.bit,
+                                   tail: ring.appendPosition(), swept: swept.contains(target.bit))
+                next += 1
+            }
+        }
+        edgeStarts[outputs.count] = next
     }
 
     /// Reserves a sample of `length` payload bytes. When every slot of its size class is held (a
@@ -117,20 +170,22 @@ public final class Publisher: @unchecked Sendable {
             throw .sampleTooLarge(length: length, maximum: configuration.maxSampleSize)
         }
         // The smallest class that fits; larger classes are not borrowed, so big pools stay free for big samples.
-        var first: Int?
-        for (position, pool) in pools.enumerated() where pool.layout.payloadCapacity >= length {
-            if first == nil || pool.layout.payloadCapacity < pools[first!].layout.payloadCapacity { first = position }
+        var first = -1
+        for position in 0..<slots.count where slots[position].view.layout.payloadCapacity >= length {
+            if first < 0 || slots[position].view.layout.payloadCapacity < slots[first].view.layout.payloadCapacity { first = position }
         }
-        guard let first else {
+        guard first >= 0 else {
             var layout = configuration.pool
             layout.payloadCapacity = min(nextPowerOfTwo(length), max(configuration.maxSampleSize, length))
             layout.slotCount = max(2, min(configuration.largeSlotCount, configuration.largePoolBudget / max(layout.payloadCapacity, 1)))
             try addPool(layout)
             return try reserve(in: [pools.count - 1], length: length)
         }
-        let capacity = pools[first].layout.payloadCapacity
-        for position in first..<pools.count where pools[position].layout.payloadCapacity == capacity {
-            if let slot = pools[position].tryReserve() { return reservedSample(position, slot, length) }
+        let capacity = slots[first].view.layout.payloadCapacity
+        for position in first..<slots.count where slots[position].view.layout.payloadCapacity == capacity {
+            if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
+                return ReservedSample(pool: position, slot: slot, length: length)
+            }
         }
         // Every slot of the class is held or queued.
         let positions = pools.indices.filter { pools[$0].layout.payloadCapacity == capacity }
@@ -153,13 +208,13 @@ public final class Publisher: @unchecked Sendable {
         let timeout = timeoutNanoseconds ?? configuration.allocationTimeoutNanoseconds
         if positions.count == 1 {
             let slot = try pools[positions[0]].reserve(timeoutNanoseconds: timeout, payloadLength: length)
-            return reservedSample(positions[0], slot, length)
+            return ReservedSample(pool: positions[0], slot: slot, length: length)
         }
         // Several pools: wait on the newest in short slices, looking at all of them in between.
         let start = monotonicNanoseconds()
         while true {
             for position in positions {
-                if let slot = pools[position].tryReserve() { return reservedSample(position, slot, length) }
+                if let slot = pools[position].tryReserve() { return ReservedSample(pool: position, slot: slot, length: length) }
             }
             let waited = monotonicNanoseconds() - start
             guard waited < timeout else {
@@ -168,26 +223,22 @@ public final class Publisher: @unchecked Sendable {
             let slice = min(1_000_000, timeout - waited)
             do {
                 let slot = try pools[positions.last!].reserve(timeoutNanoseconds: slice, payloadLength: length)
-                return reservedSample(positions.last!, slot, length)
+                return ReservedSample(pool: positions.last!, slot: slot, length: length)
             } catch .poolExhausted {
                 continue
             }
         }
     }
 
-    private func reservedSample(_ position: Int, _ slot: Int, _ length: Int) -> ReservedSample {
-        ReservedSample(pool: pools[position].index - configuration.firstPoolIndex, slot: slot, length: length)
-    }
-
     /// The writable payload of a reserved sample.
     public func payload(_ sample: ReservedSample) -> UnsafeMutableRawBufferPointer {
-        let pool = pools[sample.pool]
-        return UnsafeMutableRawBufferPointer(start: pool.view.slotBase(sample.slot) + pool.layout.payloadOffset, count: sample.length)
+        let view = slots[sample.pool].view
+        return UnsafeMutableRawBufferPointer(start: view.slotBase(sample.slot) + view.layout.payloadOffset, count: sample.length)
     }
 
     /// Returns a reserved sample to its pool without sending it.
     public func discard(_ sample: ReservedSample) {
-        pools[sample.pool].view.release(sample.slot, bit: 0)
+        slots[sample.pool].view.release(sample.slot, bit: 0)
     }
 
     /// Queues `sample` on every edge of `output` and rings each consumer. A `timestamp` of 0 is
@@ -195,38 +246,58 @@ public final class Publisher: @unchecked Sendable {
     /// edges still get it and the error names the ring that stayed full.
     @discardableResult
     public func publish(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
-        let pool = pools[sample.pool]
-        defer { pool.view.release(sample.slot, bit: 0) }
+        let view = slots[sample.pool].view
         let now = monotonicNanoseconds()
         var metadata = metadata
         if metadata.timestamp == 0 { metadata.timestamp = now }
-        try pool.seal(sample.slot, length: sample.length, metadata: metadata)
+        let metadataLength: Int
+        do {
+            metadataLength = try view.seal(sample.slot, metadata: metadata)
+        } catch {
+            view.release(sample.slot, bit: 0)
+            throw error
+        }
 
-        let descriptor = UInt64(pool.index) << 32 | UInt64(sample.slot)
+        // Every live edge holds the sample before the first one is queued, so a consumer releasing
+        // it early cannot free it while others have yet to get it; bit 0, ours, is dropped then.
+        let range = edgeStarts[output]..<edgeStarts[output + 1]
+        for position in range where edges[position].ring.isConsumerGone { sweep(position) }
+        if view.layout.holderWords == 1 {
+            var holders: UInt64 = 0
+            for position in range where !edges[position].swept { holders |= 1 << UInt64(edges[position].bit) }
+            view.holderWord(sample.slot, 0).pointee.store(holders, ordering: .relaxed)
+        } else {
+            for position in range where !edges[position].swept { view.hold(sample.slot, bit: edges[position].bit) }
+            view.release(sample.slot, bit: 0)
+        }
+
+        let entry = RingEntry(
+            descriptor: UInt64(configuration.firstPoolIndex + sample.pool) << 32 | UInt64(sample.slot),
+            arrival: now, timestamp: metadata.timestamp, length: UInt64(sample.length),
+            metadataLength: UInt32(metadataLength), elementType: metadata.elementType.rawValue)
         let deadline = now &+ configuration.backpressureTimeoutNanoseconds
         var report = PublishReport()
         var timedOut: Int?
-        for edge in outputs[output] {
-            let ring = edge.inbox.rings[edge.ring]
-            if ring.isConsumerGone {
-                sweep(edge)
-                continue
-            }
-            pool.view.hold(sample.slot, bit: edge.bit)
+        for position in range where view.holds(sample.slot, bit: edges[position].bit) {
+            let bit = edges[position].bit
             // Arrival order across inputs is the time of sending: CLOCK_MONOTONIC is one clock for
             // every process, so no shared counter has to bounce between CPUs.
-            let queued = ring.push(descriptor: descriptor, arrival: now, deadline: deadline, knownHead: &knownHeads[edge.bit]) { victim in
-                releaseDescriptor(victim, bit: edge.bit)
+            let queued = edges[position].ring.push(
+                entry, deadline: deadline, tail: &edges[position].tail, knownHead: &edges[position].knownHead
+            ) { victim in
+                releaseDescriptor(victim, bit: bit)
                 report.evicted += 1
             }
             if queued {
                 report.delivered += 1
-                edge.inbox.doorbell.ring()
+                edges[position].doorbell.ring()
             } else {
-                pool.view.release(sample.slot, bit: edge.bit)
-                if ring.isConsumerGone { sweep(edge) } else { timedOut = edge.ring }
+                view.release(sample.slot, bit: bit)
+                if edges[position].ring.isConsumerGone { sweep(position) } else { timedOut = edges[position].ringIndex }
             }
         }
+        // While the consumers work, make the holder words of the slot reserved next this CPU's own.
+        view.prefetchHolders(slots[sample.pool].cursor)
         if let timedOut { throw .backpressureTimeout(input: timedOut) }
         return report
     }
@@ -261,23 +332,25 @@ public final class Publisher: @unchecked Sendable {
             let old = outputs[output][position]
             Reclamation.reclaim(old.inbox.rings[old.ring], bit: bit, pools: pools.map(\.view))
             outputs[output][position] = target
-            knownHeads[bit] = 0
             swept.remove(bit)
+            mirrorOutputs()
             return
         }
         throw .corrupted("no edge with bit \(bit) to replace")
     }
 
     private func releaseDescriptor(_ descriptor: UInt64, bit: Int) {
-        let poolIndex = Int(descriptor >> 32) - configuration.firstPoolIndex
+        let position = Int(descriptor >> 32) - configuration.firstPoolIndex
         let slot = Int(descriptor & 0xFFFF_FFFF)
-        guard poolIndex >= 0, poolIndex < pools.count, slot < pools[poolIndex].layout.slotCount else { return }
-        pools[poolIndex].view.release(slot, bit: bit)
+        guard position >= 0, position < slots.count, slot < slots[position].view.layout.slotCount else { return }
+        slots[position].view.release(slot, bit: bit)
     }
 
     /// Once a consumer is gone, release whatever this producer queued to it after it died.
-    private func sweep(_ edge: EdgeTarget) {
-        guard swept.insert(edge.bit).inserted else { return }
-        Reclamation.reclaim(edge.inbox.rings[edge.ring], bit: edge.bit, pools: pools.map(\.view))
+    private func sweep(_ position: Int) {
+        guard !edges[position].swept else { return }
+        edges[position].swept = true
+        swept.insert(edges[position].bit)
+        Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: pools.map(\.view))
     }
 }

@@ -4,7 +4,6 @@ import Synchronization
 /// The shape of a pool, agreed out of band by its producer and consumers. Sizes used to address
 /// shared memory always come from here, never from the shared memory itself.
 public struct PoolLayout: Sendable, Equatable {
-    public static let headerSize = 64
     public static let maxSlotCount = 1 << 20
     public static let maxHolderWords = 64
 
@@ -26,11 +25,15 @@ public struct PoolLayout: Sendable, Equatable {
     /// Holder words for a producer feeding `edges` inputs.
     public static func holderWords(forEdges edges: Int) -> Int { edges / 64 + 1 }
 
-    /// Header, metadata area and payload; a multiple of 64 so every payload is 64-byte aligned.
-    public var slotSize: Int { roundUp(Self.headerSize + metadataCapacity + payloadCapacity, to: 64) }
-    public var payloadOffset: Int { Self.headerSize + metadataCapacity }
+    /// Metadata area and payload; a multiple of 64 so every payload is 64-byte aligned. (The rest
+    /// of a sample's header travels in its ring entries.)
+    public var slotSize: Int { roundUp(metadataCapacity + payloadCapacity, to: 64) }
+    public var payloadOffset: Int { metadataCapacity }
     public var dataSize: Int { slotCount * slotSize }
-    public var controlSize: Int { 64 + slotCount * holderWords * 8 }
+    /// The holder words of each slot start a cache line of their own: a consumer releasing one
+    /// sample does not take away the line of the slot its producer reserves next.
+    var holderStride: Int { roundUp(holderWords * 8, to: 64) }
+    public var controlSize: Int { 64 + slotCount * holderStride }
 
     public func validate() throws(TransportError) {
         guard (1...Self.maxSlotCount).contains(slotCount),
@@ -64,8 +67,8 @@ public struct PoolLayout: Sendable, Equatable {
 /// its edge bit everywhere.
 ///
 /// Control segment: `freeSignal` u32 at 0 (futex), `producerWaiting` u32 at 4, holder words from 64.
-/// Slot: `payloadLength` u64 at 0, `timestamp` u64 at 8, `metadataLength` u32 at 16,
-/// `elementType` u8 at 20, metadata area from 64, payload from `layout.payloadOffset`.
+/// Slot: the encoded shape and parameters from 0, the payload from `layout.payloadOffset`; length,
+/// timestamp and element type travel in the ring entries (`RingEntry`).
 public struct PoolView: @unchecked Sendable {
     public let layout: PoolLayout
     let data: UnsafeMutableRawPointer
@@ -82,7 +85,7 @@ public struct PoolView: @unchecked Sendable {
 
     @inline(__always)
     func holderWord(_ slot: Int, _ word: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        atomic64(control, 64 + (slot * layout.holderWords + word) * 8)
+        atomic64(control, 64 + slot * layout.holderStride + word * 8)
     }
 
     @inline(__always)
@@ -90,6 +93,30 @@ public struct PoolView: @unchecked Sendable {
         data + slot * layout.slotSize
     }
 
+    /// Reserves a free slot (holder bit 0 set), looking from `cursor` on; nil when every slot is held.
+    @inline(__always)
+    func tryReserve(from cursor: inout Int) -> Int? {
+        let count = layout.slotCount
+        var slot = cursor
+        for _ in 0..<count {
+            if isFree(slot) {
+                holderWord(slot, 0).pointee.store(1, ordering: .relaxed)
+                cursor = slot + 1 == count ? 0 : slot + 1
+                return slot
+            }
+            slot = slot + 1 == count ? 0 : slot + 1
+        }
+        return nil
+    }
+
+    /// Starts bringing the holder words of `slot` into this CPU's cache for writing: a producer
+    /// does it for the slot it reserves next, a consumer for the slot it will release.
+    @inline(__always)
+    func prefetchHolders(_ slot: Int) {
+        apussys_prefetch_for_write(holderWord(slot, 0))
+    }
+
+    @inline(__always)
     func isFree(_ slot: Int) -> Bool {
         for word in 0..<layout.holderWords where holderWord(slot, word).pointee.load(ordering: .acquiring) != 0 {
             return false
@@ -100,6 +127,12 @@ public struct PoolView: @unchecked Sendable {
     @inline(__always)
     func hold(_ slot: Int, bit: Int) {
         holderWord(slot, bit >> 6).pointee.bitwiseOr(1 << UInt64(bit & 63), ordering: .releasing)
+    }
+
+    /// Whether `bit` is set on `slot`.
+    @inline(__always)
+    func holds(_ slot: Int, bit: Int) -> Bool {
+        holderWord(slot, bit >> 6).pointee.load(ordering: .relaxed) & (1 << UInt64(bit & 63)) != 0
     }
 
     /// Clears `bit` on `slot`; wakes the producer if it waits for a free slot.
@@ -125,27 +158,35 @@ public struct PoolView: @unchecked Sendable {
 
     public var freeSlots: Int { layout.slotCount - usedSlots }
 
-    /// The sample in `slot`, checked against the layout: a faulty producer cannot make us read
-    /// outside the slot.
-    func sample(in slot: Int) throws(TransportError) -> (metadata: SampleMetadata, payload: UnsafeRawBufferPointer) {
+    /// The sample a ring entry names, checked against the layout: a faulty producer cannot make us
+    /// read outside the slot.
+    func sample(in slot: Int, _ entry: RingEntry) throws(TransportError) -> (metadata: SampleMetadata, payload: UnsafeRawBufferPointer) {
+        guard entry.length <= UInt64(layout.payloadCapacity) else {
+            throw .corrupted("sample of \(entry.length) bytes in a slot of \(layout.payloadCapacity)")
+        }
+        guard entry.metadataLength <= layout.metadataCapacity else {
+            throw .corrupted("metadata of \(entry.metadataLength) bytes in an area of \(layout.metadataCapacity)")
+        }
+        guard let elementType = ElementType(rawValue: entry.elementType) else {
+            throw .corrupted("unknown element type \(entry.elementType)")
+        }
         let base = UnsafeRawPointer(slotBase(slot))
-        let length = base.loadUnaligned(as: UInt64.self)
-        let timestamp = base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-        let metadataLength = Int(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-        let typeCode = base.load(fromByteOffset: 20, as: UInt8.self)
-        guard length <= UInt64(layout.payloadCapacity) else {
-            throw .corrupted("sample of \(length) bytes in a slot of \(layout.payloadCapacity)")
-        }
-        guard metadataLength <= layout.metadataCapacity else {
-            throw .corrupted("metadata of \(metadataLength) bytes in an area of \(layout.metadataCapacity)")
-        }
-        guard let elementType = ElementType(rawValue: typeCode) else {
-            throw .corrupted("unknown element type \(typeCode)")
-        }
         let metadata = try MetadataCodec.decode(
-            UnsafeRawBufferPointer(start: base + PoolLayout.headerSize, count: metadataLength),
-            elementType: elementType, timestamp: timestamp)
-        return (metadata, UnsafeRawBufferPointer(start: base + layout.payloadOffset, count: Int(length)))
+            UnsafeRawBufferPointer(start: base, count: Int(entry.metadataLength)), elementType: elementType, timestamp: entry.timestamp)
+        return (metadata, UnsafeRawBufferPointer(start: base + layout.payloadOffset, count: Int(entry.length)))
+    }
+
+    /// Writes the shape and parameters of `slot` (the payload is already in place) and returns
+    /// their length.
+    func seal(_ slot: Int, metadata: SampleMetadata) throws(TransportError) -> Int {
+        if MetadataCodec.isEmpty(metadata) { return MetadataCodec.emptyLength }
+        let encoded = MetadataCodec.encode(metadata)
+        guard encoded.count <= layout.metadataCapacity else {
+            throw .metadataTooLarge(length: encoded.count, capacity: layout.metadataCapacity)
+        }
+        let base = slotBase(slot)
+        encoded.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return encoded.count
     }
 }
 
@@ -171,16 +212,7 @@ public final class SamplePool: @unchecked Sendable {
 
     /// Reserves a free slot (holder bit 0 set) or returns nil when every slot is held.
     func tryReserve() -> Int? {
-        let count = layout.slotCount
-        for step in 0..<count {
-            let slot = (cursor + step) % count
-            if view.isFree(slot) {
-                view.holderWord(slot, 0).pointee.store(1, ordering: .releasing)
-                cursor = (slot + 1) % count
-                return slot
-            }
-        }
-        return nil
+        view.tryReserve(from: &cursor)
     }
 
     /// Reserves a slot, waiting until `deadline` (monotonic ns) for a consumer to release one.
@@ -199,26 +231,6 @@ public final class SamplePool: @unchecked Sendable {
             }
             _ = apussys_futex_wait(futexWord(view.freeSignal), seen, Int64(deadline - now))
         }
-    }
-
-    /// Writes the header and metadata of `slot`; the payload is already in place.
-    func seal(_ slot: Int, length: Int, metadata: SampleMetadata) throws(TransportError) {
-        let base = view.slotBase(slot)
-        let metadataLength: Int
-        if MetadataCodec.isEmpty(metadata) {
-            metadataLength = MetadataCodec.emptyLength
-        } else {
-            let encoded = MetadataCodec.encode(metadata)
-            guard encoded.count <= layout.metadataCapacity else {
-                throw .metadataTooLarge(length: encoded.count, capacity: layout.metadataCapacity)
-            }
-            encoded.withUnsafeBytes { (base + PoolLayout.headerSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            metadataLength = encoded.count
-        }
-        base.storeBytes(of: UInt64(length), as: UInt64.self)
-        base.storeBytes(of: metadata.timestamp, toByteOffset: 8, as: UInt64.self)
-        base.storeBytes(of: UInt32(metadataLength), toByteOffset: 16, as: UInt32.self)
-        base.storeBytes(of: metadata.elementType.rawValue, toByteOffset: 20, as: UInt8.self)
     }
 }
 

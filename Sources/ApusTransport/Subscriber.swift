@@ -13,12 +13,14 @@ public struct InputBinding: Sendable, Equatable {
 }
 
 /// A received sample: a read-only view into the producer's pool, held until released.
+///
+/// It points into a pool the subscriber keeps mapped, so it must not outlive its subscriber.
 public struct ReceivedSample: @unchecked Sendable {
     public let input: Int
     public let metadata: SampleMetadata
     /// Valid until `Subscriber.release`; the mapping is read-only, so writing through it faults.
     public let payload: UnsafeRawBufferPointer
-    let pool: MappedPool
+    let pool: PoolView
     let slot: Int
     let bit: Int
 }
@@ -38,15 +40,24 @@ public final class Subscriber: @unchecked Sendable {
     public let inputs: [InputBinding]
     // Mutable state is used by the one receiving thread and never through overlapping accesses,
     // so it skips the runtime exclusivity checks, which cost a measurable share of a hand-off.
+    /// Every pool mapped so far, by producer and index. Pools stay mapped as long as the subscriber
+    /// lives, so received samples can point into them without reference counting.
     @exclusivity(unchecked) private var pools: [Int: [Int: MappedPool]] = [:]
-    @exclusivity(unchecked) private var closedReported: [Bool]
-    /// The pool each input used last: consecutive samples almost always share it.
-    @exclusivity(unchecked) private var lastPool: [MappedPool?]
     @exclusivity(unchecked) private var spin = AdaptiveSpin()
-    /// The rings and the control word, held outside any array or class so the spin loop polls them
-    /// without reference counting (the inbox, which owns their memory, lives as long as `self`).
-    private let ringList: UnsafeMutableBufferPointer<InputRing>
+    /// Per input: its ring, binding, the pool it used last (consecutive samples almost always
+    /// share it) and whether its closing was reported. Held outside any array or class so the
+    /// hand-off path runs without reference counting (the inbox, which owns the rings' memory,
+    /// lives as long as `self`).
+    private let state: UnsafeMutableBufferPointer<InputState>
     private let controlWord: UnsafeMutablePointer<Atomic<UInt32>>
+
+    private struct InputState {
+        let ring: InputRing
+        let binding: InputBinding
+        var lastPoolIndex = -1
+        var lastPool: PoolView?
+        var closedReported = false
+    }
     /// The control count last handed out; atomic because `controlPending` may be read from a
     /// sending thread while another receives.
     private let controlSeen = Atomic<UInt32>(0)
@@ -63,16 +74,14 @@ public final class Subscriber: @unchecked Sendable {
         }
         self.inbox = inbox
         self.inputs = inputs
-        self.ringList = .allocate(capacity: inbox.rings.count)
-        _ = self.ringList.initialize(from: inbox.rings)
+        self.state = .allocate(capacity: inputs.count)
+        _ = self.state.initialize(from: zip(inbox.rings, inputs).map { InputState(ring: $0, binding: $1) })
         self.controlWord = inbox.controlCounter
-        self.closedReported = Array(repeating: false, count: inputs.count)
-        self.lastPool = Array(repeating: nil, count: inputs.count)
         self.resolvePool = resolvePool
     }
 
     deinit {
-        ringList.deallocate()
+        state.deinitialize().deallocate()
     }
 
     /// Makes a producer's pool known ahead of its first sample.
@@ -82,17 +91,27 @@ public final class Subscriber: @unchecked Sendable {
 
     /// The next event, waiting up to `timeoutNanoseconds` (nil: no limit); nil on timeout.
     public func receive(timeoutNanoseconds: UInt64?) throws(TransportError) -> InboxEvent? {
+        if let event = try poll() { return event }
+        if timeoutNanoseconds == 0 { return nil }
+        // A sender on the other CPU usually answers within a microsecond: look again a few times
+        // before reading the clock, which costs as much as a hand-off.
+        if spin.budgetNanoseconds > 0, (timeoutNanoseconds ?? .max) >= AdaptiveSpin.quickSpinBound {
+            for _ in 0..<AdaptiveSpin.quickChecks where hasWork {
+                if let event = try poll() { return event }
+            }
+        }
         let deadline = timeoutNanoseconds.map { monotonicNanoseconds() &+ $0 }
         while true {
-            if let event = try poll() { return event }
             let ready = inbox.doorbell.wait(until: deadline, spin: &spin) { hasWork }
             if !ready { return nil }
+            if let event = try poll() { return event }
         }
     }
 
     /// Releases a received sample; its slot returns to the pool when no edge holds it.
+    @inline(__always)
     public func release(_ sample: ReceivedSample) {
-        sample.pool.view.release(sample.slot, bit: sample.bit)
+        sample.pool.release(sample.slot, bit: sample.bit)
     }
 
     /// True when control was posted since the last `.control` event; cheap enough for every send.
@@ -110,67 +129,76 @@ public final class Subscriber: @unchecked Sendable {
     @inline(__always)
     private var hasWork: Bool {
         if controlWord.pointee.load(ordering: .acquiring) != controlSeen.load(ordering: .relaxed) { return true }
-        for index in 0..<ringList.count {
-            let ring = ringList[index]
-            if ring.queued > 0 { return true }
-            if ring.isProducerClosed, !closedReported[index] { return true }
+        for index in 0..<state.count {
+            let ring = state[index].ring
+            if ring.hasEntry { return true }
+            if ring.isProducerClosed, !state[index].closedReported { return true }
         }
         return false
     }
 
     /// Takes the oldest-arrived entry across all rings, or reports a drained closed input.
     private func poll() throws(TransportError) -> InboxEvent? {
-        let posted = inbox.controlPosted
+        let posted = controlWord.pointee.load(ordering: .acquiring)
         if posted != controlSeen.load(ordering: .relaxed) {
             controlSeen.store(posted, ordering: .relaxed)
             return .control
         }
         while true {
-            var best: (ring: Int, position: UInt64, arrival: UInt64, descriptor: UInt64)?
-            for (index, ring) in inbox.rings.enumerated() {
-                guard let head = ring.peek() else { continue }
-                if best == nil || head.arrival < best!.arrival {
-                    best = (index, head.position, head.arrival, head.descriptor)
+            var best = -1
+            var position: UInt64 = 0
+            var entry = RingEntry(descriptor: 0, arrival: 0, timestamp: 0, length: 0, metadataLength: 0, elementType: 0)
+            for index in 0..<state.count {
+                guard let head = state[index].ring.peek() else { continue }
+                if best < 0 || head.entry.arrival < entry.arrival {
+                    (best, position, entry) = (index, head.position, head.entry)
                 }
             }
-            guard let best else { break }
-            guard inbox.rings[best.ring].take(at: best.position) else { continue }
-            return .sample(try open(best.descriptor, input: best.ring))
+            guard best >= 0 else { break }
+            guard state[best].ring.take(at: position) else { continue }
+            return .sample(try open(entry, input: best))
         }
-        for (index, ring) in inbox.rings.enumerated() where !closedReported[index] && ring.isProducerClosed {
+        for index in 0..<state.count where !state[index].closedReported && state[index].ring.isProducerClosed {
             // Re-check emptiness after seeing the flag: the producer queues before closing.
-            guard ring.queued == 0 else { return try poll() }
-            closedReported[index] = true
+            guard !state[index].ring.hasEntry else { return try poll() }
+            state[index].closedReported = true
             return .inputClosed(input: index)
         }
         return nil
     }
 
-    private func open(_ descriptor: UInt64, input: Int) throws(TransportError) -> ReceivedSample {
-        let binding = inputs[input]
-        let poolIndex = Int(descriptor >> 32)
-        let slot = Int(descriptor & 0xFFFF_FFFF)
-        let pool: MappedPool
-        if let last = lastPool[input], last.index == poolIndex {
+    private func open(_ entry: RingEntry, input: Int) throws(TransportError) -> ReceivedSample {
+        let poolIndex = Int(entry.descriptor >> 32)
+        let slot = Int(entry.descriptor & 0xFFFF_FFFF)
+        let bit = state[input].binding.bit
+        let pool: PoolView
+        if state[input].lastPoolIndex == poolIndex, let last = state[input].lastPool {
             pool = last
-        } else if let known = pools[binding.producer]?[poolIndex] {
-            pool = known
         } else {
-            guard poolIndex < 1 << 16 else { throw .corrupted("input \(input): descriptor names pool \(poolIndex)") }
-            pool = try resolvePool(binding.producer, poolIndex)
-            add(pool, producer: binding.producer)
+            pool = try mappedPool(poolIndex, input: input)
+            state[input].lastPoolIndex = poolIndex
+            state[input].lastPool = pool
         }
-        lastPool[input] = pool
-        guard slot < pool.view.layout.slotCount else {
-            throw .corrupted("input \(input): descriptor names slot \(slot) of a pool of \(pool.view.layout.slotCount)")
+        guard slot < pool.layout.slotCount else {
+            throw .corrupted("input \(input): descriptor names slot \(slot) of a pool of \(pool.layout.slotCount)")
         }
+        pool.prefetchHolders(slot)  // released soon: fetch the line while the sample is used
         do {
-            let (metadata, payload) = try pool.view.sample(in: slot)
-            return ReceivedSample(input: input, metadata: metadata, payload: payload, pool: pool, slot: slot, bit: binding.bit)
+            let (metadata, payload) = try pool.sample(in: slot, entry)
+            return ReceivedSample(input: input, metadata: metadata, payload: payload, pool: pool, slot: slot, bit: bit)
         } catch {
-            pool.view.release(slot, bit: binding.bit)
+            pool.release(slot, bit: bit)
             throw error
         }
+    }
+
+    private func mappedPool(_ poolIndex: Int, input: Int) throws(TransportError) -> PoolView {
+        let producer = state[input].binding.producer
+        if let known = pools[producer]?[poolIndex] { return known.view }
+        guard poolIndex < 1 << 16 else { throw .corrupted("input \(input): descriptor names pool \(poolIndex)") }
+        let pool = try resolvePool(producer, poolIndex)
+        add(pool, producer: producer)
+        return pool.view
     }
 }
 

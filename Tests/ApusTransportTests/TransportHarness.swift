@@ -98,8 +98,8 @@ final class TransportHarness: @unchecked Sendable {
     }
 
     /// A hostile peer given write access to ring 0 of `consumer`'s inbox.
-    func corrupter(_ name: String, into consumer: Consumer, descriptor: UInt64) throws -> Peer {
-        let (peer, channel) = try spawn(name, ["corrupt", "--descriptor", "\(descriptor)"])
+    func corrupter(_ name: String, into consumer: Consumer, descriptor: UInt64, header: [String] = []) throws -> Peer {
+        let (peer, channel) = try spawn(name, ["corrupt", "--descriptor", "\(descriptor)"] + header)
         try channel.send(harness: .edge(output: 0, ring: 0, bit: 1, inbox: consumer.inbox.layout), fds: [consumer.inbox.segment.fd])
         return peer
     }

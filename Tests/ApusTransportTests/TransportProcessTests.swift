@@ -207,10 +207,20 @@ import Testing
         let badPool = try harness.corrupter("bad-pool", into: consumer, descriptor: UInt64(70_000) << 32)
         #expect(badPool.wait()?.status == 0)
         #expect(consumer.peer.line(startingWith: "error corrupted shared memory: input 0: descriptor names pool 70000") != nil)
+        // The sample header travels in the entry too: each field is checked against the pool's layout.
+        for (name, header, error) in [
+            ("bad-length", ["--length", "\(1 << 40)"], "sample of 1099511627776 bytes in a slot of 64"),
+            ("bad-metadata", ["--metadata-length", "4000000000"], "metadata of 4000000000 bytes in an area of 256"),
+            ("bad-type", ["--element-type", "200"], "unknown element type 200"),
+        ] {
+            let corrupter = try harness.corrupter(name, into: consumer, descriptor: 63, header: header)
+            #expect(corrupter.wait()?.status == 0)
+            #expect(consumer.peer.line(startingWith: "error corrupted shared memory: " + error) != nil, "\(name)")
+        }
 
         producer.kill()
         Reclamation.closeEdge(consumer.inbox, ring: 0)
-        #expect(Report(consumer.peer.line(startingWith: "received")) == Report(counts: [1], last: [0], errors: 2))
+        #expect(Report(consumer.peer.line(startingWith: "received")) == Report(counts: [1], last: [0], errors: 5))
         #expect(consumer.peer.wait()?.status == 0)
     }
 }

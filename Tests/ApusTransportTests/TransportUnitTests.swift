@@ -293,3 +293,91 @@ import Testing
         #expect(try subscriber.receive(timeoutNanoseconds: 1_000_000) == nil)
     }
 }
+
+/// A publisher and a subscriber in one process, over one real inbox and pool segments.
+@Suite struct RingEntryTests {
+    final class Pair {
+        let inbox: Inbox
+        var publishers: [Publisher] = []
+        var subscriber: Subscriber!
+
+        init(capacity: Int = 4) throws {
+            inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: capacity, policy: .dropOldest)]), name: "unit")
+            subscriber = try Subscriber(inbox: inbox, inputs: [InputBinding(producer: 0, bit: 1)]) { _, index throws(TransportError) in
+                throw .corrupted("pool \(index) was never announced")
+            }
+        }
+
+        /// A producer (a new incarnation when `firstPoolIndex` > 0) whose pools the subscriber maps.
+        func addPublisher(firstPoolIndex: Int = 0) throws -> Publisher {
+            let configuration = Publisher.Configuration(
+                name: "unit", pool: PoolLayout(slotCount: 4, payloadCapacity: 64, metadataCapacity: 256), firstPoolIndex: firstPoolIndex)
+            let publisher = try Publisher(configuration: configuration, outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 1)]]) {
+                [self] (pool: SamplePool) throws(TransportError) in
+                subscriber.add(try MappedPool(index: pool.index, layout: pool.layout, dataFD: dup(pool.data.fd), controlFD: dup(pool.control.fd)),
+                               producer: 0)
+            }
+            publishers.append(publisher)
+            return publisher
+        }
+
+        func send(_ publisher: Publisher, _ bytes: [UInt8], metadata: SampleMetadata = SampleMetadata()) throws {
+            try bytes.withUnsafeBytes { _ = try publisher.send($0, output: 0, metadata: metadata) }
+        }
+
+        func receive() throws -> (metadata: SampleMetadata, bytes: [UInt8])? {
+            guard case .sample(let sample) = try subscriber.receive(timeoutNanoseconds: 0) else { return nil }
+            defer { subscriber.release(sample) }
+            return (sample.metadata, Array(sample.payload))
+        }
+    }
+
+    @Test func theSampleHeaderTravelsInTheEntryAndTheMetadataInTheSlot() throws {
+        let pair = try Pair()
+        let publisher = try pair.addPublisher()
+        let metadata = SampleMetadata(elementType: .float32, shape: [1, 2], timestamp: 1234,
+                                      parameters: [("frame", .int(7)), ("tags", .strings(["a", "b"]))])
+        try pair.send(publisher, [1, 0, 0, 0, 2, 0, 0, 0], metadata: metadata)
+        try pair.send(publisher, [])
+        let first = try #require(try pair.receive())
+        #expect(first.metadata == metadata)
+        #expect(first.bytes == [1, 0, 0, 0, 2, 0, 0, 0])
+        let second = try #require(try pair.receive())
+        #expect(second.bytes.isEmpty)
+        #expect(second.metadata.elementType == .uint8 && second.metadata.shape.isEmpty && second.metadata.parameters.isEmpty)
+        #expect(second.metadata.timestamp > 0, "a timestamp of 0 is stamped at send")
+        #expect(try pair.receive() == nil)
+        #expect(publisher.usedSlots == 0)
+    }
+
+    @Test func aRestartedProducerKeepsAnEntryItsPredecessorStampedButDidNotCount() throws {
+        let pair = try Pair()
+        let first = try pair.addPublisher()
+        try pair.send(first, [1])
+        // The first producer dies after stamping its second entry but before moving `tail`.
+        try pair.send(first, [2])
+        let tail = pair.inbox.rings[0].tail
+        tail.pointee.store(tail.pointee.load(ordering: .relaxed) - 1, ordering: .relaxed)
+
+        let second = try pair.addPublisher(firstPoolIndex: 1)
+        try pair.send(second, [3])
+        #expect(try pair.receive()?.bytes == [1])
+        #expect(try pair.receive()?.bytes == [2])
+        #expect(try pair.receive()?.bytes == [3])
+        #expect(try pair.receive() == nil)
+        #expect(first.usedSlots == 0 && second.usedSlots == 0)
+    }
+
+    @Test func ringsWhoseCapacityIsNoPowerOfTwoKeepExactlyThatMany() throws {
+        let pair = try Pair(capacity: 3)
+        let publisher = try pair.addPublisher()
+        for value in 1...5 { try pair.send(publisher, [UInt8(value)]) }
+        #expect(pair.inbox.rings[0].queued == 3)
+        #expect(pair.inbox.rings[0].dropped == 2)
+        #expect(try pair.receive()?.bytes == [3])
+        #expect(try pair.receive()?.bytes == [4])
+        #expect(try pair.receive()?.bytes == [5])
+        #expect(try pair.receive() == nil)
+        #expect(publisher.usedSlots == 0)
+    }
+}

@@ -16,6 +16,9 @@ struct Options {
     var startDelayMilliseconds = 0
     var writeIntoPayload = false
     var descriptor: UInt64 = 0
+    var length: UInt64 = 8
+    var metadataLength: UInt32 = 0
+    var elementType: UInt8 = 0
     var timeoutMilliseconds = 20_000
 
     init(_ arguments: [String]) {
@@ -34,6 +37,9 @@ struct Options {
             case "--start-delay-ms": startDelayMilliseconds = Int(value()) ?? 0
             case "--write-into-payload": writeIntoPayload = true
             case "--descriptor": descriptor = UInt64(value()) ?? 0
+            case "--length": length = UInt64(value()) ?? 8
+            case "--metadata-length": metadataLength = UInt32(value()) ?? 0
+            case "--element-type": elementType = UInt8(value()) ?? 0
             case "--timeout-ms": timeoutMilliseconds = Int(value()) ?? 20_000
             default: fail("unknown flag \(flag)")
             }
@@ -206,17 +212,22 @@ func consume() throws(TransportError) {
         + "violations \(orderViolations) errors \(errors.count)")
 }
 
-/// Writes a descriptor straight into ring 0 of the inbox it is given, as a faulty or hostile
-/// process could: the layout is public, so nothing stops it.
+/// Writes an entry (descriptor and sample header) straight into ring 0 of the inbox it is given, as
+/// a faulty or hostile process could: the layout is public, so nothing stops it.
 func corrupt() throws(TransportError) {
     let (message, fds) = try channel.receiveHarnessMessage()
     guard case .edge(_, _, _, let layout) = message else { fail("expected an edge") }
     let inbox = try Inbox(adopting: fds[0], layout: layout)
     let ring = inbox.segment.base + 128
     let tail = ring.load(fromByteOffset: 64, as: UInt64.self)
-    let entry = ring + 192 + Int(tail % UInt64(layout.rings[0].capacity)) * 16
-    entry.storeBytes(of: UInt64.max, as: UInt64.self)
+    let entries = 1 << (Int.bitWidth - (layout.rings[0].capacity - 1).leadingZeroBitCount)
+    let entry = ring + 192 + Int(tail % UInt64(entries)) * 64
     entry.storeBytes(of: options.descriptor, toByteOffset: 8, as: UInt64.self)
+    entry.storeBytes(of: UInt64.max, toByteOffset: 16, as: UInt64.self)
+    entry.storeBytes(of: options.length, toByteOffset: 32, as: UInt64.self)
+    entry.storeBytes(of: options.metadataLength, toByteOffset: 40, as: UInt32.self)
+    entry.storeBytes(of: options.elementType, toByteOffset: 44, as: UInt8.self)
+    entry.storeBytes(of: tail + 1, as: UInt64.self)
     ring.storeBytes(of: tail + 1, toByteOffset: 64, as: UInt64.self)
     inbox.doorbell.ring()
     say("corrupted")

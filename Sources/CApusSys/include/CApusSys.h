@@ -1,4 +1,4 @@
-/* What Swift cannot import from Glibc: futex, memfd and seals, SCM_RIGHTS, prctl.
+/* What Swift cannot import from Glibc: futex, memfd and seals, SCM_RIGHTS, prctl, prefetch.
  * Every function returns -errno on failure (never sets errno for the caller to read). */
 #ifndef CAPUSSYS_H
 #define CAPUSSYS_H
@@ -70,5 +70,11 @@ int apussys_signalfd_read(int fd);
  * (0 if none has exited and not blocking, -errno on error) and sets *signaled (1 when killed by
  * a signal) and *value (the exit code or the signal number). */
 int apussys_reap(pid_t pid, int block, int *signaled, int *value);
+
+/* Starts fetching the cache line at `address` for writing, without waiting for it: a shared line
+ * another CPU wrote last is made this CPU's own before it is needed. A hint; it never faults. */
+static inline void apussys_prefetch_for_write(const void *address) {
+    __builtin_prefetch(address, 1, 3);
+}
 
 #endif

@@ -65,19 +65,25 @@ final class Side {
         }
     }
 
-    func nextSample() throws(TransportError) -> ReceivedSample {
-        guard case .sample(let sample) = try subscriber.receive(timeoutNanoseconds: 30_000_000_000) else {
-            fail("no sample within 30 s")
-        }
-        return sample
-    }
+}
 
-    func send(size: Int, output: Int, sequence: UInt64) throws(TransportError) {
-        let sample = try publisher.allocate(size)
-        let payload = publisher.payload(sample)
-        if size >= 8 { payload.storeBytes(of: sequence, as: UInt64.self) }
-        try publisher.publish(sample, output: output, metadata: SampleMetadata())
+/// The hand-off path as a user of the transport writes it, with no bookkeeping of the bench's own.
+@inline(__always)
+func nextSample(_ subscriber: Subscriber) throws(TransportError) -> ReceivedSample {
+    guard case .sample(let sample) = try subscriber.receive(timeoutNanoseconds: 30_000_000_000) else {
+        fail("no sample within 30 s")
     }
+    return sample
+}
+
+let emptyMetadata = SampleMetadata()
+
+@inline(__always)
+func send(_ publisher: Publisher, size: Int, output: Int, sequence: UInt64) throws(TransportError) {
+    let sample = try publisher.allocate(size)
+    let payload = publisher.payload(sample)
+    if size >= 8 { payload.storeBytes(of: sequence, as: UInt64.self) }
+    try publisher.publish(sample, output: output, metadata: emptyMetadata)
 }
 
 func spawnPeer(socket: Int32) -> pid_t {
@@ -105,14 +111,15 @@ func runPeer() throws(TransportError) {
         guard command.count == 4, command[0] == 3 else { fail("bad command \(command)") }
         let size = Int(command[2])
         let count = Int(command[3])
+        let (publisher, subscriber) = (side.publisher!, side.subscriber!)
         if command[1] == 0 {
             for index in 0..<count {
-                let sample = try side.nextSample()
-                side.subscriber.release(sample)
-                try side.send(size: size, output: 0, sequence: UInt64(index))
+                let sample = try nextSample(subscriber)
+                subscriber.release(sample)
+                try send(publisher, size: size, output: 0, sequence: UInt64(index))
             }
         } else {
-            for index in 0..<count { try side.send(size: size, output: 1, sequence: UInt64(index)) }
+            for index in 0..<count { try send(publisher, size: size, output: 1, sequence: UInt64(index)) }
         }
     }
 }
@@ -125,6 +132,7 @@ func runMeasurement(mode: String, size: Int, count: Int) throws(TransportError) 
     let pid = spawnPeer(socket: theirs.fd)
     try mine.send([1], fds: [peerInbox.segment.fd, ownInbox.segment.fd])
     let side = try Side(channel: mine, own: ownInbox, peer: peerInbox)
+    let (publisher, subscriber) = (side.publisher!, side.subscriber!)
 
     if mode == "pingpong" {
         let warmup = count / 10 + 10
@@ -133,9 +141,9 @@ func runMeasurement(mode: String, size: Int, count: Int) throws(TransportError) 
         samples.reserveCapacity(count)
         for index in 0..<(warmup + count) {
             let start = monotonicNanoseconds()
-            try side.send(size: size, output: 0, sequence: UInt64(index))
-            let reply = try side.nextSample()
-            side.subscriber.release(reply)
+            try send(publisher, size: size, output: 0, sequence: UInt64(index))
+            let reply = try nextSample(subscriber)
+            subscriber.release(reply)
             if index >= warmup { samples.append((monotonicNanoseconds() - start) / 2) }
         }
         samples.sort()
@@ -143,12 +151,12 @@ func runMeasurement(mode: String, size: Int, count: Int) throws(TransportError) 
     } else {
         try mine.send(bytes([3, 1, UInt64(size), UInt64(count)]))
         var received = 0
-        let first = try side.nextSample()
+        let first = try nextSample(subscriber)
         let start = monotonicNanoseconds()
-        side.subscriber.release(first)
+        subscriber.release(first)
         received += 1
         while received < count {
-            side.subscriber.release(try side.nextSample())
+            subscriber.release(try nextSample(subscriber))
             received += 1
         }
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
