@@ -1,6 +1,8 @@
 // Two processes over ApusTransport: this one measures, a spawned copy of itself answers.
 //   transport-bench pingpong SIZE ITERATIONS   -> "p50_ns p99_ns" of RTT/2
 //   transport-bench throughput SIZE COUNT      -> "messages_per_s megabytes_per_s received sent"
+//   transport-bench loopback COUNT             -> "ns" per 8 B hand-off to itself in one thread: the
+//                                                 software cost of publish + receive + release alone
 import ApusTransport
 import Glibc
 
@@ -169,15 +171,39 @@ func runMeasurement(mode: String, size: Int, count: Int) throws(TransportError) 
     waitpid(pid, &status, 0)
 }
 
+/// One thread publishing into its own inbox: every line stays in its cache, so what is left is the
+/// cost of the instructions, locked operations and the clock read of a hand-off.
+func runLoopback(count: Int) throws(TransportError) {
+    let inbox = try Inbox(layout: layout, name: "bench-loopback")
+    var mapped: [MappedPool] = []
+    let publisher = try Publisher(
+        configuration: Publisher.Configuration(name: "bench", pool: basePool),
+        outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 1)], [EdgeTarget(inbox: inbox, ring: 1, bit: 2)]]
+    ) { (pool: SamplePool) throws(TransportError) in
+        mapped.append(try MappedPool(index: pool.index, layout: pool.layout, dataFD: dup(pool.data.fd), controlFD: dup(pool.control.fd)))
+    }
+    let subscriber = try Subscriber(inbox: inbox, inputs: [InputBinding(producer: 0, bit: 1), InputBinding(producer: 0, bit: 2)]) {
+        (_, index) throws(TransportError) in mapped[index]
+    }
+    let start = monotonicNanoseconds()
+    for index in 0..<count {
+        try send(publisher, size: 8, output: 0, sequence: UInt64(index))
+        subscriber.release(try nextSample(subscriber))
+    }
+    print(Double(monotonicNanoseconds() - start) / Double(count))
+}
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     if arguments.first == "--peer" {
         try runPeer()
+    } else if arguments.count == 2, arguments[0] == "loopback", let count = Int(arguments[1]), count > 0 {
+        try runLoopback(count: count)
     } else if arguments.count == 3, ["pingpong", "throughput"].contains(arguments[0]),
               let size = Int(arguments[1]), let count = Int(arguments[2]), count > 1 {
         try runMeasurement(mode: arguments[0], size: size, count: count)
     } else {
-        fail("usage: transport-bench pingpong|throughput SIZE COUNT")
+        fail("usage: transport-bench pingpong|throughput SIZE COUNT, or transport-bench loopback COUNT")
     }
 } catch {
     fail("\(error)")
