@@ -27,7 +27,8 @@ public final class Node: @unchecked Sendable {
     // State below is only touched under the node's locks (receive, send, control), never through overlapping
     // accesses, so it skips the runtime exclusivity checks (a measurable share of a hand-off).
     @exclusivity(unchecked) private var timers: [Timer] = []
-    @exclusivity(unchecked) private var closedOutputs: Set<Int> = []
+    /// Per output, whether `closeOutput` closed it (checked on every send: an array, not a set).
+    @exclusivity(unchecked) private var closedOutputs: [Bool] = []
     @exclusivity(unchecked) private var finished = false
 
     private let receiveLock = Lock()
@@ -73,6 +74,7 @@ public final class Node: @unchecked Sendable {
             inputIDs = setup.inputs.map(\.id)
             inputSources = setup.inputs.map(\.source)
             outputIDs = setup.outputs.map(\.id)
+            closedOutputs = Array(repeating: false, count: outputIDs.count)
             inbox = try Inbox(adopting: fds[0], layout: setup.inbox)
             var peers: [Inbox] = []
             for (index, layout) in setup.peerInboxes.enumerated() {
@@ -87,7 +89,7 @@ public final class Node: @unchecked Sendable {
                 }
             }
             self.ringInputs = ringInputs
-            let box = WeakNode()
+            let box = NodeReference()
             subscriber = try Subscriber(inbox: inbox, inputs: bindings) { (producer, index) throws(TransportError) in
                 guard let node = box.node else { throw .disconnected }
                 return try node.resolvePool(producer: producer, index: index)
@@ -325,7 +327,10 @@ public final class Node: @unchecked Sendable {
     /// Tells this output's consumers that nothing more will come (they get INPUT_CLOSED).
     public func closeOutput(_ output: String) throws(NodeError) {
         let index = try outputIndex(output)
-        let first = sendLock.locked { closedOutputs.insert(index).inserted }
+        let first = sendLock.locked {
+            defer { closedOutputs[index] = true }
+            return !closedOutputs[index]
+        }
         guard first else { return }
         do {
             try controlLock.locked { () throws(TransportError) in try channel.send(.closeOutput(index)) }
@@ -375,7 +380,7 @@ public final class Node: @unchecked Sendable {
         // Control first, outside the send lock: a restarted consumer may have replaced an edge.
         if subscriber.controlPending { controlLock.locked { drainControl() } }
         let outcome = sendLock.locked { () -> Swift.Result<Result, NodeError> in
-            guard !closedOutputs.contains(output) else { return .failure(.outputClosed(outputIDs[output])) }
+            guard !closedOutputs[output] else { return .failure(.outputClosed(outputIDs[output])) }
             return Swift.Result { () throws(TransportError) in try body() }.mapError { .transport($0) }
         }
         return try outcome.get()
@@ -478,9 +483,11 @@ public struct OutputSample<T: Element>: ~Copyable {
     }
 }
 
-/// Breaks the cycle between a node and the subscriber's pool resolver.
-private final class WeakNode: @unchecked Sendable {
-    weak var node: Node?
+/// Breaks the cycle between a node and the subscriber's pool resolver, which only the node calls.
+/// `unowned`, not `weak`: a weak reference gives the node a side table, and every retain and
+/// release of the node would then take the slow path.
+private final class NodeReference: @unchecked Sendable {
+    unowned var node: Node?
 }
 
 /// A mutex for the node's few short critical sections.
