@@ -80,8 +80,7 @@ public struct Doorbell: @unchecked Sendable {
 /// spinning would only delay) halves it, down to zero, so an idle node does not burn CPU.
 public struct AdaptiveSpin: Sendable {
     public static let maximumNanoseconds: UInt64 = 200_000
-    /// Looks a waiter takes before it reads the clock (about a microsecond), while the budget allows
-    /// spinning and the timeout is at least `quickSpinBound`.
+    /// Looks `spinBriefly` takes (about a microsecond), for a timeout of at least `quickSpinBound`.
     static let quickChecks = 256
     static let quickSpinBound: UInt64 = 20_000
     public private(set) var budgetNanoseconds: UInt64
@@ -98,6 +97,15 @@ public struct AdaptiveSpin: Sendable {
             budgetNanoseconds /= 2
             if budgetNanoseconds < 1_000 { budgetNanoseconds = 0 }
         }
+    }
+
+    /// Looks for work `quickChecks` times without reading the clock, when the budget allows spinning:
+    /// a sender on the other CPU usually answers within a microsecond, and a clock read costs as
+    /// much as a hand-off. True when `ready` became true.
+    func spinBriefly(timeoutNanoseconds: UInt64?, _ ready: () -> Bool) -> Bool {
+        guard budgetNanoseconds > 0, (timeoutNanoseconds ?? .max) >= Self.quickSpinBound else { return false }
+        for _ in 0..<Self.quickChecks where ready() { return true }
+        return false
     }
 
     /// Spins for the current budget from `start` (monotonic ns, read by the caller); true if

@@ -24,7 +24,7 @@ public struct InputRingLayout: Sendable, Equatable {
     static let entrySize = 64
     /// Entries in memory: `capacity` rounded up to a power of two, so that finding a position's
     /// entry is a mask, not a division, on the path the consumer polls.
-    var entryCount: Int { nextPowerOfTwo(capacity) }
+    public var entryCount: Int { nextPowerOfTwo(capacity) }
     var size: Int { Self.headerSize + entryCount * Self.entrySize }
 }
 

@@ -80,7 +80,6 @@ public final class Publisher: @unchecked Sendable {
     public private(set) var pools: [SamplePool] = []
     public private(set) var outputs: [[EdgeTarget]]
     private let announce: (SamplePool) throws(TransportError) -> Void
-    private var swept: Set<Int> = []
 
     // What the hand-off path reads, mirrored from `pools` and `outputs` into plain memory so that
     // allocating and publishing do no reference counting (the arrays keep the mappings alive).
@@ -106,8 +105,16 @@ public final class Publisher: @unchecked Sendable {
         var tail: UInt64
         /// The last `head` read from the ring (see `InputRing.push`).
         var knownHead: UInt64 = 0
-        /// Its consumer is gone and what was queued to it is reclaimed (mirrors `swept`).
-        var swept: Bool
+        /// Its consumer is gone and what was queued to it is reclaimed.
+        var swept = false
+
+        init(_ target: EdgeTarget) {
+            ring = target.inbox.rings[target.ring]
+            doorbell = target.inbox.doorbell
+            ringIndex = target.ring
+            bit = target.bit
+            tail = ring.appendPosition()
+        }
     }
 
     /// `outputs[i]` lists the edges output `i` feeds. `announce` must make a new pool known to every
@@ -123,7 +130,17 @@ public final class Publisher: @unchecked Sendable {
         self.configuration = configuration
         self.outputs = outputs
         self.announce = announce
-        mirrorOutputs()
+        edges = .allocate(capacity: bits.count)
+        edgeStarts = .allocate(capacity: outputs.count + 1)
+        var next = 0
+        for (output, targets) in outputs.enumerated() {
+            edgeStarts[output] = next
+            for target in targets {
+                (edges.baseAddress! + next).initialize(to: Edge(target))
+                next += 1
+            }
+        }
+        edgeStarts[outputs.count] = next
         try addPool(configuration.pool)
     }
 
@@ -142,24 +159,6 @@ public final class Publisher: @unchecked Sendable {
         (grown.baseAddress! + slots.count).initialize(to: PoolSlots(view: pool.view))
         slots.deallocate()
         slots = grown
-    }
-
-    private func mirrorOutputs() {
-        edges.deallocate()
-        edgeStarts.deallocate()
-        edges = .allocate(capacity: outputs.joined().count)
-        edgeStarts = .allocate(capacity: outputs.count + 1)
-        var next = 0
-        for (output, targets) in outputs.enumerated() {
-            edgeStarts[output] = next
-            for target in targets {
-                let ring = target.inbox.rings[target.ring]
-                edges[next] = Edge(ring: ring, doorbell: target.inbox.doorbell, ringIndex: target.ring, bit: target.bit,
-                                   tail: ring.appendPosition(), swept: swept.contains(target.bit))
-                next += 1
-            }
-        }
-        edgeStarts[outputs.count] = next
     }
 
     /// Reserves a sample of `length` payload bytes. When every slot of its size class is held (a
@@ -207,23 +206,26 @@ public final class Publisher: @unchecked Sendable {
     private func reserve(in positions: [Int], length: Int, timeoutNanoseconds: UInt64? = nil) throws(TransportError) -> ReservedSample {
         let timeout = timeoutNanoseconds ?? configuration.allocationTimeoutNanoseconds
         if positions.count == 1 {
-            let slot = try pools[positions[0]].reserve(timeoutNanoseconds: timeout, payloadLength: length)
+            let slot = try slots[positions[0]].view.reserve(from: &slots[positions[0]].cursor, timeoutNanoseconds: timeout, payloadLength: length)
             return ReservedSample(pool: positions[0], slot: slot, length: length)
         }
         // Several pools: wait on the newest in short slices, looking at all of them in between.
         let start = monotonicNanoseconds()
         while true {
             for position in positions {
-                if let slot = pools[position].tryReserve() { return ReservedSample(pool: position, slot: slot, length: length) }
+                if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
+                    return ReservedSample(pool: position, slot: slot, length: length)
+                }
             }
             let waited = monotonicNanoseconds() - start
             guard waited < timeout else {
                 throw .poolExhausted(payloadLength: length, waitedNanoseconds: Int64(waited))
             }
             let slice = min(1_000_000, timeout - waited)
+            let newest = positions.last!
             do {
-                let slot = try pools[positions.last!].reserve(timeoutNanoseconds: slice, payloadLength: length)
-                return ReservedSample(pool: positions.last!, slot: slot, length: length)
+                let slot = try slots[newest].view.reserve(from: &slots[newest].cursor, timeoutNanoseconds: slice, payloadLength: length)
+                return ReservedSample(pool: newest, slot: slot, length: length)
             } catch .poolExhausted {
                 continue
             }
@@ -260,15 +262,15 @@ public final class Publisher: @unchecked Sendable {
 
         // Every live edge holds the sample before the first one is queued, so a consumer releasing
         // it early cannot free it while others have yet to get it; bit 0, ours, is dropped then.
+        // Plain stores do: nobody else sets bits, and nobody sees the slot before it is queued.
         let range = edgeStarts[output]..<edgeStarts[output + 1]
         for position in range where edges[position].ring.isConsumerGone { sweep(position) }
-        if view.layout.holderWords == 1 {
+        for word in 0..<view.layout.holderWords {
             var holders: UInt64 = 0
-            for position in range where !edges[position].swept { holders |= 1 << UInt64(edges[position].bit) }
-            view.holderWord(sample.slot, 0).pointee.store(holders, ordering: .relaxed)
-        } else {
-            for position in range where !edges[position].swept { view.hold(sample.slot, bit: edges[position].bit) }
-            view.release(sample.slot, bit: 0)
+            for position in range where !edges[position].swept && edges[position].bit >> 6 == word {
+                holders |= 1 << UInt64(edges[position].bit & 63)
+            }
+            view.holderWord(sample.slot, word).pointee.store(holders, ordering: .relaxed)
         }
 
         let entry = RingEntry(
@@ -332,8 +334,7 @@ public final class Publisher: @unchecked Sendable {
             let old = outputs[output][position]
             Reclamation.reclaim(old.inbox.rings[old.ring], bit: bit, pools: pools.map(\.view))
             outputs[output][position] = target
-            swept.remove(bit)
-            mirrorOutputs()
+            edges[edgeStarts[output] + position] = Edge(target)
             return
         }
         throw .corrupted("no edge with bit \(bit) to replace")
@@ -350,7 +351,6 @@ public final class Publisher: @unchecked Sendable {
     private func sweep(_ position: Int) {
         guard !edges[position].swept else { return }
         edges[position].swept = true
-        swept.insert(edges[position].bit)
         Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: pools.map(\.view))
     }
 }

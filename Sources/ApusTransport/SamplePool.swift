@@ -109,6 +109,25 @@ public struct PoolView: @unchecked Sendable {
         return nil
     }
 
+    /// Reserves a slot like `tryReserve`, waiting up to `timeoutNanoseconds` for a consumer to
+    /// release one.
+    func reserve(from cursor: inout Int, timeoutNanoseconds: UInt64, payloadLength: Int) throws(TransportError) -> Int {
+        if let slot = tryReserve(from: &cursor) { return slot }
+        let start = monotonicNanoseconds()
+        let deadline = start + timeoutNanoseconds
+        defer { producerWaiting.pointee.store(0, ordering: .relaxed) }
+        while true {
+            let seen = freeSignal.pointee.load(ordering: .sequentiallyConsistent)
+            producerWaiting.pointee.store(1, ordering: .sequentiallyConsistent)
+            if let slot = tryReserve(from: &cursor) { return slot }
+            let now = monotonicNanoseconds()
+            guard now < deadline else {
+                throw .poolExhausted(payloadLength: payloadLength, waitedNanoseconds: Int64(now - start))
+            }
+            _ = apussys_futex_wait(futexWord(freeSignal), seen, Int64(deadline - now))
+        }
+    }
+
     /// Starts bringing the holder words of `slot` into this CPU's cache for writing: a producer
     /// does it for the slot it reserves next, a consumer for the slot it will release.
     @inline(__always)
@@ -122,11 +141,6 @@ public struct PoolView: @unchecked Sendable {
             return false
         }
         return true
-    }
-
-    @inline(__always)
-    func hold(_ slot: Int, bit: Int) {
-        holderWord(slot, bit >> 6).pointee.bitwiseOr(1 << UInt64(bit & 63), ordering: .releasing)
     }
 
     /// Whether `bit` is set on `slot`.
@@ -190,15 +204,14 @@ public struct PoolView: @unchecked Sendable {
     }
 }
 
-/// A pool owned by a producer: it reserves slots, writes samples, and waits when all are held.
-/// Its data segment is sealed, so consumers can map it only read-only.
+/// A pool owned by a producer: the segments behind a `PoolView`, through which its publisher
+/// reserves and writes samples. The data segment is sealed, so consumers can map it only read-only.
 public final class SamplePool: @unchecked Sendable {
     public let index: Int
     public let layout: PoolLayout
     public let data: SharedSegment
     public let control: SharedSegment
     public let view: PoolView
-    @exclusivity(unchecked) private var cursor = 0
 
     public init(index: Int, layout: PoolLayout, name: String) throws(TransportError) {
         try layout.validate()
@@ -208,29 +221,6 @@ public final class SamplePool: @unchecked Sendable {
         try data.sealAgainstWriters()
         self.control = try SharedSegment(name: "apus-pool-control-\(name)-\(index)", size: layout.controlSize)
         self.view = PoolView(layout: layout, data: data.base, control: control.base)
-    }
-
-    /// Reserves a free slot (holder bit 0 set) or returns nil when every slot is held.
-    func tryReserve() -> Int? {
-        view.tryReserve(from: &cursor)
-    }
-
-    /// Reserves a slot, waiting until `deadline` (monotonic ns) for a consumer to release one.
-    func reserve(timeoutNanoseconds: UInt64, payloadLength: Int) throws(TransportError) -> Int {
-        if let slot = tryReserve() { return slot }
-        let start = monotonicNanoseconds()
-        let deadline = start + timeoutNanoseconds
-        defer { view.producerWaiting.pointee.store(0, ordering: .relaxed) }
-        while true {
-            let seen = view.freeSignal.pointee.load(ordering: .sequentiallyConsistent)
-            view.producerWaiting.pointee.store(1, ordering: .sequentiallyConsistent)
-            if let slot = tryReserve() { return slot }
-            let now = monotonicNanoseconds()
-            guard now < deadline else {
-                throw .poolExhausted(payloadLength: payloadLength, waitedNanoseconds: Int64(now - start))
-            }
-            _ = apussys_futex_wait(futexWord(view.freeSignal), seen, Int64(deadline - now))
-        }
     }
 }
 

@@ -93,13 +93,7 @@ public final class Subscriber: @unchecked Sendable {
     public func receive(timeoutNanoseconds: UInt64?) throws(TransportError) -> InboxEvent? {
         if let event = try poll() { return event }
         if timeoutNanoseconds == 0 { return nil }
-        // A sender on the other CPU usually answers within a microsecond: look again a few times
-        // before reading the clock, which costs as much as a hand-off.
-        if spin.budgetNanoseconds > 0, (timeoutNanoseconds ?? .max) >= AdaptiveSpin.quickSpinBound {
-            for _ in 0..<AdaptiveSpin.quickChecks where hasWork {
-                if let event = try poll() { return event }
-            }
-        }
+        if spin.spinBriefly(timeoutNanoseconds: timeoutNanoseconds, { hasWork }), let event = try poll() { return event }
         let deadline = timeoutNanoseconds.map { monotonicNanoseconds() &+ $0 }
         while true {
             let ready = inbox.doorbell.wait(until: deadline, spin: &spin) { hasWork }

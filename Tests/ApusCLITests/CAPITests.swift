@@ -46,11 +46,6 @@ extension RunCommandTests {
             """
         }
 
-        func expectClean(_ harness: RunHarness, sourceLocation: SourceLocation = #_sourceLocation) {
-            #expect(harness.survivors(after: 2).isEmpty, "processes left behind", sourceLocation: sourceLocation)
-            #expect(harness.newSharedMemory().isEmpty, "shared memory left in /dev/shm", sourceLocation: sourceLocation)
-        }
-
         @Test func headerCompilesCleanAsC99WithGccAndClangAndAsCPlusPlus() throws {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-header-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -140,7 +135,7 @@ extension RunCommandTests {
                 #expect(producer.contains(line))
                 #expect(try harness.log(of: "producer").contains(line))
             }
-            expectClean(harness)
+            harness.expectClean()
         }
 
         @Test func cNodeStartedByHandIsToldToUseApusRun() throws {
@@ -163,7 +158,7 @@ extension RunCommandTests {
             let watcher = result.lines(of: "watcher")
             #expect(watcher.contains("watcher: node 'crash' exited with status 3; closing inputs 'in'"), "\(watcher)")
             #expect(watcher.last?.hasPrefix("watcher: ok, ") == true, "\(result.stdout)\n\(result.stderr)")
-            expectClean(harness)
+            harness.expectClean()
         }
 
         @Test func cConsumerSleepingOnHeldEventsDoesNotHoldUpAnotherConsumer() throws {
@@ -178,7 +173,7 @@ extension RunCommandTests {
             #expect(result.lines(of: "fast").first == "fast: received 200 of 200 in order", "\(result.stdout)")
             #expect(result.lines(of: "hoarder").last?.hasPrefix("hoarder: ok") == true, "\(result.stdout)")
             #expect(result.lines(of: "burst").last?.hasPrefix("burst: ok") == true, "\(result.stdout)")
-            expectClean(harness)
+            harness.expectClean()
         }
 
         @Test func readmeCNodeBuildsAndRunsAsShown() throws {
@@ -193,7 +188,7 @@ extension RunCommandTests {
             let result = try harness.run()
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
             #expect(result.lines(of: "checker").last?.hasPrefix("doubled: ok") == true, "\(result.stdout)")
-            expectClean(harness)
+            harness.expectClean()
         }
 
         @Test func cameraFilterSinkExampleRuns() throws {
@@ -209,7 +204,7 @@ extension RunCommandTests {
             #expect(result.lines(of: "sink").contains { $0.contains("frames/s, latency p50") })
             let summary = try #require(result.lines(of: "sink").last?.firstMatch(of: /sink: received (\d+) frames, (\d+) skipped/))
             #expect(Int(summary.1)! > 0 && Int(summary.1)! + Int(summary.2)! <= 90)
-            expectClean(harness)
+            harness.expectClean()
         }
 
         @Test func cNodesRunUnderValgrindWithoutInvalidAccessOrDefiniteLeaks() throws {
@@ -251,7 +246,7 @@ extension RunCommandTests {
             #expect(result.lines(of: "sink").last == "sink: received 20 frames, 0 skipped", "\(result.stdout)")
             #expect(result.lines(of: "consumer").last?.hasPrefix("consumer: ok") == true, "\(result.stdout)")
             #expect(!result.stdout.contains("Invalid read") && !result.stdout.contains("Invalid write"))
-            expectClean(harness)
+            harness.expectClean()
         }
     }
 }

@@ -7,11 +7,6 @@ import Testing
     let node = RunHarness.testNode
 
     /// Asserts what every run must leave behind: no process of the run and no shared memory.
-    func expectClean(_ harness: RunHarness, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(harness.survivors(after: 2).isEmpty, "processes left behind", sourceLocation: sourceLocation)
-        #expect(harness.newSharedMemory().isEmpty, "shared memory left in /dev/shm", sourceLocation: sourceLocation)
-    }
-
     @Test func minimalExampleRunsToItsEnd() throws {
         let harness = try RunHarness(dataflow: "nodes: []")
         try harness.start(["--no-build"], file: "dataflows/minimal.yml", in: ApusCommand.repository)
@@ -22,7 +17,7 @@ import Testing
         #expect(received.filter { $0.hasPrefix("count: [") }.count == 10)
         #expect(received.suffix(2).first == "input count closed")
         #expect(received.last?.hasPrefix("received 10 messages, mean latency") == true)
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func fanOutAndFanInExampleDeliversEveryMessage() throws {
@@ -36,7 +31,7 @@ import Testing
             #expect(collector.filter { $0.hasPrefix("\(input): ") }.map { $0.split(separator: " ")[1] } == (0..<10).map { "[\($0)]" })
         }
         #expect(collector.last?.hasPrefix("received 30 messages") == true)
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func stdoutLinesBecomeMessagesWithSendStdoutAs() throws {
@@ -45,7 +40,7 @@ import Testing
         let result = try harness.wait()
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.lines(of: "receiver").contains { $0.hasPrefix("log: \"sent 10 messages\"") })
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func chainOfFiveNodesKeepsOrder() throws {
@@ -78,7 +73,7 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.lines(of: "n5").filter { $0.hasPrefix("got") } == (0..<20).map { "got in \($0)" })
         #expect(result.lines(of: "n5").contains("closed in"))
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func fiftyNodeDataflow() throws {
@@ -109,7 +104,7 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.lines(of: "sink").last == "events done inputs 240 sent 0")
         #expect(result.lines.filter { $0.hasSuffix("relayed 5 messages") }.count == 48)
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func timerTicksAtItsConfiguredRate() throws {
@@ -126,7 +121,7 @@ import Testing
         // 2 s at 50 Hz, minus the start-up before the barrier: 100 ± 20 %.
         #expect((80...120).contains(ticks), "\(ticks) ticks in 2 s at 50 Hz")
         #expect(result.lines(of: "ticker").contains("stop"))
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func nodeExitingOneIsReportedAndItsConsumersAreTold() throws {
@@ -153,7 +148,7 @@ import Testing
         let closed = try #require(sink.firstIndex(of: "closed in"))
         #expect(failed < closed)
         #expect(try harness.log(of: "source").contains("failing on purpose after 3 inputs"))
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func nodeKilledBySegfaultIsReportedWithTheSignal() throws {
@@ -169,7 +164,7 @@ import Testing
         #expect(result.status == 1)
         #expect(result.stderr.contains("node 'crasher' killed by signal 11 (SIGSEGV)"))
         #expect(result.stderr.contains("crashing on purpose after 2 inputs"))
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func nodeThatNeverConnectsFailsTheStartNamingIt() throws {
@@ -188,7 +183,7 @@ import Testing
         #expect(!result.stderr.contains("node 'fine'"))
         // The barrier never opened, so the timer of `fine` never ticked.
         #expect(result.lines(of: "fine").last == "events done inputs 0 sent 0")
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func nodeIgnoringStopIsTerminatedAfterTheGracePeriod() throws {
@@ -205,7 +200,7 @@ import Testing
         #expect(result.stderr.contains("node 'stubborn' did not stop within the 1 s grace period; killed by signal 15 (SIGTERM)"))
         #expect(result.lines(of: "stubborn").contains("ignoring the end of the event stream"))
         #expect(Date().timeIntervalSince(started) < 20)
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func restartOnFailureHonoursMaxRestartsAndTheConsumerKeepsReceiving() throws {
@@ -232,7 +227,7 @@ import Testing
         // Three incarnations, three messages each; the sink ran through all of them.
         #expect(result.lines(of: "sink").filter { $0.hasPrefix("got") } == Array(repeating: ["got in 0", "got in 1", "got in 2"], count: 3).flatMap { $0 })
         #expect(result.lines(of: "sink").contains("closed in"))
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func restartedConsumerIsWiredAgain() throws {
@@ -257,7 +252,7 @@ import Testing
         // Five before the failure and five after the restart, each run in order.
         #expect(got.count == 10, "\(got)")
         #expect(got.prefix(5) == ["got in 0", "got in 1", "got in 2", "got in 3", "got in 4"])
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func dropsOfARestartedConsumerAreReportedOncePerInbox() throws {
@@ -283,7 +278,7 @@ import Testing
         #expect(notes.count == 1, "each inbox's drops are reported once: \(notes)")
         // The restarted sink finds its only input closed and is told to stop instead of waiting.
         #expect(result.lines(of: "sink").contains("closed in"), "\(result.stdout)")
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func failingBuildStepStopsTheRunNamingNodeAndCommand() throws {
@@ -298,7 +293,7 @@ import Testing
         #expect(result.status == 1)
         #expect(result.stderr.contains("build of node 'broken' failed (exited with status 3): echo compiling;"))
         #expect(result.lines(of: "broken") == ["build: echo compiling; echo 'no such header' >&2; exit 3", "compiling", "no such header"])
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func sigintStopsTheDataflowGracefully() throws {
@@ -322,7 +317,7 @@ import Testing
         #expect(result.stderr.contains("stopping (signal 2)"))
         #expect(result.lines(of: "source").contains("stop"))
         #expect(result.lines(of: "sink").last?.hasPrefix("events done") == true)
-        expectClean(harness)
+        harness.expectClean()
     }
 
     /// A source that sends on every tick for minutes, and a consumer that ignores STOP.
@@ -354,7 +349,7 @@ import Testing
         #expect(result.status == 1)
         #expect(result.stderr.contains("apus: killing every node"))
         #expect(result.stderr.contains("node 'stubborn' was still running at the second interrupt; killed by signal 9 (SIGKILL)"))
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func pythonNodesRunWithPython3InTheDataflowFolder() throws {
@@ -373,7 +368,7 @@ import Testing
         let result = try harness.run()
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.lines(of: "script").sorted() == ["hello ['one', 'two words'] script True", "to stderr"])
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func sigkillOfApusRunLeavesNoOrphan() throws {
@@ -383,8 +378,7 @@ import Testing
         #expect(harness.survivors().count == 3)
         harness.signal(SIGKILL)
         _ = try harness.wait()
-        #expect(harness.survivors(after: 2).isEmpty)
-        #expect(harness.newSharedMemory().isEmpty)
+        harness.expectClean()
     }
 
     @Test func swiftAPICarriesEveryElementTypeMetadataAndZeroCopySamples() throws {
@@ -410,7 +404,7 @@ import Testing
         #expect(consumer.filter { $0 == "ok released" }.count == cases.count)
         #expect(consumer.suffix(2) == ["closed in", "events ended"])
         #expect(result.lines(of: "producer").first?.hasPrefix("ok undeclared: output 'nowhere' is not declared") == true)
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func floodsOfLogLinesAndMessagesAreCarriedOrCountedNeverHang() throws {
@@ -439,7 +433,7 @@ import Testing
         let dropped = note.flatMap { Int($0.split(separator: " ")[5]) } ?? 0
         #expect(received + dropped == 100_000, "\(summary) / \(note ?? "no drop note")")
         #expect(note == nil || note!.hasSuffix("dropped (queue_size 10 full, drop_oldest kept the newest; a larger queue_size or queue_policy: backpressure keeps them all)"))
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func nodeWhoseProgramIsMissingAfterItsBuildIsReported() throws {
@@ -452,7 +446,7 @@ import Testing
         let result = try harness.run()
         #expect(result.status == 1)
         #expect(result.stderr.contains("node 'ghost': cannot start \(harness.folder.path)/not-built-yet: No such file or directory"))
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func sendingOnAnUndeclaredOutputIsAnError() throws {
@@ -466,7 +460,7 @@ import Testing
         let result = try harness.run()
         #expect(result.status == 1)
         #expect(result.lines(of: "confused") == ["test-node: output 'out' is not declared by this node in the dataflow (declared outputs: 'other')"])
-        expectClean(harness)
+        harness.expectClean()
     }
 
     @Test func invalidDataflowStartsNothing() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Testing
 
 /// Runs `apus run` on a dataflow written into a fresh folder, as a user would, and checks what
 /// a run must leave behind: no node process and no shared memory.
@@ -118,6 +119,12 @@ final class RunHarness {
     /// New entries in /dev/shm since the harness was made (memfds never appear there).
     func newSharedMemory() -> Set<String> {
         Self.shmEntries().subtracting(shmBefore)
+    }
+
+    /// Expects what every run must leave: no process of it, and nothing new in /dev/shm.
+    func expectClean(sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(survivors(after: 2).isEmpty, "processes left behind", sourceLocation: sourceLocation)
+        #expect(newSharedMemory().isEmpty, "shared memory left in /dev/shm", sourceLocation: sourceLocation)
     }
 
     func log(of node: String) throws -> String {
