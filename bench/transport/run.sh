@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ApusTransport between two processes against a raw C futex ping-pong, measured in one run,
-# alternating the two at each size. Writes bench/transport/results.json and prints a table.
+# alternating the two at each size, and at 8 B against the same hand-off protocol written in plain
+# C (protocol-pingpong.c). Writes bench/transport/results.json and prints a table.
 # Usage: bench/transport/run.sh [ITERATIONS]   (not part of the tests)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,14 +10,27 @@ swift build -c release --product transport-bench >/dev/null
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/futex-pingpong" bench/transport/futex-pingpong.c
+cc -O2 -o "$work/protocol-pingpong" bench/transport/protocol-pingpong.c
 
-python3 - "$iterations" "$work/futex-pingpong" .build/release/transport-bench <<'PY'
+python3 - "$iterations" "$work/futex-pingpong" .build/release/transport-bench "$work/protocol-pingpong" <<'PY'
 import json, platform, statistics, subprocess, sys, datetime
-iterations, reference, bench = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+iterations, reference, bench, protocol = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 sizes = [("8 B", 8), ("4 KiB", 4096), ("64 KiB", 65536), ("2 MiB", 2 << 20), ("40 MiB", 40 << 20)]
 
 def run(command):
     return [float(x) for x in subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()]
+
+pick = lambda runs: sorted(runs, key=lambda r: r[0])[1]
+
+# The design's hand-off protocol written in plain C, at 8 B: the floor of the protocol itself,
+# between the one-line futex reference and Apus.
+floor = {"c": [], "protocol": [], "protocol_no_clock": [], "apus": []}
+for _ in range(3):
+    floor["c"].append(run([reference, "8", str(iterations)]))
+    floor["protocol"].append(run([protocol, str(iterations)]))
+    floor["protocol_no_clock"].append(run([protocol, str(iterations), "--no-clock"]))
+    floor["apus"].append(run([bench, "pingpong", "8", str(iterations)]))
+floor = {name: pick(runs)[0] for name, runs in floor.items()}
 
 rows = []
 for label, size in sizes:
@@ -25,7 +39,6 @@ for label, size in sizes:
     for _ in range(3):  # alternate so drift hits both alike; keep the median round
         c.append(run([reference, str(size), str(count)]))
         apus.append(run([bench, "pingpong", str(size), str(count)]))
-    pick = lambda runs: sorted(runs, key=lambda r: r[0])[1]
     (c50, c99), (a50, a99) = pick(c), pick(apus)
     rows.append({"size": label, "bytes": size, "apus_p50_ns": a50, "apus_p99_ns": a99, "c_p50_ns": c50, "c_p99_ns": c99})
 
@@ -38,13 +51,18 @@ for label, size, count in [("8 B", 8, 2_000_000), ("2 MiB", 2 << 20, 20_000)]:
 loopback = statistics.median(run([bench, "loopback", "2000000"])[0] for _ in range(3))
 
 result = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} CPUs",
-          "pingpong_rtt_half": rows, "throughput": throughput, "loopback_ns_per_handoff": round(loopback, 1)}
+          "pingpong_rtt_half": rows,
+          "protocol_floor_8b_p50_ns": floor, "throughput": throughput, "loopback_ns_per_handoff": round(loopback, 1)}
 json.dump(result, open("bench/transport/results.json", "w"), indent=2)
 
 print(f"RTT/2, {iterations} round trips per size ({result['machine']}, {result['date']})")
 print(f"{'size':>8} {'Apus p50':>10} {'Apus p99':>10} {'C p50':>10} {'C p99':>10} {'Apus/C p50':>11}")
 for r in rows:
     print(f"{r['size']:>8} {r['apus_p50_ns']/1000:>8.2f}us {r['apus_p99_ns']/1000:>8.2f}us {r['c_p50_ns']/1000:>8.2f}us {r['c_p99_ns']/1000:>8.2f}us {r['apus_p50_ns']/r['c_p50_ns']:>10.1f}x")
+print(f"8 B p50, measured side by side: C reference {floor['c']/1000:.2f}us, the same protocol in plain C "
+      f"{floor['protocol']/1000:.2f}us ({floor['protocol_no_clock']/1000:.2f}us without the timestamp's clock read), "
+      f"Apus {floor['apus']/1000:.2f}us")
+print(f"  protocol / C reference: {floor['protocol']/floor['c']:.1f}x; Apus / protocol: {floor['apus']/floor['protocol']:.2f}x")
 flat = rows[-1]["apus_p50_ns"] / rows[0]["apus_p50_ns"]
 print(f"Apus p50 at 40 MiB / at 8 B: {flat:.2f}x")
 print("Throughput, unpaced sender, queue_size 256, backpressure (payload allocated in place, not written):")
