@@ -250,8 +250,7 @@ public final class Publisher: @unchecked Sendable {
     public func publish(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
         let view = slots[sample.pool].view
         let now = monotonicNanoseconds()
-        var metadata = metadata
-        if metadata.timestamp == 0 { metadata.timestamp = now }
+        let timestamp = metadata.timestamp == 0 ? now : metadata.timestamp
         let metadataLength: Int
         do {
             metadataLength = try view.seal(sample.slot, metadata: metadata)
@@ -275,7 +274,7 @@ public final class Publisher: @unchecked Sendable {
 
         let entry = RingEntry(
             descriptor: UInt64(configuration.firstPoolIndex + sample.pool) << 32 | UInt64(sample.slot),
-            arrival: now, timestamp: metadata.timestamp, length: UInt64(sample.length),
+            arrival: now, timestamp: timestamp, length: UInt64(sample.length),
             metadataLength: UInt32(metadataLength), elementType: metadata.elementType.rawValue)
         let deadline = now &+ configuration.backpressureTimeoutNanoseconds
         var report = PublishReport()
@@ -351,6 +350,6 @@ public final class Publisher: @unchecked Sendable {
     private func sweep(_ position: Int) {
         guard !edges[position].swept else { return }
         edges[position].swept = true
-        Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: pools.map(\.view))
+        Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: slots.map(\.view))
     }
 }

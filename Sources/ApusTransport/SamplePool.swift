@@ -80,8 +80,10 @@ public struct PoolView: @unchecked Sendable {
         self.control = control
     }
 
-    var freeSignal: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 0) }
-    var producerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 4) }
+    var freeSignal: UnsafeMutablePointer<Atomic<UInt32>> { Self.freeSignal(control) }
+    var producerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { Self.producerWaiting(control) }
+    static func freeSignal(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 0) }
+    static func producerWaiting(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 4) }
 
     @inline(__always)
     func holderWord(_ slot: Int, _ word: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
@@ -152,12 +154,14 @@ public struct PoolView: @unchecked Sendable {
     /// Clears `bit` on `slot`; wakes the producer if it waits for a free slot.
     @inline(__always)
     func release(_ slot: Int, bit: Int) {
-        let word = holderWord(slot, bit >> 6)
-        let remaining = word.pointee.bitwiseAnd(~(1 << UInt64(bit & 63)), ordering: .sequentiallyConsistent).newValue
-        if remaining == 0, producerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
-            freeSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            _ = apussys_futex_wake(futexWord(freeSignal), Int32.max)
-        }
+        hold(slot, bit: bit).release()
+    }
+
+    /// What releasing `bit` on `slot` needs, in three words: a received sample carries it instead
+    /// of the whole view.
+    @inline(__always)
+    func hold(_ slot: Int, bit: Int) -> SlotHold {
+        SlotHold(word: holderWord(slot, bit >> 6), mask: 1 << UInt64(bit & 63), control: control)
     }
 
     /// Clears `bit` on every slot: everything one edge held or had queued is released.
@@ -201,6 +205,24 @@ public struct PoolView: @unchecked Sendable {
         let base = slotBase(slot)
         encoded.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         return encoded.count
+    }
+}
+
+/// One edge's hold on one slot of a pool.
+struct SlotHold {
+    let word: UnsafeMutablePointer<Atomic<UInt64>>
+    let mask: UInt64
+    /// The pool's control segment, for waking a producer that waits for a free slot.
+    let control: UnsafeMutableRawPointer
+
+    /// Clears the edge's bit; wakes the producer if it waits and the slot became free.
+    @inline(__always)
+    func release() {
+        let remaining = word.pointee.bitwiseAnd(~mask, ordering: .sequentiallyConsistent).newValue
+        guard remaining == 0, PoolView.producerWaiting(control).pointee.load(ordering: .sequentiallyConsistent) != 0 else { return }
+        let freeSignal = PoolView.freeSignal(control)
+        freeSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        _ = apussys_futex_wake(futexWord(freeSignal), Int32.max)
     }
 }
 

@@ -20,9 +20,7 @@ public struct ReceivedSample: @unchecked Sendable {
     public let metadata: SampleMetadata
     /// Valid until `Subscriber.release`; the mapping is read-only, so writing through it faults.
     public let payload: UnsafeRawBufferPointer
-    let pool: PoolView
-    let slot: Int
-    let bit: Int
+    let hold: SlotHold
 }
 
 public enum InboxEvent: @unchecked Sendable {
@@ -105,7 +103,7 @@ public final class Subscriber: @unchecked Sendable {
     /// Releases a received sample; its slot returns to the pool when no edge holds it.
     @inline(__always)
     public func release(_ sample: ReceivedSample) {
-        sample.pool.release(sample.slot, bit: sample.bit)
+        sample.hold.release()
     }
 
     /// True when control was posted since the last `.control` event; cheap enough for every send.
@@ -179,7 +177,7 @@ public final class Subscriber: @unchecked Sendable {
         pool.prefetchHolders(slot)  // released soon: fetch the line while the sample is used
         do {
             let (metadata, payload) = try pool.sample(in: slot, entry)
-            return ReceivedSample(input: input, metadata: metadata, payload: payload, pool: pool, slot: slot, bit: bit)
+            return ReceivedSample(input: input, metadata: metadata, payload: payload, hold: pool.hold(slot, bit: bit))
         } catch {
             pool.release(slot, bit: bit)
             throw error
