@@ -33,11 +33,13 @@ let package = Package(
         .target(name: "CApusSys"),
         .target(
             name: "ApusTransport",
-            dependencies: ["CApusSys"]
+            dependencies: ["CApusSys"],
+            swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
         .target(
             name: "ApusNode",
-            dependencies: ["ApusTransport", "CApusSys"]
+            dependencies: ["ApusTransport", "CApusSys"],
+            swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
         .systemLibrary(name: "CApusHeader"),
         .target(
