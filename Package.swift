@@ -4,6 +4,10 @@ import PackageDescription
 
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
 
+/// Release builds of the hand-off path let their callers (the node library, the C API, the
+/// benchmarks) inline it across the module boundary.
+let crossModuleOptimization: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "apus",
     platforms: [.macOS(.v15)],
@@ -34,12 +38,12 @@ let package = Package(
         .target(
             name: "ApusTransport",
             dependencies: ["CApusSys"],
-            swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+            swiftSettings: crossModuleOptimization
         ),
         .target(
             name: "ApusNode",
             dependencies: ["ApusTransport", "CApusSys"],
-            swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+            swiftSettings: crossModuleOptimization
         ),
         .systemLibrary(name: "CApusHeader"),
         .target(

@@ -331,13 +331,17 @@ public final class Publisher: @unchecked Sendable {
         for output in outputs.indices {
             guard let position = outputs[output].firstIndex(where: { $0.bit == bit }) else { continue }
             let old = outputs[output][position]
-            Reclamation.reclaim(old.inbox.rings[old.ring], bit: bit, pools: pools.map(\.view))
+            Reclamation.reclaim(old.inbox.rings[old.ring], bit: bit, pools: poolViews)
             outputs[output][position] = target
             edges[edgeStarts[output] + position] = Edge(target)
             return
         }
         throw .corrupted("no edge with bit \(bit) to replace")
     }
+
+    /// Every pool's view, for reclamation. Read from `slots`, not `pools`: touching `pools` in
+    /// `publish` makes the compiler check exclusive access to it on every call.
+    private var poolViews: [PoolView] { slots.map(\.view) }
 
     private func releaseDescriptor(_ descriptor: UInt64, bit: Int) {
         let position = Int(descriptor >> 32) - configuration.firstPoolIndex
@@ -350,6 +354,6 @@ public final class Publisher: @unchecked Sendable {
     private func sweep(_ position: Int) {
         guard !edges[position].swept else { return }
         edges[position].swept = true
-        Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: slots.map(\.view))
+        Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: poolViews)
     }
 }

@@ -80,8 +80,8 @@ public struct PoolView: @unchecked Sendable {
         self.control = control
     }
 
-    var freeSignal: UnsafeMutablePointer<Atomic<UInt32>> { Self.freeSignal(control) }
-    var producerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { Self.producerWaiting(control) }
+    /// The futex a waiting producer sleeps on, and its flag, in a pool's control segment (a
+    /// `SlotHold` reaches them from the segment's base alone).
     static func freeSignal(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 0) }
     static func producerWaiting(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 4) }
 
@@ -117,6 +117,7 @@ public struct PoolView: @unchecked Sendable {
         if let slot = tryReserve(from: &cursor) { return slot }
         let start = monotonicNanoseconds()
         let deadline = start + timeoutNanoseconds
+        let (freeSignal, producerWaiting) = (Self.freeSignal(control), Self.producerWaiting(control))
         defer { producerWaiting.pointee.store(0, ordering: .relaxed) }
         while true {
             let seen = freeSignal.pointee.load(ordering: .sequentiallyConsistent)

@@ -175,11 +175,12 @@ public final class Subscriber: @unchecked Sendable {
             throw .corrupted("input \(input): descriptor names slot \(slot) of a pool of \(pool.layout.slotCount)")
         }
         pool.prefetchHolders(slot)  // released soon: fetch the line while the sample is used
+        let hold = pool.hold(slot, bit: bit)
         do {
             let (metadata, payload) = try pool.sample(in: slot, entry)
-            return ReceivedSample(input: input, metadata: metadata, payload: payload, hold: pool.hold(slot, bit: bit))
+            return ReceivedSample(input: input, metadata: metadata, payload: payload, hold: hold)
         } catch {
-            pool.release(slot, bit: bit)
+            hold.release()
             throw error
         }
     }

@@ -14,14 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pingpong.h"
+
 struct side { _Atomic uint32_t sequence; _Atomic uint32_t sleeping; char pad[56]; };
 struct shared { struct side to[2]; };
-
-static uint64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 static void ring(struct side *s) {
     atomic_fetch_add(&s->sequence, 1);
@@ -38,11 +34,6 @@ static void await_change(struct side *s, uint32_t seen) {
             atomic_store(&s->sleeping, 0);
         }
     }
-}
-
-static int compare(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv) {
@@ -75,7 +66,6 @@ int main(int argc, char **argv) {
         if (i >= warmup) samples[i - warmup] = (now_ns() - start) / 2;
     }
     waitpid(child, NULL, 0);
-    qsort(samples, (size_t)iterations, sizeof(uint64_t), compare);
-    printf("%llu %llu\n", (unsigned long long)samples[iterations / 2], (unsigned long long)samples[iterations * 99 / 100]);
+    report(samples, iterations);
     return 0;
 }

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pingpong.h"
+
 enum { ENTRIES = 4, SLOTS = 64, EDGE_BIT = 2 };
 
 struct entry {
@@ -56,12 +58,6 @@ struct side {
 };
 
 static int with_clock = 1;
-
-static uint64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 static void publish(struct side *s, uint64_t value) {
     int slot = s->cursor;
@@ -130,11 +126,6 @@ static uint64_t receive(struct side *s) {
     return value;
 }
 
-static int compare(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv) {
     int iterations = argc > 1 ? atoi(argv[1]) : 10000;
     if (iterations < 1) {
@@ -161,7 +152,6 @@ int main(int argc, char **argv) {
         if (i >= warmup) samples[i - warmup] = (now_ns() - start) / 2;
     }
     waitpid(child, NULL, 0);
-    qsort(samples, (size_t)iterations, sizeof(uint64_t), compare);
-    printf("%llu %llu\n", (unsigned long long)samples[iterations / 2], (unsigned long long)samples[iterations * 99 / 100]);
+    report(samples, iterations);
     return 0;
 }
