@@ -89,6 +89,8 @@ public final class Publisher: @unchecked Sendable {
     @exclusivity(unchecked) private var edges = UnsafeMutableBufferPointer<Edge>(start: nil, count: 0)
     /// Output `o` feeds `edges[edgeStarts[o]..<edgeStarts[o + 1]]`.
     @exclusivity(unchecked) private var edgeStarts = UnsafeMutableBufferPointer<Int>(start: nil, count: 0)
+    /// Stamps samples: CLOCK_MONOTONIC, read through the cycle counter where that is sound.
+    @exclusivity(unchecked) private var clock = StampClock()
 
     private struct PoolSlots {
         let view: PoolView
@@ -249,7 +251,7 @@ public final class Publisher: @unchecked Sendable {
     @discardableResult
     public func publish(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
         let view = slots[sample.pool].view
-        let now = monotonicNanoseconds()
+        let now = clock.now()
         let timestamp = metadata.timestamp == 0 ? now : metadata.timestamp
         let metadataLength: Int
         do {
@@ -282,7 +284,8 @@ public final class Publisher: @unchecked Sendable {
         for position in range where view.holds(sample.slot, bit: edges[position].bit) {
             let bit = edges[position].bit
             // Arrival order across inputs is the time of sending: CLOCK_MONOTONIC is one clock for
-            // every process, so no shared counter has to bounce between CPUs.
+            // every process (and the stamp clock keeps to it), so no shared counter has to bounce
+            // between CPUs.
             let queued = edges[position].ring.push(
                 entry, deadline: deadline, tail: &edges[position].tail, knownHead: &edges[position].knownHead
             ) { victim in

@@ -3,14 +3,16 @@
  * own cost, and how far the protocol is from the one-line futex ping-pong (futex-pingpong.c).
  *
  * Per hand-off, as ApusTransport does it: reserve a pool slot by its holder word, write the
- * payload, read CLOCK_MONOTONIC for the timestamp, set the edge's holder bit, fill the ring entry
+ * payload, stamp it (the cycle counter on a line anchored to CLOCK_MONOTONIC, as StampClock does),
+ * set the edge's holder bit, fill the ring entry
  * and store its stamp last, store tail, fence and look at the consumer's `sleeping` flag. The
  * consumer polls the stamp at head, reads the entry, takes it by compare-and-swap on head, reads
  * the payload and releases the slot with an atomic AND. Waiting spins up to 20 us, then sleeps on
  * the doorbell futex, like the reference.
  *
- * Usage: protocol-pingpong ITERATIONS [--no-clock] -> prints "p50_ns p99_ns" of RTT/2 at 8 B.
- * --no-clock leaves out the timestamp's clock read, to show what that one call costs. */
+ * Usage: protocol-pingpong ITERATIONS [--clock-gettime | --no-clock] -> prints "p50_ns p99_ns" of
+ * RTT/2 at 8 B. --clock-gettime stamps with a clock_gettime per sample instead, and --no-clock
+ * leaves the stamp out, to show what each costs. */
 #define _GNU_SOURCE
 #include <linux/futex.h>
 #include <stdatomic.h>
@@ -57,7 +59,34 @@ struct side {
     int cursor;
 };
 
-static int with_clock = 1;
+enum stamping { COUNTER, CLOCK_GETTIME, NO_CLOCK };
+static enum stamping stamping = COUNTER;
+
+/* The stamp clock's fast path: nanoseconds = anchor + (ticks since the anchor) * slope, re-anchored
+ * to CLOCK_MONOTONIC every 2^21 ticks. The slope is measured once, before the run. */
+static uint64_t anchor_ticks, anchor_ns, slope, window;
+
+static uint64_t ticks(void) { return __builtin_ia32_rdtsc(); }
+
+static uint64_t reanchor(void) {
+    anchor_ticks = ticks();
+    anchor_ns = now_ns();
+    window = 1u << 21;
+    return anchor_ns;
+}
+
+static uint64_t stamp_now(void) {
+    uint64_t elapsed = ticks() - anchor_ticks;
+    if (elapsed < window) return anchor_ns + ((elapsed * slope) >> 32);
+    return reanchor();
+}
+
+static void measure_slope(void) {
+    uint64_t t0 = ticks(), n0 = now_ns();
+    while (now_ns() - n0 < 10000000) {}
+    uint64_t t1 = ticks(), n1 = now_ns();
+    slope = (uint64_t)(((unsigned __int128)(n1 - n0) << 32) / (t1 - t0));
+}
 
 static void publish(struct side *s, uint64_t value) {
     int slot = s->cursor;
@@ -65,7 +94,7 @@ static void publish(struct side *s, uint64_t value) {
     atomic_store_explicit(&s->pool->holders[slot].word, 1, memory_order_relaxed);
     s->cursor = (slot + 1) % SLOTS;
     memcpy(s->pool->data[slot], &value, 8);
-    uint64_t now = with_clock ? now_ns() : value;
+    uint64_t now = stamping == COUNTER ? stamp_now() : stamping == CLOCK_GETTIME ? now_ns() : value;
     atomic_store_explicit(&s->pool->holders[slot].word, 1u << EDGE_BIT, memory_order_relaxed);
 
     while (s->tail - s->known_head >= ENTRIES) s->known_head = atomic_load_explicit(&s->out->head, memory_order_acquire);
@@ -129,10 +158,18 @@ static uint64_t receive(struct side *s) {
 int main(int argc, char **argv) {
     int iterations = argc > 1 ? atoi(argv[1]) : 10000;
     if (iterations < 1) {
-        fprintf(stderr, "usage: protocol-pingpong ITERATIONS [--no-clock]\n");
+        fprintf(stderr, "usage: protocol-pingpong ITERATIONS [--clock-gettime | --no-clock]\n");
         return 2;
     }
-    with_clock = !(argc > 2 && strcmp(argv[2], "--no-clock") == 0);
+    if (argc > 2) {
+        if (strcmp(argv[2], "--no-clock") == 0) stamping = NO_CLOCK;
+        else if (strcmp(argv[2], "--clock-gettime") == 0) stamping = CLOCK_GETTIME;
+        else {
+            fprintf(stderr, "protocol-pingpong: unknown option %s\n", argv[2]);
+            return 2;
+        }
+    }
+    measure_slope();
     struct shared *shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE,
                                  MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (shared == MAP_FAILED) return 1;

@@ -24,10 +24,11 @@ pick = lambda runs: sorted(runs, key=lambda r: r[0])[1]
 
 # The design's hand-off protocol written in plain C, at 8 B: the floor of the protocol itself,
 # between the one-line futex reference and Apus.
-floor = {"c": [], "protocol": [], "protocol_no_clock": [], "apus": []}
+floor = {"c": [], "protocol": [], "protocol_clock_gettime": [], "protocol_no_clock": [], "apus": []}
 for _ in range(3):
     floor["c"].append(run([reference, "8", str(iterations)]))
     floor["protocol"].append(run([protocol, str(iterations)]))
+    floor["protocol_clock_gettime"].append(run([protocol, str(iterations), "--clock-gettime"]))
     floor["protocol_no_clock"].append(run([protocol, str(iterations), "--no-clock"]))
     floor["apus"].append(run([bench, "pingpong", "8", str(iterations)]))
 floor = {name: pick(runs)[0] for name, runs in floor.items()}
@@ -60,8 +61,8 @@ print(f"{'size':>8} {'Apus p50':>10} {'Apus p99':>10} {'C p50':>10} {'C p99':>10
 for r in rows:
     print(f"{r['size']:>8} {r['apus_p50_ns']/1000:>8.2f}us {r['apus_p99_ns']/1000:>8.2f}us {r['c_p50_ns']/1000:>8.2f}us {r['c_p99_ns']/1000:>8.2f}us {r['apus_p50_ns']/r['c_p50_ns']:>10.1f}x")
 print(f"8 B p50, measured side by side: C reference {floor['c']/1000:.2f}us, the same protocol in plain C "
-      f"{floor['protocol']/1000:.2f}us ({floor['protocol_no_clock']/1000:.2f}us without the timestamp's clock read), "
-      f"Apus {floor['apus']/1000:.2f}us")
+      f"{floor['protocol']/1000:.2f}us (stamped by clock_gettime: {floor['protocol_clock_gettime']/1000:.2f}us, "
+      f"not stamped: {floor['protocol_no_clock']/1000:.2f}us), Apus {floor['apus']/1000:.2f}us")
 print(f"  protocol / C reference: {floor['protocol']/floor['c']:.1f}x; Apus / protocol: {floor['apus']/floor['protocol']:.2f}x")
 flat = rows[-1]["apus_p50_ns"] / rows[0]["apus_p50_ns"]
 print(f"Apus p50 at 40 MiB / at 8 B: {flat:.2f}x")

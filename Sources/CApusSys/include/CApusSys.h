@@ -1,4 +1,5 @@
-/* What Swift cannot import from Glibc: futex, memfd and seals, SCM_RIGHTS, prctl, prefetch.
+/* What Swift cannot import from Glibc: futex, memfd and seals, SCM_RIGHTS, prctl, prefetch,
+ * the cycle counter.
  * Every function returns -errno on failure (never sets errno for the caller to read). */
 #ifndef CAPUSSYS_H
 #define CAPUSSYS_H
@@ -75,6 +76,16 @@ int apussys_reap(pid_t pid, int block, int *signaled, int *value);
  * another CPU wrote last is made this CPU's own before it is needed. A hint; it never faults. */
 static inline void apussys_prefetch_for_write(const void *address) {
     __builtin_prefetch(address, 1, 3);
+}
+
+/* The CPU's time-stamp counter, read without waiting for earlier instructions (no fence): a few
+ * nanoseconds, against twenty and more for clock_gettime. 0 where there is none (not x86-64). */
+static inline uint64_t apussys_cycle_counter(void) {
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#else
+    return 0;
+#endif
 }
 
 #endif
