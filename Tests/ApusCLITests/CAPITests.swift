@@ -95,7 +95,10 @@ extension RunCommandTests {
                 try FileManager.default.createDirectory(at: prefix.appendingPathComponent(folder), withIntermediateDirectories: true)
             }
             let apus = prefix.appendingPathComponent("bin/apus")
-            try FileManager.default.copyItem(at: ApusCommand.binary, to: apus)
+            // Copied by `cp`, not in this process: a child another test forks meanwhile would inherit
+            // our descriptor open for writing, and running the copy would fail with "Text file busy".
+            let copied = try ApusCommand.run(program: "cp", [ApusCommand.binary.path, apus.path])
+            try #require(copied.status == 0, "\(copied.stderr)")
             let missing = try ApusCommand.run(program: apus.path, ["config", "--libs"])
             #expect(missing.status == 1)
             #expect(missing.stderr.contains("no C API next to \(apus.path)"), "\(missing.stderr)")
