@@ -195,8 +195,15 @@ public final class Node: @unchecked Sendable {
             controlLock.locked { drainControl() }
             return .control
         case .sample(let sample):
+            let metadata: SampleMetadata
+            do {
+                metadata = try sample.metadata()
+            } catch {
+                subscriber.release(sample)
+                return .event(.error(error.description))
+            }
             return .event(.input(Input(
-                id: inputIDs[ringInputs[sample.input]], index: ringInputs[sample.input], metadata: sample.metadata, sample: sample, subscriber: subscriber)))
+                id: inputIDs[ringInputs[sample.input]], index: ringInputs[sample.input], metadata: metadata, sample: sample, subscriber: subscriber)))
         case .inputClosed(let ring):
             return .event(.inputClosed(id: inputIDs[ringInputs[ring]]))
         }

@@ -281,7 +281,8 @@ public final class Publisher: @unchecked Sendable {
         let deadline = now &+ configuration.backpressureTimeoutNanoseconds
         var report = PublishReport()
         var timedOut: Int?
-        for position in range where view.holds(sample.slot, bit: edges[position].bit) {
+        // The edges whose bit was set above: nothing clears it before the sample is queued there.
+        for position in range where !edges[position].swept {
             let bit = edges[position].bit
             // Arrival order across inputs is the time of sending: CLOCK_MONOTONIC is one clock for
             // every process (and the stamp clock keeps to it), so no shared counter has to bounce

@@ -178,8 +178,10 @@ public struct PoolView: @unchecked Sendable {
     public var freeSlots: Int { layout.slotCount - usedSlots }
 
     /// The sample a ring entry names, checked against the layout: a faulty producer cannot make us
-    /// read outside the slot.
-    func sample(in slot: Int, _ entry: RingEntry) throws(TransportError) -> (metadata: SampleMetadata, payload: UnsafeRawBufferPointer) {
+    /// read outside the slot. The metadata area is decoded when asked for (`ReceivedSample.metadata()`).
+    @inline(__always)
+    func sample(in slot: Int, _ entry: RingEntry) throws(TransportError)
+        -> (elementType: ElementType, metadataArea: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
         guard entry.length <= UInt64(layout.payloadCapacity) else {
             throw .corrupted("sample of \(entry.length) bytes in a slot of \(layout.payloadCapacity)")
         }
@@ -190,15 +192,19 @@ public struct PoolView: @unchecked Sendable {
             throw .corrupted("unknown element type \(entry.elementType)")
         }
         let base = UnsafeRawPointer(slotBase(slot))
-        let metadata = try MetadataCodec.decode(
-            UnsafeRawBufferPointer(start: base, count: Int(entry.metadataLength)), elementType: elementType, timestamp: entry.timestamp)
-        return (metadata, UnsafeRawBufferPointer(start: base + layout.payloadOffset, count: Int(entry.length)))
+        return (elementType, UnsafeRawBufferPointer(start: base, count: Int(entry.metadataLength)),
+                UnsafeRawBufferPointer(start: base + layout.payloadOffset, count: Int(entry.length)))
     }
 
     /// Writes the shape and parameters of `slot` (the payload is already in place) and returns
     /// their length.
+    @inline(__always)
     func seal(_ slot: Int, metadata: SampleMetadata) throws(TransportError) -> Int {
         if MetadataCodec.isEmpty(metadata) { return MetadataCodec.emptyLength }
+        return try sealEncoded(slot, metadata: metadata)
+    }
+
+    private func sealEncoded(_ slot: Int, metadata: SampleMetadata) throws(TransportError) -> Int {
         let encoded = MetadataCodec.encode(metadata)
         guard encoded.count <= layout.metadataCapacity else {
             throw .metadataTooLarge(length: encoded.count, capacity: layout.metadataCapacity)

@@ -14,13 +14,24 @@ public struct InputBinding: Sendable, Equatable {
 
 /// A received sample: a read-only view into the producer's pool, held until released.
 ///
-/// It points into a pool the subscriber keeps mapped, so it must not outlive its subscriber.
+/// It points into a pool the subscriber keeps mapped, so it must not outlive its subscriber. It
+/// holds no references, so handing it on copies a few words and counts nothing.
 public struct ReceivedSample: @unchecked Sendable {
     public let input: Int
-    public let metadata: SampleMetadata
+    public let elementType: ElementType
+    /// When it was sent (monotonic ns).
+    public let timestamp: UInt64
     /// Valid until `Subscriber.release`; the mapping is read-only, so writing through it faults.
     public let payload: UnsafeRawBufferPointer
+    /// The encoded shape and parameters, in the slot (bounded by the pool's metadata capacity).
+    let metadataArea: UnsafeRawBufferPointer
     let hold: SlotHold
+
+    /// The whole metadata, decoded from the slot (valid until `Subscriber.release`). Encoded
+    /// metadata a faulty producer wrote is an error; its reading stays inside the slot's area.
+    public func metadata() throws(TransportError) -> SampleMetadata {
+        try MetadataCodec.decode(metadataArea, elementType: elementType, timestamp: timestamp)
+    }
 }
 
 public enum InboxEvent: @unchecked Sendable {
@@ -159,6 +170,7 @@ public final class Subscriber: @unchecked Sendable {
         return nil
     }
 
+    @inline(__always)
     private func open(_ entry: RingEntry, input: Int) throws(TransportError) -> ReceivedSample {
         let poolIndex = Int(entry.descriptor >> 32)
         let slot = Int(entry.descriptor & 0xFFFF_FFFF)
@@ -177,8 +189,10 @@ public final class Subscriber: @unchecked Sendable {
         pool.prefetchHolders(slot)  // released soon: fetch the line while the sample is used
         let hold = pool.hold(slot, bit: bit)
         do {
-            let (metadata, payload) = try pool.sample(in: slot, entry)
-            return ReceivedSample(input: input, metadata: metadata, payload: payload, hold: hold)
+            let (elementType, metadataArea, payload) = try pool.sample(in: slot, entry)
+            return ReceivedSample(
+                input: input, elementType: elementType, timestamp: entry.timestamp, payload: payload,
+                metadataArea: metadataArea, hold: hold)
         } catch {
             hold.release()
             throw error

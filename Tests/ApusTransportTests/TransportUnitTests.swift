@@ -372,8 +372,24 @@ import Testing
         func receive() throws -> (metadata: SampleMetadata, bytes: [UInt8])? {
             guard case .sample(let sample) = try subscriber.receive(timeoutNanoseconds: 0) else { return nil }
             defer { subscriber.release(sample) }
-            return (sample.metadata, Array(sample.payload))
+            return (try sample.metadata(), Array(sample.payload))
         }
+    }
+
+    @Test func metadataAFaultyProducerOverwroteIsAnErrorWhenDecoded() throws {
+        let pair = try Pair()
+        let publisher = try pair.addPublisher()
+        try pair.send(publisher, [1, 2], metadata: SampleMetadata(shape: [2], parameters: [("k", .int(1))]))
+        // The producer maps its slots writable: after sending, it scribbles a rank of 2^32 - 1.
+        publisher.pools[0].view.slotBase(0).storeBytes(of: UInt32.max, as: UInt32.self)
+        guard case .sample(let sample) = try pair.subscriber.receive(timeoutNanoseconds: 0) else {
+            Issue.record("no sample")
+            return
+        }
+        #expect(Array(sample.payload) == [1, 2])
+        #expect(throws: TransportError.corrupted("shape of rank 4294967295")) { try sample.metadata() }
+        pair.subscriber.release(sample)
+        #expect(publisher.usedSlots == 0)
     }
 
     @Test func theSampleHeaderTravelsInTheEntryAndTheMetadataInTheSlot() throws {

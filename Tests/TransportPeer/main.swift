@@ -186,7 +186,16 @@ func consume() throws(TransportError) {
                 say("write succeeded")
                 exit(4)
             }
-            guard case .int(let sequence) = sample.metadata["seq"] else { fail("sample without seq") }
+            let metadata: SampleMetadata
+            do {
+                metadata = try sample.metadata()
+            } catch {
+                errors.append(error.description)
+                say("error \(error)")
+                subscriber.release(sample)
+                continue
+            }
+            guard case .int(let sequence) = metadata["seq"] else { fail("sample without seq") }
             var inPayload: UInt64 = 0
             withUnsafeMutableBytes(of: &inPayload) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: sample.payload.prefix(8))) }
             if sequence <= last[sample.input] || (sample.payload.count >= 8 && Int64(inPayload) != sequence) {

@@ -6,8 +6,9 @@
  * payload, stamp it (the cycle counter on a line anchored to CLOCK_MONOTONIC, as StampClock does),
  * set the edge's holder bit, fill the ring entry
  * and store its stamp last, store tail, fence and look at the consumer's `sleeping` flag. The
- * consumer polls the stamp at head, reads the entry, takes it by compare-and-swap on head, reads
- * the payload and releases the slot with an atomic AND. Waiting spins up to 20 us, then sleeps on
+ * consumer polls the stamp at head, reads the entry, takes it by compare-and-swap on head and reads
+ * the payload; once it has answered, it releases the slot with an atomic AND (as the Apus bench
+ * and a node do). Waiting spins up to 20 us, then sleeps on
  * the doorbell futex, like the reference.
  *
  * Usage: protocol-pingpong ITERATIONS [--clock-gettime | --no-clock] -> prints "p50_ns p99_ns" of
@@ -57,6 +58,7 @@ struct side {
     struct ring *out, *in;
     uint64_t tail, known_head;
     int cursor;
+    int held; /* the slot of the peer's pool this side holds, or -1 */
 };
 
 enum stamping { COUNTER, CLOCK_GETTIME, NO_CLOCK };
@@ -151,8 +153,14 @@ static uint64_t receive(struct side *s) {
     if (atomic_load(&r->producer_waiting)) abort(); /* never waits here: only read, like take() */
     uint64_t value;
     memcpy(&value, s->peer_pool->data[slot], 8);
-    atomic_fetch_and(&s->peer_pool->holders[slot].word, ~(uint64_t)(1u << EDGE_BIT));
+    s->held = (int)slot;
     return value;
+}
+
+/* Lets go of the received sample, as a node does once it has answered. */
+static void release(struct side *s) {
+    atomic_fetch_and(&s->peer_pool->holders[s->held].word, ~(uint64_t)(1u << EDGE_BIT));
+    s->held = -1;
 }
 
 int main(int argc, char **argv) {
@@ -176,17 +184,22 @@ int main(int argc, char **argv) {
     int warmup = iterations / 10 + 10;
     pid_t child = fork();
     if (child == 0) {
-        struct side s = { &shared->pools[1], &shared->pools[0], &shared->rings[0], &shared->rings[1], 0, 0, 0 };
-        for (int i = 0; i < warmup + iterations; i++) publish(&s, receive(&s));
+        struct side s = { &shared->pools[1], &shared->pools[0], &shared->rings[0], &shared->rings[1], 0, 0, 0, -1 };
+        for (int i = 0; i < warmup + iterations; i++) {
+            publish(&s, receive(&s));
+            release(&s);
+        }
         _exit(0);
     }
-    struct side s = { &shared->pools[0], &shared->pools[1], &shared->rings[1], &shared->rings[0], 0, 0, 0 };
+    struct side s = { &shared->pools[0], &shared->pools[1], &shared->rings[1], &shared->rings[0], 0, 0, 0, -1 };
     uint64_t *samples = malloc(sizeof(uint64_t) * (size_t)iterations);
     for (int i = 0; i < warmup + iterations; i++) {
         uint64_t start = now_ns();
         publish(&s, (uint64_t)i);
         if (receive(&s) != (uint64_t)i) abort();
-        if (i >= warmup) samples[i - warmup] = (now_ns() - start) / 2;
+        uint64_t end = now_ns();
+        release(&s);
+        if (i >= warmup) samples[i - warmup] = (end - start) / 2;
     }
     waitpid(child, NULL, 0);
     report(samples, iterations);

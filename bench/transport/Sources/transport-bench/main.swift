@@ -115,10 +115,11 @@ func runPeer() throws(TransportError) {
         let count = Int(command[3])
         let (publisher, subscriber) = (side.publisher!, side.subscriber!)
         if command[1] == 0 {
+            // As a node does: answer, then let go of what it answered.
             for index in 0..<count {
                 let sample = try nextSample(subscriber)
-                subscriber.release(sample)
                 try send(publisher, size: size, output: 0, sequence: UInt64(index))
+                subscriber.release(sample)
             }
         } else {
             for index in 0..<count { try send(publisher, size: size, output: 1, sequence: UInt64(index)) }
@@ -145,8 +146,9 @@ func runMeasurement(mode: String, size: Int, count: Int) throws(TransportError) 
             let start = monotonicNanoseconds()
             try send(publisher, size: size, output: 0, sequence: UInt64(index))
             let reply = try nextSample(subscriber)
+            let end = monotonicNanoseconds()
             subscriber.release(reply)
-            if index >= warmup { samples.append((monotonicNanoseconds() - start) / 2) }
+            if index >= warmup { samples.append((end - start) / 2) }
         }
         samples.sort()
         print("\(samples[count / 2]) \(samples[count * 99 / 100])")
