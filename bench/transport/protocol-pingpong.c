@@ -29,7 +29,8 @@
 
 #include "pingpong.h"
 
-enum { ENTRIES = 4, SLOTS = 64, EDGE_BIT = 2 };
+/* A ring of the default queue_size (10) in 16 entries, as ApusTransport lays it out. */
+enum { CAPACITY = 10, ENTRIES = 16, SLOTS = 64, EDGE_BIT = 2 };
 
 struct entry {
     _Atomic uint64_t stamp; /* position + 1, stored last */
@@ -99,7 +100,7 @@ static void publish(struct side *s, uint64_t value) {
     uint64_t now = stamping == COUNTER ? stamp_now() : stamping == CLOCK_GETTIME ? now_ns() : value;
     atomic_store_explicit(&s->pool->holders[slot].word, 1u << EDGE_BIT, memory_order_relaxed);
 
-    while (s->tail - s->known_head >= ENTRIES) s->known_head = atomic_load_explicit(&s->out->head, memory_order_acquire);
+    while (s->tail - s->known_head >= CAPACITY) s->known_head = atomic_load_explicit(&s->out->head, memory_order_acquire);
     struct entry *e = &s->out->entries[s->tail % ENTRIES];
     e->descriptor = (uint64_t)slot;
     e->arrival = now;

@@ -59,11 +59,11 @@ json.dump(result, open("bench/transport/results.json", "w"), indent=2)
 print(f"RTT/2, {iterations} round trips per size ({result['machine']}, {result['date']})")
 print(f"{'size':>8} {'Apus p50':>10} {'Apus p99':>10} {'C p50':>10} {'C p99':>10} {'Apus/C p50':>11}")
 for r in rows:
-    print(f"{r['size']:>8} {r['apus_p50_ns']/1000:>8.2f}us {r['apus_p99_ns']/1000:>8.2f}us {r['c_p50_ns']/1000:>8.2f}us {r['c_p99_ns']/1000:>8.2f}us {r['apus_p50_ns']/r['c_p50_ns']:>10.1f}x")
-print(f"8 B p50, measured side by side: C reference {floor['c']/1000:.2f}us, the same protocol in plain C "
-      f"{floor['protocol']/1000:.2f}us (stamped by clock_gettime: {floor['protocol_clock_gettime']/1000:.2f}us, "
-      f"not stamped: {floor['protocol_no_clock']/1000:.2f}us), Apus {floor['apus']/1000:.2f}us")
-print(f"  protocol / C reference: {floor['protocol']/floor['c']:.1f}x; Apus / protocol: {floor['apus']/floor['protocol']:.2f}x")
+    print(f"{r['size']:>8} {r['apus_p50_ns']/1000:>8.3f}us {r['apus_p99_ns']/1000:>8.3f}us {r['c_p50_ns']/1000:>8.3f}us {r['c_p99_ns']/1000:>8.3f}us {r['apus_p50_ns']/r['c_p50_ns']:>10.2f}x")
+print(f"8 B p50, measured side by side: C reference {floor['c']/1000:.3f}us, the same protocol in plain C "
+      f"{floor['protocol']/1000:.3f}us (stamped by clock_gettime: {floor['protocol_clock_gettime']/1000:.3f}us, "
+      f"not stamped: {floor['protocol_no_clock']/1000:.3f}us), Apus {floor['apus']/1000:.3f}us")
+print(f"  protocol / C reference: {floor['protocol']/floor['c']:.2f}x; Apus / protocol: {floor['apus']/floor['protocol']:.2f}x")
 flat = rows[-1]["apus_p50_ns"] / rows[0]["apus_p50_ns"]
 print(f"Apus p50 at 40 MiB / at 8 B: {flat:.2f}x")
 print("Throughput, unpaced sender, queue_size 256, backpressure (payload allocated in place, not written):")

@@ -7,7 +7,7 @@ import ApusTransport
 import Glibc
 
 let layout = InboxLayout(rings: [
-    InputRingLayout(capacity: 4, policy: .backpressure),  // ping-pong
+    InputRingLayout(capacity: 10, policy: .backpressure),  // ping-pong: the default queue_size
     InputRingLayout(capacity: 256, policy: .backpressure),  // throughput
 ])
 let basePool = PoolLayout(slotCount: 64, payloadCapacity: 4096, metadataCapacity: 256)
