@@ -11,9 +11,10 @@
  * and a node do). Waiting spins up to 20 us, then sleeps on
  * the doorbell futex, like the reference.
  *
- * Usage: protocol-pingpong ITERATIONS [--clock-gettime | --no-clock] -> prints "p50_ns p99_ns" of
- * RTT/2 at 8 B. --clock-gettime stamps with a clock_gettime per sample instead, and --no-clock
- * leaves the stamp out, to show what each costs. */
+ * Usage: protocol-pingpong ITERATIONS [--clock-gettime | --no-clock] [--loopback] -> prints
+ * "p50_ns p99_ns" of RTT/2 at 8 B. --clock-gettime stamps with a clock_gettime per sample instead,
+ * and --no-clock leaves the stamp out, to show what each costs. --loopback hands samples from one
+ * process to itself and prints ns per hand-off, like `transport-bench loopback`. */
 #define _GNU_SOURCE
 #include <linux/futex.h>
 #include <stdatomic.h>
@@ -164,17 +165,32 @@ static void release(struct side *s) {
     s->held = -1;
 }
 
+/* One process handing samples to itself, as `transport-bench loopback` does: prints ns per hand-off. */
+static int loopback(struct shared *shared, int count) {
+    struct side s = { &shared->pools[0], &shared->pools[0], &shared->rings[0], &shared->rings[0], 0, 0, 0, -1 };
+    uint64_t start = now_ns();
+    for (int i = 0; i < count; i++) {
+        publish(&s, (uint64_t)i);
+        if (receive(&s) != (uint64_t)i) abort();
+        release(&s);
+    }
+    printf("%.1f\n", (double)(now_ns() - start) / count);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int iterations = argc > 1 ? atoi(argv[1]) : 10000;
     if (iterations < 1) {
-        fprintf(stderr, "usage: protocol-pingpong ITERATIONS [--clock-gettime | --no-clock]\n");
+        fprintf(stderr, "usage: protocol-pingpong ITERATIONS [--clock-gettime | --no-clock] [--loopback]\n");
         return 2;
     }
-    if (argc > 2) {
-        if (strcmp(argv[2], "--no-clock") == 0) stamping = NO_CLOCK;
-        else if (strcmp(argv[2], "--clock-gettime") == 0) stamping = CLOCK_GETTIME;
+    int in_one_process = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--no-clock") == 0) stamping = NO_CLOCK;
+        else if (strcmp(argv[i], "--clock-gettime") == 0) stamping = CLOCK_GETTIME;
+        else if (strcmp(argv[i], "--loopback") == 0) in_one_process = 1;
         else {
-            fprintf(stderr, "protocol-pingpong: unknown option %s\n", argv[2]);
+            fprintf(stderr, "protocol-pingpong: unknown option %s\n", argv[i]);
             return 2;
         }
     }
@@ -182,6 +198,7 @@ int main(int argc, char **argv) {
     struct shared *shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE,
                                  MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (shared == MAP_FAILED) return 1;
+    if (in_one_process) return loopback(shared, iterations);
     int warmup = iterations / 10 + 10;
     pid_t child = fork();
     if (child == 0) {

@@ -50,10 +50,11 @@ for label, size, count in [("8 B", 8, 2_000_000), ("2 MiB", 2 << 20, 20_000)]:
 
 # The software cost of a hand-off with no cross-CPU traffic: one thread publishing to itself.
 loopback = statistics.median(run([bench, "loopback", "2000000"])[0] for _ in range(3))
+loopback_c = statistics.median(run([protocol, "2000000", "--loopback"])[0] for _ in range(3))
 
 result = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} CPUs",
           "pingpong_rtt_half": rows,
-          "protocol_floor_8b_p50_ns": floor, "throughput": throughput, "loopback_ns_per_handoff": round(loopback, 1)}
+          "protocol_floor_8b_p50_ns": floor, "throughput": throughput, "loopback_ns_per_handoff": round(loopback, 1), "protocol_loopback_ns_per_handoff": round(loopback_c, 1)}
 json.dump(result, open("bench/transport/results.json", "w"), indent=2)
 
 print(f"RTT/2, {iterations} round trips per size ({result['machine']}, {result['date']})")
@@ -69,5 +70,6 @@ print(f"Apus p50 at 40 MiB / at 8 B: {flat:.2f}x")
 print("Throughput, unpaced sender, queue_size 256, backpressure (payload allocated in place, not written):")
 for t in throughput:
     print(f"{t['size']:>8} {t['messages_per_s']:>12,.0f} msg/s {t['received']:.0f}/{t['sent']:.0f} received, 0 dropped")
-print(f"One thread publishing 8 B to itself (publish + receive + release, no cross-CPU traffic): {loopback:.0f} ns per hand-off")
+print(f"One thread publishing 8 B to itself (publish + receive + release, no cross-CPU traffic): {loopback:.0f} ns per hand-off, "
+      f"the C protocol {loopback_c:.0f} ns")
 PY
