@@ -146,12 +146,6 @@ public struct PoolView: @unchecked Sendable {
         return true
     }
 
-    /// Whether `bit` is set on `slot`.
-    @inline(__always)
-    func holds(_ slot: Int, bit: Int) -> Bool {
-        holderWord(slot, bit >> 6).pointee.load(ordering: .relaxed) & (1 << UInt64(bit & 63)) != 0
-    }
-
     /// Clears `bit` on `slot`; wakes the producer if it waits for a free slot.
     @inline(__always)
     func release(_ slot: Int, bit: Int) {

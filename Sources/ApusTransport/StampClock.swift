@@ -74,8 +74,7 @@ struct StampClock {
         guard let base, ticks > base.ticks else {
             // No rate yet, or the counter went back (this thread moved to a CPU whose counter
             // lags a little): start measuring from here.
-            self.base = self.base ?? (ticks, nanoseconds)
-            window = 0
+            (self.base, nextBase, window) = ((ticks, nanoseconds), nil, 0)
             return nanoseconds
         }
         let baseline = ticks - base.ticks

@@ -4,12 +4,11 @@
  *
  * Per hand-off, as ApusTransport does it: reserve a pool slot by its holder word, write the
  * payload, stamp it (the cycle counter on a line anchored to CLOCK_MONOTONIC, as StampClock does),
- * set the edge's holder bit, fill the ring entry
- * and store its stamp last, store tail, fence and look at the consumer's `sleeping` flag. The
- * consumer polls the stamp at head, reads the entry, takes it by compare-and-swap on head and reads
- * the payload; once it has answered, it releases the slot with an atomic AND (as the Apus bench
- * and a node do). Waiting spins up to 20 us, then sleeps on
- * the doorbell futex, like the reference.
+ * set the edge's holder bit, fill the ring entry and store its stamp last, store tail, fence and
+ * look at the consumer's `sleeping` flag. The consumer polls the stamp at head, reads the entry,
+ * takes it by compare-and-swap on head and reads the payload; once it has answered, it releases
+ * the slot with an atomic AND (as the Apus bench and a node do). Waiting spins up to 20 us, then
+ * sleeps on the doorbell futex, like the reference.
  *
  * Usage: protocol-pingpong ITERATIONS [--clock-gettime | --no-clock] [--loopback] -> prints
  * "p50_ns p99_ns" of RTT/2 at 8 B. --clock-gettime stamps with a clock_gettime per sample instead,
