@@ -126,7 +126,7 @@ public struct InputRing: @unchecked Sendable {
 
     @inline(__always)
     func entry(_ position: UInt64) -> UnsafeMutableRawPointer {
-        base + InputRingLayout.headerSize + Int(position & entryMask) * InputRingLayout.entrySize
+        base + (InputRingLayout.headerSize &+ Int(truncatingIfNeeded: position & entryMask) &* InputRingLayout.entrySize)
     }
 
     @inline(__always)

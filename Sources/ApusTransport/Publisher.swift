@@ -264,7 +264,7 @@ public final class Publisher: @unchecked Sendable {
         // Every live edge holds the sample before the first one is queued, so a consumer releasing
         // it early cannot free it while others have yet to get it; bit 0, ours, is dropped then.
         // Plain stores do: nobody else sets bits, and nobody sees the slot before it is queued.
-        let range = edgeStarts[output]..<edgeStarts[output + 1]
+        let range = edgeStarts[output]..<edgeStarts[output &+ 1]
         for position in range where edges[position].ring.isConsumerGone { sweep(position) }
         for word in 0..<view.layout.holderWords {
             var holders: UInt64 = 0
@@ -275,9 +275,10 @@ public final class Publisher: @unchecked Sendable {
         }
 
         let entry = RingEntry(
-            descriptor: UInt64(configuration.firstPoolIndex + sample.pool) << 32 | UInt64(sample.slot),
-            arrival: now, timestamp: timestamp, length: UInt64(sample.length),
-            metadataLength: UInt32(metadataLength), elementType: metadata.elementType.rawValue)
+            descriptor: UInt64(truncatingIfNeeded: configuration.firstPoolIndex &+ sample.pool) << 32
+                | UInt64(truncatingIfNeeded: sample.slot),
+            arrival: now, timestamp: timestamp, length: UInt64(truncatingIfNeeded: sample.length),
+            metadataLength: UInt32(truncatingIfNeeded: metadataLength), elementType: metadata.elementType.rawValue)
         let deadline = now &+ configuration.backpressureTimeoutNanoseconds
         var report = PublishReport()
         var timedOut: Int?
@@ -291,10 +292,10 @@ public final class Publisher: @unchecked Sendable {
                 entry, deadline: deadline, tail: &edges[position].tail, knownHead: &edges[position].knownHead
             ) { victim in
                 releaseDescriptor(victim, bit: bit)
-                report.evicted += 1
+                report.evicted &+= 1
             }
             if queued {
-                report.delivered += 1
+                report.delivered &+= 1
                 edges[position].doorbell.ring()
             } else {
                 view.release(sample.slot, bit: bit)

@@ -73,11 +73,18 @@ public struct PoolView: @unchecked Sendable {
     public let layout: PoolLayout
     let data: UnsafeMutableRawPointer
     let control: UnsafeMutableRawPointer
+    /// The layout's strides, worked out once: the hand-off path addresses slots with them, and
+    /// with wrapping arithmetic, since a validated layout's offsets fit its segments.
+    let slotSize: Int
+    let holderStride: Int
 
+    /// `layout` must be valid (`PoolLayout.validate`) and the segments mapped at its sizes.
     init(layout: PoolLayout, data: UnsafeMutableRawPointer, control: UnsafeMutableRawPointer) {
         self.layout = layout
         self.data = data
         self.control = control
+        self.slotSize = layout.slotSize
+        self.holderStride = layout.holderStride
     }
 
     /// The futex a waiting producer sleeps on, and its flag, in a pool's control segment (a
@@ -85,14 +92,16 @@ public struct PoolView: @unchecked Sendable {
     static func freeSignal(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 0) }
     static func producerWaiting(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 4) }
 
+    /// `slot` < `layout.slotCount` and `word` < `layout.holderWords`.
     @inline(__always)
     func holderWord(_ slot: Int, _ word: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        atomic64(control, 64 + slot * layout.holderStride + word * 8)
+        atomic64(control, 64 &+ slot &* holderStride &+ word &* 8)
     }
 
+    /// `slot` < `layout.slotCount`.
     @inline(__always)
     func slotBase(_ slot: Int) -> UnsafeMutableRawPointer {
-        data + slot * layout.slotSize
+        data + slot &* slotSize
     }
 
     /// Reserves a free slot (holder bit 0 set), looking from `cursor` on; nil when every slot is held.
@@ -101,12 +110,13 @@ public struct PoolView: @unchecked Sendable {
         let count = layout.slotCount
         var slot = cursor
         for _ in 0..<count {
+            let next = slot &+ 1 == count ? 0 : slot &+ 1
             if isFree(slot) {
                 holderWord(slot, 0).pointee.store(1, ordering: .relaxed)
-                cursor = slot + 1 == count ? 0 : slot + 1
+                cursor = next
                 return slot
             }
-            slot = slot + 1 == count ? 0 : slot + 1
+            slot = next
         }
         return nil
     }
@@ -186,8 +196,8 @@ public struct PoolView: @unchecked Sendable {
             throw .corrupted("unknown element type \(entry.elementType)")
         }
         let base = UnsafeRawPointer(slotBase(slot))
-        return (elementType, UnsafeRawBufferPointer(start: base, count: Int(entry.metadataLength)),
-                UnsafeRawBufferPointer(start: base + layout.payloadOffset, count: Int(entry.length)))
+        return (elementType, UnsafeRawBufferPointer(start: base, count: Int(truncatingIfNeeded: entry.metadataLength)),
+                UnsafeRawBufferPointer(start: base + layout.payloadOffset, count: Int(truncatingIfNeeded: entry.length)))
     }
 
     /// Writes the shape and parameters of `slot` (the payload is already in place) and returns

@@ -199,13 +199,23 @@ public final class Subscriber: @unchecked Sendable {
         }
     }
 
+    /// The pool an input's sample names, mapped if it is new. The input's holder bit must be one
+    /// of the pool's: releasing addresses the holder word by it.
     private func mappedPool(_ poolIndex: Int, input: Int) throws(TransportError) -> PoolView {
-        let producer = state[input].binding.producer
-        if let known = pools[producer]?[poolIndex] { return known.view }
-        guard poolIndex < 1 << 16 else { throw .corrupted("input \(input): descriptor names pool \(poolIndex)") }
-        let pool = try resolvePool(producer, poolIndex)
-        add(pool, producer: producer)
-        return pool.view
+        let (producer, bit) = (state[input].binding.producer, state[input].binding.bit)
+        let view: PoolView
+        if let known = pools[producer]?[poolIndex] {
+            view = known.view
+        } else {
+            guard poolIndex < 1 << 16 else { throw .corrupted("input \(input): descriptor names pool \(poolIndex)") }
+            let pool = try resolvePool(producer, poolIndex)
+            add(pool, producer: producer)
+            view = pool.view
+        }
+        guard bit >= 1, bit < view.layout.holderWords * 64 else {
+            throw .corrupted("input \(input): holder bit \(bit) is not one of pool \(poolIndex)'s \(view.layout.holderWords * 64)")
+        }
+        return view
     }
 }
 

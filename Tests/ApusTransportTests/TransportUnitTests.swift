@@ -392,6 +392,25 @@ import Testing
         #expect(publisher.usedSlots == 0)
     }
 
+    @Test func anInputWhoseHolderBitThePoolLacksIsAnError() throws {
+        // The daemon binds the input to bit 64; the producer's pools have one holder word (bits 0–63).
+        let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 4, policy: .dropOldest)]), name: "unit")
+        var mapped: [MappedPool] = []
+        let subscriber = try Subscriber(inbox: inbox, inputs: [InputBinding(producer: 0, bit: 64)]) {
+            _, index throws(TransportError) in mapped[index]
+        }
+        let publisher = try Publisher(
+            configuration: Publisher.Configuration(name: "unit", pool: PoolLayout(slotCount: 4, payloadCapacity: 64)),
+            outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 1)]]
+        ) { (pool: SamplePool) throws(TransportError) in
+            mapped.append(try MappedPool(index: pool.index, layout: pool.layout, dataFD: dup(pool.data.fd), controlFD: dup(pool.control.fd)))
+        }
+        try [UInt8(1)].withUnsafeBytes { _ = try publisher.send($0, output: 0, metadata: SampleMetadata()) }
+        #expect(throws: TransportError.corrupted("input 0: holder bit 64 is not one of pool 0's 64")) {
+            try subscriber.receive(timeoutNanoseconds: 0)
+        }
+    }
+
     @Test func theSampleHeaderTravelsInTheEntryAndTheMetadataInTheSlot() throws {
         let pair = try Pair()
         let publisher = try pair.addPublisher()
