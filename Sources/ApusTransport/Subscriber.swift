@@ -1,3 +1,4 @@
+import CApusSys
 import Synchronization
 
 /// Which producer feeds an input, and the holder bit of that edge in the producer's pools.
@@ -158,6 +159,9 @@ public final class Subscriber: @unchecked Sendable {
                 }
             }
             guard best >= 0 else { break }
+            // The payload's line is in the producer's cache: start fetching it now, so that it
+            // travels while the entry is taken and checked rather than after.
+            prefetchPayload(input: best, descriptor: entry.descriptor)
             guard state[best].ring.take(at: position) else { continue }
             return .sample(try open(entry, input: best))
         }
@@ -168,6 +172,16 @@ public final class Subscriber: @unchecked Sendable {
             return .inputClosed(input: index)
         }
         return nil
+    }
+
+    /// Starts fetching the payload a descriptor names, when it is in the pool the input used last
+    /// (a hint: a stale or hostile descriptor costs nothing, and `open` checks it anyway).
+    @inline(__always)
+    private func prefetchPayload(input: Int, descriptor: UInt64) {
+        if state[input].lastPoolIndex == Int(descriptor >> 32), let pool = state[input].lastPool {
+            let slot = Int(truncatingIfNeeded: descriptor & 0xFFFF_FFFF)
+            if slot < pool.layout.slotCount { apussys_prefetch(pool.slotBase(slot) + pool.layout.payloadOffset) }
+        }
     }
 
     @inline(__always)

@@ -78,6 +78,12 @@ static inline void apussys_prefetch_for_write(const void *address) {
     __builtin_prefetch(address, 1, 3);
 }
 
+/* Starts fetching the cache line at `address` for reading, without waiting for it. A hint; it
+ * never faults, whatever the address. */
+static inline void apussys_prefetch(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
 /* The CPU's time-stamp counter, read without waiting for earlier instructions (no fence): a few
  * nanoseconds, against twenty and more for clock_gettime. 0 where there is none (not x86-64). */
 static inline uint64_t apussys_cycle_counter(void) {

@@ -80,6 +80,13 @@ func nextSample(_ subscriber: Subscriber) throws(TransportError) -> ReceivedSamp
 
 let emptyMetadata = SampleMetadata()
 
+/// The sequence number a sample carries (0 when it is shorter than 8 bytes): both sides read what
+/// they receive, as a node does, and the reference programs do.
+@inline(__always)
+func sequence(in sample: ReceivedSample) -> UInt64 {
+    sample.payload.count >= 8 ? sample.payload.loadUnaligned(as: UInt64.self) : 0
+}
+
 @inline(__always)
 func send(_ publisher: Publisher, size: Int, output: Int, sequence: UInt64) throws(TransportError) {
     let sample = try publisher.allocate(size)
@@ -116,9 +123,9 @@ func runPeer() throws(TransportError) {
         let (publisher, subscriber) = (side.publisher!, side.subscriber!)
         if command[1] == 0 {
             // As a node does: answer, then let go of what it answered.
-            for index in 0..<count {
+            for _ in 0..<count {
                 let sample = try nextSample(subscriber)
-                try send(publisher, size: size, output: 0, sequence: UInt64(index))
+                try send(publisher, size: size, output: 0, sequence: sequence(in: sample))
                 subscriber.release(sample)
             }
         } else {
@@ -146,8 +153,10 @@ func runMeasurement(mode: String, size: Int, count: Int) throws(TransportError) 
             let start = monotonicNanoseconds()
             try send(publisher, size: size, output: 0, sequence: UInt64(index))
             let reply = try nextSample(subscriber)
+            let echoed = sequence(in: reply)
             let end = monotonicNanoseconds()
             subscriber.release(reply)
+            if size >= 8, echoed != UInt64(index) { fail("reply \(index) carried \(echoed)") }
             if index >= warmup { samples.append((end - start) / 2) }
         }
         samples.sort()
@@ -190,7 +199,10 @@ func runLoopback(count: Int) throws(TransportError) {
     let start = monotonicNanoseconds()
     for index in 0..<count {
         try send(publisher, size: 8, output: 0, sequence: UInt64(index))
-        subscriber.release(try nextSample(subscriber))
+        let sample = try nextSample(subscriber)
+        let received = sequence(in: sample)
+        subscriber.release(sample)
+        if received != UInt64(index) { fail("sample \(index) carried \(received)") }
     }
     print(Double(monotonicNanoseconds() - start) / Double(count))
 }
