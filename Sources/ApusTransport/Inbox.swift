@@ -92,6 +92,18 @@ struct RingEntry: Sendable {
     /// Bytes of encoded shape and parameters in the slot's metadata area.
     var metadataLength: UInt32
     var elementType: UInt8
+
+    /// The descriptor naming `slot` of pool `pool` (both below 2^32).
+    @inline(__always)
+    static func descriptor(pool: Int, slot: Int) -> UInt64 {
+        UInt64(truncatingIfNeeded: pool) << 32 | UInt64(truncatingIfNeeded: slot)
+    }
+
+    /// The pool index and slot a descriptor names, unchecked: it may come from a faulty producer.
+    @inline(__always)
+    static func location(of descriptor: UInt64) -> (pool: Int, slot: Int) {
+        (Int(truncatingIfNeeded: descriptor >> 32), Int(truncatingIfNeeded: descriptor & 0xFFFF_FFFF))
+    }
 }
 
 /// One edge: a ring of sample entries from one producer output to one consumer input.

@@ -275,8 +275,7 @@ public final class Publisher: @unchecked Sendable {
         }
 
         let entry = RingEntry(
-            descriptor: UInt64(truncatingIfNeeded: configuration.firstPoolIndex &+ sample.pool) << 32
-                | UInt64(truncatingIfNeeded: sample.slot),
+            descriptor: RingEntry.descriptor(pool: configuration.firstPoolIndex &+ sample.pool, slot: sample.slot),
             arrival: now, timestamp: timestamp, length: UInt64(truncatingIfNeeded: sample.length),
             metadataLength: UInt32(truncatingIfNeeded: metadataLength), elementType: metadata.elementType.rawValue)
         let deadline = now &+ configuration.backpressureTimeoutNanoseconds
@@ -349,8 +348,8 @@ public final class Publisher: @unchecked Sendable {
     private var poolViews: [PoolView] { slots.map(\.view) }
 
     private func releaseDescriptor(_ descriptor: UInt64, bit: Int) {
-        let position = Int(descriptor >> 32) - configuration.firstPoolIndex
-        let slot = Int(descriptor & 0xFFFF_FFFF)
+        let (pool, slot) = RingEntry.location(of: descriptor)
+        let position = pool - configuration.firstPoolIndex
         guard position >= 0, position < slots.count, slot < slots[position].view.layout.slotCount else { return }
         slots[position].view.release(slot, bit: bit)
     }

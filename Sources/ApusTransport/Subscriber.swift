@@ -178,16 +178,15 @@ public final class Subscriber: @unchecked Sendable {
     /// (a hint: a stale or hostile descriptor costs nothing, and `open` checks it anyway).
     @inline(__always)
     private func prefetchPayload(input: Int, descriptor: UInt64) {
-        if state[input].lastPoolIndex == Int(descriptor >> 32), let pool = state[input].lastPool {
-            let slot = Int(truncatingIfNeeded: descriptor & 0xFFFF_FFFF)
-            if slot < pool.layout.slotCount { apussys_prefetch(pool.slotBase(slot) + pool.layout.payloadOffset) }
+        let (poolIndex, slot) = RingEntry.location(of: descriptor)
+        if state[input].lastPoolIndex == poolIndex, let pool = state[input].lastPool, slot < pool.layout.slotCount {
+            apussys_prefetch(pool.slotBase(slot) + pool.layout.payloadOffset)
         }
     }
 
     @inline(__always)
     private func open(_ entry: RingEntry, input: Int) throws(TransportError) -> ReceivedSample {
-        let poolIndex = Int(entry.descriptor >> 32)
-        let slot = Int(entry.descriptor & 0xFFFF_FFFF)
+        let (poolIndex, slot) = RingEntry.location(of: entry.descriptor)
         let bit = state[input].binding.bit
         let pool: PoolView
         if state[input].lastPoolIndex == poolIndex, let last = state[input].lastPool {
