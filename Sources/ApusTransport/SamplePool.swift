@@ -67,8 +67,9 @@ public struct PoolLayout: Sendable, Equatable {
 /// its edge bit everywhere.
 ///
 /// Control segment: `freeSignal` u32 at 0 (futex), `producerWaiting` u32 at 4, holder words from 64.
-/// Slot: the encoded shape and parameters from 0, the payload from `layout.payloadOffset`; length,
-/// timestamp and element type travel in the ring entries (`RingEntry`).
+/// Slot: the metadata area, then the payload from `layout.payloadOffset`. The encoded shape and
+/// parameters end where the payload starts, so a receiver finds them from the payload's address
+/// and their length alone. Length, timestamp and element type travel in the ring entries (`RingEntry`).
 public struct PoolView: @unchecked Sendable {
     public let layout: PoolLayout
     let data: UnsafeMutableRawPointer
@@ -87,8 +88,7 @@ public struct PoolView: @unchecked Sendable {
         self.holderStride = layout.holderStride
     }
 
-    /// The futex a waiting producer sleeps on, and its flag, in a pool's control segment (a
-    /// `SlotHold` reaches them from the segment's base alone).
+    /// The futex a waiting producer sleeps on, and its flag, in a pool's control segment.
     static func freeSignal(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 0) }
     static func producerWaiting(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 4) }
 
@@ -156,17 +156,16 @@ public struct PoolView: @unchecked Sendable {
         return true
     }
 
-    /// Clears `bit` on `slot`; wakes the producer if it waits for a free slot.
+    /// Clears `bit` on `slot`; wakes the producer if it waits and the slot became free. Clearing is
+    /// an atomic AND, so releasing twice is harmless.
     @inline(__always)
     func release(_ slot: Int, bit: Int) {
-        hold(slot, bit: bit).release()
-    }
-
-    /// What releasing `bit` on `slot` needs, in three words: a received sample carries it instead
-    /// of the whole view.
-    @inline(__always)
-    func hold(_ slot: Int, bit: Int) -> SlotHold {
-        SlotHold(word: holderWord(slot, bit >> 6), mask: 1 << UInt64(bit & 63), control: control)
+        let mask = UInt64(1) << UInt64(truncatingIfNeeded: bit & 63)
+        let remaining = holderWord(slot, bit >> 6).pointee.bitwiseAnd(~mask, ordering: .sequentiallyConsistent).newValue
+        guard remaining == 0, Self.producerWaiting(control).pointee.load(ordering: .sequentiallyConsistent) != 0 else { return }
+        let freeSignal = Self.freeSignal(control)
+        freeSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        _ = apussys_futex_wake(futexWord(freeSignal), Int32.max)
     }
 
     /// Clears `bit` on every slot: everything one edge held or had queued is released.
@@ -181,23 +180,21 @@ public struct PoolView: @unchecked Sendable {
 
     public var freeSlots: Int { layout.slotCount - usedSlots }
 
-    /// The sample a ring entry names, checked against the layout: a faulty producer cannot make us
-    /// read outside the slot. The metadata area is decoded when asked for (`ReceivedSample.metadata()`).
+    /// Where the payload of the sample a ring entry names starts, once the entry is checked against
+    /// the layout: a faulty producer cannot make us read outside the slot. The encoded metadata lies
+    /// just before it, within the metadata area, and is decoded when asked for (`ReceivedSample.metadata()`).
     @inline(__always)
-    func sample(in slot: Int, _ entry: RingEntry) throws(TransportError)
-        -> (elementType: ElementType, metadataArea: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
+    func payload(in slot: Int, _ entry: RingEntry) throws(TransportError) -> UnsafeRawPointer {
         guard entry.length <= UInt64(layout.payloadCapacity) else {
             throw .corrupted("sample of \(entry.length) bytes in a slot of \(layout.payloadCapacity)")
         }
         guard entry.metadataLength <= layout.metadataCapacity else {
             throw .corrupted("metadata of \(entry.metadataLength) bytes in an area of \(layout.metadataCapacity)")
         }
-        guard let elementType = ElementType(rawValue: entry.elementType) else {
+        guard ElementType(rawValue: entry.elementType) != nil else {
             throw .corrupted("unknown element type \(entry.elementType)")
         }
-        let base = UnsafeRawPointer(slotBase(slot))
-        return (elementType, UnsafeRawBufferPointer(start: base, count: Int(truncatingIfNeeded: entry.metadataLength)),
-                UnsafeRawBufferPointer(start: base + layout.payloadOffset, count: Int(truncatingIfNeeded: entry.length)))
+        return UnsafeRawPointer(slotBase(slot) + layout.payloadOffset)
     }
 
     /// Writes the shape and parameters of `slot` (the payload is already in place) and returns
@@ -213,27 +210,9 @@ public struct PoolView: @unchecked Sendable {
         guard encoded.count <= layout.metadataCapacity else {
             throw .metadataTooLarge(length: encoded.count, capacity: layout.metadataCapacity)
         }
-        let base = slotBase(slot)
-        encoded.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let start = slotBase(slot) + layout.payloadOffset - encoded.count
+        encoded.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         return encoded.count
-    }
-}
-
-/// One edge's hold on one slot of a pool.
-struct SlotHold {
-    let word: UnsafeMutablePointer<Atomic<UInt64>>
-    let mask: UInt64
-    /// The pool's control segment, for waking a producer that waits for a free slot.
-    let control: UnsafeMutableRawPointer
-
-    /// Clears the edge's bit; wakes the producer if it waits and the slot became free.
-    @inline(__always)
-    func release() {
-        let remaining = word.pointee.bitwiseAnd(~mask, ordering: .sequentiallyConsistent).newValue
-        guard remaining == 0, PoolView.producerWaiting(control).pointee.load(ordering: .sequentiallyConsistent) != 0 else { return }
-        let freeSignal = PoolView.freeSignal(control)
-        freeSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        _ = apussys_futex_wake(futexWord(freeSignal), Int32.max)
     }
 }
 

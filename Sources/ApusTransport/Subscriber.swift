@@ -16,22 +16,50 @@ public struct InputBinding: Sendable, Equatable {
 /// A received sample: a read-only view into the producer's pool, held until released.
 ///
 /// It points into a pool the subscriber keeps mapped, so it must not outlive its subscriber. It
-/// holds no references, so handing it on copies a few words and counts nothing.
+/// holds no references and is packed into 31 bytes, so that an `InboxEvent?` carrying it comes back
+/// from `Subscriber.receive` in four registers, not through memory: this is on every hand-off.
 public struct ReceivedSample: @unchecked Sendable {
-    public let input: Int
-    public let elementType: ElementType
+    /// The payload's first byte, in the read-only mapping of the producer's pool. The encoded
+    /// shape and parameters end just before it (`PoolView`).
+    let base: UnsafeRawPointer
     /// When it was sent (monotonic ns).
     public let timestamp: UInt64
+    /// Payload bytes (at most 2^40) | metadata bytes (at most 2^20) << 42.
+    let lengths: UInt64
+    /// Slot (below 2^20, `PoolLayout.maxSlotCount`) | input (below 2^12, `InboxLayout`) << 20.
+    let place: UInt32
+    /// The pool, by the number its subscriber gave it when mapping it.
+    let pool: UInt16
+    let rawElementType: UInt8
+
+    init(payload base: UnsafeRawPointer, length: UInt64, metadataLength: UInt32, timestamp: UInt64,
+         elementType: UInt8, input: Int, pool: UInt16, slot: Int) {
+        self.base = base
+        self.timestamp = timestamp
+        self.lengths = length | UInt64(metadataLength) << 42
+        self.place = UInt32(truncatingIfNeeded: slot) | UInt32(truncatingIfNeeded: input) << 20
+        self.pool = pool
+        self.rawElementType = elementType
+    }
+
+    /// The input (ring) it arrived on.
+    public var input: Int { Int(truncatingIfNeeded: place >> 20) }
+    var slot: Int { Int(truncatingIfNeeded: place & 0xF_FFFF) }
+
+    /// Checked when the sample was received.
+    public var elementType: ElementType { ElementType(rawValue: rawElementType)! }
+
     /// Valid until `Subscriber.release`; the mapping is read-only, so writing through it faults.
-    public let payload: UnsafeRawBufferPointer
-    /// The encoded shape and parameters, in the slot (bounded by the pool's metadata capacity).
-    let metadataArea: UnsafeRawBufferPointer
-    let hold: SlotHold
+    public var payload: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base, count: Int(truncatingIfNeeded: lengths & (1 << 42 - 1)))
+    }
 
     /// The whole metadata, decoded from the slot (valid until `Subscriber.release`). Encoded
     /// metadata a faulty producer wrote is an error; its reading stays inside the slot's area.
     public func metadata() throws(TransportError) -> SampleMetadata {
-        try MetadataCodec.decode(metadataArea, elementType: elementType, timestamp: timestamp)
+        let count = Int(truncatingIfNeeded: lengths >> 42)
+        return try MetadataCodec.decode(UnsafeRawBufferPointer(start: base - count, count: count),
+                                        elementType: elementType, timestamp: timestamp)
     }
 }
 
@@ -50,9 +78,21 @@ public final class Subscriber: @unchecked Sendable {
     public let inputs: [InputBinding]
     // Mutable state is used by the one receiving thread and never through overlapping accesses,
     // so it skips the runtime exclusivity checks, which cost a measurable share of a hand-off.
-    /// Every pool mapped so far, by producer and index. Pools stay mapped as long as the subscriber
-    /// lives, so received samples can point into them without reference counting.
-    @exclusivity(unchecked) private var pools: [Int: [Int: MappedPool]] = [:]
+    /// Every pool mapped so far, by producer and index: the number it has in `poolTable`. Pools stay
+    /// mapped as long as the subscriber lives, so received samples can point into them without
+    /// reference counting.
+    @exclusivity(unchecked) private var pools: [Int: [Int: UInt16]] = [:]
+    @exclusivity(unchecked) private var mapped: [MappedPool] = []
+    /// The views of `mapped`, by number, in chunks that never move: a received sample names its
+    /// pool by number, and may be released from any thread while this one maps another pool.
+    /// An entry is written before any sample naming it is handed out, and never changes.
+    private let poolTable: UnsafeMutablePointer<UnsafeMutablePointer<PoolView>?>
+    private static let poolChunk = 32
+    /// Pools one subscriber can map: a sample names its pool in 16 bits.
+    static let maximumPools = 1 << 16
+    /// Each input's holder bit, apart from `state`, which the receiving thread writes: releasing
+    /// reads it from any thread.
+    private let bits: UnsafeMutableBufferPointer<Int>
     @exclusivity(unchecked) private var spin = AdaptiveSpin()
     /// Per input: its ring, binding, the pool it used last (consecutive samples almost always
     /// share it) and whether its closing was reported. Held outside any array or class so the
@@ -66,6 +106,7 @@ public final class Subscriber: @unchecked Sendable {
         let binding: InputBinding
         var lastPoolIndex = -1
         var lastPool: PoolView?
+        var lastPoolNumber: UInt16 = 0
         var closedReported = false
     }
     /// The control count last handed out; atomic because `controlPending` may be read from a
@@ -86,17 +127,48 @@ public final class Subscriber: @unchecked Sendable {
         self.inputs = inputs
         self.state = .allocate(capacity: inputs.count)
         _ = self.state.initialize(from: zip(inbox.rings, inputs).map { InputState(ring: $0, binding: $1) })
+        self.bits = .allocate(capacity: inputs.count)
+        _ = self.bits.initialize(from: inputs.map(\.bit))
+        self.poolTable = .allocate(capacity: Self.maximumPools / Self.poolChunk)
+        self.poolTable.initialize(repeating: nil, count: Self.maximumPools / Self.poolChunk)
         self.controlWord = inbox.controlCounter
         self.resolvePool = resolvePool
     }
 
     deinit {
         state.deinitialize().deallocate()
+        bits.deallocate()
+        for chunk in 0..<Self.maximumPools / Self.poolChunk {
+            guard let entries = poolTable[chunk] else { break }
+            entries.deinitialize(count: min(Self.poolChunk, mapped.count - chunk * Self.poolChunk)).deallocate()
+        }
+        poolTable.deallocate()
     }
 
-    /// Makes a producer's pool known ahead of its first sample.
-    public func add(_ pool: MappedPool, producer: Int) {
-        pools[producer, default: [:]][pool.index] = pool
+    /// Makes a producer's pool known ahead of its first sample. A pool already known is kept.
+    public func add(_ pool: MappedPool, producer: Int) throws(TransportError) {
+        _ = try number(of: pool, producer: producer)
+    }
+
+    /// The number of a mapped pool in `poolTable`, given when it is first seen.
+    private func number(of pool: MappedPool, producer: Int) throws(TransportError) -> UInt16 {
+        if let known = pools[producer]?[pool.index] { return known }
+        let number = mapped.count
+        guard number < Self.maximumPools else {
+            throw .corrupted("producer \(producer) pool \(pool.index): this consumer has mapped \(number) pools, its limit")
+        }
+        let (chunk, entry) = number.quotientAndRemainder(dividingBy: Self.poolChunk)
+        if poolTable[chunk] == nil { poolTable[chunk] = .allocate(capacity: Self.poolChunk) }
+        (poolTable[chunk]! + entry).initialize(to: pool.view)
+        mapped.append(pool)
+        pools[producer, default: [:]][pool.index] = UInt16(number)
+        return UInt16(number)
+    }
+
+    @inline(__always)
+    private func poolView(_ number: UInt16) -> PoolView {
+        let (chunk, entry) = Int(number).quotientAndRemainder(dividingBy: Self.poolChunk)
+        return poolTable[chunk].unsafelyUnwrapped[entry]
     }
 
     /// The next event, waiting up to `timeoutNanoseconds` (nil: no limit); nil on timeout.
@@ -112,10 +184,11 @@ public final class Subscriber: @unchecked Sendable {
         }
     }
 
-    /// Releases a received sample; its slot returns to the pool when no edge holds it.
+    /// Releases a received sample; its slot returns to the pool when no edge holds it. Safe from
+    /// any thread, also while another receives: it reads only what never changes once handed out.
     @inline(__always)
     public func release(_ sample: ReceivedSample) {
-        sample.hold.release()
+        poolView(sample.pool).release(sample.slot, bit: bits[sample.input])
     }
 
     /// True when control was posted since the last `.control` event; cheap enough for every send.
@@ -187,48 +260,45 @@ public final class Subscriber: @unchecked Sendable {
     @inline(__always)
     private func open(_ entry: RingEntry, input: Int) throws(TransportError) -> ReceivedSample {
         let (poolIndex, slot) = RingEntry.location(of: entry.descriptor)
-        let bit = state[input].binding.bit
         let pool: PoolView
-        if state[input].lastPoolIndex == poolIndex, let last = state[input].lastPool {
-            pool = last
-        } else {
-            pool = try mappedPool(poolIndex, input: input)
+        if state[input].lastPoolIndex != poolIndex || state[input].lastPool == nil {
+            let (view, number) = try mappedPool(poolIndex, input: input)
             state[input].lastPoolIndex = poolIndex
-            state[input].lastPool = pool
+            state[input].lastPool = view
+            state[input].lastPoolNumber = number
         }
+        pool = state[input].lastPool.unsafelyUnwrapped
         guard slot < pool.layout.slotCount else {
             throw .corrupted("input \(input): descriptor names slot \(slot) of a pool of \(pool.layout.slotCount)")
         }
         pool.prefetchHolders(slot)  // released soon: fetch the line while the sample is used
-        let hold = pool.hold(slot, bit: bit)
         do {
-            let (elementType, metadataArea, payload) = try pool.sample(in: slot, entry)
             return ReceivedSample(
-                input: input, elementType: elementType, timestamp: entry.timestamp, payload: payload,
-                metadataArea: metadataArea, hold: hold)
+                payload: try pool.payload(in: slot, entry), length: entry.length, metadataLength: entry.metadataLength,
+                timestamp: entry.timestamp, elementType: entry.elementType, input: input,
+                pool: state[input].lastPoolNumber, slot: slot)
         } catch {
-            hold.release()
+            pool.release(slot, bit: bits[input])
             throw error
         }
     }
 
-    /// The pool an input's sample names, mapped if it is new. The input's holder bit must be one
-    /// of the pool's: releasing addresses the holder word by it.
-    private func mappedPool(_ poolIndex: Int, input: Int) throws(TransportError) -> PoolView {
+    /// The pool an input's sample names and its number, mapped if it is new. The input's holder
+    /// bit must be one of the pool's: releasing addresses the holder word by it.
+    private func mappedPool(_ poolIndex: Int, input: Int) throws(TransportError) -> (PoolView, UInt16) {
         let (producer, bit) = (state[input].binding.producer, state[input].binding.bit)
-        let view: PoolView
+        let number: UInt16
         if let known = pools[producer]?[poolIndex] {
-            view = known.view
+            number = known
         } else {
             guard poolIndex < 1 << 16 else { throw .corrupted("input \(input): descriptor names pool \(poolIndex)") }
-            let pool = try resolvePool(producer, poolIndex)
-            add(pool, producer: producer)
-            view = pool.view
+            number = try self.number(of: try resolvePool(producer, poolIndex), producer: producer)
         }
+        let view = poolView(number)
         guard bit >= 1, bit < view.layout.holderWords * 64 else {
             throw .corrupted("input \(input): holder bit \(bit) is not one of pool \(poolIndex)'s \(view.layout.holderWords * 64)")
         }
-        return view
+        return (view, number)
     }
 }
 

@@ -154,7 +154,7 @@ func consume() throws(TransportError) {
             _ = try handle(message, fds)
         }
     }
-    for (producer, pool) in pending { subscriber.add(pool, producer: producer) }
+    for (producer, pool) in pending { try subscriber.add(pool, producer: producer) }
     pending.removeAll()
     say("ready")
     if options.startDelayMilliseconds > 0 { sleepMilliseconds(options.startDelayMilliseconds) }
