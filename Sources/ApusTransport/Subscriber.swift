@@ -75,6 +75,7 @@ public enum InboxEvent: @unchecked Sendable {
 /// the order they arrived.
 public final class Subscriber: @unchecked Sendable {
     public let inbox: Inbox
+    /// Never changes: `release` reads an input's holder bit here, from any thread.
     public let inputs: [InputBinding]
     // Mutable state is used by the one receiving thread and never through overlapping accesses,
     // so it skips the runtime exclusivity checks, which cost a measurable share of a hand-off.
@@ -90,9 +91,6 @@ public final class Subscriber: @unchecked Sendable {
     private static let poolChunk = 32
     /// Pools one subscriber can map: a sample names its pool in 16 bits.
     static let maximumPools = 1 << 16
-    /// Each input's holder bit, apart from `state`, which the receiving thread writes: releasing
-    /// reads it from any thread.
-    private let bits: UnsafeMutableBufferPointer<Int>
     @exclusivity(unchecked) private var spin = AdaptiveSpin()
     /// Per input: its ring, binding, the pool it used last (consecutive samples almost always
     /// share it) and whether its closing was reported. Held outside any array or class so the
@@ -104,6 +102,7 @@ public final class Subscriber: @unchecked Sendable {
     private struct InputState {
         let ring: InputRing
         let binding: InputBinding
+        /// -1 until the first sample; `lastPool` and `lastPoolNumber` are set with it.
         var lastPoolIndex = -1
         var lastPool: PoolView?
         var lastPoolNumber: UInt16 = 0
@@ -127,8 +126,6 @@ public final class Subscriber: @unchecked Sendable {
         self.inputs = inputs
         self.state = .allocate(capacity: inputs.count)
         _ = self.state.initialize(from: zip(inbox.rings, inputs).map { InputState(ring: $0, binding: $1) })
-        self.bits = .allocate(capacity: inputs.count)
-        _ = self.bits.initialize(from: inputs.map(\.bit))
         self.poolTable = .allocate(capacity: Self.maximumPools / Self.poolChunk)
         self.poolTable.initialize(repeating: nil, count: Self.maximumPools / Self.poolChunk)
         self.controlWord = inbox.controlCounter
@@ -137,7 +134,6 @@ public final class Subscriber: @unchecked Sendable {
 
     deinit {
         state.deinitialize().deallocate()
-        bits.deallocate()
         for chunk in 0..<Self.maximumPools / Self.poolChunk {
             guard let entries = poolTable[chunk] else { break }
             entries.deinitialize(count: min(Self.poolChunk, mapped.count - chunk * Self.poolChunk)).deallocate()
@@ -188,7 +184,7 @@ public final class Subscriber: @unchecked Sendable {
     /// any thread, also while another receives: it reads only what never changes once handed out.
     @inline(__always)
     public func release(_ sample: ReceivedSample) {
-        poolView(sample.pool).release(sample.slot, bit: bits[sample.input])
+        poolView(sample.pool).release(sample.slot, bit: inputs[sample.input].bit)
     }
 
     /// True when control was posted since the last `.control` event; cheap enough for every send.
@@ -260,14 +256,11 @@ public final class Subscriber: @unchecked Sendable {
     @inline(__always)
     private func open(_ entry: RingEntry, input: Int) throws(TransportError) -> ReceivedSample {
         let (poolIndex, slot) = RingEntry.location(of: entry.descriptor)
-        let pool: PoolView
-        if state[input].lastPoolIndex != poolIndex || state[input].lastPool == nil {
-            let (view, number) = try mappedPool(poolIndex, input: input)
+        if state[input].lastPoolIndex != poolIndex {
+            (state[input].lastPool, state[input].lastPoolNumber) = try mappedPool(poolIndex, input: input)
             state[input].lastPoolIndex = poolIndex
-            state[input].lastPool = view
-            state[input].lastPoolNumber = number
         }
-        pool = state[input].lastPool.unsafelyUnwrapped
+        let pool = state[input].lastPool.unsafelyUnwrapped
         guard slot < pool.layout.slotCount else {
             throw .corrupted("input \(input): descriptor names slot \(slot) of a pool of \(pool.layout.slotCount)")
         }
@@ -278,7 +271,7 @@ public final class Subscriber: @unchecked Sendable {
                 timestamp: entry.timestamp, elementType: entry.elementType, input: input,
                 pool: state[input].lastPoolNumber, slot: slot)
         } catch {
-            pool.release(slot, bit: bits[input])
+            pool.release(slot, bit: state[input].binding.bit)
             throw error
         }
     }
