@@ -38,12 +38,16 @@ public struct Doorbell: @unchecked Sendable {
 
     /// Waits until `ready()` is true or `deadline` (monotonic ns; nil = no limit) passes.
     /// Spins first for the time `spin` allows, then sleeps on the futex. Returns whether ready.
-    func wait(until deadline: UInt64?, spin: inout AdaptiveSpin, ready: () -> Bool) -> Bool {
+    ///
+    /// The spin looks at `spinningOn`, which may check less than `ready` (what arrives often) to
+    /// look more often; `ready` decides before sleeping, so nothing it covers is missed, at worst
+    /// seen once the spin is over.
+    func wait(until deadline: UInt64?, spin: inout AdaptiveSpin, spinningOn: () -> Bool, ready: () -> Bool) -> Bool {
         if ready() { return true }
         let start = monotonicNanoseconds()
         // A wait the spin saw through ends at the spin's last clock reading, so no clock read
         // stands between the work arriving and the caller taking it.
-        if let lastReading = spin.spin(until: deadline, since: start, ready) {
+        if let lastReading = spin.spin(until: deadline, since: start, spinningOn) {
             spin.record(waitNanoseconds: lastReading - start)
             return true
         }

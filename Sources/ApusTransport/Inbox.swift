@@ -164,20 +164,34 @@ public struct InputRing: @unchecked Sendable {
     public var isProducerClosed: Bool { flags.pointee.load(ordering: .acquiring) & Self.producerClosed != 0 }
     public var isConsumerGone: Bool { flags.pointee.load(ordering: .acquiring) & Self.consumerGone != 0 }
 
-    /// The oldest entry, without taking it. What it reads may be torn by an eviction racing with
-    /// it; `take` then fails, so use the entry only after `take` succeeded.
+    /// The oldest entry's position and arrival time, without taking it; nil when the ring is empty.
     @inline(__always)
-    func peek() -> (position: UInt64, entry: RingEntry)? {
+    func peekArrival() -> (position: UInt64, arrival: UInt64)? {
         let position = head.pointee.load(ordering: .acquiring)
         let slot = entry(position)
         guard stamp(slot).pointee.load(ordering: .acquiring) == position &+ 1 else { return nil }
-        return (position, RingEntry(
+        return (position, slot.load(fromByteOffset: 16, as: UInt64.self))
+    }
+
+    /// The entry at `position`, which `peekArrival` saw stamped. What it reads may be torn by an
+    /// eviction racing with it; `take` then fails, so use the entry only after `take` succeeded.
+    @inline(__always)
+    func read(at position: UInt64, arrival: UInt64) -> RingEntry {
+        let slot = entry(position)
+        return RingEntry(
             descriptor: slot.load(fromByteOffset: 8, as: UInt64.self),
-            arrival: slot.load(fromByteOffset: 16, as: UInt64.self),
+            arrival: arrival,
             timestamp: slot.load(fromByteOffset: 24, as: UInt64.self),
             length: slot.load(fromByteOffset: 32, as: UInt64.self),
             metadataLength: slot.load(fromByteOffset: 40, as: UInt32.self),
-            elementType: slot.load(fromByteOffset: 44, as: UInt8.self)))
+            elementType: slot.load(fromByteOffset: 44, as: UInt8.self))
+    }
+
+    /// The oldest entry, without taking it (see `read`).
+    @inline(__always)
+    func peek() -> (position: UInt64, entry: RingEntry)? {
+        guard let (position, arrival) = peekArrival() else { return nil }
+        return (position, read(at: position, arrival: arrival))
     }
 
     /// Takes the entry at `position` if nobody else took it first.
@@ -201,14 +215,16 @@ public struct InputRing: @unchecked Sendable {
 
     /// Appends an entry at `tail` (producer only; it keeps the position it appends at). When full:
     /// under `dropOldest` evicts the oldest (handing its descriptor to `evicted`); under
-    /// `backpressure` waits until `deadline`. Returns false when the backpressure wait timed out.
+    /// `backpressure` waits until `deadline`. Returns how many it evicted, or nil when the
+    /// backpressure wait timed out or the consumer is gone.
     ///
     /// `knownHead` is the producer's last reading of `head`: heads only grow, so while it shows
     /// room there is room, and the consumer's cache line is left alone.
     @inline(__always)
     func push(_ sample: RingEntry, deadline: UInt64, tail position: inout UInt64, knownHead: inout UInt64,
-              evicted: (UInt64) -> Void) -> Bool {
+              evicted: (UInt64) -> Void) -> Int? {
         let capacity = UInt64(layout.capacity)
+        var evictions = 0
         while position &- knownHead >= capacity {
             let oldest = head.pointee.load(ordering: .acquiring)
             knownHead = oldest
@@ -218,10 +234,11 @@ public struct InputRing: @unchecked Sendable {
                 if take(at: oldest) {
                     droppedCounter.pointee.wrappingAdd(1, ordering: .relaxed)
                     evicted(victim)
+                    evictions &+= 1
                 }
                 continue
             }
-            guard waitForSpace(position: position, capacity: capacity, deadline: deadline) else { return false }
+            guard waitForSpace(position: position, capacity: capacity, deadline: deadline) else { return nil }
         }
         let slot = entry(position)
         slot.storeBytes(of: sample.descriptor, toByteOffset: 8, as: UInt64.self)
@@ -233,7 +250,7 @@ public struct InputRing: @unchecked Sendable {
         stamp(slot).pointee.store(position &+ 1, ordering: .releasing)
         position += 1
         tail.pointee.store(position, ordering: .releasing)
-        return true
+        return evictions
     }
 
     private func waitForSpace(position: UInt64, capacity: UInt64, deadline: UInt64) -> Bool {

@@ -89,6 +89,11 @@ public final class Publisher: @unchecked Sendable {
     @exclusivity(unchecked) private var edges = UnsafeMutableBufferPointer<Edge>(start: nil, count: 0)
     /// Output `o` feeds `edges[edgeStarts[o]..<edgeStarts[o + 1]]`.
     @exclusivity(unchecked) private var edgeStarts = UnsafeMutableBufferPointer<Int>(start: nil, count: 0)
+    /// Output `o`'s holder words: the bits of its live edges, in `holderMasks[o * holderWords...]`.
+    /// Worked out when the edges change, so that publishing stores them as they are.
+    @exclusivity(unchecked) private var holderMasks = UnsafeMutableBufferPointer<UInt64>(start: nil, count: 0)
+    /// Every pool's, since they all share the first pool's holder words.
+    private let holderWords: Int
     /// Stamps samples: CLOCK_MONOTONIC, read through the cycle counter where that is sound.
     @exclusivity(unchecked) private var clock = StampClock()
 
@@ -132,6 +137,8 @@ public final class Publisher: @unchecked Sendable {
         self.configuration = configuration
         self.outputs = outputs
         self.announce = announce
+        holderWords = configuration.pool.holderWords
+        holderMasks = .allocate(capacity: outputs.count * holderWords)
         edges = .allocate(capacity: bits.count)
         edgeStarts = .allocate(capacity: outputs.count + 1)
         var next = 0
@@ -143,6 +150,7 @@ public final class Publisher: @unchecked Sendable {
             }
         }
         edgeStarts[outputs.count] = next
+        updateHolderMasks()
         try addPool(configuration.pool)
     }
 
@@ -150,6 +158,18 @@ public final class Publisher: @unchecked Sendable {
         slots.deallocate()
         edges.deallocate()
         edgeStarts.deallocate()
+        holderMasks.deallocate()
+    }
+
+    /// Works out `holderMasks` from the edges that are not swept.
+    private func updateHolderMasks() {
+        holderMasks.initialize(repeating: 0)
+        for output in 0..<(edgeStarts.count - 1) {
+            for position in edgeStarts[output]..<edgeStarts[output + 1] where !edges[position].swept {
+                let bit = edges[position].bit
+                holderMasks[output * holderWords + bit >> 6] |= 1 << UInt64(bit & 63)
+            }
+        }
     }
 
     private func addPool(_ layout: PoolLayout) throws(TransportError) {
@@ -250,30 +270,33 @@ public final class Publisher: @unchecked Sendable {
     /// edges still get it and the error names the ring that stayed full.
     @discardableResult
     public func publish(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
-        let view = slots[sample.pool].view
+        // Read in place: a copy of the view would be stores of its own before the entry's.
+        let pool = slots.baseAddress.unsafelyUnwrapped + sample.pool
         let now = clock.now()
         let timestamp = metadata.timestamp == 0 ? now : metadata.timestamp
         let metadataLength: Int
         do {
-            metadataLength = try view.seal(sample.slot, metadata: metadata)
+            metadataLength = try pool.pointee.view.seal(sample.slot, metadata: metadata)
         } catch {
-            view.release(sample.slot, bit: 0)
+            pool.pointee.view.release(sample.slot, bit: 0)
             throw error
         }
 
         // Every live edge holds the sample before the first one is queued, so a consumer releasing
         // it early cannot free it while others have yet to get it; bit 0, ours, is dropped then.
         // Plain stores do: nobody else sets bits, and nobody sees the slot before it is queued.
-        let range = edgeStarts[output]..<edgeStarts[output &+ 1]
-        for position in range where edges[position].ring.isConsumerGone { sweep(position) }
-        for word in 0..<view.layout.holderWords {
-            var holders: UInt64 = 0
-            for position in range where !edges[position].swept && edges[position].bit >> 6 == word {
-                holders |= 1 << UInt64(edges[position].bit & 63)
+        // (Everything between the payload and the queued entry delays the consumer, so the bits
+        // are ready-made, and a consumer that died is looked for only once the sample is queued.)
+        let masks = holderMasks.baseAddress.unsafelyUnwrapped + output &* holderWords
+        if holderWords == 1 {
+            pool.pointee.view.holderWord(sample.slot, 0).pointee.store(masks[0], ordering: .relaxed)
+        } else {
+            for word in 0..<holderWords {
+                pool.pointee.view.holderWord(sample.slot, word).pointee.store(masks[word], ordering: .relaxed)
             }
-            view.holderWord(sample.slot, word).pointee.store(holders, ordering: .relaxed)
         }
 
+        let range = edgeStarts[output]..<edgeStarts[output &+ 1]
         let entry = RingEntry(
             descriptor: RingEntry.descriptor(pool: configuration.firstPoolIndex &+ sample.pool, slot: sample.slot),
             arrival: now, timestamp: timestamp, length: UInt64(truncatingIfNeeded: sample.length),
@@ -282,27 +305,30 @@ public final class Publisher: @unchecked Sendable {
         var report = PublishReport()
         var timedOut: Int?
         // The edges whose bit was set above: nothing clears it before the sample is queued there.
+        // Evicted samples are released through values captured here, not `self`: capturing it
+        // would retain it, an atomic operation that waits for the payload to be written out.
+        let (pools, firstPool) = (slots, configuration.firstPoolIndex)
         for position in range where !edges[position].swept {
             let bit = edges[position].bit
             // Arrival order across inputs is the time of sending: CLOCK_MONOTONIC is one clock for
             // every process (and the stamp clock keeps to it), so no shared counter has to bounce
             // between CPUs.
-            let queued = edges[position].ring.push(
+            let evicted = edges[position].ring.push(
                 entry, deadline: deadline, tail: &edges[position].tail, knownHead: &edges[position].knownHead
-            ) { victim in
-                releaseDescriptor(victim, bit: bit)
-                report.evicted &+= 1
-            }
-            if queued {
+            ) { Self.releaseDescriptor($0, bit: bit, pools: pools, firstPool: firstPool) }
+            if let evicted {
                 report.delivered &+= 1
+                report.evicted &+= evicted
                 edges[position].doorbell.ring()
             } else {
-                view.release(sample.slot, bit: bit)
-                if edges[position].ring.isConsumerGone { sweep(position) } else { timedOut = edges[position].ringIndex }
+                pool.pointee.view.release(sample.slot, bit: bit)
+                if !edges[position].ring.isConsumerGone { timedOut = edges[position].ringIndex }
             }
         }
+        // A consumer that died: release what was queued to it, this sample included.
+        for position in range where !edges[position].swept && edges[position].ring.isConsumerGone { sweep(position) }
         // While the consumers work, make the holder words of the slot reserved next this CPU's own.
-        view.prefetchHolders(slots[sample.pool].cursor)
+        pool.pointee.view.prefetchHolders(pool.pointee.cursor)
         if let timedOut { throw .backpressureTimeout(input: timedOut) }
         return report
     }
@@ -338,6 +364,7 @@ public final class Publisher: @unchecked Sendable {
             Reclamation.reclaim(old.inbox.rings[old.ring], bit: bit, pools: poolViews)
             outputs[output][position] = target
             edges[edgeStarts[output] + position] = Edge(target)
+            updateHolderMasks()
             return
         }
         throw .corrupted("no edge with bit \(bit) to replace")
@@ -347,17 +374,19 @@ public final class Publisher: @unchecked Sendable {
     /// `publish` makes the compiler check exclusive access to it on every call.
     private var poolViews: [PoolView] { slots.map(\.view) }
 
-    private func releaseDescriptor(_ descriptor: UInt64, bit: Int) {
+    /// Releases the sample an evicted descriptor names (`pools` are the publisher's `slots`).
+    private static func releaseDescriptor(_ descriptor: UInt64, bit: Int, pools: UnsafeMutableBufferPointer<PoolSlots>, firstPool: Int) {
         let (pool, slot) = RingEntry.location(of: descriptor)
-        let position = pool - configuration.firstPoolIndex
-        guard position >= 0, position < slots.count, slot < slots[position].view.layout.slotCount else { return }
-        slots[position].view.release(slot, bit: bit)
+        let position = pool - firstPool
+        guard position >= 0, position < pools.count, slot < pools[position].view.layout.slotCount else { return }
+        pools[position].view.release(slot, bit: bit)
     }
 
     /// Once a consumer is gone, release whatever this producer queued to it after it died.
     private func sweep(_ position: Int) {
         guard !edges[position].swept else { return }
         edges[position].swept = true
+        updateHolderMasks()
         Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: poolViews)
     }
 }

@@ -185,16 +185,22 @@ public struct PoolView: @unchecked Sendable {
     /// just before it, within the metadata area, and is decoded when asked for (`ReceivedSample.metadata()`).
     @inline(__always)
     func payload(in slot: Int, _ entry: RingEntry) throws(TransportError) -> UnsafeRawPointer {
-        guard entry.length <= UInt64(layout.payloadCapacity) else {
-            throw .corrupted("sample of \(entry.length) bytes in a slot of \(layout.payloadCapacity)")
-        }
-        guard entry.metadataLength <= layout.metadataCapacity else {
-            throw .corrupted("metadata of \(entry.metadataLength) bytes in an area of \(layout.metadataCapacity)")
-        }
-        guard ElementType(rawValue: entry.elementType) != nil else {
-            throw .corrupted("unknown element type \(entry.elementType)")
-        }
+        // One branch for the three checks: this is on every hand-off.
+        let fits = (entry.length <= UInt64(layout.payloadCapacity)) && (Int(entry.metadataLength) <= layout.metadataCapacity)
+            && (Int(entry.elementType) < ElementType.allCases.count)
+        guard fits else { throw Self.unfit(entry, layout) }
         return UnsafeRawPointer(slotBase(slot) + layout.payloadOffset)
+    }
+
+    @inline(never)
+    private static func unfit(_ entry: RingEntry, _ layout: PoolLayout) -> TransportError {
+        if entry.length > UInt64(layout.payloadCapacity) {
+            return .corrupted("sample of \(entry.length) bytes in a slot of \(layout.payloadCapacity)")
+        }
+        if Int(entry.metadataLength) > layout.metadataCapacity {
+            return .corrupted("metadata of \(entry.metadataLength) bytes in an area of \(layout.metadataCapacity)")
+        }
+        return .corrupted("unknown element type \(entry.elementType)")
     }
 
     /// Writes the shape and parameters of `slot` (the payload is already in place) and returns

@@ -134,6 +134,35 @@ import Testing
         #expect(publisher.usedSlots == 0)
     }
 
+    @Test func aConsumerThatDiedIsSweptAndLeftOutOfLaterSamplesUntilItsEdgeIsReplaced() throws {
+        let layout = InboxLayout(rings: [InputRingLayout(capacity: 4, policy: .backpressure)])
+        let (live, dead) = (try Inbox(layout: layout, name: "unit-live"), try Inbox(layout: layout, name: "unit-dead"))
+        let configuration = Publisher.Configuration(name: "unit", pool: PoolLayout(slotCount: 4, payloadCapacity: 64))
+        let publisher = try Publisher(
+            configuration: configuration, outputs: [[EdgeTarget(inbox: live, ring: 0, bit: 1), EdgeTarget(inbox: dead, ring: 0, bit: 2)]]
+        ) { _ in }
+        let bytes: [UInt8] = [7]
+        func send() throws -> PublishReport {
+            try bytes.withUnsafeBytes { try publisher.send($0, output: 0, metadata: SampleMetadata()) }
+        }
+        #expect(try send().delivered == 2)
+        dead.rings[0].setFlag(InputRing.consumerGone)
+        _ = try send()
+        #expect(try send().delivered == 1)
+        // What was queued to the dead consumer, before and after it died, is released; every
+        // sample is held by the live edge alone.
+        #expect(dead.rings[0].queued == 0)
+        #expect(live.rings[0].queued == 3)
+        let view = publisher.pools[0].view
+        #expect((0..<3).map { view.holderWord($0, 0).pointee.load(ordering: .relaxed) } == [0b10, 0b10, 0b10])
+        // A restarted consumer's fresh inbox gets the edge's bit back, and the samples.
+        let fresh = try Inbox(layout: layout, name: "unit-fresh")
+        try publisher.replaceEdge(bit: 2, with: EdgeTarget(inbox: fresh, ring: 0, bit: 2))
+        #expect(try send().delivered == 2)
+        #expect(fresh.rings[0].queued == 1)
+        #expect(view.holderWord(3, 0).pointee.load(ordering: .relaxed) == 0b110)
+    }
+
     @Test func edgeBitsMustFitAndBeUnique() throws {
         let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest)]), name: "unit")
         let configuration = Publisher.Configuration(name: "unit", pool: PoolLayout(slotCount: 1, payloadCapacity: 8))
@@ -222,7 +251,7 @@ import Testing
         var spin = AdaptiveSpin(budgetNanoseconds: AdaptiveSpin.maximumNanoseconds)
         // Each timeout is longer than any wait worth spinning for, so each halves the budget.
         for _ in 0..<10 {
-            #expect(!inbox.doorbell.wait(until: monotonicNanoseconds() + 2 * AdaptiveSpin.maximumNanoseconds, spin: &spin) { false })
+            #expect(!inbox.doorbell.wait(until: monotonicNanoseconds() + 2 * AdaptiveSpin.maximumNanoseconds, spin: &spin, spinningOn: { false }) { false })
         }
         #expect(spin.budgetNanoseconds == 0)
     }
