@@ -173,6 +173,12 @@ public struct InputRing: @unchecked Sendable {
         return (position, slot.load(fromByteOffset: 16, as: UInt64.self))
     }
 
+    /// The descriptor of the entry at `position` (may be torn, like `read`'s).
+    @inline(__always)
+    func descriptor(at position: UInt64) -> UInt64 {
+        entry(position).load(fromByteOffset: 8, as: UInt64.self)
+    }
+
     /// The entry at `position`, which `peekArrival` saw stamped. What it reads may be torn by an
     /// eviction racing with it; `take` then fails, so use the entry only after `take` succeeded.
     @inline(__always)
@@ -185,13 +191,6 @@ public struct InputRing: @unchecked Sendable {
             length: slot.load(fromByteOffset: 32, as: UInt64.self),
             metadataLength: slot.load(fromByteOffset: 40, as: UInt32.self),
             elementType: slot.load(fromByteOffset: 44, as: UInt8.self))
-    }
-
-    /// The oldest entry, without taking it (see `read`).
-    @inline(__always)
-    func peek() -> (position: UInt64, entry: RingEntry)? {
-        guard let (position, arrival) = peekArrival() else { return nil }
-        return (position, read(at: position, arrival: arrival))
     }
 
     /// Takes the entry at `position` if nobody else took it first.
@@ -230,7 +229,7 @@ public struct InputRing: @unchecked Sendable {
             knownHead = oldest
             if position &- oldest < capacity { break }
             if layout.policy == .dropOldest {
-                let victim = entry(oldest).load(fromByteOffset: 8, as: UInt64.self)
+                let victim = descriptor(at: oldest)
                 if take(at: oldest) {
                     droppedCounter.pointee.wrappingAdd(1, ordering: .relaxed)
                     evicted(victim)
@@ -267,8 +266,9 @@ public struct InputRing: @unchecked Sendable {
 
     /// Takes every queued entry, handing each descriptor to `body` (for reclamation).
     func drain(_ body: (UInt64) -> Void) {
-        while let (position, entry) = peek() {
-            if take(at: position) { body(entry.descriptor) }
+        while let (position, _) = peekArrival() {
+            let named = descriptor(at: position)
+            if take(at: position) { body(named) }
         }
     }
 

@@ -288,7 +288,7 @@ public final class Publisher: @unchecked Sendable {
         // (Everything between the payload and the queued entry delays the consumer, so the bits
         // are ready-made, and a consumer that died is looked for only once the sample is queued.)
         let masks = holderMasks.baseAddress.unsafelyUnwrapped + output &* holderWords
-        if holderWords == 1 {
+        if holderWords == 1 {  // the loop compiles to an unrolled copy, with branches to get there
             pool.pointee.view.holderWord(sample.slot, 0).pointee.store(masks[0], ordering: .relaxed)
         } else {
             for word in 0..<holderWords {

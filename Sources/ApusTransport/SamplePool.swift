@@ -185,7 +185,8 @@ public struct PoolView: @unchecked Sendable {
     /// just before it, within the metadata area, and is decoded when asked for (`ReceivedSample.metadata()`).
     @inline(__always)
     func payload(in slot: Int, _ entry: RingEntry) throws(TransportError) -> UnsafeRawPointer {
-        // One branch for the three checks: this is on every hand-off.
+        // One branch for the three checks: this is on every hand-off. (ElementType's raw values
+        // run from 0 without gaps, as declared.)
         let fits = (entry.length <= UInt64(layout.payloadCapacity)) && (Int(entry.metadataLength) <= layout.metadataCapacity)
             && (Int(entry.elementType) < ElementType.allCases.count)
         guard fits else { throw Self.unfit(entry, layout) }
