@@ -30,10 +30,25 @@ public struct Doorbell: @unchecked Sendable {
     @inline(__always)
     public func ring() {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if sleeping.pointee.load(ordering: .relaxed) != 0 {
-            sequence.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            _ = apussys_futex_wake(futexWord(sequence), Int32.max)
-        }
+        wakeIfSleeping()
+    }
+
+    /// The fence of `ring()`, once for several consumers queued to; then `wakeIfSleeping()` each.
+    @inline(__always)
+    static func fence() {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+    }
+
+    /// `ring()` without its fence, after `Doorbell.fence()`.
+    @inline(__always)
+    func wakeIfSleeping() {
+        if sleeping.pointee.load(ordering: .relaxed) != 0 { wake() }
+    }
+
+    @inline(never)
+    private func wake() {
+        sequence.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        _ = apussys_futex_wake(futexWord(sequence), Int32.max)
     }
 
     /// Waits until `ready()` is true or `deadline` (monotonic ns; nil = no limit) passes.

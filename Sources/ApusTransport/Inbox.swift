@@ -89,9 +89,21 @@ struct RingEntry: Sendable {
     var arrival: UInt64
     var timestamp: UInt64
     var length: UInt64
+    /// `metadataLength | elementType << 32`: one register, and one store on little-endian CPUs.
+    var details: UInt64
+
+    init(descriptor: UInt64, arrival: UInt64, timestamp: UInt64, length: UInt64, details: UInt64) {
+        (self.descriptor, self.arrival, self.timestamp, self.length, self.details) = (descriptor, arrival, timestamp, length, details)
+    }
+
+    init(descriptor: UInt64, arrival: UInt64, timestamp: UInt64, length: UInt64, metadataLength: UInt32, elementType: UInt8) {
+        self.init(descriptor: descriptor, arrival: arrival, timestamp: timestamp, length: length,
+                  details: UInt64(metadataLength) | UInt64(elementType) << 32)
+    }
+
     /// Bytes of encoded shape and parameters in the slot's metadata area.
-    var metadataLength: UInt32
-    var elementType: UInt8
+    var metadataLength: UInt32 { UInt32(truncatingIfNeeded: details) }
+    var elementType: UInt8 { UInt8(truncatingIfNeeded: details >> 32) }
 
     /// The descriptor naming `slot` of pool `pool` (both below 2^32).
     @inline(__always)
@@ -212,23 +224,46 @@ public struct InputRing: @unchecked Sendable {
         return stamp(entry(position)).pointee.load(ordering: .acquiring) == position &+ 1 ? position + 1 : position
     }
 
-    /// Appends an entry at `tail` (producer only; it keeps the position it appends at). When full:
-    /// under `dropOldest` evicts the oldest (handing its descriptor to `evicted`); under
-    /// `backpressure` waits until `deadline`. Returns how many it evicted, or nil when the
-    /// backpressure wait timed out or the consumer is gone.
-    ///
-    /// `knownHead` is the producer's last reading of `head`: heads only grow, so while it shows
-    /// room there is room, and the consumer's cache line is left alone.
+    /// Appends an entry at `tail` if the ring has room (producer only; it keeps the position it
+    /// appends at). `knownHead` is the producer's last reading of `head`: heads only grow, so
+    /// while it shows room there is room, and the consumer's cache line is left alone. When the
+    /// ring is full, `knownHead` is `head` as just read.
+    @inline(__always)
+    func tryPush(_ sample: RingEntry, tail position: inout UInt64, knownHead: inout UInt64) -> Bool {
+        let capacity = UInt64(truncatingIfNeeded: layout.capacity)
+        if position &- knownHead >= capacity {
+            knownHead = head.pointee.load(ordering: .acquiring)
+            if position &- knownHead >= capacity { return false }
+        }
+        let slot = entry(position)
+        slot.storeBytes(of: sample.descriptor, toByteOffset: 8, as: UInt64.self)
+        slot.storeBytes(of: sample.arrival, toByteOffset: 16, as: UInt64.self)
+        slot.storeBytes(of: sample.timestamp, toByteOffset: 24, as: UInt64.self)
+        slot.storeBytes(of: sample.length, toByteOffset: 32, as: UInt64.self)
+        #if _endian(little)
+        // `metadataLength` at 40 and `elementType` at 44 (and zeros in between to 48) at once.
+        slot.storeBytes(of: sample.details, toByteOffset: 40, as: UInt64.self)
+        #else
+        slot.storeBytes(of: sample.metadataLength, toByteOffset: 40, as: UInt32.self)
+        slot.storeBytes(of: sample.elementType, toByteOffset: 44, as: UInt8.self)
+        #endif
+        stamp(slot).pointee.store(position &+ 1, ordering: .releasing)
+        position &+= 1
+        tail.pointee.store(position, ordering: .releasing)
+        return true
+    }
+
+    /// Appends an entry like `tryPush`, making room when full: under `dropOldest` evicts the
+    /// oldest (handing its descriptor to `evicted`); under `backpressure` waits until `deadline`.
+    /// Returns how many it evicted, or nil when the backpressure wait timed out or the consumer
+    /// is gone.
     @inline(__always)
     func push(_ sample: RingEntry, deadline: UInt64, tail position: inout UInt64, knownHead: inout UInt64,
               evicted: (UInt64) -> Void) -> Int? {
-        let capacity = UInt64(layout.capacity)
         var evictions = 0
-        while position &- knownHead >= capacity {
-            let oldest = head.pointee.load(ordering: .acquiring)
-            knownHead = oldest
-            if position &- oldest < capacity { break }
+        while !tryPush(sample, tail: &position, knownHead: &knownHead) {
             if layout.policy == .dropOldest {
+                let oldest = knownHead
                 let victim = descriptor(at: oldest)
                 if take(at: oldest) {
                     droppedCounter.pointee.wrappingAdd(1, ordering: .relaxed)
@@ -237,18 +272,8 @@ public struct InputRing: @unchecked Sendable {
                 }
                 continue
             }
-            guard waitForSpace(position: position, capacity: capacity, deadline: deadline) else { return nil }
+            guard waitForSpace(position: position, capacity: UInt64(layout.capacity), deadline: deadline) else { return nil }
         }
-        let slot = entry(position)
-        slot.storeBytes(of: sample.descriptor, toByteOffset: 8, as: UInt64.self)
-        slot.storeBytes(of: sample.arrival, toByteOffset: 16, as: UInt64.self)
-        slot.storeBytes(of: sample.timestamp, toByteOffset: 24, as: UInt64.self)
-        slot.storeBytes(of: sample.length, toByteOffset: 32, as: UInt64.self)
-        slot.storeBytes(of: sample.metadataLength, toByteOffset: 40, as: UInt32.self)
-        slot.storeBytes(of: sample.elementType, toByteOffset: 44, as: UInt8.self)
-        stamp(slot).pointee.store(position &+ 1, ordering: .releasing)
-        position += 1
-        tail.pointee.store(position, ordering: .releasing)
         return evictions
     }
 

@@ -94,6 +94,9 @@ public final class Publisher: @unchecked Sendable {
     @exclusivity(unchecked) private var holderMasks = UnsafeMutableBufferPointer<UInt64>(start: nil, count: 0)
     /// Every pool's, since they all share the first pool's holder words.
     private let holderWords: Int
+    /// The longest sample the first pool, of the smallest class, takes: up to it `allocate` tries
+    /// that pool before anything else.
+    private let smallestClassLimit: UInt
     /// Stamps samples: CLOCK_MONOTONIC, read through the cycle counter where that is sound.
     @exclusivity(unchecked) private var clock = StampClock()
 
@@ -138,6 +141,7 @@ public final class Publisher: @unchecked Sendable {
         self.outputs = outputs
         self.announce = announce
         holderWords = configuration.pool.holderWords
+        smallestClassLimit = UInt(min(configuration.pool.payloadCapacity, configuration.maxSampleSize))
         holderMasks = .allocate(capacity: outputs.count * holderWords)
         edges = .allocate(capacity: bits.count)
         edgeStarts = .allocate(capacity: outputs.count + 1)
@@ -187,6 +191,15 @@ public final class Publisher: @unchecked Sendable {
     /// consumer keeps many samples), the class grows by another pool within `growthBudget`, so
     /// one slow consumer does not hold up the others; past the budget it waits, bounded.
     public func allocate(_ length: Int) throws(TransportError) -> ReservedSample {
+        // Pool 0 is of the smallest class: pools added later are larger, or more of a full class.
+        if UInt(bitPattern: length) <= smallestClassLimit, let slot = slots[0].view.tryReserve(from: &slots[0].cursor) {
+            return ReservedSample(pool: 0, slot: slot, length: length)
+        }
+        return try allocateSlowly(length)
+    }
+
+    @inline(never)
+    private func allocateSlowly(_ length: Int) throws(TransportError) -> ReservedSample {
         guard length >= 0, length <= configuration.maxSampleSize else {
             throw .sampleTooLarge(length: length, maximum: configuration.maxSampleSize)
         }
@@ -268,25 +281,45 @@ public final class Publisher: @unchecked Sendable {
     /// Queues `sample` on every edge of `output` and rings each consumer. A `timestamp` of 0 is
     /// stamped now. The sample is released here on error too; on a backpressure timeout the other
     /// edges still get it and the error names the ring that stayed full.
+    ///
+    /// The consumer waits from the moment the payload is written until an entry's stamp is stored,
+    /// and the stamp cannot become visible before the stores ahead of it. So the common case (no
+    /// metadata to encode, room in every ring) runs straight through with no call until every
+    /// entry is queued: values kept across a call go to memory, stores ahead of the stamp. The
+    /// rest (encoding, re-anchoring the clock, a full ring) goes the general way, out of line.
     @discardableResult
     public func publish(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
-        // Read in place: a copy of the view would be stores of its own before the entry's.
-        let pool = slots.baseAddress.unsafelyUnwrapped + sample.pool
+        guard let now = clock.nowOnLine(), MetadataCodec.isEmpty(metadata) else {
+            return try publishInGeneral(sample, output: output, metadata: metadata)
+        }
+        return try queue(prepare(sample, output: output, now: now, metadataLength: MetadataCodec.emptyLength, metadata: metadata), output: output)
+    }
+
+    /// `publish` with metadata to encode, or a clock to re-anchor.
+    @inline(never)
+    private func publishInGeneral(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
         let now = clock.now()
-        let timestamp = metadata.timestamp == 0 ? now : metadata.timestamp
         let metadataLength: Int
         do {
-            metadataLength = try pool.pointee.view.seal(sample.slot, metadata: metadata)
+            metadataLength = try slots[sample.pool].view.seal(sample.slot, metadata: metadata)
         } catch {
-            pool.pointee.view.release(sample.slot, bit: 0)
+            slots[sample.pool].view.release(sample.slot, bit: 0)
             throw error
         }
+        return try queue(prepare(sample, output: output, now: now, metadataLength: metadataLength, metadata: metadata), output: output)
+    }
 
+    /// Makes every live edge of `output` a holder of `sample` and returns its ring entry.
+    @inline(__always)
+    private func prepare(
+        _ sample: ReservedSample, output: Int, now: UInt64, metadataLength: Int, metadata: SampleMetadata
+    ) -> RingEntry {
         // Every live edge holds the sample before the first one is queued, so a consumer releasing
         // it early cannot free it while others have yet to get it; bit 0, ours, is dropped then.
         // Plain stores do: nobody else sets bits, and nobody sees the slot before it is queued.
-        // (Everything between the payload and the queued entry delays the consumer, so the bits
-        // are ready-made, and a consumer that died is looked for only once the sample is queued.)
+        // (The bits are ready-made, and a consumer that died is looked for only once the sample
+        // is queued.) Read in place: a copy of the pool's view would be stores of its own.
+        let pool = slots.baseAddress.unsafelyUnwrapped + sample.pool
         let masks = holderMasks.baseAddress.unsafelyUnwrapped + output &* holderWords
         if holderWords == 1 {  // the loop compiles to an unrolled copy, with branches to get there
             pool.pointee.view.holderWord(sample.slot, 0).pointee.store(masks[0], ordering: .relaxed)
@@ -295,24 +328,73 @@ public final class Publisher: @unchecked Sendable {
                 pool.pointee.view.holderWord(sample.slot, word).pointee.store(masks[word], ordering: .relaxed)
             }
         }
-
-        let range = edgeStarts[output]..<edgeStarts[output &+ 1]
-        let entry = RingEntry(
+        return RingEntry(
             descriptor: RingEntry.descriptor(pool: configuration.firstPoolIndex &+ sample.pool, slot: sample.slot),
-            arrival: now, timestamp: timestamp, length: UInt64(truncatingIfNeeded: sample.length),
+            arrival: now, timestamp: metadata.timestamp == 0 ? now : metadata.timestamp,
+            length: UInt64(truncatingIfNeeded: sample.length),
             metadataLength: UInt32(truncatingIfNeeded: metadataLength), elementType: metadata.elementType.rawValue)
-        let deadline = now &+ configuration.backpressureTimeoutNanoseconds
-        var report = PublishReport()
-        var timedOut: Int?
-        // The edges whose bit was set above: nothing clears it before the sample is queued there.
-        // Evicted samples are released through values captured here, not `self`: capturing it
-        // would retain it, an atomic operation that waits for the payload to be written out.
-        let (pools, firstPool) = (slots, configuration.firstPoolIndex)
+    }
+
+    /// Queues `entry` on every live edge of `output` whose ring has room and rings their consumers,
+    /// then hands the rest to `queueToFullRings`. The edges' bits are set (`prepare`): nothing
+    /// clears one before the sample is queued there.
+    @inline(__always)
+    private func queue(_ entry: RingEntry, output: Int) throws(TransportError) -> PublishReport {
+        let range = edgeStarts[output]..<edgeStarts[output &+ 1]
+        var delivered = 0
         for position in range where !edges[position].swept {
-            let bit = edges[position].bit
             // Arrival order across inputs is the time of sending: CLOCK_MONOTONIC is one clock for
             // every process (and the stamp clock keeps to it), so no shared counter has to bounce
             // between CPUs.
+            guard edges[position].ring.tryPush(entry, tail: &edges[position].tail, knownHead: &edges[position].knownHead) else {
+                // The entry goes as its fields: passed whole it would be written out to memory
+                // first, ahead of the loop.
+                return try queueToFullRings(
+                    descriptor: entry.descriptor, arrival: entry.arrival, timestamp: entry.timestamp, length: entry.length,
+                    details: entry.details, edges: range, from: position, delivered: delivered)
+            }
+            delivered &+= 1
+        }
+        // Out of line: what it keeps across its calls would otherwise be spilled ahead of the loop.
+        ringAndSweep(edges: range, pool: Int(truncatingIfNeeded: entry.descriptor >> 32))
+        return PublishReport(delivered: delivered)
+    }
+
+    /// Once the entry is queued on every edge of `range` (all had room): rings their consumers,
+    /// sweeps the edges whose consumer died, and prepares the next slot of `pool` (its index).
+    @inline(never)
+    private func ringAndSweep(edges range: Range<Int>, pool: Int) {
+        ringDoorbells(edges: range)
+        afterQueuing(pool: pool, edges: range)
+    }
+
+    /// Rings the consumers of `range`, all queued to: one fence covers them all.
+    @inline(__always)
+    private func ringDoorbells(edges range: Range<Int>) {
+        Doorbell.fence()
+        for position in range where !edges[position].swept { edges[position].doorbell.wakeIfSleeping() }
+    }
+
+    /// Queues the entry on the live edges of `range` from `first` on, making room in full rings:
+    /// evicts under `dropOldest`, waits under `backpressure` (bounded), and passes a consumer that
+    /// is gone. The edges before `first` have it queued, and their consumers are rung first.
+    @inline(never)
+    private func queueToFullRings(
+        descriptor: UInt64, arrival: UInt64, timestamp: UInt64, length: UInt64, details: UInt64,
+        edges range: Range<Int>, from first: Int, delivered: Int
+    ) throws(TransportError) -> PublishReport {
+        let entry = RingEntry(descriptor: descriptor, arrival: arrival, timestamp: timestamp, length: length, details: details)
+        ringDoorbells(edges: range.lowerBound..<first)
+        let deadline = entry.arrival &+ configuration.backpressureTimeoutNanoseconds
+        let (poolIndex, slot) = RingEntry.location(of: entry.descriptor)
+        let pool = poolIndex - configuration.firstPoolIndex
+        var report = PublishReport(delivered: delivered)
+        var timedOut: Int?
+        // Evicted samples are released through values captured here, not `self`: capturing it
+        // would retain it, an atomic operation.
+        let (pools, firstPool) = (slots, configuration.firstPoolIndex)
+        for position in first..<range.upperBound where !edges[position].swept {
+            let bit = edges[position].bit
             let evicted = edges[position].ring.push(
                 entry, deadline: deadline, tail: &edges[position].tail, knownHead: &edges[position].knownHead
             ) { Self.releaseDescriptor($0, bit: bit, pools: pools, firstPool: firstPool) }
@@ -321,16 +403,24 @@ public final class Publisher: @unchecked Sendable {
                 report.evicted &+= evicted
                 edges[position].doorbell.ring()
             } else {
-                pool.pointee.view.release(sample.slot, bit: bit)
+                slots[pool].view.release(slot, bit: bit)
                 if !edges[position].ring.isConsumerGone { timedOut = edges[position].ringIndex }
             }
         }
+        afterQueuing(pool: poolIndex, edges: range)
+        if let timedOut { throw .backpressureTimeout(input: timedOut) }
+        return report
+    }
+
+    /// Once a sample of `pool` (its index) is queued: sweeps the edges of `range` whose consumer
+    /// died, and prepares the pool's next slot.
+    @inline(__always)
+    private func afterQueuing(pool index: Int, edges range: Range<Int>) {
         // A consumer that died: release what was queued to it, this sample included.
         for position in range where !edges[position].swept && edges[position].ring.isConsumerGone { sweep(position) }
         // While the consumers work, make the holder words of the slot reserved next this CPU's own.
+        let pool = slots.baseAddress.unsafelyUnwrapped + (index &- configuration.firstPoolIndex)
         pool.pointee.view.prefetchHolders(pool.pointee.cursor)
-        if let timedOut { throw .backpressureTimeout(input: timedOut) }
-        return report
     }
 
     /// Copies `bytes` into a new sample and publishes it.

@@ -61,10 +61,17 @@ struct StampClock {
     /// Monotonic nanoseconds, on CLOCK_MONOTONIC's scale.
     @inline(__always)
     mutating func now() -> UInt64 {
+        if let stamp = nowOnLine() { return stamp }
+        return reanchor()
+    }
+
+    /// `now()` while the line holds, without a call; nil when it is due to be re-anchored (or the
+    /// counter is not used), and `now()` must be asked.
+    @inline(__always)
+    func nowOnLine() -> UInt64? {
         let elapsed = apussys_cycle_counter() &- anchorTicks
         // `elapsed` < 2^21 and `slope` < 2^34 (the counter runs faster than 0.25 GHz): no overflow.
-        if elapsed < window { return anchorNanoseconds &+ (elapsed &* slope) >> 32 }
-        return reanchor()
+        return elapsed < window ? anchorNanoseconds &+ (elapsed &* slope) >> 32 : nil
     }
 
     @inline(never)

@@ -163,6 +163,43 @@ import Testing
         #expect(view.holderWord(3, 0).pointee.load(ordering: .relaxed) == 0b110)
     }
 
+    @Test func aFullRingPastTheFirstEdgeIsMadeRoomInOnlyAfterTheEdgesBeforeItAreRung() throws {
+        // Publishing queues on every edge with room first and rings their consumers together; a
+        // full ring sends the rest the slow way, which must ring the edges already queued to
+        // before it evicts or waits.
+        let roomy = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 4, policy: .backpressure)]), name: "unit-roomy")
+        let dropping = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest)]), name: "unit-dropping")
+        let blocking = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .backpressure)]), name: "unit-blocking")
+        let configuration = Publisher.Configuration(
+            name: "unit", pool: PoolLayout(slotCount: 8, payloadCapacity: 64), backpressureTimeoutNanoseconds: 20_000_000)
+        let publisher = try Publisher(configuration: configuration, outputs: [[
+            EdgeTarget(inbox: roomy, ring: 0, bit: 1), EdgeTarget(inbox: dropping, ring: 0, bit: 2),
+            EdgeTarget(inbox: blocking, ring: 0, bit: 3),
+        ]]) { _ in }
+        let bytes: [UInt8] = [7]
+        func send() throws -> PublishReport {
+            try bytes.withUnsafeBytes { try publisher.send($0, output: 0, metadata: SampleMetadata()) }
+        }
+        #expect(try send() == PublishReport(delivered: 3, evicted: 0))
+
+        // The first consumer has gone to sleep: its doorbell (at 64 in the inbox: `sequence`, then
+        // `sleeping`) shows it, as `Doorbell.wait` leaves it before the futex wait.
+        let doorbell = roomy.segment.base + 64
+        doorbell.storeBytes(of: 1, toByteOffset: 4, as: UInt32.self)
+        let rung = doorbell.load(as: UInt32.self)
+        #expect(throws: TransportError.backpressureTimeout(input: 0)) { _ = try send() }
+        #expect(doorbell.load(as: UInt32.self) == rung &+ 1)
+
+        #expect(roomy.rings[0].queued == 2)
+        #expect((dropping.rings[0].queued, dropping.rings[0].dropped) == (1, 1))
+        #expect(blocking.rings[0].queued == 1)
+        // The first sample is held where it was not evicted, the second where it was queued.
+        let view = publisher.pools[0].view
+        #expect([view.holderWord(0, 0).pointee.load(ordering: .relaxed), view.holderWord(1, 0).pointee.load(ordering: .relaxed)]
+            == [0b1010, 0b0110])
+        #expect(publisher.usedSlots == 2)
+    }
+
     @Test func edgeBitsMustFitAndBeUnique() throws {
         let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest)]), name: "unit")
         let configuration = Publisher.Configuration(name: "unit", pool: PoolLayout(slotCount: 1, payloadCapacity: 8))
