@@ -356,16 +356,16 @@ public final class Publisher: @unchecked Sendable {
             delivered &+= 1
         }
         // Out of line: what it keeps across its calls would otherwise be spilled ahead of the loop.
-        ringAndSweep(edges: range, pool: Int(truncatingIfNeeded: entry.descriptor >> 32))
+        ringAndSweep(edges: range, descriptor: entry.descriptor)
         return PublishReport(delivered: delivered)
     }
 
-    /// Once the entry is queued on every edge of `range` (all had room): rings their consumers,
-    /// sweeps the edges whose consumer died, and prepares the next slot of `pool` (its index).
+    /// Once the entry naming `descriptor` is queued on every edge of `range` (all had room): rings
+    /// their consumers, then `afterQueuing`.
     @inline(never)
-    private func ringAndSweep(edges range: Range<Int>, pool: Int) {
+    private func ringAndSweep(edges range: Range<Int>, descriptor: UInt64) {
         ringDoorbells(edges: range)
-        afterQueuing(pool: pool, edges: range)
+        afterQueuing(descriptor, edges: range)
     }
 
     /// Rings the consumers of `range`, all queued to: one fence covers them all.
@@ -407,19 +407,19 @@ public final class Publisher: @unchecked Sendable {
                 if !edges[position].ring.isConsumerGone { timedOut = edges[position].ringIndex }
             }
         }
-        afterQueuing(pool: poolIndex, edges: range)
+        afterQueuing(descriptor, edges: range)
         if let timedOut { throw .backpressureTimeout(input: timedOut) }
         return report
     }
 
-    /// Once a sample of `pool` (its index) is queued: sweeps the edges of `range` whose consumer
-    /// died, and prepares the pool's next slot.
+    /// Once the sample `descriptor` names is queued: sweeps the edges of `range` whose consumer
+    /// died, and prepares the next slot of the sample's pool.
     @inline(__always)
-    private func afterQueuing(pool index: Int, edges range: Range<Int>) {
+    private func afterQueuing(_ descriptor: UInt64, edges range: Range<Int>) {
         // A consumer that died: release what was queued to it, this sample included.
         for position in range where !edges[position].swept && edges[position].ring.isConsumerGone { sweep(position) }
         // While the consumers work, make the holder words of the slot reserved next this CPU's own.
-        let pool = slots.baseAddress.unsafelyUnwrapped + (index &- configuration.firstPoolIndex)
+        let pool = slots.baseAddress.unsafelyUnwrapped + (RingEntry.location(of: descriptor).pool &- configuration.firstPoolIndex)
         pool.pointee.view.prefetchHolders(pool.pointee.cursor)
     }
 
