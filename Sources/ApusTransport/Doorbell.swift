@@ -104,8 +104,8 @@ public struct Doorbell: @unchecked Sendable {
 /// spinning would only delay) halves it, down to zero, so an idle node does not burn CPU.
 public struct AdaptiveSpin: Sendable {
     public static let maximumNanoseconds: UInt64 = 200_000
-    /// Looks `spinBriefly` takes (about a microsecond), for a timeout of at least `quickSpinBound`.
-    static let quickChecks = 256
+    /// Looks `spinBriefly` takes (about a microsecond, paced), for a timeout of at least `quickSpinBound`.
+    static let quickChecks = 96
     static let quickSpinBound: UInt64 = 20_000
     public private(set) var budgetNanoseconds: UInt64
 
@@ -126,9 +126,15 @@ public struct AdaptiveSpin: Sendable {
     /// Looks for work `quickChecks` times without reading the clock, when the budget allows spinning:
     /// a sender on the other CPU usually answers within a microsecond, and a clock read costs as
     /// much as a hand-off. True when `ready` became true.
+    ///
+    /// Every spin paces its looks (`apussys_spin_pace`): a consumer looking as fast as it can at
+    /// the line a producer is writing delays the hand-off it waits for.
     func spinBriefly(timeoutNanoseconds: UInt64?, _ ready: () -> Bool) -> Bool {
         guard budgetNanoseconds > 0, (timeoutNanoseconds ?? .max) >= Self.quickSpinBound else { return false }
-        for _ in 0..<Self.quickChecks where ready() { return true }
+        for _ in 0..<Self.quickChecks {
+            if ready() { return true }
+            apussys_spin_pace()
+        }
         return false
     }
 
@@ -143,6 +149,7 @@ public struct AdaptiveSpin: Sendable {
         var lastReading = start
         while true {
             if ready() { return lastReading }
+            apussys_spin_pace()
             checks += 1
             if checks & 63 == 0 {
                 lastReading = monotonicNanoseconds()

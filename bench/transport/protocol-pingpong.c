@@ -8,7 +8,8 @@
  * look at the consumer's `sleeping` flag. The consumer polls the stamp at head, reads the entry,
  * starts fetching the payload's line, takes the entry by compare-and-swap on head and reads the
  * payload; once it has answered, it releases the slot with an atomic AND (as the Apus bench and a
- * node do). Waiting spins up to 20 us, then sleeps on the doorbell futex, like the reference.
+ * node do). Waiting spins up to 20 us, reading the cycle counter between looks to pace them as
+ * ApusTransport does (apussys_spin_pace), then sleeps on the doorbell futex, like the reference.
  *
  * Usage: protocol-pingpong ITERATIONS [--clock-gettime | --no-clock] [--loopback] -> prints
  * "p50_ns p99_ns" of RTT/2 at 8 B. --clock-gettime stamps with a clock_gettime per sample instead,
@@ -125,11 +126,13 @@ static int has_entry(struct ring *r) {
     return atomic_load_explicit(&r->entries[head % ENTRIES].stamp, memory_order_acquire) == head + 1;
 }
 
-/* Spins about 20 us (the clock is read every 64 looks, as ApusTransport does), then sleeps on the
- * doorbell: `sleeping` is set before the last look, so a producer that stamps meanwhile wakes us. */
+/* Spins about 20 us (the looks paced by the cycle counter, the clock read every 64 looks, as
+ * ApusTransport does), then sleeps on the doorbell: `sleeping` is set before the last look, so a
+ * producer that stamps meanwhile wakes us. */
 static void wait_for_entry(struct ring *r) {
     uint64_t end = 0;
     for (int checks = 1; !has_entry(r); checks++) {
+        (void)ticks();
         if (checks % 64 != 0) continue;
         uint64_t now = now_ns();
         if (end == 0) end = now + 20000;
