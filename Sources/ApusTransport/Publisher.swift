@@ -190,6 +190,7 @@ public final class Publisher: @unchecked Sendable {
     /// Reserves a sample of `length` payload bytes. When every slot of its size class is held (a
     /// consumer keeps many samples), the class grows by another pool within `growthBudget`, so
     /// one slow consumer does not hold up the others; past the budget it waits, bounded.
+    @inline(__always)
     public func allocate(_ length: Int) throws(TransportError) -> ReservedSample {
         // Pool 0 is of the smallest class: pools added later are larger, or more of a full class.
         if UInt(bitPattern: length) <= smallestClassLimit, let slot = slots[0].view.tryReserve(from: &slots[0].cursor) {
@@ -287,7 +288,7 @@ public final class Publisher: @unchecked Sendable {
     /// metadata to encode, room in every ring) runs straight through with no call until every
     /// entry is queued: values kept across a call go to memory, stores ahead of the stamp. The
     /// rest (encoding, re-anchoring the clock, a full ring) goes the general way, out of line.
-    @discardableResult
+    @discardableResult @inline(__always)
     public func publish(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
         guard let now = clock.nowOnLine(), MetadataCodec.isEmpty(metadata) else {
             return try publishInGeneral(sample, output: output, metadata: metadata)
@@ -424,13 +425,33 @@ public final class Publisher: @unchecked Sendable {
     }
 
     /// Copies `bytes` into a new sample and publishes it.
+    ///
+    /// How the C and Python APIs send. `allocate` and `publish` are inlined here, and a short copy
+    /// is done in words rather than by calling `memmove`: what a call keeps in memory is stored
+    /// after the payload and so ahead of the entry's stamp (see `publish`).
     @discardableResult
     public func send(_ bytes: UnsafeRawBufferPointer, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
         let sample = try allocate(bytes.count)
         if let source = bytes.baseAddress, bytes.count > 0 {
-            payload(sample).baseAddress!.copyMemory(from: source, byteCount: bytes.count)
+            copy(from: source, count: bytes.count, to: payload(sample).baseAddress.unsafelyUnwrapped)
         }
         return try publish(sample, output: output, metadata: metadata)
+    }
+
+    /// Copies `count` (> 0) bytes: up to 64 in words (the last one overlapping), more by `memmove`.
+    @inline(__always)
+    private func copy(from source: UnsafeRawPointer, count: Int, to destination: UnsafeMutableRawPointer) {
+        guard count >= 8, count <= 64 else {
+            destination.copyMemory(from: source, byteCount: count)
+            return
+        }
+        var offset = 0
+        while offset &+ 8 < count {
+            destination.storeBytes(of: source.loadUnaligned(fromByteOffset: offset, as: UInt64.self), toByteOffset: offset, as: UInt64.self)
+            offset &+= 8
+        }
+        let last = count &- 8
+        destination.storeBytes(of: source.loadUnaligned(fromByteOffset: last, as: UInt64.self), toByteOffset: last, as: UInt64.self)
     }
 
     /// Tells every consumer this producer will send no more (a clean exit).

@@ -500,6 +500,20 @@ import Testing
         #expect(publisher.usedSlots == 0)
     }
 
+    @Test func sentBytesArriveExactlyWhateverTheirLength() throws {
+        // `send` copies up to 64 bytes in words and more with memmove: every length on either side
+        // of a word and of that limit arrives whole, over the bytes of the samples sent before it.
+        let pair = try Pair()
+        let publisher = try pair.addPublisher()
+        for length in 0...140 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: length &* 31 &+ $0 &* 7 &+ 1) }
+            try pair.send(publisher, bytes)
+            let received = try #require(try pair.receive())
+            #expect(received.bytes == bytes, "\(length) bytes")
+        }
+        #expect(publisher.usedSlots == 0)
+    }
+
     @Test func metadataThatFillsTheWholeAreaRoundTrips() throws {
         // The encoded metadata ends where the payload starts: filling the area, it starts the slot.
         var metadata = SampleMetadata(shape: [3])
