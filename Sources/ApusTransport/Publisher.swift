@@ -97,6 +97,9 @@ public final class Publisher: @unchecked Sendable {
     /// The longest sample the first pool, of the smallest class, takes: up to it `allocate` tries
     /// that pool before anything else.
     private let smallestClassLimit: UInt
+    /// The larger class `allocate` reserved in last: samples of `lower` + 1 to `upper` bytes are
+    /// of that class (no class lies between), and its pool at `position` had a free slot.
+    @exclusivity(unchecked) private var lastLargeClass = (lower: UInt.max, upper: UInt(0), position: 0)
     /// Stamps samples: CLOCK_MONOTONIC, read through the cycle counter where that is sound.
     @exclusivity(unchecked) private var clock = StampClock()
 
@@ -193,8 +196,15 @@ public final class Publisher: @unchecked Sendable {
     @inline(__always)
     public func allocate(_ length: Int) throws(TransportError) -> ReservedSample {
         // Pool 0 is of the smallest class: pools added later are larger, or more of a full class.
-        if UInt(bitPattern: length) <= smallestClassLimit, let slot = slots[0].view.tryReserve(from: &slots[0].cursor) {
-            return ReservedSample(pool: 0, slot: slot, length: length)
+        let size = UInt(bitPattern: length)
+        if size <= smallestClassLimit {
+            if let slot = slots[0].view.tryReserve(from: &slots[0].cursor) { return ReservedSample(pool: 0, slot: slot, length: length) }
+        } else if size > lastLargeClass.lower, size <= lastLargeClass.upper {
+            // Large samples mostly come in one size: the class found last time, without the search.
+            let position = lastLargeClass.position
+            if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
+                return ReservedSample(pool: position, slot: slot, length: length)
+            }
         }
         return try allocateSlowly(length)
     }
@@ -219,6 +229,7 @@ public final class Publisher: @unchecked Sendable {
         let capacity = slots[first].view.layout.payloadCapacity
         for position in first..<slots.count where slots[position].view.layout.payloadCapacity == capacity {
             if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
+                if capacity > configuration.pool.payloadCapacity { rememberLargeClass(capacity, at: position) }
                 return ReservedSample(pool: position, slot: slot, length: length)
             }
         }
@@ -235,6 +246,14 @@ public final class Publisher: @unchecked Sendable {
             try addPool(layout)
             return try reserve(in: [pools.count - 1], length: length)
         }
+    }
+
+    /// Notes for `allocate` the class of `capacity` bytes (larger than the first pool's), whose
+    /// pool at `position` had a free slot. Classes added later are larger still (a new class is
+    /// made only for a sample larger than every pool), so the range stays that class's.
+    private func rememberLargeClass(_ capacity: Int, at position: Int) {
+        let smaller = slots.lazy.map(\.view.layout.payloadCapacity).filter { $0 < capacity }.max() ?? 0
+        lastLargeClass = (UInt(smaller), UInt(min(capacity, configuration.maxSampleSize)), position)
     }
 
     /// Waits for a free slot in any of the pools at `positions`, up to `timeoutNanoseconds`

@@ -110,6 +110,26 @@ import Testing
         #expect(publisher.usedSlots == 0)
     }
 
+    @Test func everySampleTakesTheSmallestClassThatFitsIt() throws {
+        // `allocate` remembers the larger class it used last; a sample of another size must still
+        // get the smallest class that fits, and a full class must not borrow a larger one.
+        let (publisher, _) = try publisher(maxSampleSize: 4096)
+        var held: [ReservedSample] = []
+        func allocate(_ length: Int) throws -> Int {
+            held.append(try publisher.allocate(length))
+            return publisher.pools[held.last!.pool].layout.payloadCapacity
+        }
+        #expect(try [100, 100, 1000, 1000, 100, 129, 65, 8].map(allocate) == [128, 128, 1024, 1024, 128, 1024, 128, 64])
+        #expect(publisher.pools.map(\.layout.payloadCapacity) == [64, 128, 1024])
+        // The four slots of the 128-byte class are held: waits, fails, and leaves the others alone.
+        #expect(throws: TransportError.self) { try publisher.allocate(128) }
+        #expect(publisher.pools.count == 3)
+        publisher.discard(held.removeFirst())
+        #expect(try allocate(128) == 128)
+        for sample in held { publisher.discard(sample) }
+        #expect(publisher.usedSlots == 0)
+    }
+
     @Test func fullBackpressureRingTimesOutWithAnError() throws {
         let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .backpressure)]), name: "unit")
         let configuration = Publisher.Configuration(
