@@ -85,10 +85,10 @@ static inline void apussys_prefetch(const void *address) {
 }
 
 /* Paces a spin loop between two looks at a line another CPU writes. On x86-64 it reads the
- * time-stamp counter and drops the value: about 11 ns on this machine's AMD EPYC vCPUs, and a
- * hand-off whose consumer spins this way arrives 16-21 ns sooner per round trip than one whose
- * consumer looks as fast as it can (measured in one ping-pong, alternating the two every 500 round
- * trips). A delay of plain arithmetic as long or longer does not do it, nor two reads of the
+ * time-stamp counter and drops the value: about 11 ns on this machine's AMD EPYC vCPUs. A hand-off
+ * whose consumer spins this way arrives 16-21 ns sooner (RTT/2 of a ping-pong) than one whose
+ * consumer looks as fast as it can, measured in one ping-pong alternating the two every 500 round
+ * trips. A delay of plain arithmetic as long or longer does not do it, nor two reads of the
  * counter; `pause` is slower still, since under a hypervisor a loop of them exits to the host.
  * Elsewhere nothing, not measured. */
 static inline void apussys_spin_pace(void) {
