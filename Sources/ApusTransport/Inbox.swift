@@ -105,6 +105,11 @@ struct RingEntry: Sendable {
     var metadataLength: UInt32 { UInt32(truncatingIfNeeded: details) }
     var elementType: UInt8 { UInt8(truncatingIfNeeded: details >> 32) }
 
+    /// Where each field lies in a ring's entry, after its `stamp` at 0 (see `InboxLayout`).
+    enum Offset {
+        static let descriptor = 8, arrival = 16, timestamp = 24, length = 32, metadataLength = 40, elementType = 44
+    }
+
     /// The descriptor naming `slot` of pool `pool` (both below 2^32).
     @inline(__always)
     static func descriptor(pool: Int, slot: Int) -> UInt64 {
@@ -165,10 +170,7 @@ public struct InputRing: @unchecked Sendable {
 
     /// Whether the entry at `head` is filled.
     @inline(__always)
-    var hasEntry: Bool {
-        let position = head.pointee.load(ordering: .acquiring)
-        return stamp(entry(position)).pointee.load(ordering: .acquiring) == position &+ 1
-    }
+    var hasEntry: Bool { peekArrival() != nil }
 
     /// Samples evicted under `dropOldest` since the ring was made.
     public var dropped: UInt64 { droppedCounter.pointee.load(ordering: .relaxed) }
@@ -182,13 +184,13 @@ public struct InputRing: @unchecked Sendable {
         let position = head.pointee.load(ordering: .acquiring)
         let slot = entry(position)
         guard stamp(slot).pointee.load(ordering: .acquiring) == position &+ 1 else { return nil }
-        return (position, slot.load(fromByteOffset: 16, as: UInt64.self))
+        return (position, slot.load(fromByteOffset: RingEntry.Offset.arrival, as: UInt64.self))
     }
 
     /// The descriptor of the entry at `position` (may be torn, like `read`'s).
     @inline(__always)
     func descriptor(at position: UInt64) -> UInt64 {
-        entry(position).load(fromByteOffset: 8, as: UInt64.self)
+        entry(position).load(fromByteOffset: RingEntry.Offset.descriptor, as: UInt64.self)
     }
 
     /// The entry at `position`, which `peekArrival` saw stamped. What it reads may be torn by an
@@ -197,12 +199,12 @@ public struct InputRing: @unchecked Sendable {
     func read(at position: UInt64, arrival: UInt64) -> RingEntry {
         let slot = entry(position)
         return RingEntry(
-            descriptor: slot.load(fromByteOffset: 8, as: UInt64.self),
+            descriptor: slot.load(fromByteOffset: RingEntry.Offset.descriptor, as: UInt64.self),
             arrival: arrival,
-            timestamp: slot.load(fromByteOffset: 24, as: UInt64.self),
-            length: slot.load(fromByteOffset: 32, as: UInt64.self),
-            metadataLength: slot.load(fromByteOffset: 40, as: UInt32.self),
-            elementType: slot.load(fromByteOffset: 44, as: UInt8.self))
+            timestamp: slot.load(fromByteOffset: RingEntry.Offset.timestamp, as: UInt64.self),
+            length: slot.load(fromByteOffset: RingEntry.Offset.length, as: UInt64.self),
+            metadataLength: slot.load(fromByteOffset: RingEntry.Offset.metadataLength, as: UInt32.self),
+            elementType: slot.load(fromByteOffset: RingEntry.Offset.elementType, as: UInt8.self))
     }
 
     /// Takes the entry at `position` if nobody else took it first.
@@ -236,16 +238,16 @@ public struct InputRing: @unchecked Sendable {
             if position &- knownHead >= capacity { return false }
         }
         let slot = entry(position)
-        slot.storeBytes(of: sample.descriptor, toByteOffset: 8, as: UInt64.self)
-        slot.storeBytes(of: sample.arrival, toByteOffset: 16, as: UInt64.self)
-        slot.storeBytes(of: sample.timestamp, toByteOffset: 24, as: UInt64.self)
-        slot.storeBytes(of: sample.length, toByteOffset: 32, as: UInt64.self)
+        slot.storeBytes(of: sample.descriptor, toByteOffset: RingEntry.Offset.descriptor, as: UInt64.self)
+        slot.storeBytes(of: sample.arrival, toByteOffset: RingEntry.Offset.arrival, as: UInt64.self)
+        slot.storeBytes(of: sample.timestamp, toByteOffset: RingEntry.Offset.timestamp, as: UInt64.self)
+        slot.storeBytes(of: sample.length, toByteOffset: RingEntry.Offset.length, as: UInt64.self)
         #if _endian(little)
         // `metadataLength` at 40 and `elementType` at 44 (and zeros in between to 48) at once.
-        slot.storeBytes(of: sample.details, toByteOffset: 40, as: UInt64.self)
+        slot.storeBytes(of: sample.details, toByteOffset: RingEntry.Offset.metadataLength, as: UInt64.self)
         #else
-        slot.storeBytes(of: sample.metadataLength, toByteOffset: 40, as: UInt32.self)
-        slot.storeBytes(of: sample.elementType, toByteOffset: 44, as: UInt8.self)
+        slot.storeBytes(of: sample.metadataLength, toByteOffset: RingEntry.Offset.metadataLength, as: UInt32.self)
+        slot.storeBytes(of: sample.elementType, toByteOffset: RingEntry.Offset.elementType, as: UInt8.self)
         #endif
         stamp(slot).pointee.store(position &+ 1, ordering: .releasing)
         position &+= 1

@@ -206,13 +206,8 @@ public struct PoolView: @unchecked Sendable {
 
     /// Writes the shape and parameters of `slot` (the payload is already in place) and returns
     /// their length.
-    @inline(__always)
     func seal(_ slot: Int, metadata: SampleMetadata) throws(TransportError) -> Int {
         if MetadataCodec.isEmpty(metadata) { return MetadataCodec.emptyLength }
-        return try sealEncoded(slot, metadata: metadata)
-    }
-
-    private func sealEncoded(_ slot: Int, metadata: SampleMetadata) throws(TransportError) -> Int {
         let encoded = MetadataCodec.encode(metadata)
         guard encoded.count <= layout.metadataCapacity else {
             throw .metadataTooLarge(length: encoded.count, capacity: layout.metadataCapacity)
