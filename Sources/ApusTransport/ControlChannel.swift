@@ -1,17 +1,22 @@
 import CApusSys
 import Glibc
+import Synchronization
 
 /// A connected Unix stream socket that carries small messages with file descriptors
 /// (SCM_RIGHTS): how segments travel between the daemon and the nodes.
 ///
 /// Messages are framed as a 4-byte little-endian length and the bytes; descriptors ride with
-/// the first byte of a frame.
+/// the first byte of a frame. Any thread may send: a frame goes out whole under the write lock.
+/// One thread at a time receives.
 public final class ControlChannel: @unchecked Sendable {
     public static let maxMessageSize = 1 << 20
     /// Descriptors one message can carry (the kernel's SCM_MAX_FD).
     public static let maxDescriptors = 253
     public let fd: Int32
     private var pendingFDs: [Int32] = []
+    /// A frame takes two calls (`sendmsg` for its first byte and descriptors, then the rest):
+    /// held across both, so frames of different threads never interleave.
+    private let writeLock = Mutex(())
 
     public init(adopting fd: Int32) {
         self.fd = fd
@@ -47,12 +52,14 @@ public final class ControlChannel: @unchecked Sendable {
         }
         var frame = withUnsafeBytes(of: UInt32(bytes.count).littleEndian, Array.init)
         frame += bytes
-        let result = frame.withUnsafeBytes { buffer in
-            fds.withUnsafeBufferPointer { apussys_send_fds(fd, buffer.baseAddress, 1, $0.baseAddress, $0.count) }
+        try writeLock.withLock { _ throws(TransportError) in
+            let result = frame.withUnsafeBytes { buffer in
+                fds.withUnsafeBufferPointer { apussys_send_fds(fd, buffer.baseAddress, 1, $0.baseAddress, $0.count) }
+            }
+            if result == -EPIPE || result == -ECONNRESET { throw .disconnected }
+            _ = try TransportError.check(result, "sendmsg")
+            try writeAll(frame[1...])
         }
-        if result == -EPIPE || result == -ECONNRESET { throw .disconnected }
-        _ = try TransportError.check(result, "sendmsg")
-        try writeAll(frame[1...])
     }
 
     /// Receives one message and the descriptors sent with it (owned by the caller).

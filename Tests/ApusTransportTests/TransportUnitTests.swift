@@ -1,6 +1,8 @@
 import ApusTransport
 import Dispatch
+import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 @testable import ApusTransport
@@ -258,6 +260,47 @@ import Testing
         _ = partial.withUnsafeBytes { write(left.fd, $0.baseAddress, 6) }
         shutdown(left.fd, Int32(SHUT_WR))
         #expect(throws: TransportError.disconnected) { try right.receive() }
+    }
+
+    /// A node sends on its channel from a sending thread (pool announcements) and from any other
+    /// (closing an output) at once: frames must arrive whole, never interleaved.
+    @Test func framesSentFromSeveralThreadsAtOnceArriveWhole() throws {
+        let (left, right) = try ControlChannel.pair()
+        let writers = 4
+        let perWriter = 5000
+        let received = Mutex<[[UInt8]]>([])
+        let readerDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            defer {
+                // A reader that lost the framing stops early: unblock the writers.
+                shutdown(right.fd, Int32(SHUT_RDWR))
+                readerDone.signal()
+            }
+            for _ in 0..<(writers * perWriter) {
+                guard let (bytes, _) = try? right.receive() else { return }
+                received.withLock { $0.append(bytes) }
+            }
+        }
+        let writersDone = DispatchGroup()
+        for writer in 0..<writers {
+            writersDone.enter()
+            Thread.detachNewThread {
+                // Lengths differ per writer, so a frame that took another's bytes shows.
+                let frame = [UInt8](repeating: UInt8(writer + 1), count: 100 + writer * 37)
+                for _ in 0..<perWriter { try? left.send(frame) }
+                writersDone.leave()
+            }
+        }
+        writersDone.wait()
+        // A reader that lost the framing may wait for bytes that never come: end its wait.
+        if readerDone.wait(timeout: .now() + 10) == .timedOut {
+            shutdown(left.fd, Int32(SHUT_RDWR))
+            readerDone.wait()
+        }
+        let frames = received.withLock { $0 }
+        #expect(frames.count == writers * perWriter)
+        let mixed = frames.filter { frame in Set(frame).count != 1 || frame.count != 100 + (Int(frame[0]) - 1) * 37 }.count
+        #expect(mixed == 0, "frames that mix the bytes of several senders")
     }
 
     @Test func randomBytesNeverCrashTheReceiver() throws {
