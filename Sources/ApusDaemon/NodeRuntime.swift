@@ -35,8 +35,10 @@ final class NodeRuntime {
     var pools: [MappedPool] = []
     /// The daemon's publisher of this node's stdout lines (`send_stdout_as`).
     var stdoutPublisher: Publisher?
-    /// Rings of the current inbox whose producer finished.
+    /// Rings of the current inbox whose producer finished, or that the node closed.
     var closedRings: Set<Int> = []
+    /// Rings the node closed on their `input_timeout`.
+    var timedOutRings: Set<Int> = []
     var stopSent = false
 
     /// True when the node has stream inputs and every one of them has closed.

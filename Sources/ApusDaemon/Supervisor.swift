@@ -364,6 +364,9 @@ public final class Supervisor {
             if started { node.post(.start) } else { checkStartBarrier() }
         case .closeOutput(let output) where output < node.plan.outputs.count:
             closeEdges(node.plan.outputs[output])
+        case .closeInput(let ring) where ring < node.plan.streams.count:
+            node.timedOutRings.insert(ring)
+            inputClosed(ring, of: node)
         default:
             for fd in fds { close(fd) }
             console.note("node '\(node.id)' sent an unexpected message (kind \(message.kind)); ignored")
@@ -376,7 +379,8 @@ public final class Supervisor {
         var inputs = descriptor.inputs.map { input in
             var period: UInt64 = 0
             if case .timer(let timer) = input.source { period = timer.periodNanoseconds }
-            return NodeSetup.Input(id: input.id, source: input.source.description, kind: .timer(periodNanoseconds: period))
+            return NodeSetup.Input(id: input.id, source: input.source.description, kind: .timer(periodNanoseconds: period),
+                                   timeoutNanoseconds: input.inputTimeout.map(seconds) ?? 0)
         }
         for (ring, stream) in node.plan.streams.enumerated() {
             inputs[stream.input].kind = .stream(
@@ -549,9 +553,12 @@ public final class Supervisor {
             let dropped = node.inbox.rings[ring].dropped
             guard dropped > 0 else { continue }
             let input = node.plan.descriptor.inputs[stream.input]
-            let text = "node '\(node.id)' input '\(input.id)': \(dropped) message\(dropped == 1 ? "" : "s") dropped "
+            var text = "node '\(node.id)' input '\(input.id)': \(dropped) message\(dropped == 1 ? "" : "s") dropped "
                 + "(queue_size \(input.queueSize) full, drop_oldest kept the newest; a larger queue_size or "
                 + "queue_policy: backpressure keeps them all)"
+            if node.timedOutRings.contains(ring) {
+                text += "; its input_timeout of \(formatSeconds(input.inputTimeout ?? 0)) s closed it, and what came after was dropped"
+            }
             console.note(text)
             node.writeLog("--- \(text)")
         }
@@ -565,12 +572,13 @@ public final class Supervisor {
     /// Records closed inputs; a node whose stream inputs have all closed gets STOP (its timers alone
     /// would keep it running for nothing).
     private func markClosed(_ edges: [RunPlan.Edge]) {
-        for edge in edges {
-            let consumer = nodes[edge.consumer]
-            consumer.closedRings.insert(edge.ring)
-            if consumer.allInputsClosed, !consumer.stopSent {
-                consumer.stopSent = consumer.post(.stop)
-            }
+        for edge in edges { inputClosed(edge.ring, of: nodes[edge.consumer]) }
+    }
+
+    private func inputClosed(_ ring: Int, of consumer: NodeRuntime) {
+        consumer.closedRings.insert(ring)
+        if consumer.allInputsClosed, !consumer.stopSent {
+            consumer.stopSent = consumer.post(.stop)
         }
     }
 
@@ -584,6 +592,7 @@ public final class Supervisor {
                 return
             }
             node.closedRings = []
+            node.timedOutRings = []
             for (ring, stream) in node.plan.streams.enumerated() {
                 let producer = nodes[plan.node(ofProducer: stream.producer)]
                 let target = EdgeTarget(inbox: node.inbox, ring: ring, bit: stream.bit)

@@ -386,6 +386,7 @@ struct DataflowParser {
             let inputScope = scope.with("input '\(id)'")
             var input = InputDescriptor(id: id, source: .output(node: "", output: ""))
             let sourceNode: Node?
+            var timeoutKey: Node?
             switch inputValue {
             case .scalar:
                 sourceNode = inputValue
@@ -408,6 +409,7 @@ struct DataflowParser {
                         if let policy = choice(optionValue, optionScope, QueuePolicy.self) { input.queuePolicy = policy }
                     case "input_timeout":
                         input.inputTimeout = duration(optionValue, optionScope)
+                        timeoutKey = optionKey
                     default:
                         report(optionKey, inputScope,
                                "unknown key '\(option)' (valid keys: \(Self.inputKeys.joined(separator: ", ")))")
@@ -420,6 +422,10 @@ struct DataflowParser {
             }
             guard let sourceNode, let sourceText = text(sourceNode, inputScope.with("key 'source'")) else {
                 continue
+            }
+            if let timeoutKey, sourceText.hasPrefix("apus/timer/") || sourceText.hasPrefix("dora/timer/") {
+                report(timeoutKey, inputScope, "key 'input_timeout' applies to inputs fed by a node; a timer input never goes quiet")
+                input.inputTimeout = nil
             }
             let pending = PendingSource(text: sourceText, value: sourceNode, scope: inputScope, nodeIndex: nodeIndex, inputIndex: 0)
             inputs.append((input, pending))

@@ -45,6 +45,14 @@ public final class Node: @unchecked Sendable {
         var deadline: UInt64
     }
 
+    /// A stream input with an `input_timeout`: closed when nothing arrives before `deadline`.
+    private struct InputTimeout {
+        var ring: Int
+        var length: UInt64
+        var deadline: UInt64
+    }
+    @exclusivity(unchecked) private var inputTimeouts: [InputTimeout] = []
+
     /// Joins the dataflow this process was started in, as `apus run` set up its environment.
     /// Returns once every node of the dataflow is connected (timers start then).
     public convenience init() throws(NodeError) {
@@ -121,6 +129,10 @@ public final class Node: @unchecked Sendable {
                 timers.append(Timer(input: index, period: period, deadline: now &+ period))
             }
         }
+        for (ring, input) in ringInputs.enumerated() where setup.inputs[input].timeoutNanoseconds > 0 {
+            let length = setup.inputs[input].timeoutNanoseconds
+            inputTimeouts.append(InputTimeout(ring: ring, length: length, deadline: now &+ length))
+        }
     }
 
     // MARK: Receiving
@@ -149,14 +161,16 @@ public final class Node: @unchecked Sendable {
                 return event
             }
             // The clock is read only when a timer or a timeout needs it: a hand-off is a few hundred ns.
-            let now = timers.isEmpty && userDeadline == nil ? 0 : monotonicNanoseconds()
+            let now = timers.isEmpty && inputTimeouts.isEmpty && userDeadline == nil ? 0 : monotonicNanoseconds()
             if let due = timers.indices.min(by: { timers[$0].deadline < timers[$1].deadline }), timers[due].deadline <= now {
                 timers[due].deadline &+= timers[due].period
                 if timers[due].deadline <= now { timers[due].deadline = now &+ timers[due].period }
                 return .input(Input(id: inputIDs[timers[due].input], index: timers[due].input, metadata: Metadata(timestamp: now), sample: nil, subscriber: nil))
             }
+            if let closed = closeTimedOutInput(now: now) { return closed }
             var deadline = userDeadline
             if let timer = timers.map(\.deadline).min() { deadline = min(deadline ?? .max, timer) }
+            if let timeout = inputTimeouts.map(\.deadline).min() { deadline = min(deadline ?? .max, timeout) }
             // Always look at the inbox once, so a timeout of zero polls.
             switch receiveInbox(timeoutNanoseconds: deadline.map { $0 > now ? $0 - now : 0 }) {
             case .event(let event):
@@ -167,6 +181,33 @@ public final class Node: @unchecked Sendable {
                 if let userDeadline, monotonicNanoseconds() >= userDeadline { return nil }
             }
         }
+    }
+
+    /// INPUT_CLOSED for an input whose `input_timeout` ran out with nothing queued; the daemon is
+    /// told, as it is of a closed output, so a node whose inputs have all closed gets STOP.
+    private func closeTimedOutInput(now: UInt64) -> Event? {
+        guard let due = inputTimeouts.firstIndex(where: { $0.deadline <= now }) else { return nil }
+        let ring = inputTimeouts[due].ring
+        if subscriber.hasQueued(input: ring) {
+            inputTimeouts[due].deadline = now &+ inputTimeouts[due].length
+            return nil
+        }
+        inputTimeouts.remove(at: due)
+        do {
+            try subscriber.closeInput(ring)
+            try controlLock.locked { () throws(TransportError) in try channel.send(.closeInput(ring: ring)) }
+        } catch .disconnected {
+            controlLock.locked { daemonGone() }
+        } catch {
+            return .error("closing input '\(inputIDs[ringInputs[ring]])' after its input_timeout: \(error)")
+        }
+        return .inputClosed(id: inputIDs[ringInputs[ring]])
+    }
+
+    /// A sample arrived on this inbox ring: its input's timeout starts again.
+    private func inputArrived(ring: Int) {
+        guard !inputTimeouts.isEmpty, let index = inputTimeouts.firstIndex(where: { $0.ring == ring }) else { return }
+        inputTimeouts[index].deadline = monotonicNanoseconds() &+ inputTimeouts[index].length
     }
 
     private enum Received {
@@ -202,9 +243,11 @@ public final class Node: @unchecked Sendable {
                 subscriber.release(sample)
                 return .event(.error(error.description))
             }
+            inputArrived(ring: sample.input)
             return .event(.input(Input(
                 id: inputIDs[ringInputs[sample.input]], index: ringInputs[sample.input], metadata: metadata, sample: sample, subscriber: subscriber)))
         case .inputClosed(let ring):
+            inputTimeouts.removeAll { $0.ring == ring }
             return .event(.inputClosed(id: inputIDs[ringInputs[ring]]))
         }
     }
@@ -385,7 +428,7 @@ public final class Node: @unchecked Sendable {
 
     private func sendLocked<Result>(output: Int, _ body: () throws(TransportError) -> Result) throws(NodeError) -> Result {
         // Control first, outside the send lock: a restarted consumer may have replaced an edge.
-        if subscriber.controlPending { controlLock.locked { drainControl() } }
+        if subscriber.controlPending { drainControlForReceiver() }
         let outcome = sendLock.locked { () -> Swift.Result<Result, NodeError> in
             guard !closedOutputs[output] else { return .failure(.outputClosed(outputIDs[output])) }
             return Swift.Result { () throws(TransportError) in try body() }.mapError { .transport($0) }
@@ -394,6 +437,17 @@ public final class Node: @unchecked Sendable {
     }
 
     // MARK: Control
+
+    /// Reads the control socket from a sending thread. Events it puts aside (STOP, a failed
+    /// producer) are the receiver's: wake it, or a receiver waiting with no timeout never sees them.
+    private func drainControlForReceiver() {
+        let woke = controlLock.locked { () -> Bool in
+            let before = pending.count
+            drainControl()
+            return pending.count > before
+        }
+        if woke { subscriber.wakeReceiver() }
+    }
 
     /// Reads every control message waiting on the socket (caller holds `controlLock`).
     private func drainControl() {
@@ -443,7 +497,7 @@ public final class Node: @unchecked Sendable {
             try sendLock.locked { () throws(TransportError) in
                 try publisher.replaceEdge(bit: bit, with: EdgeTarget(inbox: inbox, ring: ring, bit: bit))
             }
-        case .hello, .ready, .closeOutput, .setup:
+        case .hello, .ready, .closeOutput, .setup, .closeInput:
             for fd in fds { close(fd) }
             throw .malformedMessage("a node does not expect message kind \(message.kind)")
         }

@@ -28,24 +28,32 @@ public enum NodeMessage: Equatable, Sendable {
     case producerFailed(producer: Int, message: String)
     /// Daemon → producer: the consumer on edge `bit` was restarted with a new inbox (attached).
     case replaceEdge(output: Int, bit: Int, ring: Int, layout: InboxLayout)
+    /// Node → daemon: the input on this inbox ring timed out (`input_timeout`) and is closed.
+    case closeInput(ring: Int)
 
-    public var kind: UInt8 {
+    /// The first byte of an encoded message: one tag per case, for encoding and decoding alike.
+    public enum Kind: UInt8, Sendable {
+        case hello = 1, pool, ready, closeOutput, setup, start, stop, producerFailed, replaceEdge, closeInput
+    }
+
+    public var kind: Kind {
         switch self {
-        case .hello: 1
-        case .pool: 2
-        case .ready: 3
-        case .closeOutput: 4
-        case .setup: 5
-        case .start: 6
-        case .stop: 7
-        case .producerFailed: 8
-        case .replaceEdge: 9
+        case .hello: .hello
+        case .pool: .pool
+        case .ready: .ready
+        case .closeOutput: .closeOutput
+        case .setup: .setup
+        case .start: .start
+        case .stop: .stop
+        case .producerFailed: .producerFailed
+        case .replaceEdge: .replaceEdge
+        case .closeInput: .closeInput
         }
     }
 
     public var encoded: [UInt8] {
         var writer = ByteWriter()
-        writer.u8(kind)
+        writer.u8(kind.rawValue)
         switch self {
         case .hello(let node, let pid):
             writer.string(node)
@@ -68,6 +76,8 @@ public enum NodeMessage: Equatable, Sendable {
             writer.int(bit)
             writer.int(ring)
             writer.list(layout.encoded) { $0.u64($1) }
+        case .closeInput(let ring):
+            writer.int(ring)
         }
         return writer.bytes
     }
@@ -75,22 +85,24 @@ public enum NodeMessage: Equatable, Sendable {
     public init(decoding bytes: [UInt8]) throws(TransportError) {
         let result = bytes.withUnsafeBytes { buffer in Result { () throws(TransportError) -> NodeMessage? in
             var reader = ByteReader(buffer, corrupt: false)
-            let decoded: NodeMessage?
-            switch try reader.u8() {
-            case 1: decoded = .hello(node: try reader.string(), pid: try reader.int())
-            case 2:
+            let tag = try reader.u8()
+            guard let kind = Kind(rawValue: tag) else { return nil }
+            let decoded: NodeMessage
+            switch kind {
+            case .hello: decoded = .hello(node: try reader.string(), pid: try reader.int())
+            case .pool:
                 decoded = .pool(producer: try reader.int(), index: try reader.int(),
                                 layout: try PoolLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() }))
-            case 3: decoded = .ready
-            case 4: decoded = .closeOutput(try reader.int())
-            case 5: decoded = .setup(try NodeSetup(from: &reader))
-            case 6: decoded = .start
-            case 7: decoded = .stop
-            case 8: decoded = .producerFailed(producer: try reader.int(), message: try reader.string())
-            case 9:
+            case .ready: decoded = .ready
+            case .closeOutput: decoded = .closeOutput(try reader.int())
+            case .setup: decoded = .setup(try NodeSetup(from: &reader))
+            case .start: decoded = .start
+            case .stop: decoded = .stop
+            case .producerFailed: decoded = .producerFailed(producer: try reader.int(), message: try reader.string())
+            case .replaceEdge:
                 decoded = .replaceEdge(output: try reader.int(), bit: try reader.int(), ring: try reader.int(),
                                        layout: try InboxLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() }))
-            default: decoded = nil
+            case .closeInput: decoded = .closeInput(ring: try reader.int())
             }
             guard reader.isAtEnd else { throw reader.failure("\(buffer.count - reader.offset) bytes left after a message") }
             return decoded
@@ -114,11 +126,14 @@ public struct NodeSetup: Equatable, Sendable {
         /// Where the input comes from, as the dataflow file says: `camera/frame`, `dora/timer/millis/100`.
         public var source: String
         public var kind: InputKind
+        /// `input_timeout`: a stream input that gets nothing for this long is closed (0: never).
+        public var timeoutNanoseconds: UInt64
 
-        public init(id: String, source: String = "", kind: InputKind) {
+        public init(id: String, source: String = "", kind: InputKind, timeoutNanoseconds: UInt64 = 0) {
             self.id = id
             self.source = source
             self.kind = kind
+            self.timeoutNanoseconds = timeoutNanoseconds
         }
     }
 
@@ -192,6 +207,7 @@ public struct NodeSetup: Equatable, Sendable {
                 writer.u8(2)
                 writer.u64(period)
             }
+            writer.u64(input.timeoutNanoseconds)
         }
         writer.list(inbox.encoded) { $0.u64($1) }
         writer.list(outputs) { writer, output in
@@ -219,14 +235,13 @@ public struct NodeSetup: Equatable, Sendable {
         inputs = try reader.list { (r: inout ByteReader) throws(TransportError) -> Input in
             let id = try r.string()
             let source = try r.string()
+            let kind: InputKind
             switch try r.u8() {
-            case 1:
-                return Input(id: id, source: source, kind: .stream(producer: try r.int(), producerNode: try r.string(), ring: try r.int(), bit: try r.int()))
-            case 2:
-                return Input(id: id, source: source, kind: .timer(periodNanoseconds: try r.u64()))
-            case let tag:
-                throw r.failure("input '\(id)' has unknown kind \(tag)")
+            case 1: kind = .stream(producer: try r.int(), producerNode: try r.string(), ring: try r.int(), bit: try r.int())
+            case 2: kind = .timer(periodNanoseconds: try r.u64())
+            case let tag: throw r.failure("input '\(id)' has unknown kind \(tag)")
             }
+            return Input(id: id, source: source, kind: kind, timeoutNanoseconds: try r.u64())
         }
         inbox = try InboxLayout(encoded: try words(&reader))
         outputs = try reader.list { (r: inout ByteReader) throws(TransportError) -> Output in

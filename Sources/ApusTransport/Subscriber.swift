@@ -107,10 +107,15 @@ public final class Subscriber: @unchecked Sendable {
         var lastPool: PoolView?
         var lastPoolNumber: UInt16 = 0
         var closedReported = false
+        /// Closed by the consumer (`closeInput`): what still arrives is released and counted as dropped.
+        var discarding = false
     }
-    /// The control count last handed out; atomic because `controlPending` may be read from a
-    /// sending thread while another receives.
+    /// The control count last handed out by `receive`: only the receiving thread writes it, so a
+    /// waiting receiver always wakes for control, whoever reads the socket first.
     private let controlSeen = Atomic<UInt32>(0)
+    /// The control count a sending thread last acknowledged (`controlPending`): kept apart from
+    /// `controlSeen`, so that a sender reading the socket never hides a notice from the receiver.
+    private let controlSeenBySender = Atomic<UInt32>(0)
     private let resolvePool: (_ producer: Int, _ index: Int) throws(TransportError) -> MappedPool
 
     /// `resolvePool` is called for a pool this consumer has not mapped yet; it must obtain it from
@@ -187,16 +192,46 @@ public final class Subscriber: @unchecked Sendable {
         poolView(sample.pool).release(sample.slot, bit: inputs[sample.input].bit)
     }
 
-    /// True when control was posted since the last `.control` event; cheap enough for every send.
-    public var controlPending: Bool { inbox.controlPosted != controlSeen.load(ordering: .relaxed) }
+    /// True when control was posted since a sender last acknowledged it; cheap enough for every send.
+    public var controlPending: Bool { inbox.controlPosted != controlSeenBySender.load(ordering: .relaxed) }
 
-    /// Consumes a pending control notice outside `receive` (the caller then reads the socket).
+    /// A sender's acknowledgement of the control posted so far (the caller then reads the socket).
+    /// The receiver still gets its own `.control` event for it.
     public func acknowledgeControl() {
-        controlSeen.store(inbox.controlPosted, ordering: .relaxed)
+        controlSeenBySender.store(inbox.controlPosted, ordering: .relaxed)
+    }
+
+    /// Wakes the receiver with a `.control` event: for events a sending thread put aside for it.
+    public func wakeReceiver() {
+        inbox.postControl()
     }
 
     /// Samples queued on each input (metrics).
     public var queued: [Int] { inbox.rings.map(\.queued) }
+
+    /// Whether a sample waits on `input`.
+    public func hasQueued(input: Int) -> Bool {
+        state[input].ring.hasEntry
+    }
+
+    /// Closes `input` on the consumer's side (its producer may still send): what is queued now
+    /// and what arrives later is released and counted in the ring's drops; no `.inputClosed`
+    /// comes for it any more. Receiving thread only.
+    public func closeInput(_ input: Int) throws(TransportError) {
+        state[input].discarding = true
+        state[input].closedReported = true
+        while let head = state[input].ring.peekArrival() {
+            let entry = state[input].ring.read(at: head.position, arrival: head.arrival)
+            guard state[input].ring.take(at: head.position) else { continue }
+            discard(try open(entry, input: input))
+        }
+    }
+
+    /// Releases a sample of an input the consumer closed, counting it as dropped.
+    private func discard(_ sample: ReceivedSample) {
+        release(sample)
+        state[sample.input].ring.droppedCounter.pointee.wrappingAdd(1, ordering: .relaxed)
+    }
 
     /// Whether `poll` has something: a sample, control, or a closed input to report.
     @inline(__always)
@@ -251,7 +286,12 @@ public final class Subscriber: @unchecked Sendable {
             // travels while the entry is taken and checked rather than after.
             prefetchPayload(input: best, descriptor: entry.descriptor)
             guard state[best].ring.take(at: position) else { continue }
-            return try open(entry, input: best)
+            let sample = try open(entry, input: best)
+            guard !state[best].discarding else {
+                discard(sample)
+                continue
+            }
+            return sample
         }
     }
 

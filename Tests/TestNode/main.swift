@@ -8,9 +8,13 @@
 //   --print-inputs    print "got <input> <seq>" for each message
 //   --flood N         print N log lines right after start
 //   --then-exit       exit right after the initial sends
+//   --send-from-thread  send on `out` from a second thread, without pause, until the event stream
+//                     ends (while the main thread waits in `next()` with no timeout)
 // It prints "events <n> inputs <n>" and each closed input, failed node and STOP it sees.
 import ApusNode
+import Dispatch
 import Glibc
+import Synchronization
 
 let arguments = CommandLine.arguments
 func value(_ name: String) -> Int? {
@@ -43,7 +47,29 @@ do {
         print("sent \(sent), exiting")
         exit(0)
     }
+    let ended = Atomic<Bool>(false)
+    let senderDone = DispatchSemaphore(value: 0)
+    if flag("--send-from-thread") {
+        DispatchQueue.global().async {
+            var count: Int64 = 0
+            while !ended.load(ordering: .relaxed) {
+                do {
+                    try node.send("out", [count])
+                } catch {
+                    complain("sending thread: \(error)")
+                    break
+                }
+                count += 1
+            }
+            print("sending thread sent \(count)")
+            senderDone.signal()
+        }
+    }
     var inputs = 0
+    defer {
+        ended.store(true, ordering: .relaxed)
+        if flag("--send-from-thread") { senderDone.wait() }
+    }
     events: while true {
         guard let event = try node.next() else {
             if flag("--ignore-stop") {
