@@ -93,13 +93,14 @@ public final class ControlChannel: @unchecked Sendable {
                     apussys_recv_fds(fd, buffer.baseAddress! + offset, count - offset, $0.baseAddress, $0.count, &fdCount)
                 }
             }
+            // A peer that closed with messages unread resets the connection: an end like any other.
+            if received == 0 || received == -Int(ECONNRESET) {
+                closePending()
+                throw .disconnected
+            }
             if received < 0 {
                 closePending()
                 throw .system(operation: "recvmsg", errno: Int32(-received))
-            }
-            if received == 0 {
-                closePending()
-                throw .disconnected
             }
             pendingFDs += fds.prefix(fdCount)
             offset += received

@@ -186,6 +186,28 @@ import Testing
         harness.expectClean()
     }
 
+    /// A node may exit with control messages unread (here the STOP sent when its producer ended):
+    /// its socket then resets, which is a normal end, not an error to report.
+    @Test func nodeExitingWithUnreadControlMessagesEndsQuietly() throws {
+        let harness = try RunHarness(dataflow: """
+            nodes:
+              - id: source
+                path: \(node)
+                args: --send 3 --then-exit
+                outputs: [out]
+              - id: sink
+                path: \(node)
+                args: --exit-after-ms 500
+                inputs: { in: source/out }
+            """)
+        let result = try harness.run()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.lines(of: "sink") == ["exiting without reading"])
+        #expect(!result.stderr.contains("recvmsg"), "\(result.stderr)")
+        #expect(!result.stderr.contains("closing its control socket"), "\(result.stderr)")
+        harness.expectClean()
+    }
+
     @Test func nodeIgnoringStopIsTerminatedAfterTheGracePeriod() throws {
         let harness = try RunHarness(dataflow: """
             nodes:

@@ -8,6 +8,7 @@
 //   --print-inputs    print "got <input> <seq>" for each message
 //   --flood N         print N log lines right after start
 //   --then-exit       exit right after the initial sends
+//   --exit-after-ms N exit N ms after start, reading no event (what the daemon sent stays unread)
 //   --send-from-thread  send on `out` from a second thread, without pause, until the event stream
 //                     ends (while the main thread waits in `next()` with no timeout)
 // It prints "events <n> inputs <n>" and each closed input, failed node and STOP it sees.
@@ -42,6 +43,11 @@ do {
     }
     if !flag("--on-tick") {
         while sent < toSend { try sendOne() }
+    }
+    if let milliseconds = value("--exit-after-ms") {
+        usleep(UInt32(milliseconds) * 1000)
+        print("exiting without reading")
+        exit(0)
     }
     if flag("--then-exit") {
         print("sent \(sent), exiting")
