@@ -57,13 +57,14 @@ let package = Package(
         ),
         .target(
             name: "ApusDaemon",
-            dependencies: ["ApusDataflow", "ApusTransport", "CApusSys"]
+            dependencies: ["ApusDataflow", "ApusTransport", "CApusHeader", "CApusSys"]
         ),
         .executableTarget(
             name: "apus",
             dependencies: [
                 "ApusDataflow",
                 "ApusDaemon",
+                "ApusTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -54,9 +54,14 @@
 extern "C" {
 #endif
 
+/* The version of Apus these declarations belong to: the one place it is written. The library's
+ * apus_version() returns the version it was built with, the daemon and the CLI must agree on it,
+ * and the Python package takes its own from here. */
+#define APUS_VERSION "0.1.0"
+
 /* CDEF-BEGIN: the declarations below are read by the Python binding (cffi); keep them plain C. */
 
-/* The version of this API, e.g. "0.1.0". */
+/* The version the library was built with: APUS_VERSION of its apus.h. */
 const char *apus_version(void);
 
 /* ------------------------------------------------------------------------------------------------

@@ -48,6 +48,15 @@ def header_path(cflags):
     sys.exit(f"apus_build.py: no apus.h in the include folders of {cflags}")
 
 
+def version(header):
+    """APUS_VERSION as the header defines it: the one place Apus's version is written."""
+    with open(header, encoding="utf-8") as file:
+        match = re.search(r'#define APUS_VERSION "([^"]+)"', file.read())
+    if match is None:
+        sys.exit(f"apus_build.py: {header} defines no APUS_VERSION")
+    return match.group(1)
+
+
 def declarations(header):
     """The header's declarations for cffi: the part between its CDEF markers, without comments."""
     with open(header, encoding="utf-8") as file:

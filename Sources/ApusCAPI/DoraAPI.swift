@@ -2,6 +2,7 @@
 // apus_node_t handle and a dora event an apus_event_t handle, so both APIs can be mixed.
 // dora's functions have no error channel besides NULL / -1, so failures are also written to stderr.
 @_spi(CAPI) import ApusNode
+import ApusTransport
 import CApusHeader
 import Glibc
 

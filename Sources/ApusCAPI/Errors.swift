@@ -162,9 +162,12 @@ func freeHandle(_ handle: OpaquePointer?, _ kind: HandleKind, _ function: Static
 
 // MARK: API
 
+/// APUS_VERSION as a C string that lives as long as the process.
+nonisolated(unsafe) private let versionCString = UnsafePointer(strdup(APUS_VERSION)!)
+
 @c @implementation
 public func apus_version() -> UnsafePointer<CChar>! {
-    StaticString("0.1.0").cString
+    versionCString
 }
 
 @c @implementation

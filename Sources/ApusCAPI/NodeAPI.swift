@@ -1,5 +1,6 @@
 // apus_node_*: joining the dataflow, receiving, sending, allocating and logging.
 @_spi(CAPI) import ApusNode
+import ApusTransport
 import CApusHeader
 import CApusSys
 import Glibc
@@ -221,11 +222,4 @@ public func apus_node_log(_ node: OpaquePointer?, _ level: apus_log_level_t, _ m
         }
         writeLine(2, "\(label) " + String(decoding: UnsafeRawBufferPointer(start: message, count: strlen(message)), as: UTF8.self))
     }
-}
-
-/// Writes `text` and a newline to `fd` with one write where possible, so lines of threads logging
-/// at once do not interleave.
-func writeLine(_ fd: Int32, _ text: String) {
-    var line = text + "\n"
-    line.withUTF8 { _ = apussys_write_all(fd, $0.baseAddress, $0.count) }
 }

@@ -1,3 +1,4 @@
+import ApusTransport
 import CApusSys
 import Glibc
 
@@ -57,20 +58,6 @@ struct LineSplitter {
         emit(String(decoding: partial, as: UTF8.self))
         partial.removeAll(keepingCapacity: true)
     }
-}
-
-/// Writes the whole string to a file descriptor, retrying short writes and EINTR.
-public func writeAll(_ fd: Int32, _ text: String) {
-    var text = text
-    text.withUTF8 { _ = apussys_write_all(fd, $0.baseAddress, $0.count) }
-}
-
-/// Writes all of `bytes`; false on error (errno set).
-@discardableResult
-func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-    let result = bytes.withUnsafeBytes { apussys_write_all(fd, $0.baseAddress, $0.count) }
-    if result < 0 { errno = -result }
-    return result == 0
 }
 
 /// "exited with status 1", "killed by signal 11 (SIGSEGV)".

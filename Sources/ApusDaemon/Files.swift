@@ -1,4 +1,5 @@
 // Small file-system helpers of the daemon and the CLI, on plain system calls.
+import ApusTransport
 import Glibc
 
 /// A file's text; nil if it cannot be read or is longer than `limit` bytes.

@@ -65,10 +65,6 @@ final class NodeRuntime {
         if stderrTail.count > 20 { stderrTail.removeFirst(stderrTail.count - 20) }
     }
 
-    func writeLog(_ text: String) {
-        if log >= 0 { writeAll(log, text + "\n") }
-    }
-
     /// Closes the process's pipes and channel (after its exit has been handled).
     func detach() {
         if stdout >= 0 { close(stdout) }
@@ -77,18 +73,5 @@ final class NodeRuntime {
         stderr = -1
         channel = nil
         pid = 0
-    }
-
-    /// Sends a control message and wakes the node through its doorbell. False if it is unreachable.
-    @discardableResult
-    func post(_ message: NodeMessage, fds: [Int32] = []) -> Bool {
-        guard let channel, state == .connected || state == .ready else { return false }
-        do {
-            try channel.send(message, fds: fds)
-        } catch {
-            return false
-        }
-        inbox.postControl()
-        return true
     }
 }

@@ -3,23 +3,27 @@ import Glibc
 import Synchronization
 
 /// A connected Unix stream socket that carries small messages with file descriptors
-/// (SCM_RIGHTS): how segments travel between the daemon and the nodes.
+/// (SCM_RIGHTS): how segments travel between the daemon and the nodes, and how the CLI talks to
+/// the daemon.
 ///
-/// Messages are framed as a 4-byte little-endian length and the bytes; descriptors ride with
-/// the first byte of a frame. Any thread may send: a frame goes out whole under the write lock.
-/// One thread at a time receives.
+/// Messages are `Frame`s; descriptors ride with the first byte of a frame. Any thread may send:
+/// a frame goes out whole under the write lock. One thread at a time receives.
 public final class ControlChannel: @unchecked Sendable {
+    /// The default limit on a message's size.
     public static let maxMessageSize = 1 << 20
     /// Descriptors one message can carry (the kernel's SCM_MAX_FD).
     public static let maxDescriptors = 253
     public let fd: Int32
+    /// Messages larger than this are refused, sent or received.
+    public let maxMessageSize: Int
     private var pendingFDs: [Int32] = []
     /// A frame takes two calls (`sendmsg` for its first byte and descriptors, then the rest):
     /// held across both, so frames of different threads never interleave.
     private let writeLock = Mutex(())
 
-    public init(adopting fd: Int32) {
+    public init(adopting fd: Int32, maxMessageSize: Int = ControlChannel.maxMessageSize) {
         self.fd = fd
+        self.maxMessageSize = maxMessageSize
     }
 
     /// A connected pair, e.g. for a parent and the child it spawns.
@@ -32,45 +36,49 @@ public final class ControlChannel: @unchecked Sendable {
     }
 
     /// Connects to a listening socket at `path`.
-    public static func connect(path: String) throws(TransportError) -> ControlChannel {
+    public static func connect(path: String, maxMessageSize: Int = ControlChannel.maxMessageSize) throws(TransportError) -> ControlChannel {
+        var address = try UnixAddress(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system(operation: "socket", errno: errno) }
-        var address = try UnixAddress(path)
         let result = address.withSockaddr { Glibc.connect(fd, $0, $1) }
         guard result == 0 else {
             let error = errno
             close(fd)
             throw .system(operation: "connect(\(path))", errno: error)
         }
-        return ControlChannel(adopting: fd)
+        return ControlChannel(adopting: fd, maxMessageSize: maxMessageSize)
     }
 
     /// Sends one message with `fds` attached (they stay open here; the receiver gets copies).
     public func send(_ bytes: [UInt8], fds: [Int32] = []) throws(TransportError) {
-        guard bytes.count <= Self.maxMessageSize else {
-            throw .malformedMessage("message of \(bytes.count) bytes exceeds \(Self.maxMessageSize)")
+        guard bytes.count <= maxMessageSize else {
+            throw .malformedMessage("message of \(bytes.count) bytes exceeds \(maxMessageSize)")
         }
-        var frame = withUnsafeBytes(of: UInt32(bytes.count).littleEndian, Array.init)
-        frame += bytes
+        let frame = Frame.encode(bytes)
         try writeLock.withLock { _ throws(TransportError) in
-            let result = frame.withUnsafeBytes { buffer in
+            let first = frame.withUnsafeBytes { buffer in
                 fds.withUnsafeBufferPointer { apussys_send_fds(fd, buffer.baseAddress, 1, $0.baseAddress, $0.count) }
             }
-            if result == -EPIPE || result == -ECONNRESET { throw .disconnected }
-            _ = try TransportError.check(result, "sendmsg")
-            try writeAll(frame[1...])
+            try Self.check(first, "sendmsg")
+            let rest = frame[1...].withUnsafeBytes { writeAll(fd, $0) }
+            try Self.check(rest, "send")
         }
+    }
+
+    /// A send's result (0, or -errno): a peer that is gone is a disconnection.
+    private static func check(_ result: Int32, _ operation: String) throws(TransportError) {
+        if result == -EPIPE || result == -ECONNRESET { throw .disconnected }
+        _ = try TransportError.check(result, operation)
     }
 
     /// Receives one message and the descriptors sent with it (owned by the caller).
     /// Throws `.disconnected` at end of stream, and rejects oversized or truncated frames.
     public func receive() throws(TransportError) -> (bytes: [UInt8], fds: [Int32]) {
         pendingFDs = []
-        let header = try readExactly(4)
-        let length = Int(UInt32(header[0]) | UInt32(header[1]) << 8 | UInt32(header[2]) << 16 | UInt32(header[3]) << 24)
-        guard length <= Self.maxMessageSize else {
+        let length = Frame.length(ofHeader: try readExactly(Frame.headerSize))
+        guard length <= maxMessageSize else {
             closePending()
-            throw .malformedMessage("announced length \(length) exceeds \(Self.maxMessageSize)")
+            throw .malformedMessage("announced length \(length) exceeds \(maxMessageSize)")
         }
         let body = try readExactly(length)
         defer { pendingFDs = [] }
@@ -106,19 +114,6 @@ public final class ControlChannel: @unchecked Sendable {
             offset += received
         }
         return bytes
-    }
-
-    private func writeAll(_ bytes: ArraySlice<UInt8>) throws(TransportError) {
-        var remaining = bytes
-        while !remaining.isEmpty {
-            let written = remaining.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                if errno == EPIPE || errno == ECONNRESET { throw .disconnected }
-                throw .system(operation: "send", errno: errno)
-            }
-            remaining = remaining.dropFirst(written)
-        }
     }
 
     deinit {
@@ -160,28 +155,5 @@ public final class ControlListener: @unchecked Sendable {
     deinit {
         close(fd)
         unlink(path)
-    }
-}
-
-struct UnixAddress {
-    var storage = sockaddr_un()
-
-    init(_ path: String) throws(TransportError) {
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: storage.sun_path)
-        guard bytes.count < capacity else {
-            throw .system(operation: "socket path of \(bytes.count) bytes (limit \(capacity - 1))", errno: ENAMETOOLONG)
-        }
-        storage.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &storage.sun_path) { buffer in
-            buffer.copyBytes(from: bytes)
-            buffer[bytes.count] = 0
-        }
-    }
-
-    mutating func withSockaddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
-        withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
     }
 }

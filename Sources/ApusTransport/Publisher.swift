@@ -138,7 +138,7 @@ public final class Publisher: @unchecked Sendable {
     ) throws(TransportError) {
         let bits = outputs.joined().map(\.bit)
         guard bits.allSatisfy({ $0 >= 1 && $0 < configuration.pool.holderWords * 64 }), Set(bits).count == bits.count else {
-            throw .corrupted("edge bits \(bits) do not fit \(configuration.pool.holderWords) holder words or repeat")
+            throw .invalidArgument("edge bits \(bits) do not fit \(configuration.pool.holderWords) holder words or repeat")
         }
         self.configuration = configuration
         self.outputs = outputs
@@ -487,7 +487,7 @@ public final class Publisher: @unchecked Sendable {
     /// Points the edge with holder bit `bit` at a new inbox ring (its consumer was restarted with a
     /// fresh inbox). What the old ring still held is reclaimed first, so the bit starts clean.
     public func replaceEdge(bit: Int, with target: EdgeTarget) throws(TransportError) {
-        guard target.bit == bit else { throw .corrupted("edge bit \(bit) replaced by bit \(target.bit)") }
+        guard target.bit == bit else { throw .invalidArgument("edge bit \(bit) replaced by bit \(target.bit)") }
         for output in outputs.indices {
             guard let position = outputs[output].firstIndex(where: { $0.bit == bit }) else { continue }
             let old = outputs[output][position]
@@ -497,7 +497,7 @@ public final class Publisher: @unchecked Sendable {
             updateHolderMasks()
             return
         }
-        throw .corrupted("no edge with bit \(bit) to replace")
+        throw .invalidArgument("no edge with bit \(bit) to replace")
     }
 
     /// Every pool's view, for reclamation. Read from `slots`, not `pools`: touching `pools` in

@@ -125,7 +125,7 @@ public final class Subscriber: @unchecked Sendable {
         resolvePool: @escaping (_ producer: Int, _ index: Int) throws(TransportError) -> MappedPool
     ) throws(TransportError) {
         guard inputs.count == inbox.rings.count else {
-            throw .corrupted("\(inputs.count) input bindings for \(inbox.rings.count) rings")
+            throw .invalidArgument("\(inputs.count) input bindings for \(inbox.rings.count) rings")
         }
         self.inbox = inbox
         self.inputs = inputs

@@ -14,6 +14,8 @@ public enum TransportError: Error, Equatable, Sendable, CustomStringConvertible 
     case metadataTooLarge(length: Int, capacity: Int)
     /// Something in shared memory breaks the layout rules: written by a faulty or hostile process.
     case corrupted(String)
+    /// The caller broke an API rule (an argument out of range, an edge that does not exist).
+    case invalidArgument(String)
     /// A message on a control socket does not have the expected shape.
     case malformedMessage(String)
     /// The other end of a socket is gone.
@@ -33,6 +35,8 @@ public enum TransportError: Error, Equatable, Sendable, CustomStringConvertible 
             return "metadata of \(length) bytes does not fit the \(capacity) bytes reserved per sample"
         case .corrupted(let what):
             return "corrupted shared memory: \(what)"
+        case .invalidArgument(let what):
+            return "invalid argument: \(what)"
         case .malformedMessage(let what):
             return "malformed control message: \(what)"
         case .disconnected:

@@ -234,8 +234,14 @@ int apussys_spawn_detached(const char *path, char *const argv[], char *const env
 
 int apussys_write_all(int fd, const void *bytes, size_t length) {
     const char *cursor = bytes;
+    int is_socket = 1;
     while (length > 0) {
-        ssize_t written = write(fd, cursor, length);
+        /* send() on a socket, so that a peer that is gone gives EPIPE rather than SIGPIPE. */
+        ssize_t written = is_socket ? send(fd, cursor, length, MSG_NOSIGNAL) : write(fd, cursor, length);
+        if (written < 0 && is_socket && errno == ENOTSOCK) {
+            is_socket = 0;
+            continue;
+        }
         if (written < 0 && errno == EINTR) continue;
         if (written < 0) return -errno;
         if (written == 0) return -EIO;

@@ -1,5 +1,6 @@
 import ApusDaemon
 import ApusDataflow
+import ApusTransport
 import ArgumentParser
 import Logging
 

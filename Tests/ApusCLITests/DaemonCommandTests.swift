@@ -200,34 +200,63 @@ import Testing
     /// Sends bytes and returns the daemon's error message (or whatever it answered) once it closes
     /// the connection.
     func exchange(_ bytes: [UInt8], halfClose: Bool = true) throws -> String {
+        try exchangeAndEnd(bytes, halfClose: halfClose).answer
+    }
+
+    /// Sends `bytes` and reads until the daemon closes the connection or 5 s pass; `closed` says
+    /// whether the daemon closed it.
+    func exchangeAndEnd(_ bytes: [UInt8], halfClose: Bool) throws -> (answer: String, closed: Bool) {
         let fd = try raw()
         defer { close(fd) }
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         if halfClose { shutdown(fd, Int32(SHUT_WR)) }
         var answer: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
+        var closed = false
         while true {
             let count = recv(fd, &buffer, buffer.count, 0)
+            closed = count == 0
             guard count > 0 else { break }
             answer += buffer[0..<count]
         }
         let body = Data(answer.dropFirst(min(4, answer.count)))
         if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let error = object["error"] as? String {
-            return error
+            return (error, closed)
         }
-        return String(decoding: body, as: UTF8.self)
+        return (String(decoding: body, as: UTF8.self), closed)
     }
 
+    /// A request as the CLI frames it: a 4-byte little-endian length, then the JSON.
     func framed(_ text: String) -> [UInt8] {
         let body = Array(text.utf8)
-        let length = UInt32(body.count)
-        return [UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)] + body
+        return withUnsafeBytes(of: UInt32(body.count).littleEndian, Array.init) + body
     }
 
     func daemonPID() throws -> Int32 {
         let text = try String(contentsOfFile: runtime + "/apus/daemon.log", encoding: .utf8)
         let line = try #require(text.split(separator: "\n").last { $0.contains("listening on") })
         return try #require(Int32(line.split(separator: "(pid ")[1].prefix { $0.isNumber }))
+    }
+
+    /// `apus list` counts the restarts that `apus run` reports on its events pipe.
+    @Test func listCountsEachRestartOfADataflow() throws {
+        defer { cleanUp() }
+        try """
+            nodes:
+              - id: flaky
+                path: \(bin.path)/apus-test-node
+                args: --fail-after 1
+                restart_policy: on-failure
+                max_restarts: 2
+                inputs: { tick: apus/timer/millis/20 }
+            """.write(to: folder.appendingPathComponent("flaky.yml"), atomically: true, encoding: .utf8)
+        #expect(try apus("up").status == 0)
+        let attached = try apus("start", "flaky.yml", "--attach")
+        #expect(attached.status == 1, "\(attached.stdout) \(attached.stderr)")
+        let listed = try apus("list", "--json")
+        let dataflows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        #expect(dataflows.first?["restarts"] as? Int == 2, "\(listed.stdout) \(listed.stderr)")
+        #expect(dataflows.first?["status"] as? String == "failed", "\(listed.stdout)")
     }
 
     @Test func staleSocketsGarbageAndOtherUsersAreHandled() throws {
@@ -261,6 +290,11 @@ import Testing
             var bytes = (0..<Int.random(in: 1...3000, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             if round % 2 == 0, bytes.count > 4 { bytes[0] = 0; bytes[1] = 0 }  // plausible lengths too
             _ = try exchange(bytes)
+        }
+        // A refused request closes the connection even while the client keeps its side open.
+        for _ in 0..<50 {
+            let (answer, closed) = try exchangeAndEnd(framed("{not json"), halfClose: false)
+            #expect(answer.contains("malformed request") && closed, "\(answer)")
         }
         let version = try apus("list")
         #expect(version.status == 0 && version.stdout == "no dataflows\n", "the daemon survives: \(version.stderr)")

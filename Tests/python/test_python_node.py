@@ -1,5 +1,6 @@
 """The Python node API (python/apus) in real dataflows with C and Swift nodes."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -379,7 +380,8 @@ def test_pip_installs_the_package_from_the_header(tmp_path):
     assert install.returncode == 0, install.stderr
     probe = subprocess.run([sys.executable, "-c", "import apus, apus._native as n; print(apus.__version__, n.lib.apus_version() != n.ffi.NULL)"],
                            env=dict(os.environ, PYTHONPATH=str(target)), capture_output=True, text=True, cwd=tmp_path)
-    assert probe.stdout.strip() == "0.1.0 True", probe.stderr
+    header_version = re.search(r'#define APUS_VERSION "([^"]+)"', (REPO / "include" / "apus.h").read_text()).group(1)
+    assert probe.stdout.strip() == f"{header_version} True", probe.stderr
 
 
 def test_the_demo_dataflow_runs_c_python_and_swift_nodes_together(dataflow):

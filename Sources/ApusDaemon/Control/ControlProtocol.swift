@@ -1,14 +1,18 @@
-// The control protocol between the `apus` CLI and a background daemon (`apus up`): frames of a
-// 4-byte big-endian length and a JSON object, over a Unix socket only its user can reach.
+// The control protocol between the `apus` CLI and a background daemon (`apus up`): `Frame`s
+// holding a JSON object, over a Unix socket only its user can reach.
+import ApusTransport
+import CApusHeader
 import CApusSys
 import Foundation
 import Glibc
 
 public enum ControlProtocol {
-    /// The daemon's and CLI's version: they must match exactly.
-    public static let version = "0.1.0"
-    /// Larger frames are refused (a request is a few hundred bytes; an environment a few KiB).
-    public static let maximumFrame = 1 << 20
+    /// The daemon's and CLI's version, as apus.h gives it: they must match exactly.
+    public static let version = APUS_VERSION
+    /// Larger requests are refused (a request is a few hundred bytes; an environment a few KiB).
+    public static let maximumRequest = 1 << 20
+    /// Larger responses are refused (the daemon sends logs in chunks well under this).
+    public static let maximumResponse = 64 << 20
 }
 
 public struct ControlRequest: Codable, Sendable {
@@ -39,11 +43,19 @@ public struct ControlRequest: Codable, Sendable {
 }
 
 public struct DataflowStatus: Codable, Sendable {
+    public enum State: String, Codable, Sendable {
+        case running, stopping
+        /// Ended with exit status 0.
+        case finished
+        case failed
+
+        public var isRunning: Bool { self == .running || self == .stopping }
+    }
+
     public var id: String
     public var name: String
     public var file: String
-    /// running, stopping, finished (exit 0) or failed.
-    public var status: String
+    public var status: State
     public var nodes: Int
     /// Seconds since the epoch.
     public var startedAt: Double
@@ -119,32 +131,26 @@ public struct ControlPaths: Sendable {
     }
 }
 
-/// One framed connection. Blocking; used by the CLI (the daemon reads frames itself, non-blocking).
+/// The CLI's connection to the daemon: blocking, one request and its responses at a time.
 public final class ControlConnection {
-    public let fd: Int32
+    private let channel: ControlChannel
 
-    public init(fd: Int32) {
-        self.fd = fd
-    }
+    public var fd: Int32 { channel.fd }
 
     /// Connects to the daemon's socket.
     public static func connect(_ path: String) throws(ControlError) -> ControlConnection {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .system("socket", errno) }
-        var address = unixAddress(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        do {
+            return ControlConnection(channel: try ControlChannel.connect(path: path, maxMessageSize: ControlProtocol.maximumResponse))
+        } catch .system(_, let error) where error == ENOENT || error == ECONNREFUSED {
+            throw .noDaemon(path)
+        } catch {
+            throw .refused("cannot connect to the apus daemon at \(path): \(error)")
         }
-        guard connected == 0 else {
-            let error = errno
-            close(fd)
-            if error == ENOENT || error == ECONNREFUSED { throw .noDaemon(path) }
-            throw .system("cannot connect to \(path)", error)
-        }
-        return ControlConnection(fd: fd)
     }
 
-    deinit { close(fd) }
+    private init(channel: ControlChannel) {
+        self.channel = channel
+    }
 
     public func send(_ request: ControlRequest) throws(ControlError) {
         let body: Data
@@ -153,56 +159,37 @@ public final class ControlConnection {
         } catch {
             throw .protocolViolation("cannot encode the request: \(error)")
         }
-        var frame = [UInt8](repeating: 0, count: 4)
-        let length = UInt32(body.count)
-        frame[0] = UInt8(length >> 24)
-        frame[1] = UInt8((length >> 16) & 0xff)
-        frame[2] = UInt8((length >> 8) & 0xff)
-        frame[3] = UInt8(length & 0xff)
-        frame += body
-        guard writeAll(fd, frame) else { throw .system("cannot write to the apus daemon", errno) }
+        do {
+            try channel.send([UInt8](body))
+        } catch {
+            throw .refused("cannot write to the apus daemon: \(error)")
+        }
     }
 
     /// The next response; nil when the daemon closed the connection.
     public func receive() throws(ControlError) -> ControlResponse? {
-        guard let header = readFully(4) else { return nil }
-        let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
-        guard length <= 64 * ControlProtocol.maximumFrame else { throw .protocolViolation("a frame of \(length) bytes") }
-        guard let body = readFully(length) else { throw .protocolViolation("the connection closed inside a frame") }
+        let body: [UInt8]
+        do {
+            (body, _) = try channel.receive()
+        } catch .disconnected {
+            return nil
+        } catch {
+            throw .protocolViolation("\(error)")
+        }
         do {
             return try JSONDecoder().decode(ControlResponse.self, from: Data(body))
         } catch {
             throw .protocolViolation("\(error)")
         }
     }
-
-    private func readFully(_ count: Int) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var offset = 0
-        while offset < count {
-            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + offset, count - offset) }
-            if got < 0, errno == EINTR { continue }
-            guard got > 0 else { return nil }
-            offset += got
-        }
-        return bytes
-    }
 }
 
-func unixAddress(_ path: String) -> sockaddr_un {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-        let bytes = Array(path.utf8.prefix(buffer.count - 1))
-        buffer.copyBytes(from: bytes)
-        buffer[bytes.count] = 0
+extension ControlResponse {
+    /// The response as a frame. Encoding cannot fail for these types (no non-finite number can
+    /// be in one); should it, the client still gets a frame that says so.
+    var frame: [UInt8] {
+        if let body = try? JSONEncoder().encode(self) { return Frame.encode(body) }
+        let fallback = #"{"version":"\#(ControlProtocol.version)","ok":false,"error":"the daemon could not encode its response"}"#
+        return Frame.encode(Array(fallback.utf8))
     }
-    return address
-}
-
-/// Encodes a response as one frame.
-func frame(_ response: ControlResponse) -> [UInt8] {
-    let body = (try? JSONEncoder().encode(response)).map { [UInt8]($0) } ?? []
-    let length = UInt32(body.count)
-    return [UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)] + body
 }

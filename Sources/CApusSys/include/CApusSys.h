@@ -47,7 +47,8 @@ int apussys_spawn(const char *path, char *const argv[], char *const envp[], cons
  * (an exec failure shows as the daemon exiting with 127 and a line in the log). */
 int apussys_spawn_detached(const char *path, char *const argv[], char *const envp[], int log_fd);
 
-/* Writes all `length` bytes to `fd`, retrying short writes and EINTR. 0, or -errno. */
+/* Writes all `length` bytes to `fd`, retrying short writes and EINTR; on a socket with MSG_NOSIGNAL
+ * (a peer that is gone gives -EPIPE, not SIGPIPE). 0, or -errno. */
 int apussys_write_all(int fd, const void *bytes, size_t length);
 
 /* The user id of the process at the other end of a Unix socket (SO_PEERCRED), or -errno. */

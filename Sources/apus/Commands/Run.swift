@@ -1,6 +1,7 @@
 import ApusDaemon
 import ApusDataflow
 import ArgumentParser
+import Foundation
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,6 +34,14 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Time every node gets to connect before the run fails.", valueName: "duration"))
     var startupTimeout = "30s"
 
+    @Option(help: ArgumentHelp(
+        "Write the nodes' log files (<node>.log) into this folder, made if missing.",
+        discussion: "By default they go to out/<run-id>/ next to the dataflow file.", valueName: "folder"))
+    var logDir: String?
+
+    @Option(help: .hidden)
+    var eventsFD: Int32?
+
     @Flag(help: "Skip the nodes' build steps.")
     var noBuild = false
 
@@ -60,6 +69,8 @@ struct Run: ParsableCommand {
         options.grace = parseDuration(grace) ?? 10
         options.startupTimeout = parseDuration(startupTimeout) ?? 30
         options.runBuild = !noBuild
+        options.eventsFD = eventsFD
+        options.logDirectory = logDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         options.color = color
         options.doraPython = !noDoraPython
         let code = Supervisor(dataflow: dataflow, options: options).run()

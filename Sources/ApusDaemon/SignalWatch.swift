@@ -1,0 +1,34 @@
+import CApusSys
+import Glibc
+
+/// Signals delivered through a signalfd, read in a poll loop: no handler runs, so nothing unsafe
+/// happens at signal time. Create it before starting any thread (the signals are blocked in the
+/// creating thread, and threads inherit that).
+public final class SignalWatch {
+    /// Readable when a watched signal is pending.
+    public let fd: Int32
+
+    /// Watches `signals`. Each is first reset to its default action: one a parent left ignored
+    /// never reaches a signalfd.
+    public init(_ signals: [Int32]) throws(SignalWatchError) {
+        for watched in signals { signal(watched, SIG_DFL) }
+        let fd = signals.withUnsafeBufferPointer { apussys_signalfd($0.baseAddress, Int32($0.count)) }
+        guard fd >= 0 else { throw SignalWatchError(errno: -fd) }
+        self.fd = fd
+    }
+
+    /// The next pending signal, without waiting; nil when none is pending.
+    public func next() -> Int32? {
+        let number = apussys_signalfd_read(fd)
+        return number > 0 ? number : nil
+    }
+
+    deinit {
+        close(fd)
+    }
+}
+
+public struct SignalWatchError: Error, CustomStringConvertible {
+    public let errno: Int32
+    public var description: String { "cannot watch signals: \(String(cString: strerror(errno)))" }
+}

@@ -1,0 +1,144 @@
+// Node exits: restarts, the INPUT_CLOSED and NODE_FAILED that consumers are told, reclaimed inputs.
+import ApusDataflow
+import ApusTransport
+import CApusSys
+import Glibc
+
+extension Supervisor {
+    func reapChildren() {
+        while true {
+            var signaled: Int32 = 0
+            var value: Int32 = 0
+            let pid = apussys_reap(-1, 0, &signaled, &value)
+            guard pid > 0 else { return }
+            guard let node = nodes.first(where: { $0.pid == pid }) else { continue }
+            exited(node, signaled: signaled != 0, value: value)
+        }
+    }
+
+    func exited(_ node: NodeRuntime, signaled: Bool, value: Int32) {
+        if node.stdout >= 0 { readOutput(node, stderr: false) }
+        if node.stderr >= 0 { readOutput(node, stderr: true) }
+        let status = describeExit(signaled: signaled, value: value)
+        writeLog(node, "--- \(status)")
+        let failed = signaled || value != 0
+        node.detach()
+        let policy = node.plan.descriptor.restartPolicy
+        let maxRestarts = node.plan.descriptor.maxRestarts
+        let restart = !stopping && (policy == .always || (policy == .onFailure && failed))
+            && (maxRestarts == 0 || node.restarts < maxRestarts)
+        if restart {
+            releaseInputs(of: node)
+            node.restarts += 1
+            RunEvent.send(.restarted(node: node.id), to: options.eventsFD)
+            let delay = node.nextRestartDelay
+            node.nextRestartDelay = min(max(delay * 2, delay), node.plan.descriptor.maxRestartDelay ?? .infinity)
+            console.note("node '\(node.id)' \(status); restarting (\(node.restarts)\(maxRestarts > 0 ? " of \(maxRestarts)" : ""))"
+                + (delay > 0 ? " in \(formatSeconds(delay)) s" : ""))
+            node.state = .waiting(until: monotonicNanoseconds() &+ seconds(delay))
+            return
+        }
+        if failed && node.failure == nil {
+            node.failure = node.ladderReason.map { "\($0); \(status)" } ?? status
+            console.note("node '\(node.id)' \(node.failure!)" + (node.restarts > 0 ? " after \(node.restarts) restart\(node.restarts == 1 ? "" : "s")" : ""))
+        }
+        finish(node, failed: failed, message: status)
+    }
+
+    /// The node is gone for good: its consumers see NODE_FAILED (if it failed) and INPUT_CLOSED.
+    func finish(_ node: NodeRuntime, failed: Bool, message: String) {
+        node.state = .finished
+        releaseInputs(of: node)
+        if failed {
+            for key in [node.index, nodes.count + node.index] {
+                for consumer in nodes where consumer.plan.streams.contains(where: { $0.producer == key }) {
+                    post(to: consumer, .producerFailed(producer: key, message: "node '\(node.id)' \(message)"))
+                }
+            }
+        }
+        closeEdges(Array(node.plan.outputs.joined()))
+        node.stdoutPublisher?.closeOutputs()
+        markClosed(node.plan.stdoutEdges)
+        checkStartBarrier()
+    }
+
+    /// A consumer is gone: its producers stop feeding it, and what it held or had queued returns.
+    func releaseInputs(of node: NodeRuntime) {
+        reportDrops(of: node)
+        for (ring, stream) in node.plan.streams.enumerated() {
+            Reclamation.releaseEdge(node.inbox.rings[ring], bit: stream.bit, pools: pools(ofProducer: stream.producer).map(\.view))
+        }
+    }
+
+    /// Says how many messages each `drop_oldest` input of the node lost to a full queue, so no
+    /// drop goes unseen. Called once per inbox, from `releaseInputs`, when its node is gone.
+    func reportDrops(of node: NodeRuntime) {
+        for (ring, stream) in node.plan.streams.enumerated() {
+            let dropped = node.inbox.rings[ring].dropped
+            guard dropped > 0 else { continue }
+            let input = node.plan.descriptor.inputs[stream.input]
+            var text = "node '\(node.id)' input '\(input.id)': \(dropped) message\(dropped == 1 ? "" : "s") dropped "
+                + "(queue_size \(input.queueSize) full, drop_oldest kept the newest; a larger queue_size or "
+                + "queue_policy: backpressure keeps them all)"
+            if node.timedOutRings.contains(ring) {
+                text += "; its input_timeout of \(formatSeconds(input.inputTimeout ?? 0)) s closed it, and what came after was dropped"
+            }
+            console.note(text)
+            writeLog(node, "--- \(text)")
+        }
+    }
+
+    func closeEdges(_ edges: [RunPlan.Edge]) {
+        for edge in edges { Reclamation.closeEdge(nodes[edge.consumer].inbox, ring: edge.ring) }
+        markClosed(edges)
+    }
+
+    /// Records closed inputs; a node whose stream inputs have all closed gets STOP (its timers alone
+    /// would keep it running for nothing).
+    func markClosed(_ edges: [RunPlan.Edge]) {
+        for edge in edges { inputClosed(edge.ring, of: nodes[edge.consumer]) }
+    }
+
+    func inputClosed(_ ring: Int, of consumer: NodeRuntime) {
+        consumer.closedRings.insert(ring)
+        if consumer.allInputsClosed, !consumer.stopSent {
+            consumer.stopSent = post(to: consumer, .stop)
+        }
+    }
+
+    /// Starts a node again after a failure, with a fresh inbox its producers are pointed at.
+    func respawn(_ node: NodeRuntime) {
+        if !node.plan.streams.isEmpty {
+            do {
+                node.inbox = try Inbox(layout: node.plan.inbox, name: node.id)
+            } catch {
+                fail(node, "cannot create its inbox for the restart: \(error)")
+                return
+            }
+            node.closedRings = []
+            node.timedOutRings = []
+            for (ring, stream) in node.plan.streams.enumerated() {
+                let producer = nodes[plan.node(ofProducer: stream.producer)]
+                let target = EdgeTarget(inbox: node.inbox, ring: ring, bit: stream.bit)
+                if producer.state == .finished {
+                    Reclamation.closeEdge(node.inbox, ring: ring)
+                    node.closedRings.insert(ring)
+                } else if stream.producer >= nodes.count {
+                    do {
+                        try producer.stdoutPublisher?.replaceEdge(bit: stream.bit, with: target)
+                    } catch {
+                        // The edge stays with the old inbox: the restarted node gets no more lines on it.
+                        console.note("node '\(node.id)': input '\(node.plan.descriptor.inputs[stream.input].id)' cannot be "
+                            + "wired to the restarted node (\(error)); it is closed")
+                        Reclamation.closeEdge(node.inbox, ring: ring)
+                        node.closedRings.insert(ring)
+                    }
+                } else {
+                    post(to: producer, .replaceEdge(output: stream.output, bit: stream.bit, ring: ring, layout: node.inbox.layout),
+                                  fds: [node.inbox.segment.fd])
+                }
+            }
+        }
+        spawn(node)
+    }
+}

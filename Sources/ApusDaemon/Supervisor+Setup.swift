@@ -1,0 +1,119 @@
+// Setting a run up: log files, the stdout publishers, the Python module, and spawning nodes.
+import ApusDataflow
+import ApusTransport
+import CApusSys
+import Glibc
+
+extension Supervisor {
+    func prepare() throws {
+        guard mkdirs(logDirectory) else {
+            throw SupervisorError("cannot create the log folder \(logDirectory): \(String(cString: strerror(errno)))")
+        }
+        for (index, nodePlan) in plan.nodes.enumerated() {
+            let inbox = try Inbox(layout: nodePlan.inbox, name: nodePlan.descriptor.id)
+            let node = NodeRuntime(index: index, plan: nodePlan, inbox: inbox)
+            node.log = open(logPath(of: node), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if node.log < 0 {
+                console.note("node '\(node.id)': cannot create its log file \(logPath(of: node)): \(String(cString: strerror(errno))); "
+                    + "its output is shown here only")
+            }
+            nodes.append(node)
+        }
+        for node in nodes where !node.plan.stdoutEdges.isEmpty {
+            node.stdoutPublisher = try makeStdoutPublisher(for: node)
+        }
+    }
+
+    /// Builds the apus Python module for the Python nodes, if there are any (see `PythonBinding`).
+    func preparePython() {
+        guard plan.nodes.contains(where: { $0.descriptor.isPython }) else { return }
+        let installation: Installation
+        do {
+            installation = try Installation.locate()
+        } catch {
+            console.note("no apus Python module to provide (\(error)); Python nodes need `pip install ./python`")
+            return
+        }
+        do {
+            pythonPath = try PythonBinding(
+                python: python, installation: installation, environment: nodeEnvironmentBase(), directory: plan.dataflow.directory
+            ).prepare()
+            if options.doraPython { doraPythonPath = installation.pythonSource + "/compat" }
+        } catch {
+            // Python nodes that do not import apus still run; the others fail on the import, after this note.
+            console.note("\(error)")
+        }
+    }
+
+    /// The interpreter of Python nodes: $APUS_PYTHON, else python3.
+    private var python: String {
+        environmentValue(options.environment, "APUS_PYTHON") ?? "python3"
+    }
+
+    /// The publisher that turns a node's stdout lines into utf8 messages (`send_stdout_as`).
+    func makeStdoutPublisher(for node: NodeRuntime) throws(TransportError) -> Publisher {
+        let key = nodes.count + node.index
+        let edges = node.plan.stdoutEdges.map { EdgeTarget(inbox: nodes[$0.consumer].inbox, ring: $0.ring, bit: $0.bit) }
+        let configuration = Publisher.Configuration(
+            name: "\(node.id)-stdout", pool: node.plan.stdoutPool, largeSlotCount: 4, maxSampleSize: LineSplitter.maxLine * 4,
+            allocationTimeoutNanoseconds: 100_000_000, backpressureTimeoutNanoseconds: 100_000_000)
+        return try Publisher(configuration: configuration, outputs: [edges]) { [unowned self] pool in
+            relay(pool: pool.index, layout: pool.layout, fds: [pool.data.fd, pool.control.fd], producer: key)
+        }
+    }
+
+    func nodeEnvironmentBase() -> [String] {
+        mergeEnvironment(options.environment, plan.dataflow.env.map { ($0.name, $0.value.description) })
+    }
+
+    func spawn(_ node: NodeRuntime) {
+        let descriptor = node.plan.descriptor
+        var arguments = [descriptor.resolvedPath] + descriptor.args
+        var environment = mergeEnvironment(nodeEnvironmentBase(), descriptor.env.map { ($0.name, $0.value.description) } + [
+            ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
+            ("APUS_DATAFLOW", plan.dataflow.file),
+        ])
+        if descriptor.isPython {
+            arguments = [python, "-u"] + arguments
+            if let pythonPath {
+                // First on the path, before whatever the environment or the node's env had.
+                var folders = [pythonPath]
+                let variable = environmentValue(environment, "APUS_DORA_PYTHON")
+                if let doraPythonPath, !["0", "false", "no", "off"].contains(variable?.lowercased() ?? "") {
+                    folders.insert(doraPythonPath, at: 0)
+                }
+                let inherited = environmentValue(environment, "PYTHONPATH") ?? ""
+                if !inherited.isEmpty { folders.append(inherited) }
+                environment = mergeEnvironment(environment, [("PYTHONPATH", folders.joined(separator: ":"))])
+            }
+        }
+        let daemonEnd: ControlChannel
+        let nodeEnd: ControlChannel
+        do {
+            (daemonEnd, nodeEnd) = try ControlChannel.pair()
+        } catch {
+            fail(node, "cannot create its control socket: \(error)")
+            return
+        }
+        do {
+            let child = try ChildProcess.spawn(arguments, environment: environment, directory: plan.dataflow.directory, control: nodeEnd.fd)
+            node.pid = child.pid
+            node.stdout = child.stdout
+            node.stderr = child.stderr
+            node.channel = daemonEnd
+            node.state = .spawned
+            node.stopSent = false
+            node.startedAt = monotonicNanoseconds()
+            writeLog(node, "--- started: \(arguments.joined(separator: " ")) (pid \(child.pid))")
+        } catch {
+            fail(node, "\(error)")
+        }
+    }
+
+    /// A node that could not even be started: reported, and treated like a node that failed.
+    func fail(_ node: NodeRuntime, _ message: String) {
+        console.note("node '\(node.id)': \(message)")
+        node.failure = message
+        finish(node, failed: true, message: message)
+    }
+}
