@@ -182,6 +182,27 @@ import Testing
         #expect(list.stdout.contains("\"status\" : \"failed\""), "\(list.stdout)")
     }
 
+    /// Ctrl-C while attached (read through a signalfd, not a handler) asks the daemon to stop the
+    /// dataflow; the attached CLI then prints its end and exits with its status.
+    @Test func ctrlCWhileAttachedStopsTheDataflow() throws {
+        defer { cleanUp() }
+        #expect(try apus("up").status == 0)
+        try writeFlow("long", count: 100_000)
+        let out = folder.appendingPathComponent("attach.out")
+        let err = folder.appendingPathComponent("attach.err")
+        var attached = try Spawned.start(ApusCommand.binary.path, ["start", "long.yml", "--attach"], directory: folder,
+                                         environment: environment, stdout: out, stderr: err)
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !((try? String(contentsOf: out, encoding: .utf8)) ?? "").contains("[receiver] count:") { usleep(50_000) }
+        kill(attached.pid, SIGINT)
+        let status = attached.wait(timeout: 20)
+        let printed = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(printed) \((try? String(contentsOf: err, encoding: .utf8)) ?? "")")
+        #expect(printed.contains("[receiver] received "), "the receiver saw STOP and ended: \(printed)")
+        let listed = try apus("list", "--json")
+        #expect(listed.stdout.contains("\"status\" : \"finished\""), "\(listed.stdout)")
+    }
+
     /// Connects to the daemon's socket directly.
     func raw() throws -> Int32 {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
