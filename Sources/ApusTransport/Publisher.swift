@@ -14,7 +14,9 @@ public struct EdgeTarget: @unchecked Sendable {
 }
 
 /// A sample slot reserved by `Publisher.allocate`: fill its payload, then publish or discard it.
-public struct ReservedSample: Sendable, Equatable {
+/// A slot reserved for a sample: fill its payload, then publish or discard it. It cannot be
+/// copied, and publishing or discarding consumes it, so no sample is published twice.
+public struct ReservedSample: ~Copyable, Sendable {
     /// Position in `Publisher.pools` (not the pool's index, which may start above 0).
     public let pool: Int
     public let slot: Int
@@ -288,13 +290,13 @@ public final class Publisher: @unchecked Sendable {
     }
 
     /// The writable payload of a reserved sample.
-    public func payload(_ sample: ReservedSample) -> UnsafeMutableRawBufferPointer {
+    public func payload(_ sample: borrowing ReservedSample) -> UnsafeMutableRawBufferPointer {
         let view = slots[sample.pool].view
         return UnsafeMutableRawBufferPointer(start: view.slotBase(sample.slot) + view.layout.payloadOffset, count: sample.length)
     }
 
     /// Returns a reserved sample to its pool without sending it.
-    public func discard(_ sample: ReservedSample) {
+    public func discard(_ sample: consuming ReservedSample) {
         slots[sample.pool].view.release(sample.slot, bit: 0)
     }
 
@@ -308,7 +310,7 @@ public final class Publisher: @unchecked Sendable {
     /// entry is queued: values kept across a call go to memory, stores ahead of the stamp. The
     /// rest (encoding, re-anchoring the clock, a full ring) goes the general way, out of line.
     @discardableResult @inline(__always)
-    public func publish(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
+    public func publish(_ sample: consuming ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
         guard let now = clock.nowOnLine(), MetadataCodec.isEmpty(metadata) else {
             return try publishInGeneral(sample, output: output, metadata: metadata)
         }
@@ -317,7 +319,7 @@ public final class Publisher: @unchecked Sendable {
 
     /// `publish` with metadata to encode, or a clock to re-anchor.
     @inline(never)
-    private func publishInGeneral(_ sample: ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
+    private func publishInGeneral(_ sample: consuming ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
         let now = clock.now()
         let metadataLength: Int
         do {
@@ -332,7 +334,7 @@ public final class Publisher: @unchecked Sendable {
     /// Makes every live edge of `output` a holder of `sample` and returns its ring entry.
     @inline(__always)
     private func prepare(
-        _ sample: ReservedSample, output: Int, now: UInt64, metadataLength: Int, metadata: SampleMetadata
+        _ sample: borrowing ReservedSample, output: Int, now: UInt64, metadataLength: Int, metadata: SampleMetadata
     ) -> RingEntry {
         // Every live edge holds the sample before the first one is queued, so a consumer releasing
         // it early cannot free it while others have yet to get it; bit 0, ours, is dropped then.

@@ -77,7 +77,7 @@ import Testing
 
     @Test func sampleOverTheMaximumIsAnError() throws {
         let (publisher, _) = try publisher()
-        #expect(throws: TransportError.sampleTooLarge(length: 1025, maximum: 1024)) { try publisher.allocate(1025) }
+        #expect(throws: TransportError.sampleTooLarge(length: 1025, maximum: 1024)) { _ = try publisher.allocate(1025) }
         #expect(publisher.pools.count == 1)
     }
 
@@ -85,30 +85,48 @@ import Testing
         let (publisher, _) = try publisher()
         let first = try publisher.allocate(8)
         let second = try publisher.allocate(8)
-        #expect(throws: TransportError.self) { try publisher.allocate(8) }
+        #expect(throws: TransportError.self) { _ = try publisher.allocate(8) }
+        let firstSlot = first.slot
         publisher.discard(first)
         let third = try publisher.allocate(8)
-        #expect(third.slot == first.slot)
+        #expect(third.slot == firstSlot)
         publisher.discard(second)
         publisher.discard(third)
         #expect(publisher.usedSlots == 0)
     }
 
+    /// A reserved sample a test holds on to: a sample cannot be copied, so an array cannot hold it.
+    final class Held {
+        let pool: Int
+        let slot: Int
+        private var sample: ReservedSample?
+
+        init(_ sample: consuming ReservedSample) {
+            pool = sample.pool
+            slot = sample.slot
+            self.sample = .some(sample)
+        }
+
+        func discard(to publisher: Publisher) {
+            if let sample = sample.take() { publisher.discard(sample) }
+        }
+    }
+
     @Test func heldSamplesGrowTheSizeClassWithinItsBudget() throws {
         let poolBytes = PoolLayout(slotCount: 2, payloadCapacity: 64).dataSize
         let (publisher, _) = try publisher(growthBudget: 3 * poolBytes)
-        var held: [ReservedSample] = []
-        for _ in 0..<6 { held.append(try publisher.allocate(8)) }
+        var held: [Held] = []
+        for _ in 0..<6 { held.append(Held(try publisher.allocate(8))) }
         #expect(publisher.pools.count == 3)
         #expect(Set(held.map { "\($0.pool)/\($0.slot)" }).count == 6)
         // Past the budget: waits, then fails, and no fourth pool appears.
-        #expect(throws: TransportError.self) { try publisher.allocate(8) }
+        #expect(throws: TransportError.self) { _ = try publisher.allocate(8) }
         #expect(publisher.pools.count == 3)
-        publisher.discard(held[1])
+        held[1].discard(to: publisher)
         let reused = try publisher.allocate(8)
-        #expect(reused == ReservedSample(pool: held[1].pool, slot: held[1].slot, length: 8))
+        #expect(reused.pool == held[1].pool && reused.slot == held[1].slot && reused.length == 8)
         publisher.discard(reused)
-        for sample in held where sample != held[1] { publisher.discard(sample) }
+        for sample in held { sample.discard(to: publisher) }
         #expect(publisher.usedSlots == 0)
     }
 
@@ -116,19 +134,19 @@ import Testing
         // `allocate` remembers the larger class it used last; a sample of another size must still
         // get the smallest class that fits, and a full class must not borrow a larger one.
         let (publisher, _) = try publisher(maxSampleSize: 4096)
-        var held: [ReservedSample] = []
+        var held: [Held] = []
         func allocate(_ length: Int) throws -> Int {
-            held.append(try publisher.allocate(length))
+            held.append(Held(try publisher.allocate(length)))
             return publisher.pools[held.last!.pool].layout.payloadCapacity
         }
         #expect(try [100, 100, 1000, 1000, 100, 129, 65, 8].map(allocate) == [128, 128, 1024, 1024, 128, 1024, 128, 64])
         #expect(publisher.pools.map(\.layout.payloadCapacity) == [64, 128, 1024])
         // The four slots of the 128-byte class are held: waits, fails, and leaves the others alone.
-        #expect(throws: TransportError.self) { try publisher.allocate(128) }
+        #expect(throws: TransportError.self) { _ = try publisher.allocate(128) }
         #expect(publisher.pools.count == 3)
-        publisher.discard(held.removeFirst())
+        held.removeFirst().discard(to: publisher)
         #expect(try allocate(128) == 128)
-        for sample in held { publisher.discard(sample) }
+        for sample in held { sample.discard(to: publisher) }
         #expect(publisher.usedSlots == 0)
     }
 
@@ -148,10 +166,9 @@ import Testing
 
     @Test func oversizedMetadataIsAnErrorAndFreesTheSlot() throws {
         let (publisher, _) = try publisher()
-        let sample = try publisher.allocate(4)
         let metadata = SampleMetadata(parameters: [("blob", .string(String(repeating: "x", count: 2000)))])
         #expect(throws: TransportError.metadataTooLarge(length: 2019, capacity: 1024)) {
-            try publisher.publish(sample, output: 0, metadata: metadata)
+            try publisher.publish(try publisher.allocate(4), output: 0, metadata: metadata)
         }
         #expect(publisher.usedSlots == 0)
     }

@@ -1,0 +1,185 @@
+// Nodes: their keys, ids and programs.
+import Foundation
+import Yams
+
+extension DataflowParser {
+    /// Inputs are checked against every node's outputs once all nodes are read.
+    struct PendingSource {
+        var text: String
+        var value: Node
+        var scope: Scope
+        var nodeIndex: Int
+        var inputIndex: Int
+    }
+
+    mutating func parseNodes(_ value: Node) -> [NodeDescriptor] {
+        guard case .sequence(let sequence) = value else {
+            report(value, Scope().with("key 'nodes'"), "expected a list of nodes, found \(value.kindDescription)")
+            return []
+        }
+        if sequence.isEmpty {
+            report(value, Scope().with("key 'nodes'"), "the dataflow has no nodes")
+            return []
+        }
+
+        var nodes: [NodeDescriptor] = []
+        var firstLineOfID: [String: Int] = [:]
+        var pending: [PendingSource] = []
+        for (index, item) in sequence.enumerated() {
+            let label = "#\(index + 1)"
+            guard case .mapping(let mapping) = item else {
+                report(item, Scope(node: label), "expected a mapping with 'id' and 'path', found \(item.kindDescription)")
+                continue
+            }
+            var node = parseNode(mapping, at: item, label: label, sources: &pending, nodeIndex: nodes.count)
+            if let id = node?.id, let idNode = mapping["id"] {
+                if let first = firstLineOfID[id] {
+                    report(idNode, Scope(node: id).with("key 'id'"), "duplicate id (first used at line \(first))")
+                    node = nil
+                } else {
+                    firstLineOfID[id] = idNode.position.line
+                }
+            }
+            if let node {
+                nodes.append(node)
+            } else {
+                pending.removeAll { $0.nodeIndex == nodes.count }
+            }
+        }
+
+        let indexByID = Dictionary(nodes.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for source in pending {
+            if let resolved = resolveSource(source, nodes: nodes, indexByID: indexByID) {
+                nodes[source.nodeIndex].inputs[source.inputIndex].source = resolved
+            }
+        }
+        return nodes
+    }
+
+    /// Parses one node. Returns nil only when it has no usable id; its other problems are
+    /// reported and the node is kept, so inputs naming it are not reported a second time.
+    mutating func parseNode(
+        _ mapping: Node.Mapping, at item: Node, label: String, sources: inout [PendingSource], nodeIndex: Int
+    ) -> NodeDescriptor? {
+        var scope = Scope(node: label)
+        var id: String?
+        if let idNode = mapping["id"] {
+            id = parseID(idNode, scope.with("key 'id'"), what: "id")
+            if let id { scope = Scope(node: id) }
+        } else {
+            report(item, scope, "missing required key 'id'")
+        }
+
+        var node = NodeDescriptor(id: id ?? label, path: "", resolvedPath: "")
+        var pathNode: Node?
+        var usesUnsupportedKey = false
+        var inputs: [(InputDescriptor, PendingSource?)] = []
+
+        for (keyNode, value) in mapping {
+            guard let key = mappingKey(keyNode, scope) else { continue }
+            let keyScope = scope.with("key '\(key)'")
+            switch key {
+            case "id":
+                continue
+            case "name":
+                node.name = text(value, keyScope)
+            case "description":
+                node.description = text(value, keyScope)
+            case "path":
+                pathNode = value
+                if let path = text(value, keyScope) { node.path = path }
+            case "args":
+                if let args = text(value, keyScope) {
+                    do {
+                        node.args = try ShellWords.split(args)
+                    } catch {
+                        report(value, keyScope, "\(error.message) in '\(args)'")
+                    }
+                }
+            case "env":
+                node.env = parseEnv(value, scope.with("env"))
+            case "build":
+                node.build = text(value, keyScope)
+            case "inputs":
+                inputs = parseInputs(value, scope, nodeIndex: nodeIndex)
+            case "outputs":
+                node.outputs = parseOutputs(value, keyScope)
+            case "restart_policy":
+                if let policy = choice(value, keyScope, RestartPolicy.self) { node.restartPolicy = policy }
+            case "max_restarts":
+                if let count = integer(value, keyScope, minimum: 0) { node.maxRestarts = Int(count) }
+            case "restart_delay":
+                node.restartDelay = duration(value, keyScope)
+            case "max_restart_delay":
+                node.maxRestartDelay = duration(value, keyScope)
+            case "send_stdout_as":
+                node.sendStdoutAs = parseID(value, keyScope, what: "output id")
+            default:
+                if refuseKey(key, at: keyNode, scope, valid: Self.nodeKeys, unsupported: Self.unsupportedNodeKeys) {
+                    usesUnsupportedKey = true
+                }
+            }
+        }
+
+        if let delay = node.restartDelay, let maximum = node.maxRestartDelay, maximum < delay,
+           let value = mapping["max_restart_delay"] {
+            report(value, scope.with("key 'max_restart_delay'"),
+                   "\(formatNumber(maximum)) s is shorter than restart_delay (\(formatNumber(delay)) s)")
+        }
+
+        if let output = node.sendStdoutAs, !node.outputs.contains(output), let value = mapping["send_stdout_as"] {
+            report(value, scope.with("key 'send_stdout_as'"),
+                   "'\(output)' is not a declared output (\(listing("outputs", node.outputs)))")
+        }
+
+        if pathNode == nil {
+            // An operator node has no path; saying so again would only add noise.
+            if !usesUnsupportedKey { report(item, scope, "missing required key 'path'") }
+        } else if let pathNode, !node.path.isEmpty {
+            node.resolvedPath = resolvePath(node, at: pathNode, scope.with("key 'path'"))
+        } else if let pathNode {
+            report(pathNode, scope.with("key 'path'"), "must not be empty")
+        }
+
+        node.inputs = inputs.map(\.0)
+        for (inputIndex, input) in inputs.enumerated() {
+            if var source = input.1 {
+                source.inputIndex = inputIndex
+                sources.append(source)
+            }
+        }
+        return id == nil ? nil : node
+    }
+
+    /// An id of a node, input or output: `[A-Za-z0-9_.-]`, not starting with `.`.
+    mutating func parseID(_ value: Node, _ scope: Scope, what: String) -> String? {
+        guard let id = text(value, scope) else { return nil }
+        if id.isEmpty {
+            report(value, scope, "\(what) must not be empty")
+            return nil
+        }
+        guard id.allSatisfy({ $0.isASCIILetter || $0.isASCIIDigit || "_.-".contains($0) }) else {
+            report(value, scope, "\(what) '\(id)' may contain only letters, digits, '_', '.' and '-'")
+            return nil
+        }
+        if id.hasPrefix(".") {
+            report(value, scope, "\(what) '\(id)' must not start with '.'")
+            return nil
+        }
+        if what == "id", id == "apus" || id == "dora" {
+            report(value, scope, "id '\(id)' is reserved for built-in sources such as \(id)/timer/...")
+            return nil
+        }
+        return id
+    }
+
+    mutating func resolvePath(_ node: NodeDescriptor, at value: Node, _ scope: Scope) -> String {
+        switch loader.lookUpProgram(node.path, directory: directory, isPython: node.isPython, hasBuild: node.build != nil) {
+        case .found(let absolute):
+            return absolute
+        case .problem(let message, let absolute):
+            report(value, scope, message)
+            return absolute
+        }
+    }
+}

@@ -1,0 +1,108 @@
+// `env` and the typed values every key is read as: text, integers, durations, choices.
+import Foundation
+import Yams
+
+extension DataflowParser {
+    mutating func parseEnv(_ value: Node, _ scope: Scope) -> [EnvVariable] {
+        guard case .mapping(let mapping) = value else {
+            report(value, scope, "expected a mapping of variable names to values, found \(value.kindDescription)")
+            return []
+        }
+        var variables: [EnvVariable] = []
+        for (keyNode, item) in mapping {
+            guard let name = mappingKey(keyNode, scope) else { continue }
+            guard EnvExpansion.isVariableName(Substring(name)) else {
+                report(keyNode, scope, "'\(name)' is not a valid variable name (letters, digits and '_', not starting with a digit)")
+                continue
+            }
+            let itemScope = scope.with("'\(name)'")
+            guard case .scalar(let scalar) = item else {
+                report(item, itemScope, "expected a bool, number or string, found \(item.kindDescription)")
+                continue
+            }
+            switch ScalarValue(scalar) {
+            case .null:
+                report(item, itemScope, "expected a bool, number or string, found nothing")
+            case .bool(let flag):
+                variables.append(EnvVariable(name: name, value: .bool(flag)))
+            case .int(let number):
+                variables.append(EnvVariable(name: name, value: .int(number)))
+            case .float(let number):
+                variables.append(EnvVariable(name: name, value: .float(number)))
+            case .string(let text):
+                do {
+                    let expanded = try EnvExpansion.expand(text, environment: loader.environment)
+                    variables.append(EnvVariable(name: name, value: .string(expanded)))
+                } catch {
+                    report(item, itemScope, error.message)
+                }
+            }
+        }
+        return variables
+    }
+
+    // MARK: Typed values
+
+    /// Any non-null scalar as the text written; a mapping, list or nothing is reported.
+    mutating func text(_ value: Node, _ scope: Scope) -> String? {
+        guard case .scalar(let scalar) = value, ScalarValue(scalar) != .null else {
+            report(value, scope, "expected a string, found \(value.kindDescription)")
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func integer(_ value: Node, _ scope: Scope, minimum: Int64, maximum: Int64 = .max) -> Int64? {
+        guard case .scalar(let scalar) = value, case .int(let number) = ScalarValue(scalar) else {
+            report(value, scope, "expected an integer, found \(value.kindDescription)")
+            return nil
+        }
+        guard number >= minimum else {
+            report(value, scope, "must be at least \(minimum), found \(number)")
+            return nil
+        }
+        guard number <= maximum else {
+            report(value, scope, "must be at most \(maximum), found \(number)")
+            return nil
+        }
+        return number
+    }
+
+    /// A duration in seconds: a finite number greater than zero.
+    mutating func duration(_ value: Node, _ scope: Scope) -> Double? {
+        let seconds: Double
+        switch value {
+        case .scalar(let scalar):
+            switch ScalarValue(scalar) {
+            case .int(let number): seconds = Double(number)
+            case .float(let number): seconds = number
+            default:
+                report(value, scope, "expected a number of seconds, found \(value.kindDescription)")
+                return nil
+            }
+        default:
+            report(value, scope, "expected a number of seconds, found \(value.kindDescription)")
+            return nil
+        }
+        guard seconds.isFinite, seconds > 0 else {
+            report(value, scope, "must be a finite number of seconds greater than 0, found \(value.scalar?.string ?? "")")
+            return nil
+        }
+        return seconds
+    }
+
+    mutating func choice<Choice: RawRepresentable & CaseIterable>(
+        _ value: Node, _ scope: Scope, _: Choice.Type
+    ) -> Choice? where Choice.RawValue == String {
+        let values = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+        guard case .scalar(let scalar) = value, case .string(let text) = ScalarValue(scalar) else {
+            report(value, scope, "expected one of \(values), found \(value.kindDescription)")
+            return nil
+        }
+        guard let choice = Choice(rawValue: text) else {
+            report(value, scope, "unknown value '\(text)' (expected one of \(values))")
+            return nil
+        }
+        return choice
+    }
+}

@@ -1,0 +1,120 @@
+// The dataflow file's grammar: one pass over the composed YAML tree, with no file-system calls
+// (a node's program is looked up through its loader).
+import Foundation
+import Yams
+
+/// Where a problem sits below the file root: the node label and the enclosing parts.
+struct Scope {
+    var node: String?
+    var context: [String] = []
+
+    func with(_ part: String) -> Scope {
+        Scope(node: node, context: context + [part])
+    }
+}
+
+/// One pass over a composed YAML tree. Collects diagnostics instead of stopping at the first.
+struct DataflowParser {
+    static let rootKeys = ["nodes", "env"]
+    static let nodeKeys = [
+        "id", "name", "description", "path", "args", "env", "build", "inputs", "outputs",
+        "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as",
+    ]
+    static let inputKeys = ["source", "queue_size", "queue_policy", "input_timeout"]
+    /// dora keys refused by name, so a dora user learns it is a missing feature and not a typo.
+    static let unsupportedRootKeys: Set = ["communication", "deploy", "_unstable_deploy", "_unstable_debug", "debug"]
+    static let unsupportedNodeKeys: Set = [
+        "operators", "operator", "custom", "deploy", "_unstable_deploy", "output_types",
+        "git", "branch", "tag", "rev",
+    ]
+
+    let file: String
+    let directory: String
+    let loader: DataflowLoader
+    var diagnostics: [DataflowDiagnostic] = []
+
+    init(file: String, directory: String, loader: DataflowLoader) {
+        self.file = file
+        self.directory = directory
+        self.loader = loader
+    }
+
+    var sortedDiagnostics: [DataflowDiagnostic] {
+        diagnostics.enumerated().sorted { lhs, rhs in
+            let left = (lhs.element.line ?? 0, lhs.element.column ?? 0, lhs.offset)
+            let right = (rhs.element.line ?? 0, rhs.element.column ?? 0, rhs.offset)
+            return left < right
+        }.map(\.element)
+    }
+
+    mutating func report(_ at: Node, _ scope: Scope, _ message: String) {
+        let (line, column) = at.position
+        diagnostics.append(DataflowDiagnostic(
+            file: file, line: line, column: column, node: scope.node, context: scope.context, message: message))
+    }
+
+    // MARK: Root
+
+    mutating func parse(_ yaml: String) -> DataflowDescriptor? {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml, Resolver.basic)
+        } catch let error as YamlError {
+            diagnostics.append(contentsOf: YAMLSyntaxDiagnostics.diagnostics(for: error, yaml: yaml, file: file))
+            return nil
+        } catch {
+            diagnostics.append(DataflowDiagnostic(file: file, line: nil, column: nil, message: "YAML: \(error)"))
+            return nil
+        }
+        guard let root else {
+            diagnostics.append(DataflowDiagnostic(
+                file: file, line: 1, column: 1, message: "the file is empty; a dataflow needs a 'nodes' list"))
+            return nil
+        }
+        guard case .mapping(let mapping) = root else {
+            report(root, Scope(), "expected a mapping with a 'nodes' key at the top level, found \(root.kindDescription)")
+            return nil
+        }
+
+        var env: [EnvVariable] = []
+        var nodes: [NodeDescriptor] = []
+        var sawNodes = false
+        for (keyNode, value) in mapping {
+            guard let key = mappingKey(keyNode, Scope()) else { continue }
+            switch key {
+            case "nodes":
+                sawNodes = true
+                nodes = parseNodes(value)
+            case "env":
+                env = parseEnv(value, Scope().with("env"))
+            default:
+                refuseKey(key, at: keyNode, Scope(), valid: Self.rootKeys, unsupported: Self.unsupportedRootKeys)
+            }
+        }
+        if !sawNodes {
+            report(root, Scope(), "missing required key 'nodes'")
+        }
+        return DataflowDescriptor(file: file, directory: directory, env: env, nodes: nodes)
+    }
+
+    /// A mapping key as a string; keys that are mappings or lists are reported.
+    mutating func mappingKey(_ keyNode: Node, _ scope: Scope) -> String? {
+        guard case .scalar(let scalar) = keyNode else {
+            report(keyNode, scope, "a key must be a plain name, found \(keyNode.kindDescription)")
+            return nil
+        }
+        return scalar.string
+    }
+
+    /// Reports a key outside `valid`; returns true when it is a dora key Apus does not support.
+    @discardableResult
+    mutating func refuseKey(_ key: String, at keyNode: Node, _ scope: Scope, valid: [String], unsupported: Set<String>)
+        -> Bool {
+        if unsupported.contains(key) {
+            report(keyNode, scope, "key '\(key)' is not supported by Apus")
+            return true
+        }
+        report(keyNode, scope, "unknown key '\(key)' (valid keys: \(valid.joined(separator: ", ")))")
+        return false
+    }
+}
