@@ -5,6 +5,29 @@ import ApusTransport
 /// holder bits, and the pool each producer starts with. Pure arithmetic, decided before anything
 /// is spawned.
 public struct RunPlan: Sendable {
+    /// Who publishes on an edge: a node itself, or the daemon for a node's stdout lines
+    /// (`send_stdout_as`).
+    public enum ProducerKey: Hashable, Sendable {
+        case node(Int)
+        case stdout(Int)
+
+        /// The node behind the producer.
+        public var node: Int {
+            switch self {
+            case .node(let index), .stdout(let index): index
+            }
+        }
+
+        /// The number nodes know the producer by in `NodeMessage`s: a node's index, or the node
+        /// count plus its index for its stdout.
+        public func wire(nodeCount: Int) -> Int {
+            switch self {
+            case .node(let index): index
+            case .stdout(let index): nodeCount + index
+            }
+        }
+    }
+
     public struct Edge: Sendable, Equatable {
         public var consumer: Int
         public var ring: Int
@@ -14,8 +37,7 @@ public struct RunPlan: Sendable {
     public struct Stream: Sendable, Equatable {
         /// Index of the input among the node's inputs.
         public var input: Int
-        /// Producer key: a node index, or `nodes.count + node` for a node's stdout publisher.
-        public var producer: Int
+        public var producer: ProducerKey
         public var output: Int
         public var bit: Int
     }
@@ -47,7 +69,7 @@ public struct RunPlan: Sendable {
         let count = dataflow.nodes.count
         var edges = Array(repeating: [[Edge]](), count: count)
         var stdoutEdges = Array(repeating: [Edge](), count: count)
-        var nextBit = Array(repeating: 1, count: 2 * count)
+        var nextBit: [ProducerKey: Int] = [:]
         for (node, descriptor) in dataflow.nodes.enumerated() {
             edges[node] = Array(repeating: [], count: descriptor.outputs.count)
         }
@@ -58,9 +80,9 @@ public struct RunPlan: Sendable {
                 guard case .output(let source, let outputID) = input.source, let producer = index[source],
                       let output = dataflow.nodes[producer].outputs.firstIndex(of: outputID) else { continue }
                 let fromStdout = dataflow.nodes[producer].sendStdoutAs == outputID
-                let key = fromStdout ? count + producer : producer
-                let bit = nextBit[key]
-                nextBit[key] += 1
+                let key: ProducerKey = fromStdout ? .stdout(producer) : .node(producer)
+                let bit = nextBit[key, default: 1]
+                nextBit[key] = bit + 1
                 let edge = Edge(consumer: consumer, ring: rings[consumer].count, bit: bit)
                 if fromStdout { stdoutEdges[producer].append(edge) } else { edges[producer][output].append(edge) }
                 streams[consumer].append(Stream(input: inputIndex, producer: key, output: output, bit: bit))
@@ -74,19 +96,16 @@ public struct RunPlan: Sendable {
             nodes.append(NodePlan(
                 descriptor: descriptor, streams: streams[node], inbox: InboxLayout(rings: rings[node]), outputs: edges[node],
                 pool: PoolLayout(slotCount: min(max(queued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
-                                 holderWords: PoolLayout.holderWords(forEdges: nextBit[node])),
+                                 holderWords: PoolLayout.holderWords(forEdges: nextBit[.node(node), default: 1])),
                 largeSlotCount: min(max(queued + 2, 4), 64),
                 stdoutEdges: stdoutEdges[node],
                 stdoutPool: PoolLayout(slotCount: min(max(stdoutQueued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
-                                       holderWords: PoolLayout.holderWords(forEdges: nextBit[count + node]))))
+                                       holderWords: PoolLayout.holderWords(forEdges: nextBit[.stdout(node), default: 1]))))
         }
     }
 
-    /// Producer keys feeding node `consumer`.
-    public func producers(of consumer: Int) -> Set<Int> {
+    /// The producers feeding node `consumer`.
+    public func producers(of consumer: Int) -> Set<ProducerKey> {
         Set(nodes[consumer].streams.map(\.producer))
     }
-
-    /// The node behind a producer key.
-    public func node(ofProducer key: Int) -> Int { key % nodes.count }
 }

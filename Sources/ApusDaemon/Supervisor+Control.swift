@@ -29,11 +29,11 @@ extension Supervisor {
             sendSetup(node)
             // A node restarted after all its producers ended has nothing left to wait for.
             if stopping || node.allInputsClosed, !node.stopSent { node.stopSent = post(to: node, .stop) }
-        case .pool(let producer, let index, let layout) where producer == node.index && fds.count == 2:
+        case .pool(let producer, let index, let layout) where producer == RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count) && fds.count == 2:
             do {
                 let pool = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1], readsPayloads: false)
                 node.pools.append(pool)
-                relay(pool: index, layout: layout, fds: [pool.data.fd, pool.control.fd], producer: producer)
+                relay(pool: index, layout: layout, fds: [pool.data.fd, pool.control.fd], producer: .node(node.index))
             } catch {
                 console.note("node '\(node.id)' announced an unusable pool: \(error)")
             }
@@ -62,7 +62,7 @@ extension Supervisor {
         }
         for (ring, stream) in node.plan.streams.enumerated() {
             inputs[stream.input].kind = .stream(
-                producer: stream.producer, producerNode: nodes[plan.node(ofProducer: stream.producer)].id, ring: ring, bit: stream.bit)
+                producer: stream.producer.wire(nodeCount: nodes.count), producerNode: nodes[stream.producer.node].id, ring: ring, bit: stream.bit)
         }
         var peers: [Int] = []
         let outputs = zip(descriptor.outputs, node.plan.outputs).map { id, edges in
@@ -72,7 +72,7 @@ extension Supervisor {
             })
         }
         let setup = NodeSetup(
-            node: node.id, producer: node.index, inputs: inputs, inbox: node.inbox.layout, outputs: outputs,
+            node: node.id, producer: RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count), inputs: inputs, inbox: node.inbox.layout, outputs: outputs,
             peerInboxes: peers.map { nodes[$0].inbox.layout }, pool: node.plan.pool, largeSlotCount: node.plan.largeSlotCount,
             maxSampleSize: RunPlan.maxSampleSize, firstPoolIndex: node.pools.count, backpressureTimeoutNanoseconds: 5_000_000_000)
         guard let channel = node.channel else { return }
@@ -81,7 +81,8 @@ extension Supervisor {
             node.state = .connected
             for producer in plan.producers(of: node.index) {
                 for pool in pools(ofProducer: producer) {
-                    try channel.send(.pool(producer: producer, index: pool.index, layout: pool.layout), fds: [pool.dataFD, pool.controlFD])
+                    try channel.send(.pool(producer: producer.wire(nodeCount: nodes.count), index: pool.index, layout: pool.layout),
+                                     fds: [pool.dataFD, pool.controlFD])
                 }
             }
         } catch {
@@ -90,17 +91,19 @@ extension Supervisor {
         }
     }
 
-    func pools(ofProducer key: Int) -> [(index: Int, layout: PoolLayout, dataFD: Int32, controlFD: Int32, view: PoolView)] {
-        if key < nodes.count {
-            return nodes[key].pools.map { ($0.index, $0.view.layout, $0.data.fd, $0.control.fd, $0.view) }
+    func pools(ofProducer key: RunPlan.ProducerKey) -> [(index: Int, layout: PoolLayout, dataFD: Int32, controlFD: Int32, view: PoolView)] {
+        switch key {
+        case .node(let index):
+            return nodes[index].pools.map { ($0.index, $0.view.layout, $0.data.fd, $0.control.fd, $0.view) }
+        case .stdout(let index):
+            return (nodes[index].stdoutPublisher?.pools ?? []).map { ($0.index, $0.layout, $0.data.fd, $0.control.fd, $0.view) }
         }
-        return (nodes[key - nodes.count].stdoutPublisher?.pools ?? []).map { ($0.index, $0.layout, $0.data.fd, $0.control.fd, $0.view) }
     }
 
     /// Makes a producer's new pool known to every connected consumer it feeds.
-    func relay(pool index: Int, layout: PoolLayout, fds: [Int32], producer: Int) {
+    func relay(pool index: Int, layout: PoolLayout, fds: [Int32], producer: RunPlan.ProducerKey) {
         for consumer in nodes where consumer.plan.streams.contains(where: { $0.producer == producer }) {
-            post(to: consumer, .pool(producer: producer, index: index, layout: layout), fds: fds)
+            post(to: consumer, .pool(producer: producer.wire(nodeCount: nodes.count), index: index, layout: layout), fds: fds)
         }
     }
 

@@ -50,9 +50,9 @@ extension Supervisor {
         node.state = .finished
         releaseInputs(of: node)
         if failed {
-            for key in [node.index, nodes.count + node.index] {
+            for key in [RunPlan.ProducerKey.node(node.index), .stdout(node.index)] {
                 for consumer in nodes where consumer.plan.streams.contains(where: { $0.producer == key }) {
-                    post(to: consumer, .producerFailed(producer: key, message: "node '\(node.id)' \(message)"))
+                    post(to: consumer, .producerFailed(producer: key.wire(nodeCount: nodes.count), message: "node '\(node.id)' \(message)"))
                 }
             }
         }
@@ -118,12 +118,12 @@ extension Supervisor {
             node.closedRings = []
             node.timedOutRings = []
             for (ring, stream) in node.plan.streams.enumerated() {
-                let producer = nodes[plan.node(ofProducer: stream.producer)]
+                let producer = nodes[stream.producer.node]
                 let target = EdgeTarget(inbox: node.inbox, ring: ring, bit: stream.bit)
                 if producer.state == .finished {
                     Reclamation.closeEdge(node.inbox, ring: ring)
                     node.closedRings.insert(ring)
-                } else if stream.producer >= nodes.count {
+                } else if case .stdout = stream.producer {
                     do {
                         try producer.stdoutPublisher?.replaceEdge(bit: stream.bit, with: target)
                     } catch {

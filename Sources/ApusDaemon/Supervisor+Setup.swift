@@ -52,7 +52,7 @@ extension Supervisor {
 
     /// The publisher that turns a node's stdout lines into utf8 messages (`send_stdout_as`).
     func makeStdoutPublisher(for node: NodeRuntime) throws(TransportError) -> Publisher {
-        let key = nodes.count + node.index
+        let key = RunPlan.ProducerKey.stdout(node.index)
         let edges = node.plan.stdoutEdges.map { EdgeTarget(inbox: nodes[$0.consumer].inbox, ring: $0.ring, bit: $0.bit) }
         let configuration = Publisher.Configuration(
             name: "\(node.id)-stdout", pool: node.plan.stdoutPool, largeSlotCount: 4, maxSampleSize: LineSplitter.maxLine * 4,
