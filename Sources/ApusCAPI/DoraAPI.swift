@@ -100,7 +100,8 @@ private func readInput(
 
 @c @implementation
 public func read_dora_input_id(
-    _ event: UnsafeMutableRawPointer?, _ outPointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ outLength: UnsafeMutablePointer<Int>?
+    _ event: UnsafeMutableRawPointer?, _ outPointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+    _ outLength: UnsafeMutablePointer<Int>?
 ) {
     readInput("read_dora_input_id", event, outPointer, outLength) { owner, _ in
         (UnsafeMutablePointer(mutating: owner.id), strlen(owner.id))
@@ -112,7 +113,8 @@ nonisolated(unsafe) private let emptyData = UnsafeMutablePointer<CChar>.allocate
 
 @c @implementation
 public func read_dora_input_data(
-    _ event: UnsafeMutableRawPointer?, _ outPointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ outLength: UnsafeMutablePointer<Int>?
+    _ event: UnsafeMutableRawPointer?, _ outPointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+    _ outLength: UnsafeMutablePointer<Int>?
 ) {
     readInput("read_dora_input_data", event, outPointer, outLength) { _, input in
         let bytes = input.bytes
@@ -130,7 +132,8 @@ public func read_dora_input_timestamp(_ event: UnsafeMutableRawPointer?) -> UInt
 
 @c @implementation
 public func dora_send_output(
-    _ context: UnsafeMutableRawPointer?, _ idPointer: UnsafePointer<CChar>?, _ idLength: Int, _ dataPointer: UnsafePointer<CChar>?, _ dataLength: Int
+    _ context: UnsafeMutableRawPointer?, _ idPointer: UnsafePointer<CChar>?, _ idLength: Int, _ dataPointer: UnsafePointer<CChar>?,
+    _ dataLength: Int
 ) -> Int32 {
     dora("dora_send_output", fallback: -1) { () throws(APIError) -> Int32 in
         let owner = try resolve(handle(context), .node, as: CNode.self)
@@ -148,7 +151,8 @@ public func dora_send_output(
 
 @c @implementation
 public func dora_log(
-    _ context: UnsafeMutableRawPointer?, _ levelPointer: UnsafePointer<CChar>?, _ levelLength: Int, _ messagePointer: UnsafePointer<CChar>?, _ messageLength: Int
+    _ context: UnsafeMutableRawPointer?, _ levelPointer: UnsafePointer<CChar>?, _ levelLength: Int, _ messagePointer: UnsafePointer<CChar>?,
+    _ messageLength: Int
 ) -> Int32 {
     dora("dora_log", fallback: -1) { () throws(APIError) -> Int32 in
         _ = try resolve(handle(context), .node, as: CNode.self)

@@ -78,7 +78,8 @@ final class CEvent {
         let input = try requireInput()
         guard let index = input.metadata.parameters.firstIndex(where: { $0.key == key }) else {
             let known = input.metadata.parameters.map { "'\($0.key)'" }.joined(separator: ", ")
-            throw APIError(APUS_ERROR_NOT_FOUND, "input '\(input.id)' has no parameter '\(key)' (it has: \(known.isEmpty ? "none" : known))")
+            throw APIError(
+                APUS_ERROR_NOT_FOUND, "input '\(input.id)' has no parameter '\(key)' (it has: \(known.isEmpty ? "none" : known))")
         }
         return (index, input.metadata.parameters[index].value)
     }
@@ -270,21 +271,27 @@ private func listParameter<Element>(
 }
 
 @c @implementation
-public func apus_event_param_bool(_ event: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ outValue: UnsafeMutablePointer<Bool>?) -> apus_status_t {
+public func apus_event_param_bool(_ event: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ outValue: UnsafeMutablePointer<Bool>?)
+    -> apus_status_t
+{
     scalarParameter("apus_event_param_bool", event, key, outValue, wanted: "a bool") {
         if case .bool(let flag) = $0 { flag } else { nil }
     }
 }
 
 @c @implementation
-public func apus_event_param_int(_ event: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ outValue: UnsafeMutablePointer<Int64>?) -> apus_status_t {
+public func apus_event_param_int(_ event: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ outValue: UnsafeMutablePointer<Int64>?)
+    -> apus_status_t
+{
     scalarParameter("apus_event_param_int", event, key, outValue, wanted: "an int") {
         if case .int(let number) = $0 { number } else { nil }
     }
 }
 
 @c @implementation
-public func apus_event_param_float(_ event: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ outValue: UnsafeMutablePointer<Double>?) -> apus_status_t {
+public func apus_event_param_float(_ event: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ outValue: UnsafeMutablePointer<Double>?)
+    -> apus_status_t
+{
     scalarParameter("apus_event_param_float", event, key, outValue, wanted: "a float") {
         if case .float(let number) = $0 { number } else { nil }
     }

@@ -4,7 +4,8 @@ import Synchronization
 /// What a handle stands for. It is part of the handle's bits, so a handle of one kind passed
 /// where another is expected is refused.
 enum HandleKind: UInt64 {
-    case node = 1, event, sample, metadata
+    case node = 1
+    case event, sample, metadata
 
     var name: String {
         switch self {

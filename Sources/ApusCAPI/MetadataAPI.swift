@@ -25,7 +25,8 @@ func sendMetadata(_ handle: OpaquePointer?) throws(APIError) -> Metadata {
     return try resolve(handle, .metadata, as: CMetadata.self).metadata
 }
 
-private func metadataCall(_ function: StaticString, _ handle: OpaquePointer?, _ body: (CMetadata) throws(APIError) -> Void) -> apus_status_t {
+private func metadataCall(_ function: StaticString, _ handle: OpaquePointer?, _ body: (CMetadata) throws(APIError) -> Void) -> apus_status_t
+{
     status(function) { () throws(APIError) in try body(try resolve(handle, .metadata, as: CMetadata.self)) }
 }
 
@@ -88,7 +89,9 @@ public func apus_metadata_set_float(_ metadata: OpaquePointer?, _ key: UnsafePoi
 }
 
 @c @implementation
-public func apus_metadata_set_string(_ metadata: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> apus_status_t {
+public func apus_metadata_set_string(_ metadata: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?)
+    -> apus_status_t
+{
     metadataCall("apus_metadata_set_string", metadata) { (builder: CMetadata) throws(APIError) in
         try builder.set(key, .string(try requireText(value, "value")))
     }

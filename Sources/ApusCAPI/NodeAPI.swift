@@ -94,7 +94,9 @@ public func apus_node_input_count(_ node: OpaquePointer?) -> Int {
 public func apus_node_input_id(_ node: OpaquePointer?, _ index: Int) -> UnsafePointer<CChar>? {
     value("apus_node_input_id", fallback: nil) { () throws(APIError) in
         let inputs = try resolve(node, .node, as: CNode.self).inputs
-        guard index >= 0, index < inputs.count else { throw .invalidArgument("input index \(UInt(bitPattern: index)) is out of range (\(inputs.count) inputs)") }
+        guard index >= 0, index < inputs.count else {
+            throw .invalidArgument("input index \(UInt(bitPattern: index)) is out of range (\(inputs.count) inputs)")
+        }
         return inputs[index]
     }
 }
@@ -103,7 +105,9 @@ public func apus_node_input_id(_ node: OpaquePointer?, _ index: Int) -> UnsafePo
 public func apus_node_input_source(_ node: OpaquePointer?, _ index: Int) -> UnsafePointer<CChar>? {
     value("apus_node_input_source", fallback: nil) { () throws(APIError) in
         let sources = try resolve(node, .node, as: CNode.self).sources
-        guard index >= 0, index < sources.count else { throw .invalidArgument("input index \(UInt(bitPattern: index)) is out of range (\(sources.count) inputs)") }
+        guard index >= 0, index < sources.count else {
+            throw .invalidArgument("input index \(UInt(bitPattern: index)) is out of range (\(sources.count) inputs)")
+        }
         return sources[index]
     }
 }
@@ -117,7 +121,9 @@ public func apus_node_output_count(_ node: OpaquePointer?) -> Int {
 public func apus_node_output_id(_ node: OpaquePointer?, _ index: Int) -> UnsafePointer<CChar>? {
     value("apus_node_output_id", fallback: nil) { () throws(APIError) in
         let outputs = try resolve(node, .node, as: CNode.self).outputs
-        guard index >= 0, index < outputs.count else { throw .invalidArgument("output index \(UInt(bitPattern: index)) is out of range (\(outputs.count) outputs)") }
+        guard index >= 0, index < outputs.count else {
+            throw .invalidArgument("output index \(UInt(bitPattern: index)) is out of range (\(outputs.count) outputs)")
+        }
         return outputs[index]
     }
 }

@@ -47,9 +47,11 @@ struct Builder {
         var child = child
         var lines = [LineSplitter(), LineSplitter()]
         while child.stdout >= 0 || child.stderr >= 0 {
-            var entries = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0)]
+            var entries = [
+                pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0),
+            ]
             guard poll(&entries, 3, -1) >= 0 || errno == EINTR else { break }
             if entries[0].revents != 0 {
                 var interrupted = false

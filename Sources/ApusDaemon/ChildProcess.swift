@@ -84,8 +84,10 @@ extension ChildProcess {
         var splitters = [LineSplitter(), LineSplitter()]
         var lines: [[String]] = [[], []]
         while child.stdout >= 0 || child.stderr >= 0 {
-            var entries = [pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0)]
+            var entries = [
+                pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0),
+            ]
             guard poll(&entries, 2, -1) >= 0 || errno == EINTR else { break }
             for slot in 0..<2 where entries[slot].fd >= 0 && entries[slot].revents != 0 {
                 if !drainPipe(entries[slot].fd, into: &splitters[slot], { lines[slot].append($0) }) {

@@ -45,8 +45,10 @@ struct PythonBinding {
 
     private func build() throws(SupervisorError) -> String {
         let script = installation.pythonSource + "/apus_build.py"
-        let arguments = [python, script, "ensure", installation.pythonCache,
-                         "--cflags=\(installation.cflags)", "--libs=\(installation.libs)"]
+        let arguments = [
+            python, script, "ensure", installation.pythonCache,
+            "--cflags=\(installation.cflags)", "--libs=\(installation.libs)",
+        ]
         let outcome: ChildProcess.Outcome
         do {
             outcome = try ChildProcess.run(arguments, environment: environment, directory: directory)
@@ -56,7 +58,8 @@ struct PythonBinding {
         guard outcome.succeeded, let folder = outcome.stdout.last, folder.hasPrefix("/") else {
             let status = describeExit(signaled: outcome.signaled, value: outcome.status)
             let output = (outcome.stdout + outcome.stderr).suffix(20).map { "    \($0)" }.joined(separator: "\n")
-            throw SupervisorError("""
+            throw SupervisorError(
+                """
                 cannot prepare the apus Python module for the Python nodes (\(arguments.prefix(4).joined(separator: " ")) \(status)):
                 \(output)
                   It needs a C compiler and cffi and numpy for \(python): \(python) -m pip install cffi numpy

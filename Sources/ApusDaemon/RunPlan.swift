@@ -78,7 +78,8 @@ public struct RunPlan: Sendable {
         for (consumer, descriptor) in dataflow.nodes.enumerated() {
             for (inputIndex, input) in descriptor.inputs.enumerated() {
                 guard case .output(let source, let outputID) = input.source, let producer = index[source],
-                      let output = dataflow.nodes[producer].outputs.firstIndex(of: outputID) else { continue }
+                    let output = dataflow.nodes[producer].outputs.firstIndex(of: outputID)
+                else { continue }
                 let fromStdout = dataflow.nodes[producer].sendStdoutAs == outputID
                 let key: ProducerKey = fromStdout ? .stdout(producer) : .node(producer)
                 let bit = nextBit[key, default: 1]
@@ -86,21 +87,25 @@ public struct RunPlan: Sendable {
                 let edge = Edge(consumer: consumer, ring: rings[consumer].count, bit: bit)
                 if fromStdout { stdoutEdges[producer].append(edge) } else { edges[producer][output].append(edge) }
                 streams[consumer].append(Stream(input: inputIndex, producer: key, output: output, bit: bit))
-                rings[consumer].append(InputRingLayout(
-                    capacity: input.queueSize, policy: input.queuePolicy == .backpressure ? .backpressure : .dropOldest))
+                rings[consumer].append(
+                    InputRingLayout(
+                        capacity: input.queueSize, policy: input.queuePolicy == .backpressure ? .backpressure : .dropOldest))
             }
         }
         for (node, descriptor) in dataflow.nodes.enumerated() {
             let queued = edges[node].joined().reduce(0) { $0 + rings[$1.consumer][$1.ring].capacity }
             let stdoutQueued = stdoutEdges[node].reduce(0) { $0 + rings[$1.consumer][$1.ring].capacity }
-            nodes.append(NodePlan(
-                descriptor: descriptor, streams: streams[node], inbox: InboxLayout(rings: rings[node]), outputs: edges[node],
-                pool: PoolLayout(slotCount: min(max(queued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
-                                 holderWords: PoolLayout.holderWords(forEdges: nextBit[.node(node), default: 1])),
-                largeSlotCount: min(max(queued + 2, 4), 64),
-                stdoutEdges: stdoutEdges[node],
-                stdoutPool: PoolLayout(slotCount: min(max(stdoutQueued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
-                                       holderWords: PoolLayout.holderWords(forEdges: nextBit[.stdout(node), default: 1]))))
+            nodes.append(
+                NodePlan(
+                    descriptor: descriptor, streams: streams[node], inbox: InboxLayout(rings: rings[node]), outputs: edges[node],
+                    pool: PoolLayout(
+                        slotCount: min(max(queued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
+                        holderWords: PoolLayout.holderWords(forEdges: nextBit[.node(node), default: 1])),
+                    largeSlotCount: min(max(queued + 2, 4), 64),
+                    stdoutEdges: stdoutEdges[node],
+                    stdoutPool: PoolLayout(
+                        slotCount: min(max(stdoutQueued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
+                        holderWords: PoolLayout.holderWords(forEdges: nextBit[.stdout(node), default: 1]))))
         }
     }
 

@@ -29,7 +29,8 @@ extension Supervisor {
             sendSetup(node)
             // A node restarted after all its producers ended has nothing left to wait for.
             if stopping || node.allInputsClosed, !node.stopSent { node.stopSent = post(to: node, .stop) }
-        case .pool(let producer, let index, let layout) where producer == RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count) && fds.count == 2:
+        case .pool(let producer, let index, let layout)
+        where producer == RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count) && fds.count == 2:
             do {
                 let pool = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1], readsPayloads: false)
                 node.pools.append(pool)
@@ -57,22 +58,27 @@ extension Supervisor {
         var inputs = descriptor.inputs.map { input in
             var period: UInt64 = 0
             if case .timer(let timer) = input.source { period = timer.periodNanoseconds }
-            return NodeSetup.Input(id: input.id, source: input.source.description, kind: .timer(periodNanoseconds: period),
-                                   timeoutNanoseconds: input.inputTimeout.map(seconds) ?? 0)
+            return NodeSetup.Input(
+                id: input.id, source: input.source.description, kind: .timer(periodNanoseconds: period),
+                timeoutNanoseconds: input.inputTimeout.map(seconds) ?? 0)
         }
         for (ring, stream) in node.plan.streams.enumerated() {
             inputs[stream.input].kind = .stream(
-                producer: stream.producer.wire(nodeCount: nodes.count), producerNode: nodes[stream.producer.node].id, ring: ring, bit: stream.bit)
+                producer: stream.producer.wire(nodeCount: nodes.count), producerNode: nodes[stream.producer.node].id, ring: ring,
+                bit: stream.bit)
         }
         var peers: [Int] = []
         let outputs = zip(descriptor.outputs, node.plan.outputs).map { id, edges in
-            NodeSetup.Output(id: id, edges: edges.map { edge in
-                if !peers.contains(edge.consumer) { peers.append(edge.consumer) }
-                return NodeSetup.Edge(peer: peers.firstIndex(of: edge.consumer)!, ring: edge.ring, bit: edge.bit)
-            })
+            NodeSetup.Output(
+                id: id,
+                edges: edges.map { edge in
+                    if !peers.contains(edge.consumer) { peers.append(edge.consumer) }
+                    return NodeSetup.Edge(peer: peers.firstIndex(of: edge.consumer)!, ring: edge.ring, bit: edge.bit)
+                })
         }
         let setup = NodeSetup(
-            node: node.id, producer: RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count), inputs: inputs, inbox: node.inbox.layout, outputs: outputs,
+            node: node.id, producer: RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count), inputs: inputs,
+            inbox: node.inbox.layout, outputs: outputs,
             peerInboxes: peers.map { nodes[$0].inbox.layout }, pool: node.plan.pool, largeSlotCount: node.plan.largeSlotCount,
             maxSampleSize: RunPlan.maxSampleSize, firstPoolIndex: node.pools.count, backpressureTimeoutNanoseconds: 5_000_000_000)
         guard let channel = node.channel else { return }
@@ -81,8 +87,9 @@ extension Supervisor {
             node.state = .connected
             for producer in plan.producers(of: node.index) {
                 for pool in pools(ofProducer: producer) {
-                    try channel.send(.pool(producer: producer.wire(nodeCount: nodes.count), index: pool.index, layout: pool.layout),
-                                     fds: [pool.dataFD, pool.controlFD])
+                    try channel.send(
+                        .pool(producer: producer.wire(nodeCount: nodes.count), index: pool.index, layout: pool.layout),
+                        fds: [pool.dataFD, pool.controlFD])
                 }
             }
         } catch {

@@ -25,7 +25,8 @@ extension Supervisor {
         node.detach()
         let policy = node.plan.descriptor.restartPolicy
         let maxRestarts = node.plan.descriptor.maxRestarts
-        let restart = !stopping && (policy == .always || (policy == .onFailure && failed))
+        let restart =
+            !stopping && (policy == .always || (policy == .onFailure && failed))
             && (maxRestarts == 0 || node.restarts < maxRestarts)
         if restart {
             releaseInputs(of: node)
@@ -33,14 +34,17 @@ extension Supervisor {
             RunEvent.send(.restarted(node: node.id), to: options.eventsFD)
             let delay = node.nextRestartDelay
             node.nextRestartDelay = min(max(delay * 2, delay), node.plan.descriptor.maxRestartDelay ?? .infinity)
-            console.note("node '\(node.id)' \(status); restarting (\(node.restarts)\(maxRestarts > 0 ? " of \(maxRestarts)" : ""))"
-                + (delay > 0 ? " in \(formatSeconds(delay)) s" : ""))
+            console.note(
+                "node '\(node.id)' \(status); restarting (\(node.restarts)\(maxRestarts > 0 ? " of \(maxRestarts)" : ""))"
+                    + (delay > 0 ? " in \(formatSeconds(delay)) s" : ""))
             node.state = .waiting(until: monotonicNanoseconds() &+ seconds(delay))
             return
         }
         if failed && node.failure == nil {
             node.failure = node.ladderReason.map { "\($0); \(status)" } ?? status
-            console.note("node '\(node.id)' \(node.failure!)" + (node.restarts > 0 ? " after \(node.restarts) restart\(node.restarts == 1 ? "" : "s")" : ""))
+            console.note(
+                "node '\(node.id)' \(node.failure!)"
+                    + (node.restarts > 0 ? " after \(node.restarts) restart\(node.restarts == 1 ? "" : "s")" : ""))
         }
         finish(node, failed: failed, message: status)
     }
@@ -77,7 +81,8 @@ extension Supervisor {
             let dropped = node.inbox.rings[ring].dropped
             guard dropped > 0 else { continue }
             let input = node.plan.descriptor.inputs[stream.input]
-            var text = "node '\(node.id)' input '\(input.id)': \(dropped) message\(dropped == 1 ? "" : "s") dropped "
+            var text =
+                "node '\(node.id)' input '\(input.id)': \(dropped) message\(dropped == 1 ? "" : "s") dropped "
                 + "(queue_size \(input.queueSize) full, drop_oldest kept the newest; a larger queue_size or "
                 + "queue_policy: backpressure keeps them all)"
             if node.timedOutRings.contains(ring) {
@@ -128,14 +133,16 @@ extension Supervisor {
                         try producer.stdoutPublisher?.replaceEdge(bit: stream.bit, with: target)
                     } catch {
                         // The edge stays with the old inbox: the restarted node gets no more lines on it.
-                        console.note("node '\(node.id)': input '\(node.plan.descriptor.inputs[stream.input].id)' cannot be "
-                            + "wired to the restarted node (\(error)); it is closed")
+                        console.note(
+                            "node '\(node.id)': input '\(node.plan.descriptor.inputs[stream.input].id)' cannot be "
+                                + "wired to the restarted node (\(error)); it is closed")
                         Reclamation.closeEdge(node.inbox, ring: ring)
                         node.closedRings.insert(ring)
                     }
                 } else {
-                    post(to: producer, .replaceEdge(output: stream.output, bit: stream.bit, ring: ring, layout: node.inbox.layout),
-                                  fds: [node.inbox.segment.fd])
+                    post(
+                        to: producer, .replaceEdge(output: stream.output, bit: stream.bit, ring: ring, layout: node.inbox.layout),
+                        fds: [node.inbox.segment.fd])
                 }
             }
         }

@@ -36,8 +36,9 @@ extension Supervisor {
     func writeLog(_ node: NodeRuntime, _ text: String) {
         guard node.log >= 0 else { return }
         if !writeAll(node.log, Array((text + "\n").utf8)) {
-            console.note("node '\(node.id)': cannot write its log file \(logPath(of: node)): \(String(cString: strerror(errno))); "
-                + "its further output is shown here only")
+            console.note(
+                "node '\(node.id)': cannot write its log file \(logPath(of: node)): \(String(cString: strerror(errno))); "
+                    + "its further output is shown here only")
             close(node.log)
             node.log = -1
         }

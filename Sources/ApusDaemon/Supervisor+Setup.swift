@@ -14,8 +14,9 @@ extension Supervisor {
             let node = NodeRuntime(index: index, plan: nodePlan, inbox: inbox)
             node.log = open(logPath(of: node), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             if node.log < 0 {
-                console.note("node '\(node.id)': cannot create its log file \(logPath(of: node)): \(String(cString: strerror(errno))); "
-                    + "its output is shown here only")
+                console.note(
+                    "node '\(node.id)': cannot create its log file \(logPath(of: node)): \(String(cString: strerror(errno))); "
+                        + "its output is shown here only")
             }
             nodes.append(node)
         }
@@ -69,10 +70,12 @@ extension Supervisor {
     func spawn(_ node: NodeRuntime) {
         let descriptor = node.plan.descriptor
         var arguments = [descriptor.resolvedPath] + descriptor.args
-        var environment = mergeEnvironment(nodeEnvironmentBase(), descriptor.env.map { ($0.name, $0.value.description) } + [
-            ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
-            ("APUS_DATAFLOW", plan.dataflow.file),
-        ])
+        var environment = mergeEnvironment(
+            nodeEnvironmentBase(),
+            descriptor.env.map { ($0.name, $0.value.description) } + [
+                ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
+                ("APUS_DATAFLOW", plan.dataflow.file),
+            ])
         if descriptor.isPython {
             arguments = [python, "-u"] + arguments
             if let pythonPath {

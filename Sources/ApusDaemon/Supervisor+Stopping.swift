@@ -27,7 +27,6 @@ extension Supervisor {
         }
     }
 
-
     // MARK: Report
 
     func report() -> Int32 {

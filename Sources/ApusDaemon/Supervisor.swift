@@ -99,7 +99,8 @@ public final class Supervisor {
         var parts = tm()
         gmtime_r(&now, &parts)
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))-\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))-\(getpid())"
+        return
+            "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))-\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))-\(getpid())"
     }
 
     // MARK: The loop
@@ -109,7 +110,8 @@ public final class Supervisor {
             var entries = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
             var owners: [(node: NodeRuntime, source: Source)] = []
             for node in nodes {
-                for (fd, source) in [(node.channel?.fd ?? -1, Source.control), (node.stdout, .stdout), (node.stderr, .stderr)] where fd >= 0 {
+                for (fd, source) in [(node.channel?.fd ?? -1, Source.control), (node.stdout, .stdout), (node.stderr, .stderr)] where fd >= 0
+                {
                     entries.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
                     owners.append((node, source))
                 }
@@ -177,7 +179,8 @@ public final class Supervisor {
         if !started, !stopping, now >= startupDeadline {
             let missing = nodes.filter { $0.state == .spawned || $0.state == .connected }
             for node in missing {
-                node.failure = "never connected to the dataflow within the \(formatSeconds(options.startupTimeout)) s startup timeout "
+                node.failure =
+                    "never connected to the dataflow within the \(formatSeconds(options.startupTimeout)) s startup timeout "
                     + "(does it create its Node at start-up?)"
                 console.note("node '\(node.id)' \(node.failure!)")
             }

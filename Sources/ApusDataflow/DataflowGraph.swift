@@ -78,10 +78,11 @@ public struct DataflowGraph: Sendable {
                 if input.queuePolicy != .dropOldest { settings.append(input.queuePolicy.rawValue) }
                 if let timeout = input.inputTimeout { settings.append("timeout \(formatNumber(timeout)) s") }
                 if !settings.isEmpty { label += " (\(settings.joined(separator: ", ")))" }
-                let from: String = switch input.source {
-                case .output(let producer, _): nodeName[producer]!
-                case .timer(let timer): timerName(timer)
-                }
+                let from: String =
+                    switch input.source {
+                    case .output(let producer, _): nodeName[producer]!
+                    case .timer(let timer): timerName(timer)
+                    }
                 edges.append(Edge(from: from, to: nodeName[node.id]!, label: label))
             }
         }

@@ -22,8 +22,9 @@ extension DataflowParser {
 
     mutating func parseInputs(_ value: Node, _ scope: Scope, nodeIndex: Int) -> [(InputDescriptor, PendingSource?)] {
         guard case .mapping(let mapping) = value else {
-            report(value, scope.with("key 'inputs'"),
-                   "expected a mapping of input ids to sources, found \(value.kindDescription)")
+            report(
+                value, scope.with("key 'inputs'"),
+                "expected a mapping of input ids to sources, found \(value.kindDescription)")
             return []
         }
         var inputs: [(InputDescriptor, PendingSource?)] = []
@@ -57,13 +58,15 @@ extension DataflowParser {
                         input.inputTimeout = duration(optionValue, optionScope)
                         timeoutKey = optionKey
                     default:
-                        report(optionKey, inputScope,
-                               "unknown key '\(option)' (valid keys: \(Self.inputKeys.joined(separator: ", ")))")
+                        report(
+                            optionKey, inputScope,
+                            "unknown key '\(option)' (valid keys: \(Self.inputKeys.joined(separator: ", ")))")
                     }
                 }
             default:
-                report(inputValue, inputScope,
-                       "expected a source 'NODE/OUTPUT' or a mapping with 'source', found \(inputValue.kindDescription)")
+                report(
+                    inputValue, inputScope,
+                    "expected a source 'NODE/OUTPUT' or a mapping with 'source', found \(inputValue.kindDescription)")
                 sourceNode = nil
             }
             guard let sourceNode, let sourceText = text(sourceNode, inputScope.with("key 'source'")) else {
@@ -92,8 +95,9 @@ extension DataflowParser {
         if nodeID == "apus" || nodeID == "dora" {
             let timerParts = parts[1].split(separator: "/", omittingEmptySubsequences: false)
             guard timerParts.count == 3, timerParts[0] == "timer" else {
-                report(pending.value, pending.scope,
-                       "source '\(text)' is not a built-in source (timers are \(nodeID)/timer/<unit>/<n>)")
+                report(
+                    pending.value, pending.scope,
+                    "source '\(text)' is not a built-in source (timers are \(nodeID)/timer/<unit>/<n>)")
                 return nil
             }
             switch TimerSpec.parse(unit: timerParts[1], value: timerParts[2]) {
@@ -106,8 +110,9 @@ extension DataflowParser {
         }
         let output = String(parts[1])
         guard let producer = indexByID[nodeID].map({ nodes[$0] }) else {
-            report(pending.value, pending.scope,
-                   "source '\(text)' names no node (\(listing("nodes", nodes.map(\.id))))")
+            report(
+                pending.value, pending.scope,
+                "source '\(text)' names no node (\(listing("nodes", nodes.map(\.id))))")
             return nil
         }
         guard producer.outputs.contains(output) else {

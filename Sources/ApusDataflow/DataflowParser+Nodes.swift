@@ -122,14 +122,17 @@ extension DataflowParser {
         }
 
         if let delay = node.restartDelay, let maximum = node.maxRestartDelay, maximum < delay,
-           let value = mapping["max_restart_delay"] {
-            report(value, scope.with("key 'max_restart_delay'"),
-                   "\(formatNumber(maximum)) s is shorter than restart_delay (\(formatNumber(delay)) s)")
+            let value = mapping["max_restart_delay"]
+        {
+            report(
+                value, scope.with("key 'max_restart_delay'"),
+                "\(formatNumber(maximum)) s is shorter than restart_delay (\(formatNumber(delay)) s)")
         }
 
         if let output = node.sendStdoutAs, !node.outputs.contains(output), let value = mapping["send_stdout_as"] {
-            report(value, scope.with("key 'send_stdout_as'"),
-                   "'\(output)' is not a declared output (\(listing("outputs", node.outputs)))")
+            report(
+                value, scope.with("key 'send_stdout_as'"),
+                "'\(output)' is not a declared output (\(listing("outputs", node.outputs)))")
         }
 
         if pathNode == nil {

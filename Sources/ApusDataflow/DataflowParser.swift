@@ -49,8 +49,9 @@ struct DataflowParser {
 
     mutating func report(_ at: Node, _ scope: Scope, _ message: String) {
         let (line, column) = at.position
-        diagnostics.append(DataflowDiagnostic(
-            file: file, line: line, column: column, node: scope.node, context: scope.context, message: message))
+        diagnostics.append(
+            DataflowDiagnostic(
+                file: file, line: line, column: column, node: scope.node, context: scope.context, message: message))
     }
 
     // MARK: Root
@@ -67,8 +68,9 @@ struct DataflowParser {
             return nil
         }
         guard let root else {
-            diagnostics.append(DataflowDiagnostic(
-                file: file, line: 1, column: 1, message: "the file is empty; a dataflow needs a 'nodes' list"))
+            diagnostics.append(
+                DataflowDiagnostic(
+                    file: file, line: 1, column: 1, message: "the file is empty; a dataflow needs a 'nodes' list"))
             return nil
         }
         guard case .mapping(let mapping) = root else {
@@ -109,7 +111,8 @@ struct DataflowParser {
     /// Reports a key outside `valid`; returns true when it is a dora key Apus does not support.
     @discardableResult
     mutating func refuseKey(_ key: String, at keyNode: Node, _ scope: Scope, valid: [String], unsupported: Set<String>)
-        -> Bool {
+        -> Bool
+    {
         if unsupported.contains(key) {
             report(keyNode, scope, "key '\(key)' is not supported by Apus")
             return true

@@ -27,12 +27,13 @@ public struct TimerSpec: Sendable, Hashable, CustomStringConvertible {
         guard valueText.allSatisfy(\.isASCIIDigit), let count = UInt64(valueText), count > 0 else {
             return .failure(.notPositiveInteger(String(valueText)))
         }
-        let scale: UInt64 = switch unit {
-        case .secs: 1_000_000_000
-        case .millis: 1_000_000
-        case .micros: 1_000
-        case .nanos, .hz: 1
-        }
+        let scale: UInt64 =
+            switch unit {
+            case .secs: 1_000_000_000
+            case .millis: 1_000_000
+            case .micros: 1_000
+            case .nanos, .hz: 1
+            }
         let (period, overflow) = count.multipliedReportingOverflow(by: scale)
         guard !overflow else { return .failure(.outOfRange(String(valueText))) }
         return .success(TimerSpec(unit: unit, value: Double(count), periodNanoseconds: period))

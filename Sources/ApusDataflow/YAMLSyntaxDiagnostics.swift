@@ -17,8 +17,8 @@ enum YAMLSyntaxDiagnostics {
 
         switch error {
         case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             if let tab = firstTabInIndentation(lines, upTo: mark.line) {
                 return [diagnostic(tab, "tab character in indentation; YAML indents with spaces only")]
             }

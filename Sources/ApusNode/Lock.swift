@@ -5,7 +5,7 @@ import Glibc
 final class Lock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     #if DEBUG
-    private var holder: pthread_t?
+        private var holder: pthread_t?
     #endif
 
     init() {
@@ -15,12 +15,12 @@ final class Lock: @unchecked Sendable {
     func locked<Result: ~Copyable, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         pthread_mutex_lock(mutex)
         #if DEBUG
-        let outer = holder
-        holder = pthread_self()
+            let outer = holder
+            holder = pthread_self()
         #endif
         defer {
             #if DEBUG
-            holder = outer
+                holder = outer
             #endif
             pthread_mutex_unlock(mutex)
         }
@@ -30,7 +30,7 @@ final class Lock: @unchecked Sendable {
     /// Checks, in debug builds, that the calling thread holds the lock.
     func assertHeld(file: StaticString = #file, line: UInt = #line) {
         #if DEBUG
-        assert(holder.map { pthread_equal($0, pthread_self()) != 0 } ?? false, "the caller must hold this lock", file: file, line: line)
+            assert(holder.map { pthread_equal($0, pthread_self()) != 0 } ?? false, "the caller must hold this lock", file: file, line: line)
         #endif
     }
 

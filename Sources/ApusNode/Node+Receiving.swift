@@ -33,7 +33,10 @@ extension Node {
             if let due = timers.indices.min(by: { timers[$0].deadline < timers[$1].deadline }), timers[due].deadline <= now {
                 timers[due].deadline &+= timers[due].period
                 if timers[due].deadline <= now { timers[due].deadline = now &+ timers[due].period }
-                return .input(Input(id: inputIDs[timers[due].input], index: timers[due].input, metadata: Metadata(timestamp: now), sample: nil, subscriber: nil))
+                return .input(
+                    Input(
+                        id: inputIDs[timers[due].input], index: timers[due].input, metadata: Metadata(timestamp: now), sample: nil,
+                        subscriber: nil))
             }
             if let closed = closeTimedOutInput(now: now) { return closed }
             var deadline = userDeadline
@@ -112,8 +115,11 @@ extension Node {
                 return .event(.error(error.description))
             }
             inputArrived(ring: sample.input)
-            return .event(.input(Input(
-                id: inputIDs[ringInputs[sample.input]], index: ringInputs[sample.input], metadata: metadata, sample: sample, subscriber: subscriber)))
+            return .event(
+                .input(
+                    Input(
+                        id: inputIDs[ringInputs[sample.input]], index: ringInputs[sample.input], metadata: metadata, sample: sample,
+                        subscriber: subscriber)))
         case .inputClosed(let ring):
             inputTimeouts.removeAll { $0.ring == ring }
             return .event(.inputClosed(id: inputIDs[ringInputs[ring]]))
@@ -157,7 +163,6 @@ extension Node {
 
     /// Where `events` waits, so no task of the cooperative pool blocks.
 }
-
 
 func nanoseconds(_ duration: Duration) -> UInt64 {
     let (seconds, attoseconds) = duration.components

@@ -113,7 +113,9 @@ extension Node {
     @_spi(CAPI) public func outputIndex(utf8 name: UnsafeRawBufferPointer) throws(NodeError) -> Int {
         for (index, id) in outputIDs.enumerated() {
             var id = id
-            let equal = id.withUTF8 { utf8 in utf8.count == name.count && (name.isEmpty || memcmp(utf8.baseAddress!, name.baseAddress!, name.count) == 0) }
+            let equal = id.withUTF8 { utf8 in
+                utf8.count == name.count && (name.isEmpty || memcmp(utf8.baseAddress!, name.baseAddress!, name.count) == 0)
+            }
             if equal { return index }
         }
         throw .unknownOutput(String(decoding: name, as: UTF8.self), declared: outputIDs)

@@ -57,8 +57,8 @@ public final class Node: @unchecked Sendable {
     /// Returns once every node of the dataflow is connected (timers start then).
     public convenience init() throws(NodeError) {
         guard let id = getenv("APUS_NODE_ID").map({ String(cString: $0) }),
-              let fdText = getenv("APUS_CONTROL_FD").map({ String(cString: $0) }), let fd = Int32(fdText), fd >= 0,
-              fcntl(fd, F_GETFD) >= 0
+            let fdText = getenv("APUS_CONTROL_FD").map({ String(cString: $0) }), let fd = Int32(fdText), fd >= 0,
+            fcntl(fd, F_GETFD) >= 0
         else {
             let program = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "this program"
             throw .notInDataflow(program: program)

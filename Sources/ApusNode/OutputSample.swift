@@ -1,6 +1,5 @@
 import ApusTransport
 
-
 /// A sample reserved in shared memory by `Node.allocate`: fill `buffer`, then `Node.send` it.
 public struct OutputSample<T: Element>: ~Copyable {
     let node: Node

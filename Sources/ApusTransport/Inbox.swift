@@ -69,8 +69,10 @@ public struct InboxLayout: Sendable, Equatable {
         guard values.count % 2 == 0 else { throw .malformedMessage("inbox layout needs pairs, got \(values.count) integers") }
         var rings: [InputRingLayout] = []
         for index in stride(from: 0, to: values.count, by: 2) {
-            guard values[index] <= UInt64(InputRingLayout.maxCapacity), let policy = RingPolicy(rawValue: UInt8(truncatingIfNeeded: values[index + 1])),
-                  values[index + 1] <= 1 else {
+            guard values[index] <= UInt64(InputRingLayout.maxCapacity),
+                let policy = RingPolicy(rawValue: UInt8(truncatingIfNeeded: values[index + 1])),
+                values[index + 1] <= 1
+            else {
                 throw .malformedMessage("ring \(index / 2): capacity \(values[index]), policy \(values[index + 1])")
             }
             rings.append(InputRingLayout(capacity: Int(values[index]), policy: policy))
@@ -97,8 +99,9 @@ struct RingEntry: Sendable {
     }
 
     init(descriptor: UInt64, arrival: UInt64, timestamp: UInt64, length: UInt64, metadataLength: UInt32, elementType: UInt8) {
-        self.init(descriptor: descriptor, arrival: arrival, timestamp: timestamp, length: length,
-                  details: UInt64(metadataLength) | UInt64(elementType) << 32)
+        self.init(
+            descriptor: descriptor, arrival: arrival, timestamp: timestamp, length: length,
+            details: UInt64(metadataLength) | UInt64(elementType) << 32)
     }
 
     /// Bytes of encoded shape and parameters in the slot's metadata area.
@@ -243,11 +246,11 @@ public struct InputRing: @unchecked Sendable {
         slot.storeBytes(of: sample.timestamp, toByteOffset: RingEntry.Offset.timestamp, as: UInt64.self)
         slot.storeBytes(of: sample.length, toByteOffset: RingEntry.Offset.length, as: UInt64.self)
         #if _endian(little)
-        // `metadataLength` at 40 and `elementType` at 44 (and zeros in between to 48) at once.
-        slot.storeBytes(of: sample.details, toByteOffset: RingEntry.Offset.metadataLength, as: UInt64.self)
+            // `metadataLength` at 40 and `elementType` at 44 (and zeros in between to 48) at once.
+            slot.storeBytes(of: sample.details, toByteOffset: RingEntry.Offset.metadataLength, as: UInt64.self)
         #else
-        slot.storeBytes(of: sample.metadataLength, toByteOffset: RingEntry.Offset.metadataLength, as: UInt32.self)
-        slot.storeBytes(of: sample.elementType, toByteOffset: RingEntry.Offset.elementType, as: UInt8.self)
+            slot.storeBytes(of: sample.metadataLength, toByteOffset: RingEntry.Offset.metadataLength, as: UInt32.self)
+            slot.storeBytes(of: sample.elementType, toByteOffset: RingEntry.Offset.elementType, as: UInt8.self)
         #endif
         stamp(slot).pointee.store(position &+ 1, ordering: .releasing)
         position &+= 1
@@ -260,8 +263,10 @@ public struct InputRing: @unchecked Sendable {
     /// Returns how many it evicted, or nil when the backpressure wait timed out or the consumer
     /// is gone.
     @inline(__always)
-    func push(_ sample: RingEntry, deadline: UInt64, tail position: inout UInt64, knownHead: inout UInt64,
-              evicted: (UInt64) -> Void) -> Int? {
+    func push(
+        _ sample: RingEntry, deadline: UInt64, tail position: inout UInt64, knownHead: inout UInt64,
+        evicted: (UInt64) -> Void
+    ) -> Int? {
         var evictions = 0
         while !tryPush(sample, tail: &position, knownHead: &knownHead) {
             if layout.policy == .dropOldest {

@@ -33,7 +33,16 @@ public enum NodeMessage: Equatable, Sendable {
 
     /// The first byte of an encoded message: one tag per case, for encoding and decoding alike.
     public enum Kind: UInt8, Sendable {
-        case hello = 1, pool, ready, closeOutput, setup, start, stop, producerFailed, replaceEdge, closeInput
+        case hello = 1
+        case pool
+        case ready
+        case closeOutput
+        case setup
+        case start
+        case stop
+        case producerFailed
+        case replaceEdge
+        case closeInput
     }
 
     public var kind: Kind {
@@ -83,30 +92,34 @@ public enum NodeMessage: Equatable, Sendable {
     }
 
     public init(decoding bytes: [UInt8]) throws(TransportError) {
-        let result = bytes.withUnsafeBytes { buffer in Result { () throws(TransportError) -> NodeMessage? in
-            var reader = ByteReader(buffer, corrupt: false)
-            let tag = try reader.u8()
-            guard let kind = Kind(rawValue: tag) else { return nil }
-            let decoded: NodeMessage
-            switch kind {
-            case .hello: decoded = .hello(node: try reader.string(), pid: try reader.int())
-            case .pool:
-                decoded = .pool(producer: try reader.int(), index: try reader.int(),
-                                layout: try PoolLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() }))
-            case .ready: decoded = .ready
-            case .closeOutput: decoded = .closeOutput(try reader.int())
-            case .setup: decoded = .setup(try NodeSetup(from: &reader))
-            case .start: decoded = .start
-            case .stop: decoded = .stop
-            case .producerFailed: decoded = .producerFailed(producer: try reader.int(), message: try reader.string())
-            case .replaceEdge:
-                decoded = .replaceEdge(output: try reader.int(), bit: try reader.int(), ring: try reader.int(),
-                                       layout: try InboxLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() }))
-            case .closeInput: decoded = .closeInput(ring: try reader.int())
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(TransportError) -> NodeMessage? in
+                var reader = ByteReader(buffer, corrupt: false)
+                let tag = try reader.u8()
+                guard let kind = Kind(rawValue: tag) else { return nil }
+                let decoded: NodeMessage
+                switch kind {
+                case .hello: decoded = .hello(node: try reader.string(), pid: try reader.int())
+                case .pool:
+                    decoded = .pool(
+                        producer: try reader.int(), index: try reader.int(),
+                        layout: try PoolLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() }))
+                case .ready: decoded = .ready
+                case .closeOutput: decoded = .closeOutput(try reader.int())
+                case .setup: decoded = .setup(try NodeSetup(from: &reader))
+                case .start: decoded = .start
+                case .stop: decoded = .stop
+                case .producerFailed: decoded = .producerFailed(producer: try reader.int(), message: try reader.string())
+                case .replaceEdge:
+                    decoded = .replaceEdge(
+                        output: try reader.int(), bit: try reader.int(), ring: try reader.int(),
+                        layout: try InboxLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() }))
+                case .closeInput: decoded = .closeInput(ring: try reader.int())
+                }
+                guard reader.isAtEnd else { throw reader.failure("\(buffer.count - reader.offset) bytes left after a message") }
+                return decoded
             }
-            guard reader.isAtEnd else { throw reader.failure("\(buffer.count - reader.offset) bytes left after a message") }
-            return decoded
-        } }
+        }
         guard let message = try result.get() else { throw .malformedMessage("unknown message kind \(bytes.first ?? 0)") }
         self = message
     }
@@ -245,9 +258,11 @@ public struct NodeSetup: Equatable, Sendable {
         }
         inbox = try InboxLayout(encoded: try words(&reader))
         outputs = try reader.list { (r: inout ByteReader) throws(TransportError) -> Output in
-            Output(id: try r.string(), edges: try r.list { (r: inout ByteReader) throws(TransportError) in
-                Edge(peer: try r.int(), ring: try r.int(), bit: try r.int())
-            })
+            Output(
+                id: try r.string(),
+                edges: try r.list { (r: inout ByteReader) throws(TransportError) in
+                    Edge(peer: try r.int(), ring: try r.int(), bit: try r.int())
+                })
         }
         peerInboxes = try reader.list { (r: inout ByteReader) throws(TransportError) in try InboxLayout(encoded: try words(&r)) }
         pool = try PoolLayout(encoded: try words(&reader))

@@ -263,7 +263,8 @@ public final class Publisher: @unchecked Sendable {
     private func reserve(in positions: [Int], length: Int, timeoutNanoseconds: UInt64? = nil) throws(TransportError) -> ReservedSample {
         let timeout = timeoutNanoseconds ?? configuration.allocationTimeoutNanoseconds
         if positions.count == 1 {
-            let slot = try slots[positions[0]].view.reserve(from: &slots[positions[0]].cursor, timeoutNanoseconds: timeout, payloadLength: length)
+            let slot = try slots[positions[0]].view.reserve(
+                from: &slots[positions[0]].cursor, timeoutNanoseconds: timeout, payloadLength: length)
             return ReservedSample(pool: positions[0], slot: slot, length: length)
         }
         // Several pools: wait on the newest in short slices, looking at all of them in between.
@@ -314,12 +315,15 @@ public final class Publisher: @unchecked Sendable {
         guard let now = clock.nowOnLine(), MetadataCodec.isEmpty(metadata) else {
             return try publishInGeneral(sample, output: output, metadata: metadata)
         }
-        return try queue(prepare(sample, output: output, now: now, metadataLength: MetadataCodec.emptyLength, metadata: metadata), output: output)
+        return try queue(
+            prepare(sample, output: output, now: now, metadataLength: MetadataCodec.emptyLength, metadata: metadata), output: output)
     }
 
     /// `publish` with metadata to encode, or a clock to re-anchor.
     @inline(never)
-    private func publishInGeneral(_ sample: consuming ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
+    private func publishInGeneral(_ sample: consuming ReservedSample, output: Int, metadata: SampleMetadata) throws(TransportError)
+        -> PublishReport
+    {
         let now = clock.now()
         let metadataLength: Int
         do {

@@ -1,7 +1,8 @@
 /// The element type of a payload, so arrays arrive with the type they were sent with.
 /// Raw values are the `APUS_TYPE_*` numbers of the C API.
 public enum ElementType: UInt8, Sendable, CaseIterable {
-    case uint8 = 0, uint16, uint32, uint64
+    case uint8 = 0
+    case uint16, uint32, uint64
     case int8, int16, int32, int64
     case float16, float32, float64
     case bool, utf8
@@ -118,7 +119,8 @@ enum MetadataCodec {
     }
 
     static func decode(_ area: UnsafeRawBufferPointer, elementType: ElementType, timestamp: UInt64)
-        throws(TransportError) -> SampleMetadata {
+        throws(TransportError) -> SampleMetadata
+    {
         if area.count == emptyLength {
             return SampleMetadata(elementType: elementType, timestamp: timestamp)
         }
@@ -141,7 +143,8 @@ enum MetadataCodec {
             case 5: value = .bools(try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u8() != 0 })
             case 6: value = .ints(try reader.list { (r: inout ByteReader) throws(TransportError) in Int64(bitPattern: try r.u64()) })
             case 7: value = .floats(try reader.list { (r: inout ByteReader) throws(TransportError) in Double(bitPattern: try r.u64()) })
-            case 8: value = .strings(try reader.list { (r: inout ByteReader) throws(TransportError) in try r.string(length: Int(try r.u32())) })
+            case 8:
+                value = .strings(try reader.list { (r: inout ByteReader) throws(TransportError) in try r.string(length: Int(try r.u32())) })
             case let tag: throw .corrupted("parameter '\(key)' has unknown type tag \(tag)")
             }
             parameters.append((key, value))

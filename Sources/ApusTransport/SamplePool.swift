@@ -37,9 +37,9 @@ public struct PoolLayout: Sendable, Equatable {
 
     public func validate() throws(TransportError) {
         guard (1...Self.maxSlotCount).contains(slotCount),
-              (0...(1 << 40)).contains(payloadCapacity),
-              (0...(1 << 20)).contains(metadataCapacity), metadataCapacity % 64 == 0,
-              (1...Self.maxHolderWords).contains(holderWords)
+            (0...(1 << 40)).contains(payloadCapacity),
+            (0...(1 << 20)).contains(metadataCapacity), metadataCapacity % 64 == 0,
+            (1...Self.maxHolderWords).contains(holderWords)
         else { throw .corrupted("pool layout out of range: \(self)") }
     }
 
@@ -52,8 +52,9 @@ public struct PoolLayout: Sendable, Equatable {
         guard values.count == 4, values.allSatisfy({ $0 < 1 << 48 }) else {
             throw .malformedMessage("pool layout needs 4 integers, got \(values)")
         }
-        self.init(slotCount: Int(values[0]), payloadCapacity: Int(values[1]),
-                  metadataCapacity: Int(values[2]), holderWords: Int(values[3]))
+        self.init(
+            slotCount: Int(values[0]), payloadCapacity: Int(values[1]),
+            metadataCapacity: Int(values[2]), holderWords: Int(values[3]))
         guard metadataCapacity == Int(values[2]) else { throw .malformedMessage("metadata capacity \(values[2]) not a multiple of 64") }
         try validate()
     }
@@ -187,7 +188,8 @@ public struct PoolView: @unchecked Sendable {
     func payload(in slot: Int, _ entry: RingEntry) throws(TransportError) -> UnsafeRawPointer {
         // One branch for the three checks: this is on every hand-off. (ElementType's raw values
         // run from 0 without gaps, as declared.)
-        let fits = (entry.length <= UInt64(layout.payloadCapacity)) && (Int(entry.metadataLength) <= layout.metadataCapacity)
+        let fits =
+            (entry.length <= UInt64(layout.payloadCapacity)) && (Int(entry.metadataLength) <= layout.metadataCapacity)
             && (Int(entry.elementType) < ElementType.allCases.count)
         guard fits else { throw Self.unfit(entry, layout) }
         return UnsafeRawPointer(slotBase(slot) + layout.payloadOffset)

@@ -48,7 +48,9 @@ public final class SharedSegment: @unchecked Sendable {
     }
 
     /// Maps `fd`, closing it if that fails, so a failed init leaks no descriptor.
-    private static func mapOrClose(fd: Int32, size: Int, writable: Bool, populate: Bool = true) throws(TransportError) -> UnsafeMutableRawPointer {
+    private static func mapOrClose(fd: Int32, size: Int, writable: Bool, populate: Bool = true) throws(TransportError)
+        -> UnsafeMutableRawPointer
+    {
         let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
         // MAP_POPULATE pre-faults: fresh pages cost ~2.4 µs each on first touch.
         let address = mmap(nil, size, protection, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0)

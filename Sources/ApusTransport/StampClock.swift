@@ -20,13 +20,13 @@ struct StampClock {
     /// Whether the kernel keeps time with the time-stamp counter, so reading it directly is sound.
     static let counterIsClock: Bool = {
         #if arch(x86_64)
-        guard let file = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r") else { return false }
-        defer { fclose(file) }
-        var name = [UInt8](repeating: 0, count: 32)
-        let count = fread(&name, 1, name.count, file)
-        return name.prefix(count) == Array("tsc\n".utf8)[...]
+            guard let file = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r") else { return false }
+            defer { fclose(file) }
+            var name = [UInt8](repeating: 0, count: 32)
+            let count = fread(&name, 1, name.count, file)
+            return name.prefix(count) == Array("tsc\n".utf8)[...]
         #else
-        return false
+            return false
         #endif
     }()
 

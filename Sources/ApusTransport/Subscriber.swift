@@ -32,8 +32,10 @@ public struct ReceivedSample: @unchecked Sendable {
     let pool: UInt16
     let rawElementType: UInt8
 
-    init(payload base: UnsafeRawPointer, length: UInt64, metadataLength: UInt32, timestamp: UInt64,
-         elementType: UInt8, input: Int, pool: UInt16, slot: Int) {
+    init(
+        payload base: UnsafeRawPointer, length: UInt64, metadataLength: UInt32, timestamp: UInt64,
+        elementType: UInt8, input: Int, pool: UInt16, slot: Int
+    ) {
         self.base = base
         self.timestamp = timestamp
         self.lengths = length | UInt64(metadataLength) << 42
@@ -58,8 +60,9 @@ public struct ReceivedSample: @unchecked Sendable {
     /// metadata a faulty producer wrote is an error; its reading stays inside the slot's area.
     public func metadata() throws(TransportError) -> SampleMetadata {
         let count = Int(truncatingIfNeeded: lengths >> 42)
-        return try MetadataCodec.decode(UnsafeRawBufferPointer(start: base - count, count: count),
-                                        elementType: elementType, timestamp: timestamp)
+        return try MetadataCodec.decode(
+            UnsafeRawBufferPointer(start: base - count, count: count),
+            elementType: elementType, timestamp: timestamp)
     }
 }
 

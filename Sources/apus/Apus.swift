@@ -13,8 +13,10 @@ struct Apus: ParsableCommand {
             background daemon in which `apus start FILE` runs dataflows, managed with list, logs, stop and down.
             """,
         version: ApusVersion.current,
-        subcommands: [Run.self, Build.self, New.self, Check.self, Graph.self, Config.self,
-                      Up.self, Down.self, Start.self, Stop.self, List.self, Logs.self, DaemonServe.self]
+        subcommands: [
+            Run.self, Build.self, New.self, Check.self, Graph.self, Config.self,
+            Up.self, Down.self, Start.self, Stop.self, List.self, Logs.self, DaemonServe.self,
+        ]
     )
 }
 

@@ -51,7 +51,8 @@ func check(_ input: Input) -> String? {
         return input.bytes.isEmpty && input.elementType == .uint8 ? "ok parameters" : "FAIL parameters: payload"
     }
     func same<T: Element & Equatable>(_ expected: [T]) -> String {
-        input.array(of: T.self) == expected && input.elementType == T.elementType ? "ok \(name)" : "FAIL \(name): \(input.elementType) \(input.bytes.count) bytes"
+        input.array(of: T.self) == expected && input.elementType == T.elementType
+            ? "ok \(name)" : "FAIL \(name): \(input.elementType) \(input.bytes.count) bytes"
     }
     switch name {
     case "uint8": return same([UInt8](0..<200))

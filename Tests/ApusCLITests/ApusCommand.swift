@@ -38,7 +38,8 @@ struct ApusCommand {
         let stderrURL = folder.appendingPathComponent("stderr")
         var child: Spawned
         do {
-            child = try Spawned.start(program, arguments, directory: directory, environment: environment, stdout: stdoutURL, stderr: stderrURL)
+            child = try Spawned.start(
+                program, arguments, directory: directory, environment: environment, stdout: stdoutURL, stderr: stderrURL)
         } catch {
             return Result(status: 127, stdout: "", stderr: "\(error)")
         }

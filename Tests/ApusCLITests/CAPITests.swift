@@ -60,8 +60,10 @@ extension RunCommandTests {
             try source.write(to: folder.appendingPathComponent("use.cpp"), atomically: true, encoding: .utf8)
             let include = "-I\(Self.header.deletingLastPathComponent().path)"
             var cplusplus = 0
-            for (compiler, file, standard) in [("gcc", "use.c", "-std=c99"), ("clang", "use.c", "-std=c99"),
-                                               ("g++", "use.cpp", "-std=c++11"), ("clang++", "use.cpp", "-std=c++11")] {
+            for (compiler, file, standard) in [
+                ("gcc", "use.c", "-std=c99"), ("clang", "use.c", "-std=c99"),
+                ("g++", "use.cpp", "-std=c++11"), ("clang++", "use.cpp", "-std=c++11"),
+            ] {
                 let result = try ApusCommand.run(
                     program: compiler, [standard] + Self.strict.split(separator: " ").map(String.init) + [include, "-fsyntax-only", file],
                     in: folder)
@@ -121,13 +123,16 @@ extension RunCommandTests {
         }
 
         @Test func cNodesUseEveryFunctionTypeAndParameterAndTheBoundaryCasesInADataflow() throws {
-            let harness = try RunHarness(dataflow: apiTestDataflow(
-                apiTestNode("producer", "producer", "  outputs: [data, spare]") + "\n"
-                    + apiTestNode("consumer", "consumer", """
-                          inputs:
-                            data: {source: producer/data, queue_size: 32}
-                            spare: producer/spare
-                        """)))
+            let harness = try RunHarness(
+                dataflow: apiTestDataflow(
+                    apiTestNode("producer", "producer", "  outputs: [data, spare]") + "\n"
+                        + apiTestNode(
+                            "consumer", "consumer",
+                            """
+                              inputs:
+                                data: {source: producer/data, queue_size: 32}
+                                spare: producer/spare
+                            """)))
             let result = try harness.run()
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
             let producer = result.lines(of: "producer")
@@ -144,18 +149,24 @@ extension RunCommandTests {
         @Test func cNodeStartedByHandIsToldToUseApusRun() throws {
             let harness = try RunHarness(dataflow: apiTestDataflow(apiTestNode("outside", "outside")))
             let build = try ApusCommand.run(
-                program: "/bin/sh", ["-c", "gcc -std=c99 \(Self.strict) -o api_test \(Self.testSource.path) $(\(ApusCommand.binary.path) config --cflags --libs)"],
+                program: "/bin/sh",
+                [
+                    "-c",
+                    "gcc -std=c99 \(Self.strict) -o api_test \(Self.testSource.path) $(\(ApusCommand.binary.path) config --cflags --libs)",
+                ],
                 in: harness.folder)
             #expect(build.status == 0, "\(build.stderr)")
-            let result = try ApusCommand.run(program: harness.folder.appendingPathComponent("api_test").path, ["outside"], in: harness.folder)
+            let result = try ApusCommand.run(
+                program: harness.folder.appendingPathComponent("api_test").path, ["outside"], in: harness.folder)
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
             #expect(result.stdout.hasPrefix("outside: ok"))
         }
 
         @Test func cConsumerGetsNodeFailedBeforeItsInputCloses() throws {
-            let harness = try RunHarness(dataflow: apiTestDataflow(
-                apiTestNode("crash", "crash", "  outputs: [out]") + "\n"
-                    + apiTestNode("watcher", "watcher", "  inputs: {in: crash/out}")))
+            let harness = try RunHarness(
+                dataflow: apiTestDataflow(
+                    apiTestNode("crash", "crash", "  outputs: [out]") + "\n"
+                        + apiTestNode("watcher", "watcher", "  inputs: {in: crash/out}")))
             let result = try harness.run()
             #expect(result.status == 1)
             let watcher = result.lines(of: "watcher")
@@ -167,10 +178,11 @@ extension RunCommandTests {
         @Test func cConsumerSleepingOnHeldEventsDoesNotHoldUpAnotherConsumer() throws {
             // `hoarder` keeps every event it gets (and its shared memory) while it sleeps; its
             // drop_oldest queue of 4 loses messages. `fast` must still get all 200, in order.
-            let harness = try RunHarness(dataflow: apiTestDataflow(
-                apiTestNode("burst", "burst", "  outputs: [out]") + "\n"
-                    + apiTestNode("hoarder", "hoarder", "  inputs: {in: {source: burst/out, queue_size: 4}}") + "\n"
-                    + apiTestNode("fast", "fast", "  inputs: {in: burst/out}")))
+            let harness = try RunHarness(
+                dataflow: apiTestDataflow(
+                    apiTestNode("burst", "burst", "  outputs: [out]") + "\n"
+                        + apiTestNode("hoarder", "hoarder", "  inputs: {in: {source: burst/out, queue_size: 4}}") + "\n"
+                        + apiTestNode("fast", "fast", "  inputs: {in: burst/out}")))
             let result = try harness.run()
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
             #expect(result.lines(of: "fast").first == "fast: received 200 of 200 in order", "\(result.stdout)")
@@ -184,9 +196,12 @@ extension RunCommandTests {
             let code = try #require(readme.firstMatch(of: /```c\n(\/\* doubler\.c \*\/\n[\s\S]*?)```/)?.1)
             let yaml = try #require(readme.firstMatch(of: /```yaml\n# doubler\.yml[^\n]*\n([\s\S]*?)```/)?.1)
             // The README's node between a producer of floats and a checker of the doubled values.
-            let harness = try RunHarness(dataflow: String(yaml) + apiTestDataflow(
-                apiTestNode("producer", "floats", "  outputs: [values]") + "\n"
-                    + apiTestNode("checker", "doubled", "  inputs: {in: doubler/out}")).dropFirst("nodes:\n".count))
+            let harness = try RunHarness(
+                dataflow: String(yaml)
+                    + apiTestDataflow(
+                        apiTestNode("producer", "floats", "  outputs: [values]") + "\n"
+                            + apiTestNode("checker", "doubled", "  inputs: {in: doubler/out}")
+                    ).dropFirst("nodes:\n".count))
             try String(code).write(to: harness.folder.appendingPathComponent("doubler.c"), atomically: true, encoding: .utf8)
             let result = try harness.run()
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")

@@ -3,15 +3,18 @@ import Testing
 
 @Suite struct CheckCommandTests {
     @Test func exampleDataflowsCheckCleanWithOneSummaryLineEach() throws {
-        let result = try ApusCommand.run(["check", "dataflows/minimal.yml", "dataflows/fan-out-fan-in.yml", "dataflows/long-form-inputs.yml"])
+        let result = try ApusCommand.run([
+            "check", "dataflows/minimal.yml", "dataflows/fan-out-fan-in.yml", "dataflows/long-form-inputs.yml",
+        ])
         #expect(result.status == 0)
         #expect(result.stderr == "")
-        #expect(result.stdout == """
-            dataflows/minimal.yml: ok (2 nodes, 1 edge, 1 timer)
-            dataflows/fan-out-fan-in.yml: ok (5 nodes, 6 edges, 2 timers)
-            dataflows/long-form-inputs.yml: ok (2 nodes, 2 edges, 1 timer)
+        #expect(
+            result.stdout == """
+                dataflows/minimal.yml: ok (2 nodes, 1 edge, 1 timer)
+                dataflows/fan-out-fan-in.yml: ok (5 nodes, 6 edges, 2 timers)
+                dataflows/long-form-inputs.yml: ok (2 nodes, 2 edges, 1 timer)
 
-            """)
+                """)
     }
 
     @Test func everyFileInDataflowsChecksClean() throws {
@@ -63,33 +66,35 @@ import Testing
     @Test func mermaidShowsNodesTimersAndLabelledEdges() throws {
         let result = try ApusCommand.run(["graph", "dataflows/long-form-inputs.yml"])
         #expect(result.status == 0)
-        #expect(result.stdout == """
-            flowchart LR
-                timer_hz_20(["apus/timer/hz/20"])
-                n0["sender"]
-                n1["receiver"]
-                timer_hz_20 -- "tick" --> n0
-                n0 -- "count (queue 1, timeout 2 s)" --> n1
-                n0 -- "log (queue 64, backpressure)" --> n1
+        #expect(
+            result.stdout == """
+                flowchart LR
+                    timer_hz_20(["apus/timer/hz/20"])
+                    n0["sender"]
+                    n1["receiver"]
+                    timer_hz_20 -- "tick" --> n0
+                    n0 -- "count (queue 1, timeout 2 s)" --> n1
+                    n0 -- "log (queue 64, backpressure)" --> n1
 
-            """)
+                """)
     }
 
     @Test func dotShowsTheSameGraph() throws {
         let result = try ApusCommand.run(["graph", "dataflows/minimal.yml", "--format", "dot"])
         #expect(result.status == 0)
-        #expect(result.stdout == """
-            digraph dataflow {
-                rankdir=LR;
-                node [shape=box];
-                timer_millis_100 [label="apus/timer/millis/100", shape=ellipse, style=dashed];
-                n0 [label="sender"];
-                n1 [label="receiver"];
-                timer_millis_100 -> n0 [label="tick"];
-                n0 -> n1 [label="count"];
-            }
+        #expect(
+            result.stdout == """
+                digraph dataflow {
+                    rankdir=LR;
+                    node [shape=box];
+                    timer_millis_100 [label="apus/timer/millis/100", shape=ellipse, style=dashed];
+                    n0 [label="sender"];
+                    n1 [label="receiver"];
+                    timer_millis_100 -> n0 [label="tick"];
+                    n0 -> n1 [label="count"];
+                }
 
-            """)
+                """)
     }
 
     @Test func edgeLabelNamesTheOutputWhenItDiffersFromTheInput() throws {

@@ -36,18 +36,18 @@ import Testing
     /// A dataflow of the example sender and receiver: `count` messages, one every `period` ms.
     func writeFlow(_ name: String, count: Int, period: Int = 50) throws {
         try """
-            nodes:
-              - id: sender
-                path: \(bin.path)/sender
-                args: --count \(count)
-                inputs:
-                  tick: apus/timer/millis/\(period)
-                outputs: [count]
-              - id: receiver
-                path: \(bin.path)/receiver
-                inputs:
-                  count: sender/count
-            """.write(to: folder.appendingPathComponent("\(name).yml"), atomically: true, encoding: .utf8)
+        nodes:
+          - id: sender
+            path: \(bin.path)/sender
+            args: --count \(count)
+            inputs:
+              tick: apus/timer/millis/\(period)
+            outputs: [count]
+          - id: receiver
+            path: \(bin.path)/receiver
+            inputs:
+              count: sender/count
+        """.write(to: folder.appendingPathComponent("\(name).yml"), atomically: true, encoding: .utf8)
     }
 
     func survivors() -> [Int32] {
@@ -170,11 +170,11 @@ import Testing
         #expect(attached.stdout.contains("[receiver] received 5 messages"), "\(attached.stdout)")
 
         try """
-            nodes:
-              - id: crasher
-                path: /bin/sh
-                args: -c 'echo going down; exit 3'
-            """.write(to: folder.appendingPathComponent("crash.yml"), atomically: true, encoding: .utf8)
+        nodes:
+          - id: crasher
+            path: /bin/sh
+            args: -c 'echo going down; exit 3'
+        """.write(to: folder.appendingPathComponent("crash.yml"), atomically: true, encoding: .utf8)
         let crashed = try apus("start", "crash.yml", "--attach")
         #expect(crashed.status == 1, "\(crashed.stdout)")
         #expect(crashed.stdout.contains("[crasher] going down"), "\(crashed.stdout)")
@@ -190,8 +190,9 @@ import Testing
         try writeFlow("long", count: 100_000)
         let out = folder.appendingPathComponent("attach.out")
         let err = folder.appendingPathComponent("attach.err")
-        var attached = try Spawned.start(ApusCommand.binary.path, ["start", "long.yml", "--attach"], directory: folder,
-                                         environment: environment, stdout: out, stderr: err)
+        var attached = try Spawned.start(
+            ApusCommand.binary.path, ["start", "long.yml", "--attach"], directory: folder,
+            environment: environment, stdout: out, stderr: err)
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, !((try? String(contentsOf: out, encoding: .utf8)) ?? "").contains("[receiver] count:") { usleep(50_000) }
         kill(attached.pid, SIGINT)
@@ -263,14 +264,14 @@ import Testing
     @Test func listCountsEachRestartOfADataflow() throws {
         defer { cleanUp() }
         try """
-            nodes:
-              - id: flaky
-                path: \(bin.path)/apus-test-node
-                args: --fail-after 1
-                restart_policy: on-failure
-                max_restarts: 2
-                inputs: { tick: apus/timer/millis/20 }
-            """.write(to: folder.appendingPathComponent("flaky.yml"), atomically: true, encoding: .utf8)
+        nodes:
+          - id: flaky
+            path: \(bin.path)/apus-test-node
+            args: --fail-after 1
+            restart_policy: on-failure
+            max_restarts: 2
+            inputs: { tick: apus/timer/millis/20 }
+        """.write(to: folder.appendingPathComponent("flaky.yml"), atomically: true, encoding: .utf8)
         #expect(try apus("up").status == 0)
         let attached = try apus("start", "flaky.yml", "--attach")
         #expect(attached.status == 1, "\(attached.stdout) \(attached.stderr)")
@@ -283,12 +284,15 @@ import Testing
     @Test func staleSocketsGarbageAndOtherUsersAreHandled() throws {
         defer { cleanUp() }
         // A socket file left by a daemon that died: nothing listens on it.
-        try FileManager.default.createDirectory(atPath: runtime + "/apus", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: runtime + "/apus", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let stale = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(self.socket.utf8) + [0]) }
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
         close(stale)
         #expect(FileManager.default.fileExists(atPath: socket))
         let noDaemon = try apus("list")
@@ -302,14 +306,18 @@ import Testing
         // Malformed, oversized, truncated, random and wrong-version requests: refused or dropped.
         #expect(try exchange(framed("{not json")).contains("malformed request"))
         #expect(try exchange([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]).contains("over the limit of 1048576 bytes"))
-        #expect(try exchange(framed("{\"version\":\"9.9.9\",\"command\":\"ping\"}")).contains(
-            "version mismatch: this client is apus 9.9.9, the daemon at \(socket) is apus 0.1.0"))
+        #expect(
+            try exchange(framed("{\"version\":\"9.9.9\",\"command\":\"ping\"}")).contains(
+                "version mismatch: this client is apus 9.9.9, the daemon at \(socket) is apus 0.1.0"))
         #expect(try exchange(framed("{\"version\":\"0.1.0\",\"command\":\"explode\"}")).contains("malformed request"))
         _ = try exchange(Array(framed("{\"version\":\"0.1.0\",\"command\":\"ping\"}").prefix(10)))
         var generator = SystemRandomNumberGenerator()
         for round in 0..<100 {
             var bytes = (0..<Int.random(in: 1...3000, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            if round % 2 == 0, bytes.count > 4 { bytes[0] = 0; bytes[1] = 0 }  // plausible lengths too
+            if round % 2 == 0, bytes.count > 4 {
+                bytes[0] = 0
+                bytes[1] = 0
+            }  // plausible lengths too
             _ = try exchange(bytes)
         }
         // A refused request closes the connection even while the client keeps its side open.

@@ -8,21 +8,22 @@ import Testing
 
     @Test func anInputThatGoesQuietIsClosedAfterItsTimeoutAndTheNodeStops() throws {
         // The producer sends three messages at once, then only ticks for ten seconds.
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: source
-                path: \(node)
-                args: --send 3 --fail-after 100 --code 0
-                inputs: { tick: apus/timer/millis/100 }
-                outputs: [out]
-              - id: sink
-                path: \(node)
-                args: --print-inputs
-                inputs:
-                  in:
-                    source: source/out
-                    input_timeout: 0.5
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send 3 --fail-after 100 --code 0
+                    inputs: { tick: apus/timer/millis/100 }
+                    outputs: [out]
+                  - id: sink
+                    path: \(node)
+                    args: --print-inputs
+                    inputs:
+                      in:
+                        source: source/out
+                        input_timeout: 0.5
+                """)
         let started = Date()
         try harness.start()
         try harness.waitForOutput("[sink] events done", timeout: 8)

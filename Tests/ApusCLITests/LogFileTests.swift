@@ -7,13 +7,14 @@ import Testing
     let node = RunHarness.testNode
 
     @Test func logDirPutsEveryNodeLogInTheChosenFolder() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: source
-                path: \(node)
-                args: --send 2 --then-exit
-                outputs: [out]
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send 2 --then-exit
+                    outputs: [out]
+                """)
         let result = try harness.run(["--log-dir", "logs"])
         #expect(result.status == 0, "\(result.stderr)")
         let log = try String(contentsOf: harness.folder.appendingPathComponent("logs/source.log"), encoding: .utf8)
@@ -25,13 +26,14 @@ import Testing
     /// A log file that cannot be created is said, naming the node and the file; the node's
     /// output still reaches the console, and the run goes on.
     @Test func aLogFileThatCannotBeCreatedIsReportedAndTheOutputStillShown() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: source
-                path: \(node)
-                args: --send 2 --then-exit
-                outputs: [out]
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send 2 --then-exit
+                    outputs: [out]
+                """)
         // A folder where the log file should be: opening it for writing fails (EISDIR), even as root.
         try FileManager.default.createDirectory(
             at: harness.folder.appendingPathComponent("logs/source.log"), withIntermediateDirectories: true)
@@ -47,12 +49,13 @@ import Testing
     /// line still reaches the console.
     @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root"))
     func aFullDiskForTheLogsLosesNoLineOnTheConsole() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: chatty
-                path: \(node)
-                args: --flood 40000 --then-exit
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: chatty
+                    path: \(node)
+                    args: --flood 40000 --then-exit
+                """)
         let logs = harness.folder.appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         guard system("mount -t tmpfs -o size=1m apus-test-logs \(logs.path)") == 0 else {

@@ -66,14 +66,14 @@ import Testing
     @Test func buildRunsTheBuildStepsOnlyAndNamesTheFailingNode() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         try """
-            nodes:
-              - id: maker
-                build: echo made > made.txt && apus config --cflags
-                path: /bin/true
-              - id: broken
-                build: echo trying && exit 3
-                path: /bin/true
-            """.write(to: folder.appendingPathComponent("flow.yml"), atomically: true, encoding: .utf8)
+        nodes:
+          - id: maker
+            build: echo made > made.txt && apus config --cflags
+            path: /bin/true
+          - id: broken
+            build: echo trying && exit 3
+            path: /bin/true
+        """.write(to: folder.appendingPathComponent("flow.yml"), atomically: true, encoding: .utf8)
         let failed = try ApusCommand.run(["build", "flow.yml", "--no-color"], in: folder)
         #expect(failed.status == 1)
         #expect(exists("made.txt"))

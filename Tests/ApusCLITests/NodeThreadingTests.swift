@@ -10,16 +10,17 @@ import Testing
     /// thread reads the control socket on its way; the STOP it finds there must still wake the
     /// waiting thread, so the node ends within the grace period instead of being killed after it.
     @Test func stopReachesAThreadWaitingWithoutTimeoutWhileAnotherSends() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: busy
-                path: \(node)
-                args: --send-from-thread
-                outputs: [out]
-              - id: sink
-                path: \(node)
-                inputs: { in: busy/out }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: busy
+                    path: \(node)
+                    args: --send-from-thread
+                    outputs: [out]
+                  - id: sink
+                    path: \(node)
+                    inputs: { in: busy/out }
+                """)
         let result = try harness.run(["--stop-after", "1s", "--grace", "5s"], timeout: 30)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(!result.stderr.contains("grace period"), "\(result.stderr)")

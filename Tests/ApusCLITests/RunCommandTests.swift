@@ -108,12 +108,13 @@ import Testing
     }
 
     @Test func timerTicksAtItsConfiguredRate() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: ticker
-                path: \(node)
-                inputs: { tick: apus/timer/millis/20 }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: ticker
+                    path: \(node)
+                    inputs: { tick: apus/timer/millis/20 }
+                """)
         let result = try harness.run(["--stop-after", "2s"])
         #expect(result.status == 0, "\(result.stderr)")
         let summary = try #require(result.lines(of: "ticker").last)
@@ -125,18 +126,19 @@ import Testing
     }
 
     @Test func nodeExitingOneIsReportedAndItsConsumersAreTold() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: source
-                path: \(node)
-                args: --send 10 --on-tick --fail-after 3
-                inputs: { tick: apus/timer/millis/10 }
-                outputs: [out]
-              - id: sink
-                path: \(node)
-                args: --print-inputs
-                inputs: { in: source/out }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send 10 --on-tick --fail-after 3
+                    inputs: { tick: apus/timer/millis/10 }
+                    outputs: [out]
+                  - id: sink
+                    path: \(node)
+                    args: --print-inputs
+                    inputs: { in: source/out }
+                """)
         let result = try harness.run()
         #expect(result.status == 1)
         #expect(result.stderr.contains("node 'source' exited with status 1"))
@@ -152,14 +154,15 @@ import Testing
     }
 
     @Test func nodeKilledBySegfaultIsReportedWithTheSignal() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: crasher
-                path: \(node)
-                inputs: { tick: apus/timer/millis/10 }
-                args: --segv-after 2
-                env: { SWIFT_BACKTRACE: enable=no }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: crasher
+                    path: \(node)
+                    inputs: { tick: apus/timer/millis/10 }
+                    args: --segv-after 2
+                    env: { SWIFT_BACKTRACE: enable=no }
+                """)
         let result = try harness.run()
         #expect(result.status == 1)
         #expect(result.stderr.contains("node 'crasher' killed by signal 11 (SIGSEGV)"))
@@ -168,15 +171,16 @@ import Testing
     }
 
     @Test func nodeThatNeverConnectsFailsTheStartNamingIt() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: mute
-                path: \(node)
-                args: --no-connect
-              - id: fine
-                path: \(node)
-                inputs: { tick: apus/timer/millis/10 }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: mute
+                    path: \(node)
+                    args: --no-connect
+                  - id: fine
+                    path: \(node)
+                    inputs: { tick: apus/timer/millis/10 }
+                """)
         let result = try harness.run(["--startup-timeout", "1s", "--grace", "1s"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("node 'mute' never connected to the dataflow within the 1 s startup timeout"))
@@ -189,17 +193,18 @@ import Testing
     /// A node may exit with control messages unread (here the STOP sent when its producer ended):
     /// its socket then resets, which is a normal end, not an error to report.
     @Test func nodeExitingWithUnreadControlMessagesEndsQuietly() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: source
-                path: \(node)
-                args: --send 3 --then-exit
-                outputs: [out]
-              - id: sink
-                path: \(node)
-                args: --exit-after-ms 500
-                inputs: { in: source/out }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send 3 --then-exit
+                    outputs: [out]
+                  - id: sink
+                    path: \(node)
+                    args: --exit-after-ms 500
+                    inputs: { in: source/out }
+                """)
         let result = try harness.run()
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.lines(of: "sink") == ["exiting without reading"])
@@ -209,13 +214,14 @@ import Testing
     }
 
     @Test func nodeIgnoringStopIsTerminatedAfterTheGracePeriod() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: stubborn
-                path: \(node)
-                args: --ignore-stop
-                inputs: { tick: apus/timer/millis/50 }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: stubborn
+                    path: \(node)
+                    args: --ignore-stop
+                    inputs: { tick: apus/timer/millis/50 }
+                """)
         let started = Date()
         let result = try harness.run(["--stop-after", "0.5s", "--grace", "1s"])
         #expect(result.status == 1)
@@ -226,47 +232,51 @@ import Testing
     }
 
     @Test func restartOnFailureHonoursMaxRestartsAndTheConsumerKeepsReceiving() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: flaky
-                path: \(node)
-                args: --send 100 --on-tick --fail-after 3
-                inputs: { tick: apus/timer/millis/10 }
-                outputs: [out]
-                restart_policy: on-failure
-                max_restarts: 2
-                restart_delay: 0.05
-              - id: sink
-                path: \(node)
-                args: --print-inputs
-                inputs: { in: flaky/out }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: flaky
+                    path: \(node)
+                    args: --send 100 --on-tick --fail-after 3
+                    inputs: { tick: apus/timer/millis/10 }
+                    outputs: [out]
+                    restart_policy: on-failure
+                    max_restarts: 2
+                    restart_delay: 0.05
+                  - id: sink
+                    path: \(node)
+                    args: --print-inputs
+                    inputs: { in: flaky/out }
+                """)
         let result = try harness.run()
         #expect(result.status == 1)
         #expect(result.stderr.contains("node 'flaky' exited with status 1; restarting (1 of 2) in 0.05 s"))
         #expect(result.stderr.contains("node 'flaky' exited with status 1; restarting (2 of 2) in 0.1 s"))
         #expect(result.stderr.contains("node 'flaky' exited with status 1 after 2 restarts"))
         // Three incarnations, three messages each; the sink ran through all of them.
-        #expect(result.lines(of: "sink").filter { $0.hasPrefix("got") } == Array(repeating: ["got in 0", "got in 1", "got in 2"], count: 3).flatMap { $0 })
+        #expect(
+            result.lines(of: "sink").filter { $0.hasPrefix("got") }
+                == Array(repeating: ["got in 0", "got in 1", "got in 2"], count: 3).flatMap { $0 })
         #expect(result.lines(of: "sink").contains("closed in"))
         harness.expectClean()
     }
 
     @Test func restartedConsumerIsWiredAgain() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: source
-                path: \(node)
-                args: --send 40 --on-tick
-                inputs: { tick: apus/timer/millis/10 }
-                outputs: [out]
-              - id: sink
-                path: \(node)
-                args: --print-inputs --fail-after 5
-                inputs: { in: source/out }
-                restart_policy: on-failure
-                max_restarts: 1
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send 40 --on-tick
+                    inputs: { tick: apus/timer/millis/10 }
+                    outputs: [out]
+                  - id: sink
+                    path: \(node)
+                    args: --print-inputs --fail-after 5
+                    inputs: { in: source/out }
+                    restart_policy: on-failure
+                    max_restarts: 1
+                """)
         let result = try harness.run()
         #expect(result.status == 1)
         #expect(result.stderr.contains("node 'sink' exited with status 1; restarting (1 of 1)"))
@@ -278,20 +288,21 @@ import Testing
     }
 
     @Test func dropsOfARestartedConsumerAreReportedOncePerInbox() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: source
-                path: \(node)
-                args: --send 20000 --then-exit
-                outputs: [out]
-              - id: sink
-                path: \(node)
-                args: --fail-after 3
-                inputs: { in: { source: source/out, queue_size: 2 } }
-                restart_policy: on-failure
-                max_restarts: 1
-                restart_delay: 1
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send 20000 --then-exit
+                    outputs: [out]
+                  - id: sink
+                    path: \(node)
+                    args: --fail-after 3
+                    inputs: { in: { source: source/out, queue_size: 2 } }
+                    restart_policy: on-failure
+                    max_restarts: 1
+                    restart_delay: 1
+                """)
         let result = try harness.run()
         #expect(result.stderr.contains("node 'sink' exited with status 1; restarting (1 of 1)"), "\(result.stderr)")
         let notes = result.stderr.split(separator: "\n").filter { $0.hasPrefix("apus: node 'sink' input 'in': ") }
@@ -304,12 +315,13 @@ import Testing
     }
 
     @Test func failingBuildStepStopsTheRunNamingNodeAndCommand() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: broken
-                build: echo compiling; echo 'no such header' >&2; exit 3
-                path: \(node)
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: broken
+                    build: echo compiling; echo 'no such header' >&2; exit 3
+                    path: \(node)
+                """)
         try harness.start()
         let result = try harness.wait()
         #expect(result.status == 1)
@@ -319,18 +331,19 @@ import Testing
     }
 
     @Test func sigintStopsTheDataflowGracefully() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: source
-                path: \(node)
-                args: --send 100000 --on-tick
-                inputs: { tick: apus/timer/millis/10 }
-                outputs: [out]
-              - id: sink
-                path: \(node)
-                args: --print-inputs
-                inputs: { in: source/out }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send 100000 --on-tick
+                    inputs: { tick: apus/timer/millis/10 }
+                    outputs: [out]
+                  - id: sink
+                    path: \(node)
+                    args: --print-inputs
+                    inputs: { in: source/out }
+                """)
         try harness.start()
         try harness.waitForOutput("got in 3")
         harness.signal(SIGINT)
@@ -375,18 +388,19 @@ import Testing
     }
 
     @Test func pythonNodesRunWithPython3InTheDataflowFolder() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: script
-                path: hello.py
-                args: one "two words"
-                env: { GREETING: hello }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: script
+                    path: hello.py
+                    args: one "two words"
+                    env: { GREETING: hello }
+                """)
         try """
-            import os, sys
-            print(os.environ["GREETING"], sys.argv[1:], os.environ["APUS_NODE_ID"], os.getcwd() == os.path.dirname(os.path.abspath(__file__)))
-            print("to stderr", file=sys.stderr)
-            """.write(to: harness.folder.appendingPathComponent("hello.py"), atomically: true, encoding: .utf8)
+        import os, sys
+        print(os.environ["GREETING"], sys.argv[1:], os.environ["APUS_NODE_ID"], os.getcwd() == os.path.dirname(os.path.abspath(__file__)))
+        print("to stderr", file=sys.stderr)
+        """.write(to: harness.folder.appendingPathComponent("hello.py"), atomically: true, encoding: .utf8)
         let result = try harness.run()
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.lines(of: "script").sorted() == ["hello ['one', 'two words'] script True", "to stderr"])
@@ -405,23 +419,26 @@ import Testing
 
     @Test func swiftAPICarriesEveryElementTypeMetadataAndZeroCopySamples() throws {
         let api = RunHarness.binary("apus-api-node")
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: producer
-                path: \(api)
-                args: produce
-                outputs: [out]
-              - id: consumer
-                path: \(api)
-                args: consume
-                inputs: { in: { source: producer/out, queue_size: 32, queue_policy: backpressure } }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: producer
+                    path: \(api)
+                    args: produce
+                    outputs: [out]
+                  - id: consumer
+                    path: \(api)
+                    args: consume
+                    inputs: { in: { source: producer/out, queue_size: 32, queue_policy: backpressure } }
+                """)
         let result = try harness.run()
         #expect(result.status == 0, "\(result.stderr)")
         let consumer = result.lines(of: "consumer")
         #expect(!consumer.contains { $0.hasPrefix("FAIL") }, "\(consumer)")
-        let cases = ["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float16", "float32",
-                     "float64", "bool", "utf8", "parameters", "allocate"]
+        let cases = [
+            "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float16", "float32",
+            "float64", "bool", "utf8", "parameters", "allocate",
+        ]
         #expect(consumer.filter { $0.hasPrefix("ok") && $0 != "ok released" } == cases.map { "ok \($0)" })
         #expect(consumer.filter { $0 == "ok released" }.count == cases.count)
         #expect(consumer.suffix(2) == ["closed in", "events ended"])
@@ -430,16 +447,17 @@ import Testing
     }
 
     @Test func floodsOfLogLinesAndMessagesAreCarriedOrCountedNeverHang() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: chatty
-                path: \(node)
-                args: --flood 50000 --send 100000 --then-exit
-                outputs: [out]
-              - id: slow
-                path: \(node)
-                inputs: { in: { source: chatty/out, queue_size: 10 } }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: chatty
+                    path: \(node)
+                    args: --flood 50000 --send 100000 --then-exit
+                    outputs: [out]
+                  - id: slow
+                    path: \(node)
+                    inputs: { in: { source: chatty/out, queue_size: 10 } }
+                """)
         let result = try harness.run(timeout: 120)
         #expect(result.status == 0, "\(result.stderr)")
         // Every log line arrives, in order, on the console and in the log file.
@@ -454,17 +472,22 @@ import Testing
         let note = result.stderr.split(separator: "\n").first { $0.hasPrefix("apus: node 'slow' input 'in': ") }
         let dropped = note.flatMap { Int($0.split(separator: " ")[5]) } ?? 0
         #expect(received + dropped == 100_000, "\(summary) / \(note ?? "no drop note")")
-        #expect(note == nil || note!.hasSuffix("dropped (queue_size 10 full, drop_oldest kept the newest; a larger queue_size or queue_policy: backpressure keeps them all)"))
+        #expect(
+            note == nil
+                || note!.hasSuffix(
+                    "dropped (queue_size 10 full, drop_oldest kept the newest; a larger queue_size or queue_policy: backpressure keeps them all)"
+                ))
         harness.expectClean()
     }
 
     @Test func nodeWhoseProgramIsMissingAfterItsBuildIsReported() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: ghost
-                build: "true"
-                path: not-built-yet
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: ghost
+                    build: "true"
+                    path: not-built-yet
+                """)
         let result = try harness.run()
         #expect(result.status == 1)
         #expect(result.stderr.contains("node 'ghost': cannot start \(harness.folder.path)/not-built-yet: No such file or directory"))
@@ -472,26 +495,31 @@ import Testing
     }
 
     @Test func sendingOnAnUndeclaredOutputIsAnError() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: confused
-                path: \(node)
-                args: --send 1
-                outputs: [other]
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: confused
+                    path: \(node)
+                    args: --send 1
+                    outputs: [other]
+                """)
         let result = try harness.run()
         #expect(result.status == 1)
-        #expect(result.lines(of: "confused") == ["test-node: output 'out' is not declared by this node in the dataflow (declared outputs: 'other')"])
+        #expect(
+            result.lines(of: "confused") == [
+                "test-node: output 'out' is not declared by this node in the dataflow (declared outputs: 'other')"
+            ])
         harness.expectClean()
     }
 
     @Test func invalidDataflowStartsNothing() throws {
-        let harness = try RunHarness(dataflow: """
-            nodes:
-              - id: a
-                path: \(node)
-                inputs: { in: ghost/out }
-            """)
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: a
+                    path: \(node)
+                    inputs: { in: ghost/out }
+                """)
         let result = try harness.run()
         #expect(result.status == 1)
         #expect(result.stderr.contains("dataflow.yml:4:"))

@@ -74,8 +74,9 @@ final class RunHarness {
     }
 
     var output: Result {
-        Result(status: -1, stdout: (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "",
-               stderr: (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "")
+        Result(
+            status: -1, stdout: (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "")
     }
 
     /// Waits until `apus run` printed a line containing `text`.

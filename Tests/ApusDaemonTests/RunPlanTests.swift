@@ -12,7 +12,8 @@ import Testing
     }
 
     @Test func everyEdgeGetsItsOwnRingAndHolderBitPerProducer() throws {
-        let plan = try plan("""
+        let plan = try plan(
+            """
             nodes:
               - id: camera
                 path: camera
@@ -25,10 +26,11 @@ import Testing
                 inputs: { frame: camera/frame, tick: apus/timer/millis/10 }
             """)
         let camera = plan.nodes[0]
-        #expect(camera.outputs == [
-            [RunPlan.Edge(consumer: 1, ring: 0, bit: 1), RunPlan.Edge(consumer: 2, ring: 0, bit: 3)],
-            [RunPlan.Edge(consumer: 1, ring: 1, bit: 2)],
-        ])
+        #expect(
+            camera.outputs == [
+                [RunPlan.Edge(consumer: 1, ring: 0, bit: 1), RunPlan.Edge(consumer: 2, ring: 0, bit: 3)],
+                [RunPlan.Edge(consumer: 1, ring: 1, bit: 2)],
+            ])
         #expect(plan.nodes[1].streams.map(\.producer) == [.node(0), .node(0)])
         #expect(plan.nodes[1].inbox.rings.map(\.capacity) == [10, 3])
         #expect(plan.nodes[1].inbox.rings.map(\.policy) == [.dropOldest, .backpressure])
@@ -38,7 +40,8 @@ import Testing
     }
 
     @Test func stdoutEdgesAreTheDaemonsAndNumberedAfterTheNodes() throws {
-        let plan = try plan("""
+        let plan = try plan(
+            """
             nodes:
               - id: talker
                 path: talker

@@ -25,13 +25,15 @@ import Testing
     }
 
     @Test func idNameAndDescriptionAreRead() throws {
-        let node = try Fixtures.load("""
+        let node = try Fixtures.load(
+            """
             nodes:
               - id: cam.front-1_a
                 name: Front camera
                 description: 640x480 at 30 Hz
                 path: /bin/true
-            """).nodes[0]
+            """
+        ).nodes[0]
         #expect(node.id == "cam.front-1_a")
         #expect(node.name == "Front camera")
         #expect(node.description == "640x480 at 30 Hz")
@@ -64,8 +66,9 @@ import Testing
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("apus-model-\(getpid()).bin")
         try "data".write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        #expect(Fixtures.diagnostics("nodes: [{id: a, path: \(file.path)}]")
-            == ["1:23: node 'a': key 'path': '\(file.path)' is not executable (\(file.path); try chmod +x)"])
+        #expect(
+            Fixtures.diagnostics("nodes: [{id: a, path: \(file.path)}]")
+                == ["1:23: node 'a': key 'path': '\(file.path)' is not executable (\(file.path); try chmod +x)"])
     }
 
     @Test func pathWithBuildStepIsCheckedWhenTheNodeStarts() throws {
@@ -75,17 +78,20 @@ import Testing
     }
 
     @Test func argsAreSplitLikeAShell() throws {
-        let node = try Fixtures.load(#"""
+        let node = try Fixtures.load(
+            #"""
             nodes:
               - id: a
                 path: /bin/true
                 args: --name 'front camera' --label "say \"hi\"" plain\ space ''
-            """#).nodes[0]
+            """#
+        ).nodes[0]
         #expect(node.args == ["--name", "front camera", "--label", #"say "hi""#, "plain space", ""])
     }
 
     @Test func envValuesKeepTheirTypesAndExpandVariables() throws {
-        let node = try Fixtures.load("""
+        let node = try Fixtures.load(
+            """
             nodes:
               - id: a
                 path: /bin/true
@@ -98,40 +104,48 @@ import Testing
                   FALLBACK: ${APUS_TEST_UNSET:-cpu}
                   LITERAL: cost $5
                   YES_IS_TEXT: yes
-            """).nodes[0]
-        #expect(node.env == [
-            EnvVariable(name: "FLAG", value: .bool(false)),
-            EnvVariable(name: "COUNT", value: .int(16)),
-            EnvVariable(name: "RATE", value: .float(29.97)),
-            EnvVariable(name: "QUOTED", value: .string("30")),
-            EnvVariable(name: "HOME_MODEL", value: .string("/home/robot/models/30fps")),
-            EnvVariable(name: "FALLBACK", value: .string("cpu")),
-            EnvVariable(name: "LITERAL", value: .string("cost $5")),
-            EnvVariable(name: "YES_IS_TEXT", value: .string("yes")),
-        ])
+            """
+        ).nodes[0]
+        #expect(
+            node.env == [
+                EnvVariable(name: "FLAG", value: .bool(false)),
+                EnvVariable(name: "COUNT", value: .int(16)),
+                EnvVariable(name: "RATE", value: .float(29.97)),
+                EnvVariable(name: "QUOTED", value: .string("30")),
+                EnvVariable(name: "HOME_MODEL", value: .string("/home/robot/models/30fps")),
+                EnvVariable(name: "FALLBACK", value: .string("cpu")),
+                EnvVariable(name: "LITERAL", value: .string("cost $5")),
+                EnvVariable(name: "YES_IS_TEXT", value: .string("yes")),
+            ])
         #expect(node.env.map(\.value.description) == ["false", "16", "29.97", "30", "/home/robot/models/30fps", "cpu", "cost $5", "yes"])
     }
 
     @Test func buildIsReadAsShellText() throws {
-        let node = try Fixtures.load("""
+        let node = try Fixtures.load(
+            """
             nodes:
               - id: a
                 path: out/a
                 build: |
                   mkdir -p out
                   cc -o out/a a.c
-            """).nodes[0]
+            """
+        ).nodes[0]
         #expect(node.build == "mkdir -p out\ncc -o out/a a.c")
     }
 
     @Test func shortFormInputTakesDefaults() throws {
         let input = try Fixtures.load(Self.twoNodes).nodes[1].inputs[0]
-        #expect(input == InputDescriptor(id: "frame", source: .output(node: "camera", output: "frame"),
-                                         queueSize: 10, queuePolicy: .dropOldest, inputTimeout: nil))
+        #expect(
+            input
+                == InputDescriptor(
+                    id: "frame", source: .output(node: "camera", output: "frame"),
+                    queueSize: 10, queuePolicy: .dropOldest, inputTimeout: nil))
     }
 
     @Test func longFormInputReadsEveryKey() throws {
-        let input = try Fixtures.load("""
+        let input = try Fixtures.load(
+            """
             nodes:
               - id: camera
                 path: /bin/true
@@ -144,13 +158,18 @@ import Testing
                     queue_size: 1
                     queue_policy: backpressure
                     input_timeout: 2.5
-            """).nodes[1].inputs[0]
-        #expect(input == InputDescriptor(id: "frame", source: .output(node: "camera", output: "frame"),
-                                         queueSize: 1, queuePolicy: .backpressure, inputTimeout: 2.5))
+            """
+        ).nodes[1].inputs[0]
+        #expect(
+            input
+                == InputDescriptor(
+                    id: "frame", source: .output(node: "camera", output: "frame"),
+                    queueSize: 1, queuePolicy: .backpressure, inputTimeout: 2.5))
     }
 
     @Test func inputsMayComeFromNodesDeclaredLaterAndFromThemselves() throws {
-        let dataflow = try Fixtures.load("""
+        let dataflow = try Fixtures.load(
+            """
             nodes:
               - id: a
                 path: /bin/true
@@ -182,7 +201,8 @@ import Testing
     }
 
     @Test func doraAndApusTimersAreTheSameSource() throws {
-        let dataflow = try Fixtures.load("""
+        let dataflow = try Fixtures.load(
+            """
             nodes:
               - id: a
                 path: /bin/true
@@ -194,7 +214,8 @@ import Testing
     }
 
     @Test func outputsRestartAndStdoutKeysAreRead() throws {
-        let node = try Fixtures.load("""
+        let node = try Fixtures.load(
+            """
             nodes:
               - id: a
                 path: /bin/true
@@ -204,7 +225,8 @@ import Testing
                 restart_delay: 0.5
                 max_restart_delay: 8
                 send_stdout_as: log
-            """).nodes[0]
+            """
+        ).nodes[0]
         #expect(node.outputs == ["frame", "log"])
         #expect(node.restartPolicy == .onFailure)
         #expect(node.maxRestarts == 5)
@@ -242,17 +264,19 @@ import Testing
     }
 
     @Test func duplicateOutputIsRefused() {
-        #expect(Fixtures.diagnostics("nodes: [{id: a, path: /bin/true, outputs: [o, o]}]")
-            == ["1:47: node 'a': key 'outputs': output 'o' is declared twice"])
+        #expect(
+            Fixtures.diagnostics("nodes: [{id: a, path: /bin/true, outputs: [o, o]}]")
+                == ["1:47: node 'a': key 'outputs': output 'o' is declared twice"])
     }
 
     @Test func longNodeListsAreShortenedInMessages() {
         var yaml = "nodes:\n"
         for index in 0..<20 { yaml += "  - {id: n\(index), path: /bin/true}\n" }
         yaml += "  - {id: sink, path: /bin/true, inputs: {x: nope/out}}\n"
-        #expect(Fixtures.diagnostics(yaml) == [
-            "22:45: node 'sink': input 'x': source 'nope/out' names no node "
-                + "(nodes: n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, … 9 more)"
-        ])
+        #expect(
+            Fixtures.diagnostics(yaml) == [
+                "22:45: node 'sink': input 'x': source 'nope/out' names no node "
+                    + "(nodes: n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, … 9 more)"
+            ])
     }
 }

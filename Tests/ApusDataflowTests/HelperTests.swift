@@ -30,8 +30,10 @@ import Testing
     }
 
     @Test func unsetVariableIsAnError() {
-        #expect(throws: EnvExpansion.ExpansionError(
-            message: "variable 'NOPE' is not set (write ${NOPE:-default} for a default)")) {
+        #expect(
+            throws: EnvExpansion.ExpansionError(
+                message: "variable 'NOPE' is not set (write ${NOPE:-default} for a default)")
+        ) {
             try EnvExpansion.expand("$NOPE", environment: environment)
         }
         #expect(throws: EnvExpansion.ExpansionError(message: "'${' without a closing '}'")) {

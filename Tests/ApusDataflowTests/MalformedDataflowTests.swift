@@ -8,7 +8,8 @@ import Testing
 @Suite struct MalformedDataflowTests {
     static let folder = Fixtures.url.appendingPathComponent("invalid")
 
-    static let files: [String] = (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?
+    static let files: [String] =
+        (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?
         .filter { $0.hasSuffix(".yml") }.sorted() ?? []
 
     @Test func corpusCoversAtLeastTwentyFiveMalformedFiles() {
@@ -43,8 +44,9 @@ import Testing
         let diagnostic = DataflowDiagnostic(
             file: "dataflows/bad.yml", line: 14, column: 9, node: "detector", context: ["input 'frame'"],
             message: "source 'camra/frame' names no node (nodes: camera, planner)")
-        #expect(diagnostic.description
-            == "dataflows/bad.yml:14:9: node 'detector': input 'frame': source 'camra/frame' names no node (nodes: camera, planner)")
+        #expect(
+            diagnostic.description
+                == "dataflows/bad.yml:14:9: node 'detector': input 'frame': source 'camra/frame' names no node (nodes: camera, planner)")
     }
 }
 
@@ -55,7 +57,8 @@ enum Fixtures {
     static let environment = ["PATH": "/usr/bin:/bin", "HOME": "/home/robot", "APUS_TEST_FPS": "30"]
 
     static func load(_ yaml: String, environment: [String: String] = Fixtures.environment) throws(DataflowErrors)
-        -> DataflowDescriptor {
+        -> DataflowDescriptor
+    {
         try DataflowLoader(environment: environment).parse(yaml: yaml, file: "test.yml", directory: url.path)
     }
 

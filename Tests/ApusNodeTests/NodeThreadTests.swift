@@ -90,7 +90,10 @@ final class LoopbackDaemon: @unchecked Sendable {
         while next[0] + next[1] < 2 * perSender {
             guard case .input(let input) = try #require(try node.next(timeout: .seconds(10))) else { continue }
             let values = input.array(of: Int64.self) ?? []
-            guard values.count == 2 else { disorder += 1; continue }
+            guard values.count == 2 else {
+                disorder += 1
+                continue
+            }
             let (sender, seq) = (Int(values[0]), Int(values[1]))
             if seq != next[sender] { disorder += 1 }
             next[sender] = seq + 1

@@ -68,7 +68,8 @@ final class TransportHarness: @unchecked Sendable {
 
     /// A consumer with one ring per entry of `inputs` (the producer id feeding it, capacity, policy).
     @discardableResult
-    func consumer(_ name: String, inputs: [(producer: Int, capacity: Int, policy: RingPolicy)], arguments: [String] = []) throws -> Consumer {
+    func consumer(_ name: String, inputs: [(producer: Int, capacity: Int, policy: RingPolicy)], arguments: [String] = []) throws -> Consumer
+    {
         let layout = InboxLayout(rings: inputs.map { InputRingLayout(capacity: $0.capacity, policy: $0.policy) })
         let inbox = try Inbox(layout: layout, name: name)
         let bindings = inputs.map { input -> InputBinding in
@@ -85,12 +86,15 @@ final class TransportHarness: @unchecked Sendable {
 
     /// A producer whose one output feeds every consumer ring bound to `id`.
     @discardableResult
-    func producer(_ name: String, id: Int, pool: PoolLayout, arguments: [String], largeSlotCount: Int = 4, maxSampleSize: Int = 64 << 20) throws -> Peer {
+    func producer(_ name: String, id: Int, pool: PoolLayout, arguments: [String], largeSlotCount: Int = 4, maxSampleSize: Int = 64 << 20)
+        throws -> Peer
+    {
         let (peer, channel) = try spawn(name, ["produce", "--id", "\(id)"] + arguments)
         try channel.send(harness: .producer(pool: pool, outputs: 1, largeSlotCount: largeSlotCount, maxSampleSize: maxSampleSize))
         for consumer in consumers {
             for (ring, binding) in consumer.bindings.enumerated() where binding.producer == id {
-                try channel.send(harness: .edge(output: 0, ring: ring, bit: binding.bit, inbox: consumer.inbox.layout), fds: [consumer.inbox.segment.fd])
+                try channel.send(
+                    harness: .edge(output: 0, ring: ring, bit: binding.bit, inbox: consumer.inbox.layout), fds: [consumer.inbox.segment.fd])
             }
         }
         producerChannels.append((id, channel))

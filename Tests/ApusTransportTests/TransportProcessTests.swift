@@ -87,8 +87,9 @@ import Testing
         }
         try harness.start()
 
-        #expect(Report(consumer.peer.line(startingWith: "received", seconds: 120))
-            == Report(counts: [50_000, 50_000, 50_000, 50_000], last: [49_999, 49_999, 49_999, 49_999]))
+        #expect(
+            Report(consumer.peer.line(startingWith: "received", seconds: 120))
+                == Report(counts: [50_000, 50_000, 50_000, 50_000], last: [49_999, 49_999, 49_999, 49_999]))
         for producer in producers { #expect(producer.wait()?.status == 0) }
         #expect(consumer.peer.wait()?.status == 0)
         expectAllPoolsFree(harness, producers: [0, 1, 2, 3])
@@ -139,8 +140,9 @@ import Testing
         let harness = try TransportHarness()
         defer { finish(harness) }
         let consumer = try harness.consumer("consumer", inputs: [(0, 128, .dropOldest)], arguments: ["--start-delay-ms", "500"])
-        let producer = try harness.producer("producer", id: 0, pool: PoolLayout(slotCount: 160, payloadCapacity: 64, metadataCapacity: 256),
-                                            arguments: ["--count", "100", "--linger"])
+        let producer = try harness.producer(
+            "producer", id: 0, pool: PoolLayout(slotCount: 160, payloadCapacity: 64, metadataCapacity: 256),
+            arguments: ["--count", "100", "--linger"])
         try harness.start()
 
         #expect(producer.line(startingWith: "sent") == "sent 100 evicted 0 timeouts 0 pools 1")
@@ -203,7 +205,8 @@ import Testing
 
         let badSlot = try harness.corrupter("bad-slot", into: consumer, descriptor: 999_999)
         #expect(badSlot.wait()?.status == 0)
-        #expect(consumer.peer.line(startingWith: "error corrupted shared memory: input 0: descriptor names slot 999999 of a pool of 64") != nil)
+        #expect(
+            consumer.peer.line(startingWith: "error corrupted shared memory: input 0: descriptor names slot 999999 of a pool of 64") != nil)
         let badPool = try harness.corrupter("bad-pool", into: consumer, descriptor: UInt64(70_000) << 32)
         #expect(badPool.wait()?.status == 0)
         #expect(consumer.peer.line(startingWith: "error corrupted shared memory: input 0: descriptor names pool 70000") != nil)

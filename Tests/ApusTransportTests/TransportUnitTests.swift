@@ -25,8 +25,9 @@ import Testing
     @Test func truncatedMetadataIsCorruptionNotACrash() throws {
         let bytes = MetadataCodec.encode(SampleMetadata(shape: [2, 2], parameters: [("text", .string("hello"))]))
         // An empty area is the encoding of "no shape, no parameters"; every other cut is refused.
-        #expect(try bytes.prefix(0).withUnsafeBytes { try MetadataCodec.decode($0, elementType: .int8, timestamp: 7) }
-            == SampleMetadata(elementType: .int8, timestamp: 7))
+        #expect(
+            try bytes.prefix(0).withUnsafeBytes { try MetadataCodec.decode($0, elementType: .int8, timestamp: 7) }
+                == SampleMetadata(elementType: .int8, timestamp: 7))
         for length in 1..<bytes.count {
             #expect(throws: TransportError.self) {
                 try bytes.prefix(length).withUnsafeBytes { try MetadataCodec.decode($0, elementType: .uint8, timestamp: 0) }
@@ -36,7 +37,9 @@ import Testing
 
     @Test func hugeCountsAreRefused() {
         var bytes: [UInt8] = [0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F]
-        #expect(throws: TransportError.self) { try bytes.withUnsafeBytes { try MetadataCodec.decode($0, elementType: .uint8, timestamp: 0) } }
+        #expect(throws: TransportError.self) {
+            try bytes.withUnsafeBytes { try MetadataCodec.decode($0, elementType: .uint8, timestamp: 0) }
+        }
         bytes = [0xFF, 0, 0, 0]
         #expect(throws: TransportError.corrupted("shape of rank 255")) {
             try bytes.withUnsafeBytes { try MetadataCodec.decode($0, elementType: .uint8, timestamp: 0) }
@@ -58,7 +61,9 @@ import Testing
         #expect(throws: TransportError.self) { try PoolLayout(encoded: [0, 64, 64, 1]) }
         #expect(throws: TransportError.self) { try PoolLayout(encoded: [1, 64, 65, 1]) }
         #expect(throws: TransportError.self) { try PoolLayout(encoded: [1, 64]) }
-        let inbox = InboxLayout(rings: [InputRingLayout(capacity: 10, policy: .dropOldest), InputRingLayout(capacity: 1, policy: .backpressure)])
+        let inbox = InboxLayout(rings: [
+            InputRingLayout(capacity: 10, policy: .dropOldest), InputRingLayout(capacity: 1, policy: .backpressure),
+        ])
         #expect(try InboxLayout(encoded: inbox.encoded) == inbox)
         #expect(throws: TransportError.self) { try InboxLayout(encoded: [0, 0]) }
         #expect(throws: TransportError.self) { try InboxLayout(encoded: [10, 7]) }
@@ -211,10 +216,15 @@ import Testing
         let blocking = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .backpressure)]), name: "unit-blocking")
         let configuration = Publisher.Configuration(
             name: "unit", pool: PoolLayout(slotCount: 8, payloadCapacity: 64), backpressureTimeoutNanoseconds: 20_000_000)
-        let publisher = try Publisher(configuration: configuration, outputs: [[
-            EdgeTarget(inbox: roomy, ring: 0, bit: 1), EdgeTarget(inbox: dropping, ring: 0, bit: 2),
-            EdgeTarget(inbox: blocking, ring: 0, bit: 3),
-        ]]) { _ in }
+        let publisher = try Publisher(
+            configuration: configuration,
+            outputs: [
+                [
+                    EdgeTarget(inbox: roomy, ring: 0, bit: 1), EdgeTarget(inbox: dropping, ring: 0, bit: 2),
+                    EdgeTarget(inbox: blocking, ring: 0, bit: 3),
+                ]
+            ]
+        ) { _ in }
         let bytes: [UInt8] = [7]
         func send() throws -> PublishReport {
             try bytes.withUnsafeBytes { try publisher.send($0, output: 0, metadata: SampleMetadata()) }
@@ -234,8 +244,9 @@ import Testing
         #expect(blocking.rings[0].queued == 1)
         // The first sample is held where it was not evicted, the second where it was queued.
         let view = publisher.pools[0].view
-        #expect([view.holderWord(0, 0).pointee.load(ordering: .relaxed), view.holderWord(1, 0).pointee.load(ordering: .relaxed)]
-            == [0b1010, 0b0110])
+        #expect(
+            [view.holderWord(0, 0).pointee.load(ordering: .relaxed), view.holderWord(1, 0).pointee.load(ordering: .relaxed)]
+                == [0b1010, 0b0110])
         #expect(publisher.usedSlots == 2)
     }
 
@@ -368,7 +379,10 @@ import Testing
         var spin = AdaptiveSpin(budgetNanoseconds: AdaptiveSpin.maximumNanoseconds)
         // Each timeout is longer than any wait worth spinning for, so each halves the budget.
         for _ in 0..<10 {
-            #expect(!inbox.doorbell.wait(until: monotonicNanoseconds() + 2 * AdaptiveSpin.maximumNanoseconds, spin: &spin, spinningOn: { false }) { false })
+            #expect(
+                !inbox.doorbell.wait(
+                    until: monotonicNanoseconds() + 2 * AdaptiveSpin.maximumNanoseconds, spin: &spin, spinningOn: { false }
+                ) { false })
         }
         #expect(spin.budgetNanoseconds == 0)
     }
@@ -431,11 +445,15 @@ import Testing
 @Suite struct NodeProtocolTests {
     let setup = NodeSetup(
         node: "camera", producer: 2,
-        inputs: [.init(id: "tick", kind: .timer(periodNanoseconds: 33_000_000)),
-                 .init(id: "frames", kind: .stream(producer: 0, producerNode: "source", ring: 0, bit: 3))],
+        inputs: [
+            .init(id: "tick", kind: .timer(periodNanoseconds: 33_000_000)),
+            .init(id: "frames", kind: .stream(producer: 0, producerNode: "source", ring: 0, bit: 3)),
+        ],
         inbox: InboxLayout(rings: [InputRingLayout(capacity: 10, policy: .backpressure)]),
         outputs: [.init(id: "out", edges: [.init(peer: 0, ring: 1, bit: 1)])],
-        peerInboxes: [InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest), InputRingLayout(capacity: 4, policy: .dropOldest)])],
+        peerInboxes: [
+            InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest), InputRingLayout(capacity: 4, policy: .dropOldest)])
+        ],
         pool: PoolLayout(slotCount: 16, payloadCapacity: 4096), largeSlotCount: 4, maxSampleSize: 1 << 30,
         firstPoolIndex: 3, backpressureTimeoutNanoseconds: 5_000_000_000)
 
@@ -505,8 +523,9 @@ import Testing
                 name: "unit", pool: PoolLayout(slotCount: 4, payloadCapacity: 64, metadataCapacity: 256), firstPoolIndex: firstPoolIndex)
             let publisher = try Publisher(configuration: configuration, outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 1)]]) {
                 [self] (pool: SamplePool) throws(TransportError) in
-                try subscriber.add(try MappedPool(index: pool.index, layout: pool.layout, dataFD: dup(pool.data.fd), controlFD: dup(pool.control.fd)),
-                                   producer: 0)
+                try subscriber.add(
+                    try MappedPool(index: pool.index, layout: pool.layout, dataFD: dup(pool.data.fd), controlFD: dup(pool.control.fd)),
+                    producer: 0)
             }
             publishers.append(publisher)
             return publisher
@@ -554,7 +573,8 @@ import Testing
             configuration: Publisher.Configuration(name: "unit", pool: PoolLayout(slotCount: 4, payloadCapacity: 64)),
             outputs: [[EdgeTarget(inbox: inbox, ring: 0, bit: 1)]]
         ) { (pool: SamplePool) throws(TransportError) in
-            mapped.append(try MappedPool(index: pool.index, layout: pool.layout, dataFD: dup(pool.data.fd), controlFD: dup(pool.control.fd)))
+            mapped.append(
+                try MappedPool(index: pool.index, layout: pool.layout, dataFD: dup(pool.data.fd), controlFD: dup(pool.control.fd)))
         }
         try [UInt8(1)].withUnsafeBytes { _ = try publisher.send($0, output: 0, metadata: SampleMetadata()) }
         #expect(throws: TransportError.corrupted("input 0: holder bit 64 is not one of pool 0's 64")) {
@@ -565,8 +585,9 @@ import Testing
     @Test func theSampleHeaderTravelsInTheEntryAndTheMetadataInTheSlot() throws {
         let pair = try Pair()
         let publisher = try pair.addPublisher()
-        let metadata = SampleMetadata(elementType: .float32, shape: [1, 2], timestamp: 1234,
-                                      parameters: [("frame", .int(7)), ("tags", .strings(["a", "b"]))])
+        let metadata = SampleMetadata(
+            elementType: .float32, shape: [1, 2], timestamp: 1234,
+            parameters: [("frame", .int(7)), ("tags", .strings(["a", "b"]))])
         try pair.send(publisher, [1, 0, 0, 0, 2, 0, 0, 0], metadata: metadata)
         try pair.send(publisher, [])
         let first = try #require(try pair.receive())

@@ -91,7 +91,8 @@ func produce() throws(TransportError) {
     }
     guard let configuration else { fail("no producer setup") }
     let publisher = try Publisher(configuration: configuration, outputs: edges) { (pool: SamplePool) throws(TransportError) in
-        try channel.send(harness: .pool(producer: options.id, index: pool.index, layout: pool.layout), fds: [pool.data.fd, pool.control.fd])
+        try channel.send(
+            harness: .pool(producer: options.id, index: pool.index, layout: pool.layout), fds: [pool.data.fd, pool.control.fd])
     }
     var evicted = 0
     var failures = 0
@@ -217,8 +218,9 @@ func consume() throws(TransportError) {
         }
     }
     for sample in held { subscriber.release(sample) }
-    say("received \(counts.map(String.init).joined(separator: ",")) last \(last.map(String.init).joined(separator: ",")) "
-        + "violations \(orderViolations) errors \(errors.count)")
+    say(
+        "received \(counts.map(String.init).joined(separator: ",")) last \(last.map(String.init).joined(separator: ",")) "
+            + "violations \(orderViolations) errors \(errors.count)")
 }
 
 /// Writes an entry (descriptor and sample header) straight into ring 0 of the inbox it is given, as

@@ -42,8 +42,9 @@ public enum HarnessMessage: Equatable {
             let bindings = stride(from: 0, to: pairs.count, by: 2).map { InputBinding(producer: Int(pairs[$0]), bit: Int(pairs[$0 + 1])) }
             self = .inbox(layout: layout, bindings: bindings)
         case 2 where rest.count == 7:
-            self = .producer(pool: try PoolLayout(encoded: Array(rest[3...])), outputs: Int(rest[0]),
-                             largeSlotCount: Int(rest[1]), maxSampleSize: Int(rest[2]))
+            self = .producer(
+                pool: try PoolLayout(encoded: Array(rest[3...])), outputs: Int(rest[0]),
+                largeSlotCount: Int(rest[1]), maxSampleSize: Int(rest[2]))
         case 3 where rest.count >= 3:
             self = .edge(output: Int(rest[0]), ring: Int(rest[1]), bit: Int(rest[2]), inbox: try InboxLayout(encoded: Array(rest[3...])))
         case 4 where rest.count == 6:

@@ -21,7 +21,11 @@ extension ControlDaemon {
         case .stop:
             guard let managed = find(request.name, for: client) else { return }
             guard managed.isRunning else {
-                reply(client, ControlResponse(ok: false, error: "dataflow '\(managed.status.name)' (\(managed.status.id)) has already ended: \(managed.status.status)"))
+                reply(
+                    client,
+                    ControlResponse(
+                        ok: false,
+                        error: "dataflow '\(managed.status.name)' (\(managed.status.id)) has already ended: \(managed.status.status)"))
                 return
             }
             stop(managed, grace: request.grace ?? 10)
@@ -35,7 +39,13 @@ extension ControlDaemon {
             let running = dataflows.filter(\.isRunning)
             if !running.isEmpty, request.force != true {
                 let names = running.map { "'\($0.status.name)'" }.joined(separator: ", ")
-                reply(client, ControlResponse(ok: false, error: "\(running.count) dataflow\(running.count == 1 ? " is" : "s are") running (\(names)): stop \(running.count == 1 ? "it" : "them") first, or `apus down --force`"))
+                reply(
+                    client,
+                    ControlResponse(
+                        ok: false,
+                        error:
+                            "\(running.count) dataflow\(running.count == 1 ? " is" : "s are") running (\(names)): stop \(running.count == 1 ? "it" : "them") first, or `apus down --force`"
+                    ))
                 return
             }
             downClients.append(client)
@@ -71,7 +81,12 @@ extension ControlDaemon {
             descriptor = try DataflowLoader().load(file: file)
         } catch {
             let problems = error.diagnostics.map(\.description)
-            reply(client, ControlResponse(ok: false, error: (problems + ["\(file): \(problems.count) error\(problems.count == 1 ? "" : "s"); nothing was started"]).joined(separator: "\n")))
+            reply(
+                client,
+                ControlResponse(
+                    ok: false,
+                    error: (problems + ["\(file): \(problems.count) error\(problems.count == 1 ? "" : "s"); nothing was started"]).joined(
+                        separator: "\n")))
             return
         }
         let base = String(file.split(separator: "/").last ?? "dataflow")
@@ -81,7 +96,9 @@ extension ControlDaemon {
             return
         }
         if let running = dataflows.first(where: { $0.isRunning && $0.status.name == name }) {
-            reply(client, ControlResponse(ok: false, error: "a dataflow named '\(name)' is running (id \(running.status.id)); give another --name"))
+            reply(
+                client,
+                ControlResponse(ok: false, error: "a dataflow named '\(name)' is running (id \(running.status.id)); give another --name"))
             return
         }
         var id = ""
@@ -103,9 +120,10 @@ extension ControlDaemon {
         let child: ChildProcess
         do {
             // Its events (restarts) come on a pipe of their own, as its fd 3.
-            child = try ChildProcess.spawn([executable, "run", file, "--no-color", "--events-fd", "3"],
-                                           environment: request.environment ?? currentEnvironment(),
-                                           directory: directory.isEmpty ? "/" : directory, control: events[1])
+            child = try ChildProcess.spawn(
+                [executable, "run", file, "--no-color", "--events-fd", "3"],
+                environment: request.environment ?? currentEnvironment(),
+                directory: directory.isEmpty ? "/" : directory, control: events[1])
         } catch {
             close(log)
             close(events[0])
@@ -123,7 +141,10 @@ extension ControlDaemon {
         var response = ControlResponse(ok: true)
         response.dataflow = status
         reply(client, response)
-        if request.follow == true { client.following = (id, nil); client.deadline = nil }
+        if request.follow == true {
+            client.following = (id, nil)
+            client.deadline = nil
+        }
     }
 
     func stop(_ managed: Managed, grace: Double) {
@@ -174,8 +195,8 @@ extension ControlDaemon {
     }
 }
 
-private extension String {
-    func leftPadded(_ width: Int) -> String {
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -116,7 +116,9 @@ public final class ControlDaemon {
     // MARK: Loop
 
     private enum Source {
-        case signals, listener, client(Client), output(Managed, Managed.Stream)
+        case signals, listener
+        case client(Client)
+        case output(Managed, Managed.Stream)
     }
 
     /// Serves until shut down; returns why it could not go on, if it could not.

@@ -23,9 +23,10 @@ func request(_ request: ControlRequest, paths: ControlPaths = ControlPaths()) th
     do {
         let (connection, response) = try exchange(request, paths: paths)
         guard response.ok else {
-            printError(response.version != ControlProtocol.version || response.error?.hasPrefix("version mismatch") == true
-                ? "apus: this apus is \(ControlProtocol.version) but the daemon is \(response.version): \(response.error ?? "")"
-                : "apus: \(response.error ?? "the daemon refused the request")")
+            printError(
+                response.version != ControlProtocol.version || response.error?.hasPrefix("version mismatch") == true
+                    ? "apus: this apus is \(ControlProtocol.version) but the daemon is \(response.version): \(response.error ?? "")"
+                    : "apus: \(response.error ?? "the daemon refused the request")")
             throw ExitCode(1)
         }
         return (connection, response)

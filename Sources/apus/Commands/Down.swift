@@ -7,7 +7,8 @@ import Glibc
 struct Down: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stop the background daemon.",
-        discussion: "Refuses while dataflows run, unless --force: then they are stopped first (STOP, then killed after their grace period).")
+        discussion: "Refuses while dataflows run, unless --force: then they are stopped first (STOP, then killed after their grace period)."
+    )
 
     @Flag(help: "Stop running dataflows first.")
     var force = false

@@ -27,13 +27,16 @@ struct List: ParsableCommand {
         var rows = [["NAME", "ID", "STATUS", "NODES", "UPTIME", "RESTARTS"]]
         for dataflow in dataflows {
             let status = dataflow.exitStatus.map { "\(dataflow.status.rawValue) (\($0))" } ?? dataflow.status.rawValue
-            rows.append([dataflow.name, dataflow.id, status, "\(dataflow.nodes)",
-                         formatUptime((dataflow.endedAt ?? now) - dataflow.startedAt), "\(dataflow.restarts)"])
+            rows.append([
+                dataflow.name, dataflow.id, status, "\(dataflow.nodes)",
+                formatUptime((dataflow.endedAt ?? now) - dataflow.startedAt), "\(dataflow.restarts)",
+            ])
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max()! }
         for row in rows {
-            print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces))
+            print(
+                zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                    .trimmingCharacters(in: .whitespaces))
         }
     }
 }

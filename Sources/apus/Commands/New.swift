@@ -67,8 +67,9 @@ struct New: ParsableCommand {
             print("run it: apus run \(name)/dataflow.yml")
         } else {
             print("add it to a dataflow file next to the folder '\(name)':\n")
-            print(template.node.replacingOccurrences(of: "    build: ", with: "    build: cd \(name) && ")
-                .replacingOccurrences(of: "    path: ", with: "    path: \(name)/"))
+            print(
+                template.node.replacingOccurrences(of: "    build: ", with: "    build: cd \(name) && ")
+                    .replacingOccurrences(of: "    path: ", with: "    path: \(name)/"))
         }
     }
 
@@ -82,8 +83,13 @@ struct New: ParsableCommand {
             """
         switch lang {
         case .c:
-            return ([("\(name).c", cSource), ("Makefile", "\(name): \(name).c\n\tcc -std=c99 -Wall -Wextra -O2 -o $@ $< $$(apus config --cflags --libs)\n")],
-                    "  - id: \(name)\n    build: make\n    path: \(name)\n" + inputs)
+            return (
+                [
+                    ("\(name).c", cSource),
+                    ("Makefile", "\(name): \(name).c\n\tcc -std=c99 -Wall -Wextra -O2 -o $@ $< $$(apus config --cflags --libs)\n"),
+                ],
+                "  - id: \(name)\n    build: make\n    path: \(name)\n" + inputs
+            )
         case .python:
             return ([("\(name).py", pythonSource)], "  - id: \(name)\n    path: \(name).py\n" + inputs)
         case .swift:
@@ -95,7 +101,9 @@ struct New: ParsableCommand {
                 throw ExitCode(1)
             }
             guard let tree = installation.sourceTree else {
-                printError("apus new: a Swift node needs the apus source tree (its ApusNode package); this apus is installed in a prefix without it")
+                printError(
+                    "apus new: a Swift node needs the apus source tree (its ApusNode package); this apus is installed in a prefix without it"
+                )
                 throw ExitCode(1)
             }
             let package = tree.split(separator: "/").last.map(String.init) ?? "apus"
@@ -112,8 +120,10 @@ struct New: ParsableCommand {
                 )
 
                 """
-            return ([("Package.swift", manifest), ("Sources/main.swift", swiftSource), (".gitignore", ".build/\nout/\n")],
-                    "  - id: \(name)\n    build: swift build --product \(name)\n    path: .build/debug/\(name)\n" + inputs)
+            return (
+                [("Package.swift", manifest), ("Sources/main.swift", swiftSource), (".gitignore", ".build/\nout/\n")],
+                "  - id: \(name)\n    build: swift build --product \(name)\n    path: .build/debug/\(name)\n" + inputs
+            )
         }
     }
 

@@ -34,9 +34,10 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Time every node gets to connect before the run fails.", valueName: "duration"))
     var startupTimeout = "30s"
 
-    @Option(help: ArgumentHelp(
-        "Write the nodes' log files (<node>.log) into this folder, made if missing.",
-        discussion: "By default they go to out/<run-id>/ next to the dataflow file.", valueName: "folder"))
+    @Option(
+        help: ArgumentHelp(
+            "Write the nodes' log files (<node>.log) into this folder, made if missing.",
+            discussion: "By default they go to out/<run-id>/ next to the dataflow file.", valueName: "folder"))
     var logDir: String?
 
     @Option(help: .hidden)
@@ -45,9 +46,10 @@ struct Run: ParsableCommand {
     @Flag(help: "Skip the nodes' build steps.")
     var noBuild = false
 
-    @Flag(help: ArgumentHelp(
-        "Do not give Python nodes Apus's `dora` module (dora-rs's node API); they then import whatever dora is installed.",
-        discussion: "APUS_DORA_PYTHON=0 in the environment or in a node's env does the same."))
+    @Flag(
+        help: ArgumentHelp(
+            "Do not give Python nodes Apus's `dora` module (dora-rs's node API); they then import whatever dora is installed.",
+            discussion: "APUS_DORA_PYTHON=0 in the environment or in a node's env does the same."))
     var noDoraPython = false
 
     @Flag(inversion: .prefixedNo, help: "Colour node names (default: when standard output is a terminal).")

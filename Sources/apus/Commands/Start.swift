@@ -32,7 +32,9 @@ struct Start: ParsableCommand {
         let (connection, response) = try request(start)
         guard let dataflow = response.dataflow else { return }
         guard attach else {
-            print("started \(dataflow.name) (id \(dataflow.id)), \(dataflow.nodes) node\(dataflow.nodes == 1 ? "" : "s"); `apus logs \(dataflow.name) --follow` shows its output")
+            print(
+                "started \(dataflow.name) (id \(dataflow.id)), \(dataflow.nodes) node\(dataflow.nodes == 1 ? "" : "s"); `apus logs \(dataflow.name) --follow` shows its output"
+            )
             return
         }
         let interrupts: SignalWatch

@@ -41,7 +41,8 @@ func ping(_ node: Node) throws {
         while halves.count < rounds, halves.count < 10 || ContinuousClock.now < deadline { halves.append(try roundTrip(size)) }
         halves.sort()
         func at(_ fraction: Double) -> String { String(format3(halves[Int(Double(halves.count) * fraction)])) }
-        var line = "{\"size\": \(size), \"rounds\": \(halves.count), \"p50_us\": \(at(0.5)), \"p90_us\": \(at(0.9)), \"p99_us\": \(at(0.99))}\n"
+        var line =
+            "{\"size\": \(size), \"rounds\": \(halves.count), \"p50_us\": \(at(0.5)), \"p90_us\": \(at(0.9)), \"p99_us\": \(at(0.99))}\n"
         line.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
     }
 }

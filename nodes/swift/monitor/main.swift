@@ -16,7 +16,8 @@ struct Window {
         guard !latencies.isEmpty else { return "no messages" }
         let sorted = latencies.sorted()
         let ms = { (value: UInt64) in String(Double(value / 1000) / 1000) }
-        return "\(Int((Double(count) / seconds).rounded())) msg/s, latency p50 \(ms(sorted[sorted.count / 2])) ms, max \(ms(sorted.last!)) ms"
+        return
+            "\(Int((Double(count) / seconds).rounded())) msg/s, latency p50 \(ms(sorted[sorted.count / 2])) ms, max \(ms(sorted.last!)) ms"
     }
 }
 

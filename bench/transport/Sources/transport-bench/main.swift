@@ -60,8 +60,10 @@ final class Side {
         let (payload, fds) = try channel.receive()
         let message = words(payload)
         if message.first == 2, fds.count == 2 {
-            pendingPools.append(try MappedPool(index: Int(message[1]), layout: PoolLayout(encoded: Array(message[2...])),
-                                               dataFD: fds[0], controlFD: fds[1]))
+            pendingPools.append(
+                try MappedPool(
+                    index: Int(message[1]), layout: PoolLayout(encoded: Array(message[2...])),
+                    dataFD: fds[0], controlFD: fds[1]))
         } else {
             commands.append(message)
         }
@@ -214,7 +216,8 @@ do {
     } else if arguments.count == 2, arguments[0] == "loopback", let count = Int(arguments[1]), count > 0 {
         try runLoopback(count: count)
     } else if arguments.count == 3, ["pingpong", "throughput"].contains(arguments[0]),
-              let size = Int(arguments[1]), let count = Int(arguments[2]), count > 1 {
+        let size = Int(arguments[1]), let count = Int(arguments[2]), count > 1
+    {
         try runMeasurement(mode: arguments[0], size: size, count: count)
     } else {
         fail("usage: transport-bench pingpong|throughput SIZE COUNT, or transport-bench loopback COUNT")
