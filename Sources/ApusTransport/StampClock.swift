@@ -3,10 +3,10 @@ import Glibc
 
 /// CLOCK_MONOTONIC for stamping samples, read through the CPU's time-stamp counter.
 ///
-/// A `clock_gettime` costs 20–30 ns here, as much as the rest of a hand-off's protocol, and a
-/// publish needs one for the sample's timestamp and its arrival order. Where the kernel itself
-/// keeps time with the counter (clocksource `tsc`: it checked that the counter runs at a constant
-/// rate and agrees across CPUs), this clock reads the counter instead (about 11 ns here), and
+/// A `clock_gettime` costs as much as the rest of a hand-off's protocol, and a publish needs one
+/// for the sample's timestamp and its arrival order. Where the kernel itself keeps time with the
+/// counter (clocksource `tsc`: it checked that the counter runs at a constant rate and agrees
+/// across CPUs), this clock reads the counter instead (cheaper; docs/performance.md), and
 /// converts it along a line anchored to CLOCK_MONOTONIC. It re-anchors once the line is a window
 /// old (under a millisecond), so a stamp stays within nanoseconds of `clock_gettime` and remains
 /// comparable with it in any process, as `apus.h` promises. Elsewhere it reads CLOCK_MONOTONIC.

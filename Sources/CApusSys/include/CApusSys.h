@@ -85,9 +85,8 @@ static inline void apussys_prefetch(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
 
-/* The CPU's time-stamp counter, read without waiting for earlier instructions (no fence): about
- * 11 ns on this machine's vCPUs, against twenty and more for clock_gettime. 0 where there is none
- * (not x86-64). */
+/* The CPU's time-stamp counter, read without waiting for earlier instructions (no fence): cheaper
+ * than clock_gettime. 0 where there is none (not x86-64). */
 static inline uint64_t apussys_cycle_counter(void) {
 #if defined(__x86_64__)
     return __builtin_ia32_rdtsc();
@@ -97,12 +96,9 @@ static inline uint64_t apussys_cycle_counter(void) {
 }
 
 /* Paces a spin loop between two looks at a line another CPU writes, by reading the counter above
- * and dropping the value. A hand-off whose consumer spins this way arrives 16-21 ns sooner (RTT/2
- * of a ping-pong, on this machine's AMD EPYC vCPUs) than one whose consumer looks as fast as it
- * can, measured in one ping-pong alternating the two every 500 round trips. A delay of plain
- * arithmetic as long or longer does not do it, nor two reads of the counter; `pause` is slower
- * still, since under a hypervisor a loop of them exits to the host. Not measured elsewhere, where
- * the counter reads 0 at no cost. */
+ * and dropping the value: a consumer that looks as fast as it can delays the very store it waits
+ * for. Not `pause`, which exits to the host under a hypervisor. docs/performance.md has the
+ * measurements behind this choice. Where there is no counter it reads 0 at no cost. */
 static inline void apussys_spin_pace(void) {
     (void)apussys_cycle_counter();
 }

@@ -1,0 +1,114 @@
+// Allocating samples: size classes, pools that grow, and giving a sample back unsent.
+import CApusSys
+import Synchronization
+
+extension Publisher {
+    /// Reserves a sample of `length` payload bytes. When every slot of its size class is held (a
+    /// consumer keeps many samples), the class grows by another pool within `growthBudget`, so
+    /// one slow consumer does not hold up the others; past the budget it waits, bounded.
+    @inline(__always)
+    public func allocate(_ length: Int) throws(TransportError) -> ReservedSample {
+        // Pool 0 is of the smallest class: pools added later are larger, or more of a full class.
+        let size = UInt(bitPattern: length)
+        if size <= smallestClassLimit {
+            if let slot = slots[0].view.tryReserve(from: &slots[0].cursor) { return ReservedSample(pool: 0, slot: slot, length: length) }
+        } else if size > lastLargeClass.lower, size <= lastLargeClass.upper {
+            // Large samples mostly come in one size: the class found last time, without the search.
+            let position = lastLargeClass.position
+            if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
+                return ReservedSample(pool: position, slot: slot, length: length)
+            }
+        }
+        return try allocateSlowly(length)
+    }
+
+    @inline(never)
+    func allocateSlowly(_ length: Int) throws(TransportError) -> ReservedSample {
+        guard length >= 0, length <= configuration.maxSampleSize else {
+            throw .sampleTooLarge(length: length, maximum: configuration.maxSampleSize)
+        }
+        // The smallest class that fits; larger classes are not borrowed, so big pools stay free for big samples.
+        var first = -1
+        for position in 0..<slots.count where slots[position].view.layout.payloadCapacity >= length {
+            if first < 0 || slots[position].view.layout.payloadCapacity < slots[first].view.layout.payloadCapacity { first = position }
+        }
+        guard first >= 0 else {
+            var layout = configuration.pool
+            layout.payloadCapacity = min(nextPowerOfTwo(length), max(configuration.maxSampleSize, length))
+            layout.slotCount = max(2, min(configuration.largeSlotCount, configuration.largePoolBudget / max(layout.payloadCapacity, 1)))
+            try addPool(layout)
+            return try reserve(in: [pools.count - 1], length: length)
+        }
+        let capacity = slots[first].view.layout.payloadCapacity
+        for position in first..<slots.count where slots[position].view.layout.payloadCapacity == capacity {
+            if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
+                if capacity > configuration.pool.payloadCapacity { rememberLargeClass(capacity, at: position) }
+                return ReservedSample(pool: position, slot: slot, length: length)
+            }
+        }
+        // Every slot of the class is held or queued.
+        let positions = pools.indices.filter { pools[$0].layout.payloadCapacity == capacity }
+        let layout = pools[positions[0]].layout
+        guard pools.reduce(0, { $0 + $1.layout.dataSize }) + layout.dataSize <= configuration.growthBudget else {
+            return try reserve(in: positions, length: length)
+        }
+        // A release usually comes within microseconds; grow only when none came for a while.
+        do {
+            return try reserve(in: positions, length: length, timeoutNanoseconds: configuration.growthWaitNanoseconds)
+        } catch .poolExhausted {
+            try addPool(layout)
+            return try reserve(in: [pools.count - 1], length: length)
+        }
+    }
+
+    /// Notes for `allocate` the class of `capacity` bytes (larger than the first pool's), whose
+    /// pool at `position` had a free slot. Classes added later are larger still (a new class is
+    /// made only for a sample larger than every pool), so the range stays that class's.
+    func rememberLargeClass(_ capacity: Int, at position: Int) {
+        let smaller = slots.lazy.map(\.view.layout.payloadCapacity).filter { $0 < capacity }.max() ?? 0
+        lastLargeClass = (UInt(smaller), UInt(min(capacity, configuration.maxSampleSize)), position)
+    }
+
+    /// Waits for a free slot in any of the pools at `positions`, up to `timeoutNanoseconds`
+    /// (the allocation timeout when nil).
+    func reserve(in positions: [Int], length: Int, timeoutNanoseconds: UInt64? = nil) throws(TransportError) -> ReservedSample {
+        let timeout = timeoutNanoseconds ?? configuration.allocationTimeoutNanoseconds
+        if positions.count == 1 {
+            let slot = try slots[positions[0]].view.reserve(
+                from: &slots[positions[0]].cursor, timeoutNanoseconds: timeout, payloadLength: length)
+            return ReservedSample(pool: positions[0], slot: slot, length: length)
+        }
+        // Several pools: wait on the newest in short slices, looking at all of them in between.
+        let start = monotonicNanoseconds()
+        while true {
+            for position in positions {
+                if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
+                    return ReservedSample(pool: position, slot: slot, length: length)
+                }
+            }
+            let waited = monotonicNanoseconds() - start
+            guard waited < timeout else {
+                throw .poolExhausted(payloadLength: length, waitedNanoseconds: Int64(waited))
+            }
+            let slice = min(1_000_000, timeout - waited)
+            let newest = positions.last!
+            do {
+                let slot = try slots[newest].view.reserve(from: &slots[newest].cursor, timeoutNanoseconds: slice, payloadLength: length)
+                return ReservedSample(pool: newest, slot: slot, length: length)
+            } catch .poolExhausted {
+                continue
+            }
+        }
+    }
+
+    /// The writable payload of a reserved sample.
+    public func payload(_ sample: borrowing ReservedSample) -> UnsafeMutableRawBufferPointer {
+        let view = slots[sample.pool].view
+        return UnsafeMutableRawBufferPointer(start: view.slotBase(sample.slot) + view.layout.payloadOffset, count: sample.length)
+    }
+
+    /// Returns a reserved sample to its pool without sending it.
+    public func discard(_ sample: consuming ReservedSample) {
+        slots[sample.pool].view.release(sample.slot, bit: 0)
+    }
+}

@@ -1,0 +1,52 @@
+// Edges over a publisher's life: closing outputs, consumers replaced or gone.
+import CApusSys
+import Synchronization
+
+extension Publisher {
+    /// Tells every consumer this producer will send no more (a clean exit).
+    public func closeOutputs() {
+        for edge in outputs.joined() {
+            edge.inbox.rings[edge.ring].setFlag(InputRing.producerClosed)
+            edge.inbox.doorbell.ring()
+        }
+    }
+
+    /// Pool usage, for metrics and tests.
+    public var usedSlots: Int { pools.reduce(0) { $0 + $1.view.usedSlots } }
+
+    /// Points the edge with holder bit `bit` at a new inbox ring (its consumer was restarted with a
+    /// fresh inbox). What the old ring still held is reclaimed first, so the bit starts clean.
+    public func replaceEdge(bit: Int, with target: EdgeTarget) throws(TransportError) {
+        guard target.bit == bit else { throw .invalidArgument("edge bit \(bit) replaced by bit \(target.bit)") }
+        for output in outputs.indices {
+            guard let position = outputs[output].firstIndex(where: { $0.bit == bit }) else { continue }
+            let old = outputs[output][position]
+            Reclamation.reclaim(old.inbox.rings[old.ring], bit: bit, pools: poolViews)
+            outputs[output][position] = target
+            edges[edgeStarts[output] + position] = Edge(target)
+            updateHolderMasks()
+            return
+        }
+        throw .invalidArgument("no edge with bit \(bit) to replace")
+    }
+
+    /// Every pool's view, for reclamation. Read from `slots`, not `pools`: touching `pools` in
+    /// `publish` makes the compiler check exclusive access to it on every call.
+    var poolViews: [PoolView] { slots.map(\.view) }
+
+    /// Releases the sample an evicted descriptor names (`pools` are the publisher's `slots`).
+    static func releaseDescriptor(_ descriptor: UInt64, bit: Int, pools: UnsafeMutableBufferPointer<PoolSlots>, firstPool: Int) {
+        let (pool, slot) = RingEntry.location(of: descriptor)
+        let position = pool - firstPool
+        guard position >= 0, position < pools.count, slot < pools[position].view.layout.slotCount else { return }
+        pools[position].view.release(slot, bit: bit)
+    }
+
+    /// Once a consumer is gone, release whatever this producer queued to it after it died.
+    func sweep(_ position: Int) {
+        guard !edges[position].swept else { return }
+        edges[position].swept = true
+        updateHolderMasks()
+        Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: poolViews)
+    }
+}
