@@ -17,7 +17,7 @@ public enum ElementType: UInt8, Sendable, CaseIterable {
     }
 }
 
-/// A typed metadata value (design.md §4).
+/// A typed metadata value (docs/architecture.md, "Messages").
 public enum Parameter: Equatable, Sendable {
     case bool(Bool)
     case int(Int64)

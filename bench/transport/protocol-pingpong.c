@@ -1,4 +1,5 @@
-/* The design's hand-off protocol in plain C: what ApusTransport does per sample (design.md §3),
+/* The design's hand-off protocol in plain C: what ApusTransport does per sample
+ * (docs/architecture.md, "The data plane"),
  * with nothing else, so that a run shows how far the Swift implementation is from the protocol's
  * own cost, and how far the protocol is from the one-line futex ping-pong (futex-pingpong.c).
  *
