@@ -93,16 +93,18 @@ public struct PoolView: @unchecked Sendable {
     static func freeSignal(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 0) }
     static func producerWaiting(_ control: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt32>> { atomic32(control, 4) }
 
-    /// `slot` < `layout.slotCount` and `word` < `layout.holderWords`.
+    /// `slot` < `layout.slotCount` and `word` < `layout.holderWords` (checked in debug builds).
     @inline(__always)
     func holderWord(_ slot: Int, _ word: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        atomic64(control, 64 &+ slot &* holderStride &+ word &* 8)
+        assert(slot >= 0 && slot < layout.slotCount && word >= 0 && word < layout.holderWords, "holder word out of range")
+        return atomic64(control, 64 &+ slot &* holderStride &+ word &* 8)
     }
 
-    /// `slot` < `layout.slotCount`.
+    /// `slot` < `layout.slotCount` (checked in debug builds).
     @inline(__always)
     func slotBase(_ slot: Int) -> UnsafeMutableRawPointer {
-        data + slot &* slotSize
+        assert(slot >= 0 && slot < layout.slotCount, "slot \(slot) out of range")
+        return data + slot &* slotSize
     }
 
     /// Reserves a free slot (holder bit 0 set), looking from `cursor` on; nil when every slot is held.
