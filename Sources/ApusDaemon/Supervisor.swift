@@ -216,6 +216,7 @@ func seconds(_ value: Double) -> UInt64 {
     value <= 0 ? 0 : UInt64(min(value, 1e9) * 1e9)
 }
 
+/// "10" or "0.5"; never traps, whatever the value.
 func formatSeconds(_ value: Double) -> String {
-    value == value.rounded() ? String(Int(value)) : String(value)
+    value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
 }

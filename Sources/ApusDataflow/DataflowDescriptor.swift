@@ -1,5 +1,8 @@
 /// A validated dataflow: what `apus run` starts and what `apus check` / `apus graph` describe.
 public struct DataflowDescriptor: Sendable, Equatable {
+    /// The longest duration any key or option takes, in seconds: a week.
+    public static let maximumDuration: Double = 7 * 24 * 3600
+
     /// The file as the user named it (used in messages).
     public var file: String
     /// Absolute folder of the file: node paths resolve against it and nodes run in it.

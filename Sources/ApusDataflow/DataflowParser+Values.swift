@@ -88,6 +88,12 @@ extension DataflowParser {
             report(value, scope, "must be a finite number of seconds greater than 0, found \(value.scalar?.string ?? "")")
             return nil
         }
+        guard seconds <= DataflowDescriptor.maximumDuration else {
+            report(
+                value, scope,
+                "must be at most \(Int(DataflowDescriptor.maximumDuration)) seconds (a week), found \(value.scalar?.string ?? "")")
+            return nil
+        }
         return seconds
     }
 

@@ -31,6 +31,17 @@ extension Node {
             // The clock is read only when a timer or a timeout needs it: a hand-off is a few hundred ns.
             let now = timers.isEmpty && inputTimeouts.isEmpty && userDeadline == nil ? 0 : monotonicNanoseconds()
             if let due = timers.indices.min(by: { timers[$0].deadline < timers[$1].deadline }), timers[due].deadline <= now {
+                // A timer always due (work slower than its period) must not starve the inbox: after
+                // a tick, what waits there (samples, closed inputs, control and so STOP) comes first.
+                if tickServedLast {
+                    switch receiveInbox(timeoutNanoseconds: 0) {
+                    case .event(let event): return event
+                    case .control: continue
+                    case .nothing: break
+                    }
+                }
+                tickServedLast = true
+                // Missed ticks are coalesced: the next one is due a period after this one.
                 timers[due].deadline &+= timers[due].period
                 if timers[due].deadline <= now { timers[due].deadline = now &+ timers[due].period }
                 return .input(
@@ -91,6 +102,7 @@ extension Node {
 
     /// Waits on the inbox: samples and closed inputs become events, control messages are applied.
     func receiveInbox(timeoutNanoseconds: UInt64?) -> Received {
+        tickServedLast = false
         let received: InboxEvent?
         do {
             received = try subscriber.receive(timeoutNanoseconds: timeoutNanoseconds)

@@ -52,6 +52,8 @@ public final class Node: @unchecked Sendable {
         var deadline: UInt64
     }
     @exclusivity(unchecked) var inputTimeouts: [InputTimeout] = []
+    /// Whether the last event `next` returned was a timer tick (timers and the inbox take turns).
+    @exclusivity(unchecked) var tickServedLast = false
 
     /// Joins the dataflow this process was started in, as `apus run` set up its environment.
     /// Returns once every node of the dataflow is connected (timers start then).

@@ -128,3 +128,16 @@ import Testing
         #expect(throws: DecodingError.self) { _ = try JSONDecoder().decode(DataflowStatus.State.self, from: Data("\"exploded\"".utf8)) }
     }
 }
+
+@Suite struct DurationFormattingTests {
+    /// A delay of 1e19 s made `apus run` trap converting it to Int; any value must format.
+    @Test func everySecondsValueFormatsWithoutTrapping() {
+        #expect(formatSeconds(10) == "10")
+        #expect(formatSeconds(0.5) == "0.5")
+        #expect(formatSeconds(1e19) == "1e+19")
+        #expect(formatSeconds(-1e300) == "-1e+300")
+        #expect(formatSeconds(.infinity) == "inf")
+        #expect(seconds(1e19) == 1_000_000_000 * 1_000_000_000)
+        #expect(seconds(-3) == 0)
+    }
+}

@@ -9,6 +9,7 @@
 //   --flood N         print N log lines right after start
 //   --then-exit       exit right after the initial sends
 //   --exit-after-ms N exit N ms after start, reading no event (what the daemon sent stays unread)
+//   --busy-ms N       sleep N ms after each event (work slower than a timer's period)
 //   --send-from-thread  send on `out` from a second thread, without pause, until the event stream
 //                     ends (while the main thread waits in `next()` with no timeout)
 // It prints "events <n> inputs <n>" and each closed input, failed node and STOP it sees.
@@ -84,6 +85,7 @@ do {
             }
             break
         }
+        if let busy = value("--busy-ms") { usleep(UInt32(busy) * 1000) }
         switch event {
         case .input(let input):
             inputs += 1

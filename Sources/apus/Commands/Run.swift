@@ -59,7 +59,7 @@ struct Run: ParsableCommand {
         for (name, value) in [("--stop-after", stopAfter), ("--grace", grace), ("--startup-timeout", startupTimeout)] {
             guard let value else { continue }
             if parseDuration(value) == nil {
-                throw ValidationError("\(name): '\(value)' is not a duration (write e.g. 500ms, 10s, 2m)")
+                throw ValidationError(durationProblem(name, value))
             }
         }
     }
@@ -80,13 +80,21 @@ struct Run: ParsableCommand {
     }
 }
 
-/// Seconds in "500ms", "10s", "2m", "1h", "1.5" (seconds); nil when malformed or negative.
+/// Seconds in "500ms", "10s", "2m", "1h", "1.5" (seconds); nil when malformed, negative or
+/// longer than a week (`DataflowDescriptor.maximumDuration`).
 func parseDuration(_ text: String) -> Double? {
     let units: [(String, Double)] = [("ms", 0.001), ("us", 0.000_001), ("s", 1), ("m", 60), ("h", 3600)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        guard let number = Double(text.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
-        return number * scale
+    var seconds: Double?
+    if let (suffix, scale) = units.first(where: { text.hasSuffix($0.0) }) {
+        seconds = Double(text.dropLast(suffix.count)).map { $0 * scale }
+    } else {
+        seconds = Double(text)
     }
-    guard let number = Double(text), number >= 0, number.isFinite else { return nil }
-    return number
+    guard let seconds, seconds >= 0, seconds <= DataflowDescriptor.maximumDuration else { return nil }
+    return seconds
+}
+
+/// What a duration option says when its value is not one.
+func durationProblem(_ option: String, _ value: String) -> String {
+    "\(option): '\(value)' is not a duration of at most a week (write e.g. 500ms, 10s, 2m)"
 }

@@ -16,7 +16,7 @@ struct Stop: ParsableCommand {
     var grace = "10s"
 
     func validate() throws {
-        if parseDuration(grace) == nil { throw ValidationError("--grace: '\(grace)' is not a duration (write e.g. 500ms, 10s, 2m)") }
+        if parseDuration(grace) == nil { throw ValidationError(durationProblem("--grace", grace)) }
     }
 
     func run() throws {
