@@ -50,6 +50,8 @@ final class NodeRuntime {
     /// Why the stop ladder had to signal it, if it did.
     var ladderReason: String?
     var startedAt: UInt64 = 0
+    /// When to SIGKILL this node's process group, if it must go before the stop ladder's end.
+    var killAt: UInt64?
 
     init(index: Int, plan: RunPlan.NodePlan, inbox: Inbox) {
         self.index = index
@@ -73,5 +75,6 @@ final class NodeRuntime {
         stderr = -1
         channel = nil
         pid = 0
+        killAt = nil
     }
 }

@@ -14,7 +14,9 @@ public final class Supervisor {
     let logDirectory: String
     var nodes: [NodeRuntime] = []
     let console: Console
-    var signals: Int32 = -1
+    /// SIGINT, SIGTERM, SIGHUP (stop), SIGUSR1 (kill every node now: `apus stop`'s end of grace)
+    /// and SIGCHLD, read in the loop.
+    var signals: SignalWatch?
     var started = false
     var stopping = false
     var graceDeadline: UInt64?
@@ -38,9 +40,8 @@ public final class Supervisor {
     /// Runs the nodes' build steps only (and prepares the Python module when there are Python
     /// nodes); returns the exit code for `apus build`.
     public func build() -> Int32 {
-        guard watchSignals() else { return 1 }
-        defer { close(signals) }
-        if let code = Builder(plan: plan, console: console, environment: nodeEnvironmentBase(), signals: signals).run() {
+        guard let signals = watchSignals() else { return 1 }
+        if let code = Builder(plan: plan, console: console, environment: nodeEnvironmentBase(), signals: signals.fd).run() {
             return code
         }
         preparePython()
@@ -51,10 +52,9 @@ public final class Supervisor {
 
     /// Runs the dataflow to its end and returns the exit code for `apus run`.
     public func run() -> Int32 {
-        guard watchSignals() else { return 1 }
-        defer { close(signals) }
+        guard let signals = watchSignals() else { return 1 }
         if options.runBuild {
-            if let code = Builder(plan: plan, console: console, environment: nodeEnvironmentBase(), signals: signals).run() {
+            if let code = Builder(plan: plan, console: console, environment: nodeEnvironmentBase(), signals: signals.fd).run() {
                 return code
             }
         }
@@ -74,17 +74,15 @@ public final class Supervisor {
         return report()
     }
 
-    /// Routes SIGINT, SIGTERM, SIGCHLD and SIGHUP to `signals`; false (reported) if impossible.
-    func watchSignals() -> Bool {
+    /// Starts watching `signals`; nil (reported) if impossible.
+    func watchSignals() -> SignalWatch? {
         signal(SIGPIPE, SIG_IGN)
-        // A parent may have left these ignored, and an ignored signal never reaches a signalfd.
-        for watched in [SIGINT, SIGTERM, SIGCHLD, SIGHUP] { signal(watched, SIG_DFL) }
-        signals = [SIGINT, SIGTERM, SIGCHLD, SIGHUP].withUnsafeBufferPointer { apussys_signalfd($0.baseAddress, Int32($0.count)) }
-        guard signals >= 0 else {
-            console.note("cannot watch signals: \(String(cString: strerror(-signals)))")
-            return false
+        do {
+            signals = try SignalWatch([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD])
+        } catch {
+            console.note("\(error)")
         }
-        return true
+        return signals
     }
 
     var relativeLogDirectory: String {
@@ -107,7 +105,7 @@ public final class Supervisor {
 
     func loop() {
         while !nodes.allSatisfy({ $0.state == .finished }) {
-            var entries = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
+            var entries = [pollfd(fd: signals?.fd ?? -1, events: Int16(POLLIN), revents: 0)]
             var owners: [(node: NodeRuntime, source: Source)] = []
             for node in nodes {
                 for (fd, source) in [(node.channel?.fd ?? -1, Source.control), (node.stdout, .stdout), (node.stderr, .stderr)] where fd >= 0
@@ -141,9 +139,10 @@ public final class Supervisor {
 
     func pollTimeout() -> Int32 {
         var deadlines: [UInt64] = [graceDeadline, killDeadline, stopAfterDeadline].compactMap { $0 }
-        if !started { deadlines.append(startupDeadline) }
+        if !started && !stopping { deadlines.append(startupDeadline) }
         for node in nodes {
             if case .waiting(let until) = node.state { deadlines.append(until) }
+            if let killAt = node.killAt { deadlines.append(killAt) }
         }
         guard let next = deadlines.min() else { return -1 }
         let now = monotonicNanoseconds()
@@ -151,11 +150,12 @@ public final class Supervisor {
     }
 
     func handleSignals() {
-        while true {
-            let signal = apussys_signalfd_read(signals)
-            guard signal > 0 else { return }
+        while let signal = signals?.next() {
             if signal == SIGCHLD {
                 reapChildren()
+            } else if signal == SIGUSR1 {
+                console.note("killing every node (asked by apus stop at the end of its grace period)")
+                killAll(reason: "was still running at the end of the grace period given to apus stop")
             } else {
                 interrupts += 1
                 if interrupts == 1 {
@@ -183,8 +183,19 @@ public final class Supervisor {
                     "never connected to the dataflow within the \(formatSeconds(options.startupTimeout)) s startup timeout "
                     + "(does it create its Node at start-up?)"
                 console.note("node '\(node.id)' \(node.failure!)")
+                // One that never said hello cannot get STOP: no grace period to wait for it.
+                if node.state == .spawned {
+                    kill(-node.pid, SIGTERM)
+                    node.killAt = now &+ seconds(min(options.grace, 2))
+                }
             }
             beginStop()
+        }
+        for node in nodes where node.isAlive {
+            if let killAt = node.killAt, now >= killAt {
+                node.killAt = nil
+                kill(-node.pid, SIGKILL)
+            }
         }
         if let grace = graceDeadline, now >= grace {
             graceDeadline = nil

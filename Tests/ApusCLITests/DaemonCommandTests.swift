@@ -260,6 +260,28 @@ import Testing
         return try #require(Int32(line.split(separator: "(pid ")[1].prefix { $0.isNumber }))
     }
 
+    /// `apus stop --grace 0` kills at once. It took 12 s: the daemon's two SIGINTs to `apus run`
+    /// merged into one, which then ran its own default grace (10 s) and SIGTERM time (2 s).
+    @Test func stopWithNoGraceKillsAtOnce() throws {
+        defer { cleanUp() }
+        try """
+        nodes:
+          - id: stubborn
+            path: \(bin.path)/apus-test-node
+            args: --ignore-stop
+            inputs: { tick: apus/timer/millis/50 }
+        """.write(to: folder.appendingPathComponent("stubborn.yml"), atomically: true, encoding: .utf8)
+        #expect(try apus("up").status == 0)
+        #expect(try apus("start", "stubborn.yml").status == 0)
+        usleep(500_000)
+        let started = Date()
+        let stopped = try apus("stop", "stubborn", "--grace", "0")
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(stopped.status == 0, "\(stopped.stdout) \(stopped.stderr)")
+        #expect(elapsed < 3, "apus stop --grace 0 took \(elapsed) s")
+        #expect(stopped.stdout.contains("stopped stubborn"), "\(stopped.stdout)")
+    }
+
     /// `apus list` counts the restarts that `apus run` reports on its events pipe.
     @Test func listCountsEachRestartOfADataflow() throws {
         defer { cleanUp() }

@@ -71,6 +71,32 @@ import Testing
         harness.expectClean()
     }
 
+    /// A node that never connected cannot get STOP: it is stopped at once, not after the grace
+    /// period, and `apus run` waits for the others without spinning on the expired start deadline.
+    @Test func aNodeThatNeverConnectsIsStoppedAtOnceAndNothingSpins() throws {
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: mute
+                    path: \(node)
+                    args: --no-connect
+                  - id: stubborn
+                    path: \(node)
+                    args: --ignore-stop
+                """)
+        let started = Date()
+        let result = try harness.run(["--startup-timeout", "1s", "--grace", "3s"])
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("node 'mute' never connected"), "\(result.stderr)")
+        // 1 s to the start deadline, 3 s of grace for the stubborn node, 2 s of SIGTERM.
+        #expect(elapsed < 8, "\(elapsed) s")
+        #expect(result.cpuSeconds < 0.6, "apus run used \(result.cpuSeconds) s of CPU in \(elapsed) s")
+        let mute = result.stderr.split(separator: "\n").first { $0.contains("node 'mute'") && $0.contains("grace period") }
+        #expect(mute == nil, "the node that never connected waited for the grace period: \(result.stderr)")
+        harness.expectClean()
+    }
+
     /// A node may exit with control messages unread (here the STOP sent when its producer ended):
     /// its socket then resets, which is a normal end, not an error to report.
     @Test func nodeExitingWithUnreadControlMessagesEndsQuietly() throws {

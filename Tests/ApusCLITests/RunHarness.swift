@@ -20,6 +20,8 @@ final class RunHarness {
 
     struct Result {
         var status: Int32
+        /// CPU time of `apus run` and the nodes it reaped, in seconds.
+        var cpuSeconds: Double = 0
         var stdout: String
         var stderr: String
         var lines: [String] { stdout.split(separator: "\n").map(String.init) }
@@ -64,6 +66,7 @@ final class RunHarness {
         }
         var result = output
         result.status = status
+        result.cpuSeconds = process.cpuSeconds ?? 0
         return result
     }
 

@@ -7,6 +7,8 @@ import Glibc
 struct Spawned {
     let pid: pid_t
     private(set) var status: Int32?
+    /// The CPU time the child and the children it reaped used, in seconds, once it has ended.
+    private(set) var cpuSeconds: Double?
 
     /// Starts `program` (looked up on PATH when it has no slash; 127 if not found) in `directory`, with its output
     /// going to the files `stdout` and `stderr` and standard input from /dev/null.
@@ -52,12 +54,15 @@ struct Spawned {
 
     private mutating func reap(options: Int32) {
         var raw: Int32 = 0
-        let result = waitpid(pid, &raw, options)
+        var usage = rusage()
+        let result = wait4(pid, &raw, options, &usage)
         guard result == pid else {
             if result < 0 && errno != EINTR { status = -1 }
             return
         }
         let signal = raw & 0x7f
         status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        cpuSeconds = seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }

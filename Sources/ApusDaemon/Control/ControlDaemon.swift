@@ -13,7 +13,7 @@ public final class ControlDaemon {
     /// The `apus` executable that runs each dataflow.
     let executable: String
     var listener: Int32 = -1
-    var signals: Int32 = -1
+    var signals: SignalWatch?
     var lock: Int32 = -1
     var clients: [Client] = []
     var dataflows: [Managed] = []
@@ -109,8 +109,11 @@ public final class ControlDaemon {
         umask(previous)
         guard bound == 0 else { throw .system("cannot bind \(paths.socket)", errno) }
         guard chmod(paths.socket, 0o600) == 0, listen(listener, 64) == 0 else { throw .system("cannot listen on \(paths.socket)", errno) }
-        signals = [SIGINT, SIGTERM, SIGCHLD, SIGHUP].withUnsafeBufferPointer { apussys_signalfd($0.baseAddress, Int32($0.count)) }
-        guard signals >= 0 else { throw .system("signalfd", -signals) }
+        do {
+            signals = try SignalWatch([SIGINT, SIGTERM, SIGHUP, SIGCHLD])
+        } catch {
+            throw .system("signalfd", error.errno)
+        }
     }
 
     // MARK: Loop
@@ -130,7 +133,7 @@ public final class ControlDaemon {
                 entries.append(pollfd(fd: fd, events: Int16(events), revents: 0))
                 sources.append(source)
             }
-            watch(signals, POLLIN, .signals)
+            watch(signals?.fd ?? -1, POLLIN, .signals)
             if !shuttingDown { watch(listener, POLLIN, .listener) }
             for client in clients { watch(client.fd, POLLIN | (client.output.isEmpty ? 0 : POLLOUT), .client(client)) }
             for managed in dataflows {
@@ -162,9 +165,7 @@ public final class ControlDaemon {
     }
 
     func handleSignals() {
-        while true {
-            let number = apussys_signalfd_read(signals)
-            guard number > 0 else { return }
+        while let number = signals?.next() {
             switch number {
             case SIGCHLD: reapChildren()
             case SIGINT, SIGTERM: beginShutdown()
@@ -180,8 +181,9 @@ public final class ControlDaemon {
         }
         for managed in dataflows where managed.isRunning {
             if let killAt = managed.killAt, killAt <= now {
-                // A second SIGINT makes `apus run` kill its nodes at once.
-                kill(managed.status.pid, SIGINT)
+                // SIGUSR1 makes `apus run` kill its nodes at once. (A second SIGINT would do it too,
+                // but with no grace it would come while the first is pending, and merge with it.)
+                kill(managed.status.pid, SIGUSR1)
                 managed.killAt = nil
             }
         }
