@@ -22,6 +22,9 @@ extension Supervisor {
         let status = describeExit(signaled: signaled, value: value)
         writeLog(node, "--- \(status)")
         let failed = signaled || value != 0
+        // What the node started in its process group (a subprocess) does not outlive it.
+        kill(-node.pid, SIGKILL)
+        guardian?.forget(node.pid)
         node.detach()
         let policy = node.plan.descriptor.restartPolicy
         let maxRestarts = node.plan.descriptor.maxRestarts

@@ -101,6 +101,7 @@ extension Supervisor {
         do {
             let child = try ChildProcess.spawn(arguments, environment: environment, directory: plan.dataflow.directory, control: nodeEnd.fd)
             node.pid = child.pid
+            guardian?.watch(child.pid)
             node.stdout = child.stdout
             node.stderr = child.stderr
             node.channel = daemonEnd

@@ -26,6 +26,8 @@ public final class Supervisor {
     var interrupts = 0
     /// The folder holding the apus Python module, for the Python nodes' PYTHONPATH.
     var pythonPath: String?
+    /// Kills the nodes' process groups if this process dies without stopping them.
+    var guardian: GroupGuardian?
     /// The folder of Apus's `dora` module, for Python nodes that have not turned it off.
     var doraPythonPath: String?
 
@@ -69,8 +71,14 @@ public final class Supervisor {
         let now = monotonicNanoseconds()
         startupDeadline = now &+ seconds(options.startupTimeout)
         if let stopAfter = options.stopAfter { stopAfterDeadline = now &+ seconds(stopAfter) }
+        do {
+            guardian = try GroupGuardian()
+        } catch {
+            console.note("\(error); should apus run be killed, what its nodes started may outlive it")
+        }
         for node in nodes { spawn(node) }
         loop()
+        guardian = nil
         return report()
     }
 

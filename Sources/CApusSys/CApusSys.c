@@ -301,3 +301,65 @@ int apussys_reap(pid_t pid, int block, int *signaled, int *value) {
     }
     return pid;
 }
+
+/* The guardian's memory: the process groups it was told of (a fixed table, as malloc is not
+ * async-signal-safe after fork). */
+#define GUARDED_GROUPS 65536
+static pid_t guarded[GUARDED_GROUPS];
+
+int apussys_spawn_guardian(void) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int error = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -error;
+    }
+    if (pid == 0) {
+        /* Only async-signal-safe calls: the parent may have threads. Keep nothing of the parent's
+         * open but the pipe's read end (a socket or pipe held here would hide its closing), and
+         * let no signal meant for the parent's process group or terminal end the guardian. */
+        if (syscall(SYS_close_range, 0, (unsigned)fds[0] - 1, 0) != 0
+            || syscall(SYS_close_range, (unsigned)fds[0] + 1, ~0U, 0) != 0) {
+            for (int fd = 0; fd < 65536; fd++) { /* a kernel before 5.9 */
+                if (fd != fds[0]) close(fd);
+            }
+        }
+        struct sigaction ignore;
+        memset(&ignore, 0, sizeof ignore);
+        ignore.sa_handler = SIG_IGN;
+        int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
+        for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) sigaction(ignored[i], &ignore, NULL);
+        size_t count = 0;
+        int32_t group;
+        for (;;) {
+            ssize_t got = read(fds[0], &group, sizeof group);
+            if (got < 0 && errno == EINTR) continue;
+            if (got != (ssize_t)sizeof group) break; /* the parent is gone, however it ended */
+            if (group > 0) {
+                if (count < GUARDED_GROUPS) guarded[count++] = group;
+            } else {
+                for (size_t i = 0; i < count; i++) {
+                    if (guarded[i] == -group) {
+                        guarded[i] = guarded[--count];
+                        break;
+                    }
+                }
+            }
+        }
+        for (size_t i = 0; i < count; i++) kill(-guarded[i], SIGKILL);
+        _exit(0);
+    }
+    close(fds[0]);
+    return fds[1];
+}
+
+int apussys_guard_group(int guardian, int32_t group) {
+    ssize_t written;
+    do {
+        written = write(guardian, &group, sizeof group);
+    } while (written < 0 && errno == EINTR);
+    return written == (ssize_t)sizeof group ? 0 : -errno;
+}

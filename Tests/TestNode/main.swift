@@ -10,6 +10,7 @@
 //   --then-exit       exit right after the initial sends
 //   --exit-after-ms N exit N ms after start, reading no event (what the daemon sent stays unread)
 //   --busy-ms N       sleep N ms after each event (work slower than a timer's period)
+//   --spawn-sleeper   start `sleep 301` in the node's process group first, and leave it running
 //   --send-from-thread  send on `out` from a second thread, without pause, until the event stream
 //                     ends (while the main thread waits in `next()` with no timeout)
 // It prints "events <n> inputs <n>" and each closed input, failed node and STOP it sees.
@@ -31,6 +32,18 @@ func complain(_ line: String) {
 
 if flag("--no-connect") {
     while true { sleep(60) }
+}
+
+if flag("--spawn-sleeper") {
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = ["sleep", "301"].map { (text: String) in strdup(text) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    guard posix_spawnp(&pid, "sleep", nil, nil, argv, environ) == 0 else {
+        complain("cannot start sleep")
+        exit(3)
+    }
+    print("sleeper \(pid)")
+    fflush(nil)
 }
 
 do {

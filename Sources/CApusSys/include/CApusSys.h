@@ -47,6 +47,16 @@ int apussys_spawn(const char *path, char *const argv[], char *const envp[], cons
  * (an exec failure shows as the daemon exiting with 127 and a line in the log). */
 int apussys_spawn_detached(const char *path, char *const argv[], char *const envp[], int log_fd);
 
+/* Starts the guardian: a child process that outlives its parent only to SIGKILL the process
+ * groups it was told of (apussys_guard_group) and not told were gone, once the parent has ended,
+ * however it ended (SIGKILL included). Returns the write end of the guardian's pipe (close-on-exec),
+ * or -errno. */
+int apussys_spawn_guardian(void);
+
+/* Tells the guardian of a process group to kill when the parent is gone (`group` > 0), or that
+ * the group is gone and must be left alone (-group). 0, or -errno. */
+int apussys_guard_group(int guardian, int32_t group);
+
 /* Writes all `length` bytes to `fd`, retrying short writes and EINTR; on a socket with MSG_NOSIGNAL
  * (a peer that is gone gives -EPIPE, not SIGPIPE). 0, or -errno. */
 int apussys_write_all(int fd, const void *bytes, size_t length);
