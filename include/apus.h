@@ -173,7 +173,8 @@ typedef struct apus_metadata apus_metadata_t;
 /* Joins the dataflow this process was started in (from the environment `apus run` sets) and waits
  * until every node of the dataflow is connected. Returns NULL on failure: outside a dataflow,
  * apus_last_status() is APUS_ERROR_NOT_IN_DATAFLOW and apus_last_error() says how to run the node.
- * Call it once per process; free the node with apus_node_free(). */
+ * Call it once per process (a second call fails with APUS_ERROR_NOT_IN_DATAFLOW and says the
+ * process has joined already); free the node with apus_node_free(). */
 apus_node_t *apus_node_init_from_env(void);
 
 /* Releases the node's handle. Events and samples of the node stay usable until they are freed.

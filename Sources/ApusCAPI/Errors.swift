@@ -16,7 +16,7 @@ struct APIError: Error {
 
     init(_ error: NodeError) {
         switch error {
-        case .notInDataflow: self.init(APUS_ERROR_NOT_IN_DATAFLOW, error.description)
+        case .notInDataflow, .alreadyJoined: self.init(APUS_ERROR_NOT_IN_DATAFLOW, error.description)
         case .unknownOutput: self.init(APUS_ERROR_UNKNOWN_OUTPUT, error.description)
         case .outputClosed: self.init(APUS_ERROR_OUTPUT_CLOSED, error.description)
         case .lengthMismatch, .shapeMismatch: self.init(APUS_ERROR_LENGTH, error.description)

@@ -5,17 +5,41 @@ import CApusHeader
 import Glibc
 
 final class CMetadata {
-    var metadata = Metadata()
+    /// Parameters one metadata object holds at most (a sample's metadata area is far smaller).
+    static let maximumParameters = 1024
+
+    private(set) var metadata = Metadata()
+    /// Where each key is in `metadata.parameters`, so that setting a key costs the same however
+    /// many there are.
+    private var positions: [String: Int] = [:]
 
     func set(_ key: UnsafePointer<CChar>?, _ value: Parameter) throws(APIError) {
         let key = try requireText(key, "key")
         guard !key.isEmpty else { throw .invalidArgument("the key is empty") }
         guard key.utf8.count <= Int(UInt16.max) else { throw .invalidArgument("the key is \(key.utf8.count) bytes long; at most 65535") }
-        if let index = metadata.parameters.firstIndex(where: { $0.key == key }) {
+        if let index = positions[key] {
             metadata.parameters[index].value = value
-        } else {
-            metadata.parameters.append((key, value))
+            return
         }
+        guard metadata.parameters.count < Self.maximumParameters else {
+            throw .invalidArgument(
+                "'\(key)' would be parameter \(Self.maximumParameters + 1); metadata holds at most \(Self.maximumParameters)")
+        }
+        positions[key] = metadata.parameters.count
+        metadata.parameters.append((key, value))
+    }
+
+    func setElementType(_ type: ElementType) {
+        metadata.elementType = type
+    }
+
+    func setShape(_ shape: [UInt64]) {
+        metadata.shape = shape
+    }
+
+    func clear() {
+        metadata = Metadata()
+        positions = [:]
     }
 }
 
@@ -52,7 +76,7 @@ public func apus_metadata_free(_ metadata: OpaquePointer?) -> apus_status_t {
 
 @c @implementation
 public func apus_metadata_clear(_ metadata: OpaquePointer?) -> apus_status_t {
-    metadataCall("apus_metadata_clear", metadata) { $0.metadata = Metadata() }
+    metadataCall("apus_metadata_clear", metadata) { $0.clear() }
 }
 
 @c @implementation
@@ -61,7 +85,7 @@ public func apus_metadata_set_type(_ metadata: OpaquePointer?, _ type: apus_type
         guard type.rawValue <= UInt8.max, let elementType = ElementType(rawValue: UInt8(type.rawValue)) else {
             throw .invalidArgument("\(type.rawValue) is not an element type (APUS_TYPE_UINT8 … APUS_TYPE_UTF8)")
         }
-        builder.metadata.elementType = elementType
+        builder.setElementType(elementType)
     }
 }
 
@@ -69,7 +93,7 @@ public func apus_metadata_set_type(_ metadata: OpaquePointer?, _ type: apus_type
 public func apus_metadata_set_shape(_ metadata: OpaquePointer?, _ dims: UnsafePointer<UInt64>?, _ rank: Int) -> apus_status_t {
     metadataCall("apus_metadata_set_shape", metadata) { (builder: CMetadata) throws(APIError) in
         guard rank <= 32 else { throw .invalidArgument("rank \(UInt(bitPattern: rank)) is more than 32 dimensions") }
-        builder.metadata.shape = try values(dims, rank)
+        builder.setShape(try values(dims, rank))
     }
 }
 

@@ -74,11 +74,14 @@ public struct RunPlan: Sendable {
             edges[node] = Array(repeating: [], count: descriptor.outputs.count)
         }
         var streams = Array(repeating: [Stream](), count: count)
+        let outputIndex = dataflow.nodes.map { node in
+            Dictionary(node.outputs.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        }
         var rings = Array(repeating: [InputRingLayout](), count: count)
         for (consumer, descriptor) in dataflow.nodes.enumerated() {
             for (inputIndex, input) in descriptor.inputs.enumerated() {
                 guard case .output(let source, let outputID) = input.source, let producer = index[source],
-                    let output = dataflow.nodes[producer].outputs.firstIndex(of: outputID)
+                    let output = outputIndex[producer][outputID]
                 else { continue }
                 let fromStdout = dataflow.nodes[producer].sendStdoutAs == outputID
                 let key: ProducerKey = fromStdout ? .stdout(producer) : .node(producer)

@@ -3,6 +3,20 @@ public struct DataflowDescriptor: Sendable, Equatable {
     /// The longest duration any key or option takes, in seconds: a week.
     public static let maximumDuration: Double = 7 * 24 * 3600
 
+    /// How large a dataflow may be; past these a file is refused with the limit named, so that a
+    /// huge or hostile file costs neither time nor memory.
+    public enum Limits {
+        /// Bytes of a dataflow file.
+        public static let fileSize = 4 << 20
+        public static let nodes = 10_000
+        /// Per node (an inbox has at most 4096 rings).
+        public static let inputs = 4096
+        /// Per node.
+        public static let outputs = 4096
+        /// Per `env` mapping.
+        public static let envVariables = 4096
+    }
+
     /// The file as the user named it (used in messages).
     public var file: String
     /// Absolute folder of the file: node paths resolve against it and nodes run in it.

@@ -21,8 +21,29 @@ public struct DataflowDiagnostic: Error, Sendable, Hashable, CustomStringConvert
         self.line = line
         self.column = column
         self.node = node
-        self.context = context
-        self.message = message
+        self.context = context.map(Self.shortened)
+        self.message = Self.shortened(message)
+    }
+
+    /// The longest quoted value a message shows whole.
+    static let longestQuote = 100
+
+    /// `text` with every quoted value ('…') longer than `longestQuote` cut to its start and end
+    /// and its length, so that a huge value in a file is not echoed whole.
+    static func shortened(_ text: String) -> String {
+        guard text.utf8.count > longestQuote else { return text }
+        let parts = text.split(separator: "'", omittingEmptySubsequences: false)
+        var result = String(parts[0])
+        for index in 1..<parts.count {
+            let part = parts[index]
+            // Odd parts lie between quotes (the last one only when a quote closes it).
+            if index % 2 == 1, index < parts.count - 1, part.count > longestQuote {
+                result += "'\(part.prefix(40))…\(part.suffix(20))' (\(part.utf8.count) bytes)"
+                continue
+            }
+            result += (index % 2 == 0 && parts[index - 1].count > longestQuote && index - 1 < parts.count - 1) ? part : "'" + part
+        }
+        return result
     }
 
     /// The diagnostic without its file name, e.g. `14:9: node 'detector': ...`.

@@ -16,6 +16,11 @@ public struct DataflowLoader: Sendable {
     /// Loads the file at `file` (relative to the current directory or absolute).
     public func load(file: String) throws(DataflowErrors) -> DataflowDescriptor {
         let url = URL(fileURLWithPath: file)
+        var status = stat()
+        if stat(file, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, Int(status.st_size) > DataflowDescriptor.Limits.fileSize {
+            let message = "is \(status.st_size) bytes; a dataflow file may have at most \(DataflowDescriptor.Limits.fileSize >> 20) MiB"
+            throw DataflowErrors([DataflowDiagnostic(file: file, line: nil, column: nil, message: message)])
+        }
         let yaml: String
         do {
             yaml = try String(contentsOf: url, encoding: .utf8)
@@ -60,14 +65,14 @@ extension DataflowLoader {
         guard checksPaths, !hasBuild else { return .found(absolute) }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { return .problem("'\(path)' is a folder, not a program (\(absolute))", absolute: absolute) }
+            if isDirectory.boolValue { return .problem("'\(path)' is a folder, not a program ('\(absolute)')", absolute: absolute) }
             if !isPython, !FileManager.default.isExecutableFile(atPath: absolute) {
-                return .problem("'\(path)' is not executable (\(absolute); try chmod +x)", absolute: absolute)
+                return .problem("'\(path)' is not executable ('\(absolute)'; try chmod +x)", absolute: absolute)
             }
             return .found(absolute)
         }
         if !path.contains("/"), let found = searchPATH(path, in: environment["PATH"] ?? "") { return .found(found) }
-        let where_ = path.contains("/") ? "looked for \(absolute)" : "looked for \(absolute) and on PATH"
+        let where_ = path.contains("/") ? "looked for '\(absolute)'" : "looked for '\(absolute)' and on PATH"
         return .problem("'\(path)' not found (\(where_))", absolute: absolute)
     }
 }

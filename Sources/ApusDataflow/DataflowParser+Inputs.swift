@@ -8,13 +8,18 @@ extension DataflowParser {
             report(value, scope, "expected a list of output ids, found \(value.kindDescription)")
             return []
         }
+        guard sequence.count <= DataflowDescriptor.Limits.outputs else {
+            report(value, scope, "\(sequence.count) outputs; a node may have at most \(DataflowDescriptor.Limits.outputs)")
+            return []
+        }
         var outputs: [String] = []
+        var declared: Set<String> = []
         for item in sequence {
             guard let output = parseID(item, scope, what: "output id") else { continue }
-            if outputs.contains(output) {
-                report(item, scope, "output '\(output)' is declared twice")
-            } else {
+            if declared.insert(output).inserted {
                 outputs.append(output)
+            } else {
+                report(item, scope, "output '\(output)' is declared twice")
             }
         }
         return outputs
@@ -25,6 +30,11 @@ extension DataflowParser {
             report(
                 value, scope.with("key 'inputs'"),
                 "expected a mapping of input ids to sources, found \(value.kindDescription)")
+            return []
+        }
+        guard mapping.count <= DataflowDescriptor.Limits.inputs else {
+            report(
+                value, scope.with("key 'inputs'"), "\(mapping.count) inputs; a node may have at most \(DataflowDescriptor.Limits.inputs)")
             return []
         }
         var inputs: [(InputDescriptor, PendingSource?)] = []
@@ -83,7 +93,9 @@ extension DataflowParser {
     }
 
     /// Resolves `NODE/OUTPUT` or a timer against the nodes that were read.
-    mutating func resolveSource(_ pending: PendingSource, nodes: [NodeDescriptor], indexByID: [String: Int]) -> InputSource? {
+    mutating func resolveSource(
+        _ pending: PendingSource, nodes: [NodeDescriptor], indexByID: [String: Int], outputs: [Set<String>]
+    ) -> InputSource? {
         let text = pending.text
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let shapeHint = "write NODE/OUTPUT or apus/timer/<unit>/<n>"
@@ -109,13 +121,14 @@ extension DataflowParser {
             }
         }
         let output = String(parts[1])
-        guard let producer = indexByID[nodeID].map({ nodes[$0] }) else {
+        guard let producerIndex = indexByID[nodeID] else {
             report(
                 pending.value, pending.scope,
                 "source '\(text)' names no node (\(listing("nodes", nodes.map(\.id))))")
             return nil
         }
-        guard producer.outputs.contains(output) else {
+        let producer = nodes[producerIndex]
+        guard outputs[producerIndex].contains(output) else {
             let declared = producer.outputs.isEmpty ? "it declares no outputs" : listing("outputs", producer.outputs)
             report(pending.value, pending.scope, "source '\(text)': node '\(nodeID)' has no output '\(output)' (\(declared))")
             return nil

@@ -21,6 +21,12 @@ extension DataflowParser {
             report(value, Scope().with("key 'nodes'"), "the dataflow has no nodes")
             return []
         }
+        guard sequence.count <= DataflowDescriptor.Limits.nodes else {
+            report(
+                value, Scope().with("key 'nodes'"),
+                "\(sequence.count) nodes; a dataflow may have at most \(DataflowDescriptor.Limits.nodes)")
+            return []
+        }
 
         var nodes: [NodeDescriptor] = []
         var firstLineOfID: [String: Int] = [:]
@@ -48,8 +54,9 @@ extension DataflowParser {
         }
 
         let indexByID = Dictionary(nodes.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let outputs = nodes.map { Set($0.outputs) }
         for source in pending {
-            if let resolved = resolveSource(source, nodes: nodes, indexByID: indexByID) {
+            if let resolved = resolveSource(source, nodes: nodes, indexByID: indexByID, outputs: outputs) {
                 nodes[source.nodeIndex].inputs[source.inputIndex].source = resolved
             }
         }

@@ -8,6 +8,10 @@ extension DataflowParser {
             report(value, scope, "expected a mapping of variable names to values, found \(value.kindDescription)")
             return []
         }
+        guard mapping.count <= DataflowDescriptor.Limits.envVariables else {
+            report(value, scope, "\(mapping.count) variables; an env may have at most \(DataflowDescriptor.Limits.envVariables)")
+            return []
+        }
         var variables: [EnvVariable] = []
         for (keyNode, item) in mapping {
             guard let name = mappingKey(keyNode, scope) else { continue }

@@ -22,6 +22,14 @@ enum YAMLSyntaxDiagnostics {
             if let tab = firstTabInIndentation(lines, upTo: mark.line) {
                 return [diagnostic(tab, "tab character in indentation; YAML indents with spaces only")]
             }
+            if problem.hasPrefix("Maximum nesting level reached") {
+                // libyaml's words name its own API; say it in a dataflow's terms.
+                return [
+                    diagnostic(
+                        Position(line: mark.line, column: mark.column),
+                        "YAML nested too deeply (more than 1000 levels of lists or mappings)")
+                ]
+            }
             var message = "YAML syntax: \(problem)"
             if let context {
                 message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"

@@ -2,6 +2,10 @@ import ApusTransport
 import CApusSys
 import Dispatch
 import Glibc
+import Synchronization
+
+/// Whether this process has joined its dataflow: the control descriptor can be taken once.
+private let joinedDataflow = Atomic<Bool>(false)
 
 /// A node of a running dataflow: receives events on its inputs and sends on its outputs.
 ///
@@ -58,6 +62,7 @@ public final class Node: @unchecked Sendable {
     /// Joins the dataflow this process was started in, as `apus run` set up its environment.
     /// Returns once every node of the dataflow is connected (timers start then).
     public convenience init() throws(NodeError) {
+        guard !joinedDataflow.load(ordering: .acquiring) else { throw .alreadyJoined }
         guard let id = getenv("APUS_NODE_ID").map({ String(cString: $0) }),
             let fdText = getenv("APUS_CONTROL_FD").map({ String(cString: $0) }), let fd = Int32(fdText), fd >= 0,
             fcntl(fd, F_GETFD) >= 0
@@ -65,6 +70,7 @@ public final class Node: @unchecked Sendable {
             let program = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "this program"
             throw .notInDataflow(program: program)
         }
+        guard !joinedDataflow.exchange(true, ordering: .acquiringAndReleasing) else { throw .alreadyJoined }
         unsetenv("APUS_CONTROL_FD")
         apussys_line_buffer_stdout()
         try self.init(id: id, channel: ControlChannel(adopting: fd))

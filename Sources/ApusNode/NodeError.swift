@@ -4,6 +4,8 @@ import ApusTransport
 public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The program was started by hand instead of by `apus run`.
     case notInDataflow(program: String)
+    /// The process already made its node: a process is one node of its dataflow.
+    case alreadyJoined
     /// `send` or `allocate` named an output the node does not declare in the dataflow.
     case unknownOutput(String, declared: [String])
     /// The output was closed with `closeOutput`.
@@ -23,6 +25,9 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notInDataflow(let program):
             return "\(program) is an Apus node: it runs inside a dataflow, started by `apus run dataflow.yml`, "
                 + "which connects it to the other nodes (APUS_NODE_ID and APUS_CONTROL_FD are not set)"
+        case .alreadyJoined:
+            return "this process has already joined its dataflow (APUS_CONTROL_FD was used by the first Node, "
+                + "apus_node_init_from_env or dora context): make the node once and keep it"
         case .unknownOutput(let output, let declared):
             let list = declared.isEmpty ? "none" : declared.map { "'\($0)'" }.joined(separator: ", ")
             return "output '\(output)' is not declared by this node in the dataflow (declared outputs: \(list))"

@@ -68,7 +68,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: file) }
         #expect(
             Fixtures.diagnostics("nodes: [{id: a, path: \(file.path)}]")
-                == ["1:23: node 'a': key 'path': '\(file.path)' is not executable (\(file.path); try chmod +x)"])
+                == ["1:23: node 'a': key 'path': '\(file.path)' is not executable ('\(file.path)'; try chmod +x)"])
     }
 
     @Test func pathWithBuildStepIsCheckedWhenTheNodeStarts() throws {

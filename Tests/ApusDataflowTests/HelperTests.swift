@@ -60,3 +60,44 @@ import Testing
         }
     }
 }
+
+@Suite struct LimitsTests {
+    func problems(_ yaml: String) -> [String] {
+        do {
+            _ = try DataflowLoader(checksPaths: true).parse(yaml: yaml, file: "limits.yml", directory: "/nonexistent")
+            return []
+        } catch {
+            return error.diagnostics.map(\.positionedMessage)
+        }
+    }
+
+    /// A 5000-byte path was echoed whole, twice; quoted values are cut to their ends and length.
+    @Test func aHugeValueIsNotEchoedWhole() {
+        let path = String(repeating: "p", count: 5000)
+        let messages = problems("nodes:\n  - id: camera\n    path: \(path)\n")
+        #expect(messages.count == 1)
+        let message = messages.first ?? ""
+        #expect(message.utf8.count < 400, "\(message)")
+        #expect(message.hasPrefix("3:11: node 'camera': key 'path': '\(path.prefix(40))…\(path.suffix(20))' (5000 bytes) not found"))
+        #expect(DataflowDiagnostic.shortened("short 'value' stays") == "short 'value' stays")
+        #expect(DataflowDiagnostic.shortened("an 'unclosed \(path)") == "an 'unclosed \(path)")
+    }
+
+    /// Large counts are refused naming the limit, and checking up to the limit stays linear.
+    @Test func countsPastTheLimitsAreRefusedAndUpToThemCheckedQuickly() {
+        let limit = DataflowDescriptor.Limits.outputs
+        func outputs(_ count: Int) -> String {
+            "nodes:\n  - id: wide\n    path: /bin/true\n    outputs: [" + (0..<count).map { "o\($0)" }.joined(separator: ", ") + "]\n"
+        }
+        #expect(problems(outputs(40_000)) == ["4:14: node 'wide': key 'outputs': 40000 outputs; a node may have at most \(limit)"])
+        let started = ContinuousClock.now
+        #expect(problems(outputs(limit)) == [])
+        #expect(ContinuousClock.now - started < .seconds(5), "checking \(limit) outputs took too long")
+        let env = "env:\n" + (0..<5000).map { "  V\($0): x\n" }.joined() + "nodes:\n  - id: a\n    path: /bin/true\n"
+        #expect(problems(env) == ["2:3: env: 5000 variables; an env may have at most \(DataflowDescriptor.Limits.envVariables)"])
+        let inputs =
+            "nodes:\n  - id: a\n    path: /bin/true\n    outputs: [o]\n    inputs:\n"
+            + (0..<4097).map { "      i\($0): a/o\n" }.joined()
+        #expect(problems(inputs) == ["6:7: node 'a': key 'inputs': 4097 inputs; a node may have at most 4096"])
+    }
+}
