@@ -100,11 +100,17 @@ let package = Package(
         .executableTarget(name: "monitor", dependencies: ["ApusNode"], path: "nodes/swift/monitor"),
         .executableTarget(name: "apus-test-node", dependencies: ["ApusNode"], path: "Tests/TestNode"),
         .executableTarget(name: "apus-api-node", dependencies: ["ApusNode"], path: "Tests/APINode"),
+        .executableTarget(
+            name: "apus-fuzz",
+            dependencies: ["ApusDaemon", "ApusDataflow", "ApusTransport"],
+            path: "Tests/Fuzz",
+            exclude: ["corpus"]
+        ),
         .testTarget(name: "ApusNodeTests", dependencies: ["ApusNode", "ApusTransport"]),
         .testTarget(name: "ApusDaemonTests", dependencies: ["ApusDaemon", "ApusDataflow", "ApusTransport"]),
         .testTarget(
             name: "ApusCLITests",
-            dependencies: ["apus", "sender", "receiver", "relay", "monitor", "apus-test-node", "apus-api-node"]
+            dependencies: ["apus", "sender", "receiver", "relay", "monitor", "apus-test-node", "apus-api-node", "apus-fuzz"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -75,7 +75,7 @@ public struct SampleMetadata: Equatable, Sendable {
 /// The metadata area of a sample: `rank u32, shape u64 × rank, count u32,
 /// (keyLength u16, key, tag u8, value)…`, little-endian. Decoding checks every length against the
 /// area, because another process wrote it.
-enum MetadataCodec {
+@_spi(Fuzzing) public enum MetadataCodec {
     static let maxRank = 32
 
     /// Rank 0 and no parameters, the common case, is a zero-length area: nothing is written
@@ -86,7 +86,7 @@ enum MetadataCodec {
         metadata.shape.isEmpty && metadata.parameters.isEmpty
     }
 
-    static func encode(_ metadata: SampleMetadata) -> [UInt8] {
+    @_spi(Fuzzing) public static func encode(_ metadata: SampleMetadata) -> [UInt8] {
         var bytes: [UInt8] = []
         append(UInt32(metadata.shape.count), to: &bytes)
         for dimension in metadata.shape { append(dimension, to: &bytes) }
@@ -118,7 +118,7 @@ enum MetadataCodec {
         return bytes
     }
 
-    static func decode(_ area: UnsafeRawBufferPointer, elementType: ElementType, timestamp: UInt64)
+    @_spi(Fuzzing) public static func decode(_ area: UnsafeRawBufferPointer, elementType: ElementType, timestamp: UInt64)
         throws(TransportError) -> SampleMetadata
     {
         if area.count == emptyLength {

@@ -5,7 +5,7 @@ import Glibc
 import Synchronization
 import Testing
 
-@testable import ApusTransport
+@_spi(Fuzzing) @testable import ApusTransport
 
 @Suite struct MetadataCodecTests {
     @Test func everyParameterTypeRoundTrips() throws {

@@ -5,7 +5,7 @@ import Glibc
 import Synchronization
 import Testing
 
-@testable import ApusTransport
+@_spi(Fuzzing) @testable import ApusTransport
 
 /// A publisher and a subscriber in one process, over one real inbox and pool segments.
 @Suite struct RingEntryTests {

@@ -50,25 +50,17 @@ extension ControlDaemon {
                 refuse(client, "a request over the limit of \(ControlProtocol.maximumRequest) bytes (\(error))")
                 return
             }
-            let body = Data(frame)
             client.deadline = nil
-            let request: ControlRequest
-            do {
-                request = try JSONDecoder().decode(ControlRequest.self, from: body)
-            } catch {
-                struct Version: Decodable { var version: String }
-                if let version = try? JSONDecoder().decode(Version.self, from: body), version.version != ControlProtocol.version {
-                    refuse(client, versionMismatch(version.version))
-                } else {
-                    refuse(client, "malformed request (\(body.count) bytes): not a JSON request of apus \(ControlProtocol.version)")
-                }
+            switch ControlRequest.decode(frame) {
+            case .request(let request):
+                handle(request, from: client)
+            case .otherVersion(let version):
+                refuse(client, versionMismatch(version))
+                return
+            case .malformed:
+                refuse(client, "malformed request (\(frame.count) bytes): not a JSON request of apus \(ControlProtocol.version)")
                 return
             }
-            guard request.version == ControlProtocol.version else {
-                refuse(client, versionMismatch(request.version))
-                return
-            }
-            handle(request, from: client)
             if client.following == nil { client.deadline = monotonicNanoseconds() &+ Self.requestTimeout }
         }
     }

@@ -42,6 +42,29 @@ public struct ControlRequest: Codable, Sendable {
     }
 }
 
+extension ControlRequest {
+    /// What the daemon makes of a request frame's bytes.
+    public enum Decoded: Sendable {
+        case request(ControlRequest)
+        /// A request of another apus version (its fields may differ): refused, naming it.
+        case otherVersion(String)
+        case malformed
+    }
+
+    /// Decodes a request frame; never throws, whatever the bytes.
+    public static func decode(_ body: [UInt8]) -> Decoded {
+        let data = Data(body)
+        guard let request = try? JSONDecoder().decode(ControlRequest.self, from: data) else {
+            struct Version: Decodable { var version: String }
+            if let other = try? JSONDecoder().decode(Version.self, from: data), other.version != ControlProtocol.version {
+                return .otherVersion(other.version)
+            }
+            return .malformed
+        }
+        return request.version == ControlProtocol.version ? .request(request) : .otherVersion(request.version)
+    }
+}
+
 public struct DataflowStatus: Codable, Sendable {
     public enum State: String, Codable, Sendable {
         case running, stopping
