@@ -31,8 +31,11 @@ final class NodeRuntime {
     var stderrTail: [String] = []
     var log: Int32 = -1
     var inbox: Inbox
-    /// Pools this node announced, in every incarnation, by pool index.
+    /// Pools this node's current incarnation announced, in order.
     var pools: [MappedPool] = []
+    /// The index of the current incarnation's first pool: a restarted node's pools get new
+    /// indexes, and its old ones are let go (consumers that used them have them mapped).
+    var poolIndexBase = 0
     /// The daemon's publisher of this node's stdout lines (`send_stdout_as`).
     var stdoutPublisher: Publisher?
     /// Rings of the current inbox whose producer finished, or that the node closed.

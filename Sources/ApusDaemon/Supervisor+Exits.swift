@@ -33,6 +33,10 @@ extension Supervisor {
             && (maxRestarts == 0 || node.restarts < maxRestarts)
         if restart {
             releaseInputs(of: node)
+            // The next incarnation makes pools of its own; these close here (a day of restarts
+            // must not pile up descriptors).
+            node.poolIndexBase += node.pools.count
+            node.pools = []
             node.restarts += 1
             RunEvent.send(.restarted(node: node.id), to: options.eventsFD)
             let delay = node.nextRestartDelay
