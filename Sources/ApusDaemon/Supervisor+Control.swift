@@ -80,7 +80,8 @@ extension Supervisor {
             node: node.id, producer: RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count), inputs: inputs,
             inbox: node.inbox.layout, outputs: outputs,
             peerInboxes: peers.map { nodes[$0].inbox.layout }, pool: node.plan.pool, largeSlotCount: node.plan.largeSlotCount,
-            maxSampleSize: RunPlan.maxSampleSize, firstPoolIndex: node.poolIndexBase + node.pools.count, backpressureTimeoutNanoseconds: 5_000_000_000)
+            maxSampleSize: RunPlan.maxSampleSize, firstPoolIndex: node.poolIndexBase + node.pools.count,
+            backpressureTimeoutNanoseconds: 5_000_000_000)
         guard let channel = node.channel else { return }
         do {
             try channel.send(.setup(setup), fds: [node.inbox.segment.fd] + peers.map { nodes[$0].inbox.segment.fd })
