@@ -42,6 +42,10 @@ final class NodeRuntime {
     var closedRings: Set<Int> = []
     /// Rings the node closed on their `input_timeout`.
     var timedOutRings: Set<Int> = []
+    /// Inboxes of earlier incarnations, kept so that their counters can be read at the end.
+    var retiredInboxes: [Inbox] = []
+    /// Per ring: messages that were queued for the node when it died (in every incarnation).
+    lazy var lostQueued = [Int](repeating: 0, count: plan.streams.count)
     var stopSent = false
 
     /// True when the node has stream inputs and every one of them has closed.

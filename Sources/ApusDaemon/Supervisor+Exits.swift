@@ -60,6 +60,7 @@ extension Supervisor {
     func finish(_ node: NodeRuntime, failed: Bool, message: String) {
         node.state = .finished
         releaseInputs(of: node)
+        reportDrops(of: node)
         if failed {
             for key in [RunPlan.ProducerKey.node(node.index), .stdout(node.index)] {
                 for consumer in nodes where consumer.plan.streams.contains(where: { $0.producer == key }) {
@@ -75,26 +76,37 @@ extension Supervisor {
 
     /// A consumer is gone: its producers stop feeding it, and what it held or had queued returns.
     func releaseInputs(of node: NodeRuntime) {
-        reportDrops(of: node)
         for (ring, stream) in node.plan.streams.enumerated() {
-            Reclamation.releaseEdge(node.inbox.rings[ring], bit: stream.bit, pools: pools(ofProducer: stream.producer).map(\.view))
+            node.lostQueued[ring] += Reclamation.releaseEdge(
+                node.inbox.rings[ring], bit: stream.bit, pools: pools(ofProducer: stream.producer).map(\.view))
         }
     }
 
-    /// Says how many messages each `drop_oldest` input of the node lost to a full queue, so no
-    /// drop goes unseen. Called once per inbox, from `releaseInputs`, when its node is gone.
+    /// Says, once the node is gone for good, how many messages each of its inputs lost in all its
+    /// incarnations, and how: evicted from a full `drop_oldest` queue, queued for it when it died,
+    /// or sent while it was gone (restarting). No loss goes unseen.
     func reportDrops(of node: NodeRuntime) {
+        let inboxes = node.retiredInboxes + [node.inbox]
         for (ring, stream) in node.plan.streams.enumerated() {
-            let dropped = node.inbox.rings[ring].dropped
-            guard dropped > 0 else { continue }
+            let dropped = inboxes.reduce(0) { $0 + $1.rings[ring].dropped }
+            let skipped = inboxes.reduce(0) { $0 + $1.rings[ring].skipped }
+            let queued = UInt64(node.lostQueued[ring])
+            guard dropped + skipped + queued > 0 else { continue }
             let input = node.plan.descriptor.inputs[stream.input]
-            var text =
-                "node '\(node.id)' input '\(input.id)': \(dropped) message\(dropped == 1 ? "" : "s") dropped "
-                + "(queue_size \(input.queueSize) full, drop_oldest kept the newest; a larger queue_size or "
-                + "queue_policy: backpressure keeps them all)"
-            if node.timedOutRings.contains(ring) {
-                text += "; its input_timeout of \(formatSeconds(input.inputTimeout ?? 0)) s closed it, and what came after was dropped"
+            var parts: [String] = []
+            if dropped > 0 {
+                var text =
+                    "\(dropped) message\(dropped == 1 ? "" : "s") dropped "
+                    + "(queue_size \(input.queueSize) full, drop_oldest kept the newest; a larger queue_size or "
+                    + "queue_policy: backpressure keeps them all)"
+                if node.timedOutRings.contains(ring) {
+                    text += "; its input_timeout of \(formatSeconds(input.inputTimeout ?? 0)) s closed it, and what came after was dropped"
+                }
+                parts.append(text)
             }
+            if queued > 0 { parts.append("\(queued) message\(queued == 1 ? " was" : "s were") queued for it when it died") }
+            if skipped > 0 { parts.append("\(skipped) message\(skipped == 1 ? " was" : "s were") sent while it was gone") }
+            let text = "node '\(node.id)' input '\(input.id)': " + parts.joined(separator: "; ")
             console.note(text)
             writeLog(node, "--- \(text)")
         }
@@ -122,6 +134,7 @@ extension Supervisor {
     func respawn(_ node: NodeRuntime) {
         if !node.plan.streams.isEmpty {
             do {
+                node.retiredInboxes.append(node.inbox)
                 node.inbox = try Inbox(layout: node.plan.inbox, name: node.id)
             } catch {
                 fail(node, "cannot create its inbox for the restart: \(error)")

@@ -32,7 +32,7 @@ public struct InputRingLayout: Sendable, Equatable {
 ///
 /// Segment: the control counter (u32) at 0; the doorbell at 64; rings from 128. Ring: `head` u64 at 0 and
 /// `tail` u64 at 64 (own cache lines), `dropped` u64 at 128, `flags` u32 at 136, `spaceSignal` u32
-/// at 140 (futex), `producerWaiting` u32 at 144, then `entryCount` entries of one cache line each:
+/// at 140 (futex), `producerWaiting` u32 at 144, `skipped` u64 at 152, then `entryCount` entries of one cache line each:
 /// `stamp` u64 at 0 (position + 1, stored last), `descriptor` u64 at 8 (pool << 32 | slot),
 /// `arrival` u64 at 16, `timestamp` u64 at 24, `length` u64 at 32, `metadataLength` u32 at 40,
 /// `elementType` u8 at 44.
@@ -155,6 +155,7 @@ public struct InputRing: @unchecked Sendable {
     var flags: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 136) }
     var spaceSignal: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 140) }
     var producerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 144) }
+    var skippedCounter: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(base, 152) }
 
     @inline(__always)
     func entry(_ position: UInt64) -> UnsafeMutableRawPointer {
@@ -175,8 +176,12 @@ public struct InputRing: @unchecked Sendable {
     @inline(__always)
     var hasEntry: Bool { peekArrival() != nil }
 
-    /// Samples evicted under `dropOldest` since the ring was made.
+    /// Samples evicted under `dropOldest` since the ring was made (and, for an input its consumer
+    /// closed, what came after).
     public var dropped: UInt64 { droppedCounter.pointee.load(ordering: .relaxed) }
+
+    /// Samples its producer did not queue, or took back, because the consumer was gone.
+    public var skipped: UInt64 { skippedCounter.pointee.load(ordering: .relaxed) }
 
     public var isProducerClosed: Bool { flags.pointee.load(ordering: .acquiring) & Self.producerClosed != 0 }
     public var isConsumerGone: Bool { flags.pointee.load(ordering: .acquiring) & Self.consumerGone != 0 }
@@ -296,12 +301,19 @@ public struct InputRing: @unchecked Sendable {
         return true
     }
 
-    /// Takes every queued entry, handing each descriptor to `body` (for reclamation).
-    func drain(_ body: (UInt64) -> Void) {
+    /// Takes every queued entry, handing each descriptor to `body` (for reclamation); returns
+    /// how many it took.
+    @discardableResult
+    func drain(_ body: (UInt64) -> Void) -> Int {
+        var taken = 0
         while let (position, _) = peekArrival() {
             let named = descriptor(at: position)
-            if take(at: position) { body(named) }
+            if take(at: position) {
+                body(named)
+                taken += 1
+            }
         }
+        return taken
     }
 
     func setFlag(_ flag: UInt32) {

@@ -47,6 +47,8 @@ extension Publisher {
         guard !edges[position].swept else { return }
         edges[position].swept = true
         updateHolderMasks()
-        Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: poolViews)
+        // What it queued after the consumer died (this sample included) was sent to no one.
+        let taken = Reclamation.reclaim(edges[position].ring, bit: edges[position].bit, pools: poolViews)
+        edges[position].ring.skippedCounter.pointee.wrappingAdd(UInt64(taken), ordering: .relaxed)
     }
 }

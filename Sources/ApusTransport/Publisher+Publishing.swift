@@ -143,7 +143,14 @@ extension Publisher {
     @inline(__always)
     func afterQueuing(_ descriptor: UInt64, edges range: Range<Int>) {
         // A consumer that died: release what was queued to it, this sample included.
-        for position in range where !edges[position].swept && edges[position].ring.isConsumerGone { sweep(position) }
+        for position in range {
+            if edges[position].swept {
+                // Sent while its consumer is gone (restarting, or ended): counted for the report.
+                edges[position].ring.skippedCounter.pointee.wrappingAdd(1, ordering: .relaxed)
+            } else if edges[position].ring.isConsumerGone {
+                sweep(position)
+            }
+        }
         // While the consumers work, make the holder words of the slot reserved next this CPU's own.
         let pool = slots.baseAddress.unsafelyUnwrapped + (RingEntry.location(of: descriptor).pool &- configuration.firstPoolIndex)
         pool.pointee.view.prefetchHolders(pool.pointee.cursor)

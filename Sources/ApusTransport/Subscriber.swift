@@ -366,15 +366,20 @@ public final class Subscriber: @unchecked Sendable {
 public enum Reclamation {
     /// A consumer died: stop its producer from feeding this edge, and release every sample the edge
     /// held or had queued. Safe to repeat and to race with the producer.
-    public static func releaseEdge(_ ring: InputRing, bit: Int, pools: [PoolView]) {
+    /// Returns how many samples were queued for it and are now lost.
+    @discardableResult
+    public static func releaseEdge(_ ring: InputRing, bit: Int, pools: [PoolView]) -> Int {
         ring.setFlag(InputRing.consumerGone)
-        reclaim(ring, bit: bit, pools: pools)
+        return reclaim(ring, bit: bit, pools: pools)
     }
 
     /// Empties the ring and clears the edge's bit on every slot: whatever was queued or held.
-    static func reclaim(_ ring: InputRing, bit: Int, pools: [PoolView]) {
-        ring.drain { _ in }
+    /// Returns how many queued samples it took.
+    @discardableResult
+    static func reclaim(_ ring: InputRing, bit: Int, pools: [PoolView]) -> Int {
+        let taken = ring.drain { _ in }
         for pool in pools { pool.releaseEverywhere(bit: bit) }
+        return taken
     }
 
     /// A producer died or finished: its consumer drains what is queued, then sees the input closed.
