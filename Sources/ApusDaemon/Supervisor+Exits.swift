@@ -60,7 +60,6 @@ extension Supervisor {
     func finish(_ node: NodeRuntime, failed: Bool, message: String) {
         node.state = .finished
         releaseInputs(of: node)
-        reportDrops(of: node)
         if failed {
             for key in [RunPlan.ProducerKey.node(node.index), .stdout(node.index)] {
                 for consumer in nodes where consumer.plan.streams.contains(where: { $0.producer == key }) {
@@ -82,9 +81,9 @@ extension Supervisor {
         }
     }
 
-    /// Says, once the node is gone for good, how many messages each of its inputs lost in all its
+    /// Says, at the end of the run, how many messages each input of the node lost in all its
     /// incarnations, and how: evicted from a full `drop_oldest` queue, queued for it when it died,
-    /// or sent while it was gone (restarting). No loss goes unseen.
+    /// or sent while it was gone (restarting, or ended before its producer). No loss goes unseen.
     func reportDrops(of node: NodeRuntime) {
         let inboxes = node.retiredInboxes + [node.inbox]
         for (ring, stream) in node.plan.streams.enumerated() {

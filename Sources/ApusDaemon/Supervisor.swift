@@ -79,6 +79,7 @@ public final class Supervisor {
         for node in nodes { spawn(node) }
         loop()
         guardian = nil
+        for node in nodes { reportDrops(of: node) }
         return report()
     }
 

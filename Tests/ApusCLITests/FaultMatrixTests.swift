@@ -1,0 +1,146 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Faults a running dataflow must survive. Each test checks the same four things: nothing that
+/// was promised is lost, every loss is counted (sent = received + reported losses, but for what
+/// a killed relay held in hand), no process is left, and nothing is left in /dev/shm.
+@Suite(.serialized) struct FaultMatrixTests {
+    let node = RunHarness.testNode
+    static let sent = 2000
+
+    enum Kind: String, CaseIterable {
+        case c, python, swift
+    }
+
+    /// A relay of each kind: forwards what arrives on `in` to `out`.
+    func relay(_ kind: Kind, in harness: RunHarness) throws -> String {
+        switch kind {
+        case .swift:
+            return "path: \(RunHarness.binary("relay"))"
+        case .c:
+            let source = ApusCommand.repository.appendingPathComponent("Tests/CNodes/api_test.c").path
+            return """
+                build: gcc -std=c99 -Wall -Wextra -Werror -o api_test \(source) $(apus config --cflags --libs)
+                    path: ./api_test
+                    args: echo
+                """
+        case .python:
+            try """
+            from apus import Node
+            node = Node()
+            for event in node:
+                if event.type == "INPUT":
+                    node.send_output("out", event.value, event.metadata)
+            """.write(to: harness.folder.appendingPathComponent("relay.py"), atomically: true, encoding: .utf8)
+            return "path: relay.py"
+        }
+    }
+
+    func pid(of id: String, in harness: RunHarness) -> Int32? {
+        harness.survivors().first { pid in
+            let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data()
+            return String(decoding: environment, as: UTF8.self).split(separator: "\0").contains("APUS_NODE_ID=\(id)")
+        }
+    }
+
+    /// The losses the run reported for the inputs of `nodes`.
+    func reportedLosses(_ nodes: [String], in stderr: String) -> Int {
+        stderr.split(separator: "\n").filter { line in nodes.contains { line.hasPrefix("apus: node '\($0)' input ") } }.reduce(0) {
+            total, line in
+            total + line.matches(of: /(\d+) messages? (?:dropped|was queued|were queued|was sent|were sent)/).reduce(0) { $0 + Int($1.1)! }
+        }
+    }
+
+    func received(_ result: RunHarness.Result) -> Int? {
+        (result.lines(of: "sink").last?.firstMatch(of: /events done inputs (\d+)/)).flatMap { Int($0.1) }
+    }
+
+    func chain(_ relay: String, policy: String, restart: Bool) -> String {
+        """
+        nodes:
+          - id: source
+            path: \(node)
+            args: --send \(Self.sent) --on-tick
+            inputs: { tick: apus/timer/millis/1 }
+            outputs: [out]
+          - id: relay
+            \(relay)
+            inputs: { in: { source: source/out, queue_policy: \(policy) } }
+            outputs: [out]
+        \(restart ? "    restart_policy: on-failure\n    restart_delay: 0.3" : "")
+          - id: sink
+            path: \(node)
+            inputs: { in: { source: relay/out, queue_policy: \(policy) } }
+        """
+    }
+
+    @Test(arguments: Kind.allCases, ["backpressure", "drop_oldest"])
+    func sigkillOfARelayWithoutRestartIsCountedAndCleanedUp(_ kind: Kind, _ policy: String) throws {
+        try killRelay(kind, policy: policy, restart: false)
+    }
+
+    @Test(arguments: Kind.allCases, ["backpressure", "drop_oldest"])
+    func sigkillOfARestartingRelayIsCountedAndCleanedUp(_ kind: Kind, _ policy: String) throws {
+        try killRelay(kind, policy: policy, restart: true)
+    }
+
+    func killRelay(_ kind: Kind, policy: String, restart: Bool) throws {
+        let harness = try RunHarness(dataflow: "nodes: []")
+        try chain(try relay(kind, in: harness), policy: policy, restart: restart)
+            .write(to: harness.folder.appendingPathComponent("dataflow.yml"), atomically: true, encoding: .utf8)
+        try harness.start()
+        usleep(800_000)
+        let relay = try #require(pid(of: "relay", in: harness), "the relay is not running")
+        kill(relay, SIGKILL)
+        let result = try harness.wait()
+        #expect(result.status == (restart ? 0 : 1), "\(result.stderr)")
+        let got = try #require(received(result), "\(result.stdout)")
+        let reported = reportedLosses(["relay", "sink"], in: result.stderr)
+        let missing = Self.sent - got - reported
+        // What the relay held in hand when it was killed is lost with it, and only that.
+        #expect((0...2).contains(missing), "\(kind) \(policy): received \(got), reported \(reported) lost\n\(result.stderr)")
+        harness.expectClean()
+    }
+
+    /// A producer stopped for a second, then continued: it sends late, and nothing is lost.
+    @Test(arguments: ["backpressure", "drop_oldest"])
+    func aStoppedProducerLosesNothing(_ policy: String) throws {
+        try pause("source", policy: policy, expectNoLoss: true)
+    }
+
+    /// A consumer stopped for a second: on backpressure the producer waits and nothing is lost;
+    /// on drop_oldest what was evicted is counted.
+    @Test(arguments: ["backpressure", "drop_oldest"])
+    func aStoppedConsumerLosesOnlyWhatIsCounted(_ policy: String) throws {
+        try pause("sink", policy: policy, expectNoLoss: policy == "backpressure")
+    }
+
+    func pause(_ target: String, policy: String, expectNoLoss: Bool) throws {
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send \(Self.sent) --on-tick
+                    inputs: { tick: apus/timer/millis/1 }
+                    outputs: [out]
+                  - id: sink
+                    path: \(node)
+                    inputs: { in: { source: source/out, queue_policy: \(policy) } }
+                """)
+        try harness.start()
+        usleep(500_000)
+        let paused = try #require(pid(of: target, in: harness))
+        kill(paused, SIGSTOP)
+        usleep(1_000_000)
+        kill(paused, SIGCONT)
+        let result = try harness.wait()
+        #expect(result.status == 0, "\(result.stderr)")
+        let got = try #require(received(result), "\(result.stdout)")
+        let reported = reportedLosses(["sink"], in: result.stderr)
+        #expect(got + reported == Self.sent, "received \(got), reported \(reported): \(result.stderr)")
+        if expectNoLoss { #expect(reported == 0, "\(result.stderr)") }
+        harness.expectClean()
+    }
+}
