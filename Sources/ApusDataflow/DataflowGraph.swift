@@ -57,7 +57,9 @@ public struct DataflowGraph: Sendable {
     }
 
     private var timerNames: [(name: String, timer: TimerSpec)] {
-        dataflow.timers.map { ("timer_\($0.unit.rawValue)_\(formatNumber($0.value).replacingDots())", $0) }
+        dataflow.timers.map {
+            ("timer_\($0.unit.rawValue)_\($0.description.split(separator: "/").last.map(String.init)?.replacingDots() ?? "")", $0)
+        }
     }
 
     private func timerName(_ timer: TimerSpec) -> String {

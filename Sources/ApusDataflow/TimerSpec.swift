@@ -2,6 +2,16 @@
 public struct TimerSpec: Sendable, Hashable, CustomStringConvertible {
     public enum Unit: String, Sendable, CaseIterable {
         case secs, millis, micros, nanos, hz
+
+        /// Nanoseconds in one of the unit (1 for `hz`, whose period is computed).
+        var nanoseconds: UInt64 {
+            switch self {
+            case .secs: 1_000_000_000
+            case .millis: 1_000_000
+            case .micros: 1_000
+            case .nanos, .hz: 1
+            }
+        }
     }
 
     public var unit: Unit
@@ -27,21 +37,15 @@ public struct TimerSpec: Sendable, Hashable, CustomStringConvertible {
         guard valueText.allSatisfy(\.isASCIIDigit), let count = UInt64(valueText), count > 0 else {
             return .failure(.notPositiveInteger(String(valueText)))
         }
-        let scale: UInt64 =
-            switch unit {
-            case .secs: 1_000_000_000
-            case .millis: 1_000_000
-            case .micros: 1_000
-            case .nanos, .hz: 1
-            }
-        let (period, overflow) = count.multipliedReportingOverflow(by: scale)
+        let (period, overflow) = count.multipliedReportingOverflow(by: unit.nanoseconds)
         guard !overflow else { return .failure(.outOfRange(String(valueText))) }
         return .success(TimerSpec(unit: unit, value: Double(count), periodNanoseconds: period))
     }
 
-    /// Canonical spelling, e.g. `apus/timer/millis/33`.
+    /// Canonical spelling, e.g. `apus/timer/millis/33`. (The count comes from the period, which is
+    /// exact; `value` as a Double is not, for counts near 2^64.)
     public var description: String {
-        let number = unit == .hz ? formatNumber(value) : String(UInt64(value))
+        let number = unit == .hz ? formatNumber(value) : String(periodNanoseconds / unit.nanoseconds)
         return "apus/timer/\(unit.rawValue)/\(number)"
     }
 

@@ -71,6 +71,7 @@ import Testing
         \(restart ? "    restart_policy: on-failure\n    restart_delay: 0.3" : "")
           - id: sink
             path: \(node)
+            args: --print-inputs
             inputs: { in: { source: relay/out, queue_policy: \(policy) } }
         """
     }
@@ -90,7 +91,8 @@ import Testing
         try chain(try relay(kind, in: harness), policy: policy, restart: restart)
             .write(to: harness.folder.appendingPathComponent("dataflow.yml"), atomically: true, encoding: .utf8)
         try harness.start()
-        usleep(800_000)
+        // Mid-stream: once messages flow through the relay (builds and start-up may be slow).
+        try harness.waitForOutput("[sink] got in 100", timeout: 120)
         let relay = try #require(pid(of: "relay", in: harness), "the relay is not running")
         kill(relay, SIGKILL)
         let result = try harness.wait()
@@ -127,10 +129,11 @@ import Testing
                     outputs: [out]
                   - id: sink
                     path: \(node)
+                    args: --print-inputs
                     inputs: { in: { source: source/out, queue_policy: \(policy) } }
                 """)
         try harness.start()
-        usleep(500_000)
+        try harness.waitForOutput("[sink] got in 100", timeout: 120)
         let paused = try #require(pid(of: target, in: harness))
         kill(paused, SIGSTOP)
         usleep(1_000_000)
