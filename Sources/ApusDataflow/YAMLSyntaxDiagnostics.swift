@@ -9,7 +9,8 @@ struct Position: Equatable {
 /// Turns libyaml's errors into diagnostics that point at the offending line and say what to do.
 enum YAMLSyntaxDiagnostics {
     static func diagnostics(for error: YamlError, yaml: String, file: String) -> [DataflowDiagnostic] {
-        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
+        // Lines as libyaml counts them: CR, LF and CRLF all end one (so do NEL, LS and PS).
+        let lines = yaml.split(omittingEmptySubsequences: false) { "\n\r\r\n\u{85}\u{2028}\u{2029}".contains($0) }
 
         func diagnostic(_ mark: Position, _ message: String) -> DataflowDiagnostic {
             DataflowDiagnostic(file: file, line: mark.line, column: mark.column, message: message)
@@ -68,6 +69,7 @@ enum YAMLSyntaxDiagnostics {
     /// The duplicate of a block-mapping key: the next line at the same column starting with `key:`.
     private static func secondOccurrence(of key: String, after first: Position, in lines: [Substring]) -> Position? {
         let column = first.column - 1
+        guard first.line < lines.count, column >= 0 else { return nil }
         for index in first.line..<lines.count {
             let line = Array(lines[index].unicodeScalars)
             guard line.count > column else { continue }

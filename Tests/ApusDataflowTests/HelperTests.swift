@@ -101,3 +101,16 @@ import Testing
         #expect(problems(inputs) == ["6:7: node 'a': key 'inputs': 4097 inputs; a node may have at most 4096"])
     }
 }
+
+@Suite struct LineBreakTests {
+    /// A duplicate key after CR line breaks made the loader trap: libyaml counts CR as a line
+    /// break, and the lines it was looked for in were split at LF only. (Found by the fuzzer.)
+    @Test func carriageReturnLineBreaksArePositionedLikeLinefeeds() {
+        do {
+            _ = try DataflowLoader(checksPaths: false).parse(yaml: "x: 0\rm:\r  a: 1\r  a: 2\r", file: "cr.yml", directory: "/")
+            Issue.record("a duplicate key was accepted")
+        } catch {
+            #expect(error.diagnostics.map(\.positionedMessage) == ["4:3: duplicate key 'a' (first at line 3)"])
+        }
+    }
+}

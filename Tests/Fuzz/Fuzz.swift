@@ -22,8 +22,14 @@ enum Harness: String, CaseIterable {
         case .dataflow:
             // Paths are not looked up: the parser's work, not the file system's, is under test.
             let text = String(decoding: bytes, as: UTF8.self)
-            _ = try? DataflowLoader(environment: ["PATH": "/usr/bin"], checksPaths: false).parse(
-                yaml: text, file: "fuzz.yml", directory: "/fuzz")
+            guard
+                let dataflow = try? DataflowLoader(environment: ["PATH": "/usr/bin"], checksPaths: false).parse(
+                    yaml: text, file: "fuzz.yml", directory: "/fuzz")
+            else { return }
+            // What `apus graph` and `apus run` make of a valid file.
+            _ = DataflowGraph(dataflow).render(.mermaid)
+            _ = DataflowGraph(dataflow).render(.dot)
+            _ = RunPlan(dataflow)
         case .nodeProtocol:
             _ = try? NodeMessage(decoding: Array(bytes))
             // The same bytes as a stream of frames, as a channel reads them.
