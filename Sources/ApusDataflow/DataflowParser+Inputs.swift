@@ -8,10 +8,7 @@ extension DataflowParser {
             report(value, scope, "expected a list of output ids, found \(value.kindDescription)")
             return []
         }
-        guard sequence.count <= DataflowDescriptor.Limits.outputs else {
-            report(value, scope, "\(sequence.count) outputs; a node may have at most \(DataflowDescriptor.Limits.outputs)")
-            return []
-        }
+        guard withinLimit(sequence.count, DataflowDescriptor.Limits.outputs, "outputs", of: "a node", at: value, scope) else { return [] }
         var outputs: [String] = []
         var declared: Set<String> = []
         for item in sequence {
@@ -32,9 +29,8 @@ extension DataflowParser {
                 "expected a mapping of input ids to sources, found \(value.kindDescription)")
             return []
         }
-        guard mapping.count <= DataflowDescriptor.Limits.inputs else {
-            report(
-                value, scope.with("key 'inputs'"), "\(mapping.count) inputs; a node may have at most \(DataflowDescriptor.Limits.inputs)")
+        guard withinLimit(mapping.count, DataflowDescriptor.Limits.inputs, "inputs", of: "a node", at: value, scope.with("key 'inputs'"))
+        else {
             return []
         }
         var inputs: [(InputDescriptor, PendingSource?)] = []

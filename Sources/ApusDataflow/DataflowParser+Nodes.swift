@@ -21,10 +21,9 @@ extension DataflowParser {
             report(value, Scope().with("key 'nodes'"), "the dataflow has no nodes")
             return []
         }
-        guard sequence.count <= DataflowDescriptor.Limits.nodes else {
-            report(
-                value, Scope().with("key 'nodes'"),
-                "\(sequence.count) nodes; a dataflow may have at most \(DataflowDescriptor.Limits.nodes)")
+        guard
+            withinLimit(sequence.count, DataflowDescriptor.Limits.nodes, "nodes", of: "a dataflow", at: value, Scope().with("key 'nodes'"))
+        else {
             return []
         }
 

@@ -8,8 +8,7 @@ extension DataflowParser {
             report(value, scope, "expected a mapping of variable names to values, found \(value.kindDescription)")
             return []
         }
-        guard mapping.count <= DataflowDescriptor.Limits.envVariables else {
-            report(value, scope, "\(mapping.count) variables; an env may have at most \(DataflowDescriptor.Limits.envVariables)")
+        guard withinLimit(mapping.count, DataflowDescriptor.Limits.envVariables, "variables", of: "an env", at: value, scope) else {
             return []
         }
         var variables: [EnvVariable] = []
@@ -73,6 +72,13 @@ extension DataflowParser {
     }
 
     /// A duration in seconds: a finite number greater than zero.
+    /// Whether `count` items are allowed; reports "N items; a whole may have at most L" if not.
+    mutating func withinLimit(_ count: Int, _ limit: Int, _ items: String, of whole: String, at value: Node, _ scope: Scope) -> Bool {
+        guard count > limit else { return true }
+        report(value, scope, "\(count) \(items); \(whole) may have at most \(limit)")
+        return false
+    }
+
     mutating func duration(_ value: Node, _ scope: Scope) -> Double? {
         let seconds: Double
         switch value {
