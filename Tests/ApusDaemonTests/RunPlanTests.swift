@@ -122,6 +122,27 @@ import Testing
         #expect(throws: TransportError.malformedMessage("announced length 17 exceeds 16")) { _ = try Frame.take(from: &huge, limit: 16) }
     }
 
+    @Test func requestsDecodeOrSayWhyNot() throws {
+        var stop = ControlRequest(.stop)
+        stop.name = "demo"
+        stop.grace = 0.5
+        guard case .request(let decoded) = ControlRequest.decode([UInt8](try JSONEncoder().encode(stop))) else {
+            Issue.record("a request of this version did not decode")
+            return
+        }
+        #expect(decoded.command == .stop && decoded.name == "demo" && decoded.grace == 0.5)
+        guard case .otherVersion("9.9.9") = ControlRequest.decode(Array(#"{"version":"9.9.9","command":"teleport"}"#.utf8)) else {
+            Issue.record("another version's request was not named as such")
+            return
+        }
+        for malformed in ["", "{", "[]", #"{"version":1}"#, #"{"version":"\#(ControlProtocol.version)","command":"explode"}"#] {
+            guard case .malformed = ControlRequest.decode(Array(malformed.utf8)) else {
+                Issue.record("'\(malformed)' was not refused as malformed")
+                continue
+            }
+        }
+    }
+
     @Test func aDataflowStatusIsOneOfFourStates() throws {
         #expect(DataflowStatus.State.running.isRunning && DataflowStatus.State.stopping.isRunning)
         #expect(!DataflowStatus.State.finished.isRunning && !DataflowStatus.State.failed.isRunning)
