@@ -18,7 +18,11 @@ struct Run: ParsableCommand {
             that failed (its exit status or signal and its last stderr lines), 130 when interrupted \
             during a build.
 
-            Durations are written like 500ms, 10s, 2m or 1.5 (seconds).
+            Nothing is lost silently: at the end, every input that lost messages is named, with how \
+            many were dropped from a full drop_oldest queue, queued for its node when it died, or sent \
+            while its node was gone. What a node starts itself ends with it, even if apus run is killed.
+
+            Durations are written like 500ms, 10s, 2m or 1.5 (seconds), at most a week.
             """
     )
 
