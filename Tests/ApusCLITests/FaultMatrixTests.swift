@@ -37,21 +37,6 @@ import Testing
         }
     }
 
-    func pid(of id: String, in harness: RunHarness) -> Int32? {
-        harness.survivors().first { pid in
-            let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data()
-            return String(decoding: environment, as: UTF8.self).split(separator: "\0").contains("APUS_NODE_ID=\(id)")
-        }
-    }
-
-    /// The losses the run reported for the inputs of `nodes`.
-    func reportedLosses(_ nodes: [String], in stderr: String) -> Int {
-        stderr.split(separator: "\n").filter { line in nodes.contains { line.hasPrefix("apus: node '\($0)' input ") } }.reduce(0) {
-            total, line in
-            total + line.matches(of: /(\d+) messages? (?:dropped|was queued|were queued|was sent|were sent)/).reduce(0) { $0 + Int($1.1)! }
-        }
-    }
-
     func received(_ result: RunHarness.Result) -> Int? {
         (result.lines(of: "sink").last?.firstMatch(of: /events done inputs (\d+)/)).flatMap { Int($0.1) }
     }
@@ -93,12 +78,12 @@ import Testing
         try harness.start()
         // Mid-stream: once messages flow through the relay (builds and start-up may be slow).
         try harness.waitForOutput("[sink] got in 100", timeout: 120)
-        let relay = try #require(pid(of: "relay", in: harness), "the relay is not running")
+        let relay = try #require(harness.pid(ofNode: "relay"), "the relay is not running")
         kill(relay, SIGKILL)
         let result = try harness.wait()
         #expect(result.status == (restart ? 0 : 1), "\(result.stderr)")
         let got = try #require(received(result), "\(result.stdout)")
-        let reported = reportedLosses(["relay", "sink"], in: result.stderr)
+        let reported = result.reportedLosses(of: ["relay", "sink"])
         let missing = Self.sent - got - reported
         // What the relay held in hand when it was killed is lost with it, and only that.
         #expect((0...2).contains(missing), "\(kind) \(policy): received \(got), reported \(reported) lost\n\(result.stderr)")
@@ -135,14 +120,14 @@ import Testing
                 """)
         try harness.start()
         try harness.waitForOutput("[sink] got in 100", timeout: 120)
-        let paused = try #require(pid(of: target, in: harness))
+        let paused = try #require(harness.pid(ofNode: target))
         kill(paused, SIGSTOP)
         usleep(1_000_000)
         kill(paused, SIGCONT)
         let result = try harness.wait()
         #expect(result.status == 0, "\(result.stderr)")
         let got = try #require(received(result), "\(result.stdout)")
-        let reported = reportedLosses(["sink"], in: result.stderr)
+        let reported = result.reportedLosses(of: ["sink"])
         #expect(got + reported == Self.sent, "received \(got), reported \(reported): \(result.stderr)")
         if expectNoLoss { #expect(reported == 0, "\(result.stderr)") }
         harness.expectClean()

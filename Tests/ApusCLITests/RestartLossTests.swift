@@ -7,21 +7,6 @@ import Testing
 @Suite(.serialized) struct RestartLossTests {
     let node = RunHarness.testNode
 
-    /// The pid of node `id` of the run, from the environment `apus run` gave it.
-    func pid(of id: String, in harness: RunHarness) -> Int32? {
-        harness.survivors().first { pid in
-            let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data()
-            return String(decoding: environment, as: UTF8.self).split(separator: "\0").contains("APUS_NODE_ID=\(id)")
-        }
-    }
-
-    /// Every number a loss note of `node` gives.
-    func reportedLosses(of node: String, in stderr: String) -> Int {
-        stderr.split(separator: "\n").filter { $0.hasPrefix("apus: node '\(node)' input ") }.reduce(0) { total, line in
-            total + line.matches(of: /(\d+) messages? (?:dropped|was queued|were queued|was sent|were sent)/).reduce(0) { $0 + Int($1.1)! }
-        }
-    }
-
     @Test func messagesLostToARestartedRelayAreAllReported() throws {
         let harness = try RunHarness(
             dataflow: """
@@ -43,14 +28,14 @@ import Testing
                 """)
         try harness.start()
         usleep(1_000_000)
-        let relay = try #require(pid(of: "relay", in: harness))
+        let relay = try #require(harness.pid(ofNode: "relay"))
         kill(relay, SIGKILL)
         let result = try harness.wait()
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("node 'relay' killed by signal 9 (SIGKILL); restarting (1)"), "\(result.stderr)")
         let done = try #require(result.lines(of: "sink").last?.firstMatch(of: /events done inputs (\d+)/), "\(result.stdout)")
         let received = Int(done.1)!
-        let reported = reportedLosses(of: "relay", in: result.stderr) + reportedLosses(of: "sink", in: result.stderr)
+        let reported = result.reportedLosses(of: ["relay", "sink"])
         #expect(result.stderr.contains("sent while it was gone"), "\(result.stderr)")
         // The relay may have died holding the message it was forwarding (and the one before it,
         // not yet released): delivered to it, lost with it. Nothing else may go missing unreported.

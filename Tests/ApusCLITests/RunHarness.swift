@@ -26,6 +26,18 @@ final class RunHarness {
         var stderr: String
         var lines: [String] { stdout.split(separator: "\n").map(String.init) }
 
+        /// Every message the run reported lost on the inputs of `nodes` (dropped, queued for a node
+        /// when it died, sent while it was gone).
+        func reportedLosses(of nodes: [String]) -> Int {
+            stderr.split(separator: "\n").filter { line in nodes.contains { line.hasPrefix("apus: node '\($0)' input ") } }.reduce(0) {
+                total, line in
+                total
+                    + line.matches(of: /(\d+) messages? (?:dropped|was queued|were queued|was sent|were sent)/).reduce(0) {
+                        $0 + Int($1.1)!
+                    }
+            }
+        }
+
         /// The lines a node printed, without the `[node] ` prefix.
         func lines(of node: String) -> [String] {
             lines.compactMap { $0.hasPrefix("[\(node)] ") ? String($0.dropFirst(node.count + 3)) : nil }
@@ -106,6 +118,14 @@ final class RunHarness {
             // A zombie is already dead; it waits for its parent to reap it.
             let status = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
             return !(status.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? false)
+        }
+    }
+
+    /// The pid of node `id` of the run, from the environment `apus run` gave it.
+    func pid(ofNode id: String) -> Int32? {
+        survivors().first { pid in
+            let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data()
+            return String(decoding: environment, as: UTF8.self).split(separator: "\0").contains("APUS_NODE_ID=\(id)")
         }
     }
 
