@@ -7,7 +7,7 @@ public struct DataflowDescriptor: Sendable, Equatable {
     /// huge or hostile file costs neither time nor memory.
     public enum Limits {
         /// Bytes of a dataflow file.
-        public static let fileSize = 4 << 20
+        public static let fileSize = 1 << 20
         public static let nodes = 10_000
         /// Per node (an inbox has at most 4096 rings).
         public static let inputs = 4096

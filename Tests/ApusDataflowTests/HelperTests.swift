@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import ApusDataflow
@@ -81,6 +82,20 @@ import Testing
         #expect(message.hasPrefix("3:11: node 'camera': key 'path': '\(path.prefix(40))…\(path.suffix(20))' (5000 bytes) not found"))
         #expect(DataflowDiagnostic.shortened("short 'value' stays") == "short 'value' stays")
         #expect(DataflowDiagnostic.shortened("an 'unclosed \(path)") == "an 'unclosed \(path)")
+    }
+
+    /// A file past the size limit is refused before it is read: a huge YAML tree costs memory.
+    @Test func aFileOverTheSizeLimitIsRefusedUnread() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("apus-huge-\(getpid()).yml").path
+        defer { unlink(path) }
+        let size = DataflowDescriptor.Limits.fileSize + 1
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: UInt8(ascii: "#"), count: size)))
+        #expect(throws: DataflowErrors.self) { try DataflowLoader().load(file: path) }
+        do {
+            _ = try DataflowLoader().load(file: path)
+        } catch {
+            #expect(error.diagnostics.map(\.description) == ["\(path): is \(size) bytes; a dataflow file may have at most 1 MiB"])
+        }
     }
 
     /// Large counts are refused naming the limit, and checking up to the limit stays linear.
