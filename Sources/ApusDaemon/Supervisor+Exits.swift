@@ -70,7 +70,19 @@ extension Supervisor {
         closeEdges(Array(node.plan.outputs.joined()))
         node.stdoutPublisher?.closeOutputs()
         markClosed(node.plan.stdoutEdges)
+        finishWaitingConsumersWithNothingLeft()
         checkStartBarrier()
+    }
+
+    /// A node waiting to be restarted whose producers have all finished would only get STOP once
+    /// restarted: it is not restarted, and the run need not wait out its restart delay.
+    func finishWaitingConsumersWithNothingLeft() {
+        for consumer in nodes where !consumer.plan.streams.isEmpty {
+            guard case .waiting = consumer.state, consumer.restarts > 0 else { continue }
+            guard consumer.plan.streams.allSatisfy({ nodes[$0.producer.node].state == .finished }) else { continue }
+            console.note("node '\(consumer.id)' is not restarted: every node it takes input from has ended")
+            finish(consumer, failed: false, message: "ended")
+        }
     }
 
     /// A consumer is gone: its producers stop feeding it, and what it held or had queued returns.

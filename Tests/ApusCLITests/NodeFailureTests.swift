@@ -214,10 +214,35 @@ import Testing
         #expect(result.stderr.contains("node 'sink' exited with status 1; restarting (1 of 1)"), "\(result.stderr)")
         let notes = result.stderr.split(separator: "\n").filter { $0.hasPrefix("apus: node 'sink' input 'in': ") }
         #expect(!notes.isEmpty, "\(result.stderr)")
-        // The source is done long before the restart, so only the first inbox dropped anything.
-        #expect(notes.count == 1, "each inbox's drops are reported once: \(notes)")
-        // The restarted sink finds its only input closed and is told to stop instead of waiting.
-        #expect(result.lines(of: "sink").contains("closed in"), "\(result.stdout)")
+        #expect(notes.count == 1, "each input's losses are reported once: \(notes)")
+        // The source ended while the sink waited to restart: restarted, it would only get STOP.
+        #expect(result.stderr.contains("node 'sink' is not restarted: every node it takes input from has ended"), "\(result.stderr)")
+        harness.expectClean()
+    }
+
+    /// A node waiting out a long restart delay, whose producer has ended meanwhile, is not
+    /// restarted (it would only get STOP), and the run does not wait for it.
+    @Test func aNodeWithNothingLeftToReceiveIsNotRestartedLate() throws {
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(node)
+                    args: --send 5 --on-tick
+                    inputs: { tick: apus/timer/millis/100 }
+                    outputs: [out]
+                  - id: sink
+                    path: \(node)
+                    args: --fail-after 1
+                    inputs: { in: source/out }
+                    restart_policy: on-failure
+                    restart_delay: 60
+                """)
+        let started = Date()
+        let result = try harness.run(timeout: 50)
+        #expect(Date().timeIntervalSince(started) < 20, "\(result.stderr)")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("node 'sink' is not restarted: every node it takes input from has ended"), "\(result.stderr)")
         harness.expectClean()
     }
 
