@@ -42,8 +42,12 @@ final class NodeRuntime {
     var closedRings: Set<Int> = []
     /// Rings the node closed on their `input_timeout`.
     var timedOutRings: Set<Int> = []
-    /// Inboxes of earlier incarnations, kept so that their counters can be read at the end.
-    var retiredInboxes: [Inbox] = []
+    /// The inbox of the incarnation before the current one: its producers may still count into
+    /// it until they have switched to the new one, so it is kept until the next restart.
+    var retiredInbox: Inbox?
+    /// Per ring: the drops and skips counted in the inboxes of incarnations before that one.
+    lazy var earlierDropped = [UInt64](repeating: 0, count: plan.streams.count)
+    lazy var earlierSkipped = [UInt64](repeating: 0, count: plan.streams.count)
     /// Per ring: messages that were queued for the node when it died (in every incarnation).
     lazy var lostQueued = [Int](repeating: 0, count: plan.streams.count)
     var stopSent = false

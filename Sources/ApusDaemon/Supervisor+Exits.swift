@@ -97,10 +97,10 @@ extension Supervisor {
     /// incarnations, and how: evicted from a full `drop_oldest` queue, queued for it when it died,
     /// or sent while it was gone (restarting, or ended before its producer). No loss goes unseen.
     func reportDrops(of node: NodeRuntime) {
-        let inboxes = node.retiredInboxes + [node.inbox]
+        let inboxes = [node.retiredInbox, node.inbox].compactMap { $0 }
         for (ring, stream) in node.plan.streams.enumerated() {
-            let dropped = inboxes.reduce(0) { $0 + $1.rings[ring].dropped }
-            let skipped = inboxes.reduce(0) { $0 + $1.rings[ring].skipped }
+            let dropped = inboxes.reduce(node.earlierDropped[ring]) { $0 + $1.rings[ring].dropped }
+            let skipped = inboxes.reduce(node.earlierSkipped[ring]) { $0 + $1.rings[ring].skipped }
             let queued = UInt64(node.lostQueued[ring])
             guard dropped + skipped + queued > 0 else { continue }
             let input = node.plan.descriptor.inputs[stream.input]
@@ -145,7 +145,15 @@ extension Supervisor {
     func respawn(_ node: NodeRuntime) {
         if !node.plan.streams.isEmpty {
             do {
-                node.retiredInboxes.append(node.inbox)
+                // Two restarts on, no producer counts into an inbox any more: fold its counters and
+                // let it go (one kept inbox per node, however many restarts).
+                if let older = node.retiredInbox {
+                    for ring in older.rings.indices {
+                        node.earlierDropped[ring] += older.rings[ring].dropped
+                        node.earlierSkipped[ring] += older.rings[ring].skipped
+                    }
+                }
+                node.retiredInbox = node.inbox
                 node.inbox = try Inbox(layout: node.plan.inbox, name: node.id)
             } catch {
                 fail(node, "cannot create its inbox for the restart: \(error)")
