@@ -41,7 +41,8 @@ import Testing
         (result.lines(of: "sink").last?.firstMatch(of: /events done inputs (\d+)/)).flatMap { Int($0.1) }
     }
 
-    func chain(_ relay: String, policy: String, restart: Bool) -> String {
+    /// The source every case uses: `sent` messages, one per millisecond, then it exits.
+    var source: String {
         """
         nodes:
           - id: source
@@ -49,16 +50,22 @@ import Testing
             args: --send \(Self.sent) --on-tick
             inputs: { tick: apus/timer/millis/1 }
             outputs: [out]
-          - id: relay
-            \(relay)
-            inputs: { in: { source: source/out, queue_policy: \(policy) } }
-            outputs: [out]
-        \(restart ? "    restart_policy: on-failure\n    restart_delay: 0.3" : "")
-          - id: sink
-            path: \(node)
-            args: --print-inputs
-            inputs: { in: { source: relay/out, queue_policy: \(policy) } }
         """
+    }
+
+    func chain(_ relay: String, policy: String, restart: Bool) -> String {
+        source + """
+
+              - id: relay
+                \(relay)
+                inputs: { in: { source: source/out, queue_policy: \(policy) } }
+                outputs: [out]
+            \(restart ? "    restart_policy: on-failure\n    restart_delay: 0.3" : "")
+              - id: sink
+                path: \(node)
+                args: --print-inputs
+                inputs: { in: { source: relay/out, queue_policy: \(policy) } }
+            """
     }
 
     @Test(arguments: Kind.allCases, ["backpressure", "drop_oldest"])
@@ -106,13 +113,8 @@ import Testing
 
     func pause(_ target: String, policy: String, expectNoLoss: Bool) throws {
         let harness = try RunHarness(
-            dataflow: """
-                nodes:
-                  - id: source
-                    path: \(node)
-                    args: --send \(Self.sent) --on-tick
-                    inputs: { tick: apus/timer/millis/1 }
-                    outputs: [out]
+            dataflow: source + """
+
                   - id: sink
                     path: \(node)
                     args: --print-inputs
