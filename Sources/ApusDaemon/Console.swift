@@ -2,8 +2,9 @@ import ApusTransport
 import CApusSys
 import Glibc
 
-/// Where node output goes: `[node] line` on standard output (a colour per node on a terminal)
-/// and the plain line in `out/<run-id>/<node>.log`.
+/// Where a run speaks to the user: each node line as `[node] line` on standard output (a colour
+/// per node on a terminal), and apus run's own notes on standard error. (The node log files are
+/// written by `Supervisor.writeLog`.)
 final class Console {
     let colored: Bool
     private let width: Int
