@@ -32,7 +32,7 @@ extension Supervisor {
             !stopping && (policy == .always || (policy == .onFailure && failed))
             && (maxRestarts == 0 || node.restarts < maxRestarts)
         if restart {
-            releaseInputs(of: node)
+            suspendInputs(of: node)
             // The next incarnation makes pools of its own; these close here (a day of restarts
             // must not pile up descriptors).
             node.poolIndexBase += node.pools.count
@@ -80,6 +80,8 @@ extension Supervisor {
         for consumer in nodes where !consumer.plan.streams.isEmpty {
             guard case .waiting = consumer.state, consumer.restarts > 0 else { continue }
             guard consumer.plan.streams.allSatisfy({ nodes[$0.producer.node].state == .finished }) else { continue }
+            // What a `backpressure` input kept for it is still delivered: it is restarted for that.
+            guard consumer.inbox.rings.allSatisfy({ !$0.isConsumerRestarting || $0.queued == 0 }) else { continue }
             console.note("node '\(consumer.id)' is not restarted: every node it takes input from has ended")
             finish(consumer, failed: false, message: "ended")
         }
@@ -91,6 +93,28 @@ extension Supervisor {
             node.lostQueued[ring] += Reclamation.releaseEdge(
                 node.inbox.rings[ring], bit: stream.bit, pools: pools(ofProducer: stream.producer).map(\.view))
         }
+    }
+
+    /// A consumer is restarted: its `backpressure` inputs from a node keep what is queued (the
+    /// producer moves it into the new inbox, and waits if the ring is full); the others are
+    /// released as if it were gone.
+    func suspendInputs(of node: NodeRuntime) {
+        for (ring, stream) in node.plan.streams.enumerated() {
+            if node.inbox.rings[ring].layout.policy == .backpressure, case .node = stream.producer {
+                Reclamation.suspendEdge(node.inbox.rings[ring])
+            } else {
+                node.lostQueued[ring] += Reclamation.releaseEdge(
+                    node.inbox.rings[ring], bit: stream.bit, pools: pools(ofProducer: stream.producer).map(\.view))
+            }
+        }
+    }
+
+    /// Moves what a suspended ring of the node's previous inbox has queued into its new inbox
+    /// (see `suspendInputs`); only while nobody produces into either.
+    func moveSuspended(_ ring: Int, of node: NodeRuntime, stream: RunPlan.Stream) {
+        guard let old = node.retiredInbox?.rings[ring], old.isConsumerRestarting, !old.isConsumerGone else { return }
+        let pools = Dictionary(uniqueKeysWithValues: pools(ofProducer: stream.producer).map { ($0.index, $0.view) })
+        Reclamation.move(from: old, to: node.inbox.rings[ring], bit: stream.bit, pools: pools)
     }
 
     /// Says, at the end of the run, how many messages each input of the node lost in all its
@@ -164,6 +188,12 @@ extension Supervisor {
             for (ring, stream) in node.plan.streams.enumerated() {
                 let producer = nodes[stream.producer.node]
                 let target = EdgeTarget(inbox: node.inbox, ring: ring, bit: stream.bit)
+                let producing = producer.state == .connected || producer.state == .ready
+                if !producing, case .node = stream.producer {
+                    // Nobody produces into the old ring now (the producer ended, or its next
+                    // incarnation will be set up with the new inbox): what it queued moves here.
+                    moveSuspended(ring, of: node, stream: stream)
+                }
                 if producer.state == .finished {
                     Reclamation.closeEdge(node.inbox, ring: ring)
                     node.closedRings.insert(ring)

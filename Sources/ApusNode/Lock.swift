@@ -14,6 +14,17 @@ final class Lock: @unchecked Sendable {
 
     func locked<Result: ~Copyable, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         pthread_mutex_lock(mutex)
+        return try holding(body)
+    }
+
+    /// Runs `body` holding the lock if it is free; nil, without waiting, if another thread holds it.
+    func lockedIfFree<Result>(_ body: () -> Result) -> Result? {
+        guard pthread_mutex_trylock(mutex) == 0 else { return nil }
+        return holding(body)
+    }
+
+    /// Runs `body` with the mutex just taken, and lets it go after.
+    private func holding<Result: ~Copyable, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         #if DEBUG
             let outer = holder
             holder = pthread_self()

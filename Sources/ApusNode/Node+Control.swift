@@ -14,6 +14,49 @@ extension Node {
             return pending.count > before
         }
         if woke { subscriber.wakeReceiver() }
+        applyReplacedEdges()
+    }
+
+    /// Points the publisher at the new inboxes of restarted consumers (what the old ones still
+    /// had queued moves along). Takes `sendLock`: call it holding no other lock.
+    func applyReplacedEdges() {
+        guard edgeLock.locked({ !replacedEdges.isEmpty }) else { return }
+        sendLock.locked {
+            let targets = edgeLock.locked { () -> [Int: EdgeTarget] in
+                defer { replacedEdges = [:] }
+                return replacedEdges
+            }
+            for (bit, target) in targets {
+                do {
+                    try publisher.replaceEdge(bit: bit, with: target)
+                } catch {
+                    controlLock.locked { pending.append(.error("control message: \(error)")) }
+                }
+            }
+        }
+    }
+
+    /// A publish found the full ring of a consumer being restarted (the caller holds `sendLock`):
+    /// reads the control socket for up to 20 ms, unless another thread is reading it, and returns
+    /// the consumer's new inbox ring if it came.
+    func awaitReplacedEdge(bit: Int, deadline: UInt64) -> EdgeTarget? {
+        sendLock.assertHeld()
+        if let target = edgeLock.locked({ replacedEdges.removeValue(forKey: bit) }) { return target }
+        let now = monotonicNanoseconds()
+        let milliseconds = Int32(min(deadline > now ? (deadline - now) / 1_000_000 : 0, 20))
+        let woke = controlLock.lockedIfFree { () -> Bool in
+            var entry = pollfd(fd: channel.fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&entry, 1, max(milliseconds, 1))
+            let before = pending.count
+            drainControl()
+            return pending.count > before
+        }
+        switch woke {
+        case true?: subscriber.wakeReceiver()
+        case false?: break
+        case nil: usleep(1_000)  // the receiving thread reads it, and hands the inbox over
+        }
+        return edgeLock.locked { replacedEdges.removeValue(forKey: bit) }
     }
 
     /// Reads every control message waiting on the socket (caller holds `controlLock`).
@@ -64,9 +107,7 @@ extension Node {
         case .replaceEdge(_, let bit, let ring, let layout):
             guard fds.count == 1 else { throw .malformedMessage("edge without its inbox descriptor") }
             let inbox = try Inbox(adopting: fds[0], layout: layout)
-            try sendLock.locked { () throws(TransportError) in
-                try publisher.replaceEdge(bit: bit, with: EdgeTarget(inbox: inbox, ring: ring, bit: bit))
-            }
+            edgeLock.locked { replacedEdges[bit] = EdgeTarget(inbox: inbox, ring: ring, bit: bit) }
         case .hello, .ready, .closeOutput, .setup, .closeInput:
             for fd in fds { close(fd) }
             throw .malformedMessage("a node does not expect message kind \(message.kind)")
@@ -76,7 +117,8 @@ extension Node {
     /// A pool the subscriber met in a descriptor: known already, or announced shortly (the daemon
     /// relays a producer's pools before the producer can use them).
     func resolvePool(producer: Int, index: Int) throws(TransportError) -> MappedPool {
-        try controlLock.locked { () throws(TransportError) -> MappedPool in
+        defer { applyReplacedEdges() }  // read on the way, perhaps
+        return try controlLock.locked { () throws(TransportError) -> MappedPool in
             while true {
                 if let pool = knownPools[producer]?[index] { return pool }
                 try handleNextMessage()

@@ -117,6 +117,7 @@ extension Node {
             return .nothing
         case .control:
             controlLock.locked { drainControl() }
+            applyReplacedEdges()
             return .control
         case .sample(let sample):
             let metadata: SampleMetadata

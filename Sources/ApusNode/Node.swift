@@ -42,6 +42,10 @@ public final class Node: @unchecked Sendable {
     @exclusivity(unchecked) var pending: [Event] = []
     @exclusivity(unchecked) var knownPools: [Int: [Int: MappedPool]] = [:]
     @exclusivity(unchecked) var started = false
+    /// New inboxes of restarted consumers, by edge bit, until the publisher takes them (under
+    /// `sendLock`, which the thread reading the control socket may not be able to take).
+    let edgeLock = Lock()
+    @exclusivity(unchecked) var replacedEdges: [Int: EdgeTarget] = [:]
 
     struct Timer {
         var input: Int
@@ -119,11 +123,13 @@ public final class Node: @unchecked Sendable {
             publisher = try Publisher(configuration: configuration, outputs: outputs) { (pool: SamplePool) throws(TransportError) in
                 try channel.send(.pool(producer: producer, index: pool.index, layout: pool.layout), fds: [pool.data.fd, pool.control.fd])
             }
+            publisher.edgeReplacementWait = { bit, deadline in box.node?.awaitReplacedEdge(bit: bit, deadline: deadline) }
             try channel.send(.ready)
             // Wait for the start barrier; a STOP before it (the run is stopping) ends the wait too.
             while !started, !pending.contains(where: \.isStop) {
                 try controlLock.locked { () throws(TransportError) in try handleNextMessage() }
             }
+            applyReplacedEdges()
         } catch let error as NodeError {
             throw error
         } catch let error as TransportError {

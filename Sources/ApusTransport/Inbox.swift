@@ -138,6 +138,10 @@ struct RingEntry: Sendable {
 public struct InputRing: @unchecked Sendable {
     public static let producerClosed: UInt32 = 1
     public static let consumerGone: UInt32 = 2
+    /// The consumer died and is being restarted: on a `backpressure` ring what is queued stays,
+    /// for the producer to move into the new inbox (`Publisher.replaceEdge`), and a producer
+    /// that finds the ring full waits for that new inbox.
+    public static let consumerRestarting: UInt32 = 4
 
     let base: UnsafeMutableRawPointer
     public let layout: InputRingLayout
@@ -185,6 +189,7 @@ public struct InputRing: @unchecked Sendable {
 
     public var isProducerClosed: Bool { flags.pointee.load(ordering: .acquiring) & Self.producerClosed != 0 }
     public var isConsumerGone: Bool { flags.pointee.load(ordering: .acquiring) & Self.consumerGone != 0 }
+    public var isConsumerRestarting: Bool { flags.pointee.load(ordering: .acquiring) & Self.consumerRestarting != 0 }
 
     /// The oldest entry's position and arrival time, without taking it; nil when the ring is empty.
     @inline(__always)
@@ -265,8 +270,8 @@ public struct InputRing: @unchecked Sendable {
 
     /// Appends an entry like `tryPush`, making room when full: under `dropOldest` evicts the
     /// oldest (handing its descriptor to `evicted`); under `backpressure` waits until `deadline`.
-    /// Returns how many it evicted, or nil when the backpressure wait timed out or the consumer
-    /// is gone.
+    /// Returns how many it evicted, or nil when the backpressure wait timed out, or the consumer
+    /// is gone or restarting (nobody will make room in this ring).
     @inline(__always)
     func push(
         _ sample: RingEntry, deadline: UInt64, tail position: inout UInt64, knownHead: inout UInt64,
@@ -294,7 +299,7 @@ public struct InputRing: @unchecked Sendable {
         let seen = spaceSignal.pointee.load(ordering: .sequentiallyConsistent)
         producerWaiting.pointee.store(1, ordering: .sequentiallyConsistent)
         if position &- head.pointee.load(ordering: .sequentiallyConsistent) < capacity { return true }
-        if isConsumerGone { return false }
+        if flags.pointee.load(ordering: .acquiring) & (Self.consumerGone | Self.consumerRestarting) != 0 { return false }
         let now = monotonicNanoseconds()
         guard now < deadline else { return false }
         _ = apussys_futex_wait(futexWord(spaceSignal), seen, Int64(deadline - now))

@@ -15,13 +15,17 @@ extension Publisher {
     public var usedSlots: Int { pools.reduce(0) { $0 + $1.view.usedSlots } }
 
     /// Points the edge with holder bit `bit` at a new inbox ring (its consumer was restarted with a
-    /// fresh inbox). What the old ring still held is reclaimed first, so the bit starts clean.
-    public func replaceEdge(bit: Int, with target: EdgeTarget) throws(TransportError) {
+    /// fresh inbox). What the old ring still has queued moves to the new one, so a `backpressure`
+    /// edge loses nothing; what the dead consumer held is released. `keeping` is a sample with the
+    /// edge's bit set that is yet to be queued (a publish waiting for this inbox).
+    public func replaceEdge(bit: Int, with target: EdgeTarget, keeping: UInt64? = nil) throws(TransportError) {
         guard target.bit == bit else { throw .invalidArgument("edge bit \(bit) replaced by bit \(target.bit)") }
         for output in outputs.indices {
             guard let position = outputs[output].firstIndex(where: { $0.bit == bit }) else { continue }
             let old = outputs[output][position]
-            Reclamation.reclaim(old.inbox.rings[old.ring], bit: bit, pools: poolViews)
+            let ownPools = Dictionary(uniqueKeysWithValues: poolViews.enumerated().map { (configuration.firstPoolIndex + $0, $1) })
+            Reclamation.move(
+                from: old.inbox.rings[old.ring], to: target.inbox.rings[target.ring], bit: bit, pools: ownPools, keeping: keeping)
             outputs[output][position] = target
             edges[edgeStarts[output] + position] = Edge(target)
             updateHolderMasks()
@@ -29,6 +33,11 @@ extension Publisher {
         }
         throw .invalidArgument("no edge with bit \(bit) to replace")
     }
+
+    /// Where a publish that finds a restarting consumer's ring full gets the consumer's new ring:
+    /// called with the edge's bit and the deadline, it waits a short while (well before the
+    /// deadline) and returns the new target if it has come. Without it, such a publish times out.
+    public typealias EdgeReplacementWait = (_ bit: Int, _ deadline: UInt64) -> EdgeTarget?
 
     /// Every pool's view, for reclamation. Read from `slots`, not `pools`: touching `pools` in
     /// `publish` makes the compiler check exclusive access to it on every call.

@@ -121,15 +121,33 @@ extension Publisher {
         let (pools, firstPool) = (slots, configuration.firstPoolIndex)
         for position in first..<range.upperBound where !edges[position].swept {
             let bit = edges[position].bit
-            let evicted = edges[position].ring.push(
+            var evicted = edges[position].ring.push(
                 entry, deadline: deadline, tail: &edges[position].tail, knownHead: &edges[position].knownHead
             ) { Self.releaseDescriptor($0, bit: bit, pools: pools, firstPool: firstPool) }
+            // A full ring of a consumer being restarted: wait for its new inbox, then queue there.
+            while evicted == nil, let wait = edgeReplacementWait, edges[position].ring.isConsumerRestarting,
+                !edges[position].ring.isConsumerGone, monotonicNanoseconds() < deadline
+            {
+                guard let target = wait(bit, deadline) else { continue }
+                do {
+                    try replaceEdge(bit: bit, with: target, keeping: descriptor)
+                } catch {
+                    break
+                }
+                evicted = edges[position].ring.push(
+                    entry, deadline: deadline, tail: &edges[position].tail, knownHead: &edges[position].knownHead
+                ) { Self.releaseDescriptor($0, bit: bit, pools: pools, firstPool: firstPool) }
+            }
             if let evicted {
                 report.delivered &+= 1
                 report.evicted &+= evicted
                 edges[position].doorbell.ring()
             } else {
                 slots[pool].view.release(slot, bit: bit)
+                if edges[position].ring.isConsumerRestarting {
+                    // Not queued for the restarted consumer either: counted, and the sender told.
+                    edges[position].ring.skippedCounter.pointee.wrappingAdd(1, ordering: .relaxed)
+                }
                 if !edges[position].ring.isConsumerGone { timedOut = edges[position].ringIndex }
             }
         }

@@ -82,6 +82,8 @@ public final class Publisher: @unchecked Sendable {
     public internal(set) var pools: [SamplePool] = []
     public internal(set) var outputs: [[EdgeTarget]]
     let announce: (SamplePool) throws(TransportError) -> Void
+    /// Set by the owner before the first publish (see `EdgeReplacementWait`).
+    public var edgeReplacementWait: EdgeReplacementWait?
 
     // What the hand-off path reads, mirrored from `pools` and `outputs` into plain memory so that
     // allocating and publishing do no reference counting (the arrays keep the mappings alive).

@@ -373,6 +373,47 @@ public enum Reclamation {
         return reclaim(ring, bit: bit, pools: pools)
     }
 
+    /// A consumer died and is restarted: on a `backpressure` edge nothing queued may be lost, so
+    /// the ring is only flagged. Its producer moves the queue into the new inbox (`move`), and
+    /// one that finds the ring full waits for that inbox instead of timing out.
+    public static func suspendEdge(_ ring: InputRing) {
+        ring.setFlag(InputRing.consumerRestarting)
+    }
+
+    /// Moves what the dead consumer's ring `old` has queued to `new`, a fresh ring of the restarted
+    /// consumer, in order, and clears `bit` on every other slot of `pools` (what the dead consumer
+    /// held) except `keeping`, a sample the caller has yet to queue. Only whoever produces into
+    /// both rings may call it: the producer, or the daemon once the producer has ended.
+    ///
+    /// Entries naming a pool not in `pools` (an earlier incarnation's of the producer, which the
+    /// new consumer cannot map) and entries `new` has no room for are taken and counted in `new`
+    /// as skipped. Returns how many were moved.
+    @discardableResult
+    public static func move(from old: InputRing, to new: InputRing, bit: Int, pools: [Int: PoolView], keeping: UInt64? = nil) -> Int {
+        var kept = Set<UInt64>()
+        if let keeping { kept.insert(keeping) }
+        var tail = new.appendPosition()
+        var knownHead = new.head.pointee.load(ordering: .acquiring)
+        var moved = 0
+        while let (position, arrival) = old.peekArrival() {
+            let entry = old.read(at: position, arrival: arrival)
+            guard old.take(at: position) else { continue }
+            let (pool, slot) = RingEntry.location(of: entry.descriptor)
+            if let view = pools[pool], slot < view.layout.slotCount, new.tryPush(entry, tail: &tail, knownHead: &knownHead) {
+                kept.insert(entry.descriptor)
+                moved += 1
+            } else {
+                new.skippedCounter.pointee.wrappingAdd(1, ordering: .relaxed)
+            }
+        }
+        for (index, view) in pools {
+            for slot in 0..<view.layout.slotCount where !kept.contains(RingEntry.descriptor(pool: index, slot: slot)) {
+                view.release(slot, bit: bit)
+            }
+        }
+        return moved
+    }
+
     /// Empties the ring and clears the edge's bit on every slot: whatever was queued or held.
     /// Returns how many queued samples it took.
     @discardableResult

@@ -63,6 +63,9 @@ received = number(r"\[sink\] received (\d+)", stdout)
 out_of_order = number(r"out_of_order (\d+)", stdout)
 dropped = sum(int(d) for d in re.findall(r"node '(?:relay|sink)' input '\w+': (\d+) messages? dropped", stderr))
 restarts = len(re.findall(r"node 'flaky' .*restarting \(", stderr))
+# Every incarnation of flaky says what it took; together they took every message sent.
+flaky = sum(int(n) for n in re.findall(r"\[flaky\] received (\d+)", stdout))
+flaky_lost = sum(int(d) for d in re.findall(r"node 'flaky' input '\w+': (\d+)", stderr))
 
 # Flat: after a minute of warm-up, the last quarter's mean is within 10 % (+1 MiB) of the first's.
 steady = [s for s in samples if s["t"] >= 60] or samples
@@ -91,9 +94,11 @@ for row in rows:
 print(f"/dev/shm entries: {min(shm) if shm else 0}–{max(shm) if shm else 0} ({'flat' if shm_flat else 'CHANGED'})")
 print(f"sent {sent}, relayed {relayed}, received {received} ({out_of_order} out of order), reported dropped {dropped}, "
       f"flaky restarted {restarts} times")
-accounted = sent is not None and received is not None and sent == received + dropped
-print(f"sent = received + reported drops: {'yes' if accounted else 'NO'}; memory and descriptors flat: {'yes' if flat else 'NO'}")
+print(f"flaky, over its {restarts + 1} incarnations: received {flaky}, reported lost {flaky_lost}")
+accounted = sent is not None and received is not None and sent == received + dropped and sent == flaky and flaky_lost == 0
+print(f"sent = received + reported drops, and = what flaky received: {'yes' if accounted else 'NO'}; "
+      f"memory and descriptors flat: {'yes' if flat else 'NO'}")
 json.dump({"seconds": seconds, "samples": samples, "sent": sent, "relayed": relayed, "received": received, "dropped": dropped,
-           "restarts": restarts, "exit_status": run.returncode}, open(f"{folder}/results.json", "w"))
+           "restarts": restarts, "flaky_received": flaky, "flaky_lost": flaky_lost, "exit_status": run.returncode}, open(f"{folder}/results.json", "w"))
 sys.exit(0 if accounted and flat and shm_flat and run.returncode == 0 else 1)
 PY
