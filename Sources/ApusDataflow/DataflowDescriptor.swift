@@ -62,6 +62,11 @@ public struct NodeDescriptor: Sendable, Equatable {
     public var maxRestartDelay: Double?
     /// Output on which each stdout line of the node is also sent as a utf8 message.
     public var sendStdoutAs: String?
+    /// The operators of a runtime node (empty for a node that runs a program). The node's inputs
+    /// and outputs are then theirs, named `OPERATOR/ID` (plain `ID` for a single `operator:`).
+    public var operators: [OperatorDescriptor] = []
+    /// Written as `operator:` (one operator, whose outputs are addressed `NODE/OUTPUT`).
+    public var isSingleOperator = false
 
     public init(
         id: String, name: String? = nil, description: String? = nil, path: String, resolvedPath: String,
@@ -88,7 +93,59 @@ public struct NodeDescriptor: Sendable, Equatable {
     }
 
     /// True for Python nodes, which are run with `python3 -u`.
-    public var isPython: Bool { path.hasSuffix(".py") }
+    public var isPython: Bool { operators.isEmpty && path.hasSuffix(".py") }
+
+    /// A node that hosts operators instead of running a program of its own.
+    public var isRuntime: Bool { !operators.isEmpty }
+
+    /// What its inputs and outputs are called inside the node for operator `name`'s `id`.
+    public func qualified(_ id: String, of name: String) -> String {
+        isSingleOperator ? id : "\(name)/\(id)"
+    }
+
+    /// Its build steps: its own, or its operators', each once and in order.
+    public var builds: [String] {
+        var seen: Set<String> = []
+        return ([build] + operators.map(\.build)).compactMap { $0 }.filter { seen.insert($0).inserted }
+    }
+}
+
+/// One operator of a runtime node: a plugin the node loads and calls once per event.
+public struct OperatorDescriptor: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// A shared library with Apus's or dora's C operator ABI: as written, and as resolved
+        /// (`build/op` is `build/libop.so`, as dora names it; a name ending in `.so` is kept).
+        case sharedLibrary(path: String, resolvedPath: String)
+
+        public var name: String {
+            switch self {
+            case .sharedLibrary: "shared-library"
+            }
+        }
+    }
+
+    public var id: String
+    public var name: String?
+    public var description: String?
+    public var kind: Kind
+    /// Shell lines run (in the dataflow folder) before the dataflow starts.
+    public var build: String?
+    /// Its own input and output ids (the node's are qualified: see `NodeDescriptor.qualified`).
+    public var inputs: [String]
+    public var outputs: [String]
+
+    public init(
+        id: String, name: String? = nil, description: String? = nil, kind: Kind, build: String? = nil, inputs: [String] = [],
+        outputs: [String] = []
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.kind = kind
+        self.build = build
+        self.inputs = inputs
+        self.outputs = outputs
+    }
 }
 
 /// One input of a node: where it comes from and how it queues.

@@ -77,6 +77,24 @@ extension DataflowLoader {
     }
 }
 
+extension DataflowLoader {
+    enum LibraryLookup: Equatable {
+        case found
+        case problem(String)
+    }
+
+    /// Whether an operator's library `file` (absolute; `written` as in the file) is there; not
+    /// looked for when a build step makes it (the runtime names it if it is still missing).
+    func lookUpLibrary(_ file: String, written: String, hasBuild: Bool) -> LibraryLookup {
+        guard checksPaths, !hasBuild else { return .found }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else {
+            return .problem("library '\(written)' not found (looked for '\(file)')")
+        }
+        return isDirectory.boolValue ? .problem("'\(written)' is a folder, not a library ('\(file)')") : .found
+    }
+}
+
 /// The first executable `command` in the colon-separated folders of `path` (a PATH value).
 public func searchPATH(_ command: String, in path: String) -> String? {
     for directory in path.split(separator: ":") {

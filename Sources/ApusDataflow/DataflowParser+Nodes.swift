@@ -79,6 +79,7 @@ extension DataflowParser {
         var node = NodeDescriptor(id: id ?? label, path: "", resolvedPath: "")
         var pathNode: Node?
         var usesUnsupportedKey = false
+        var operatorKey: String?
         var inputs: [(InputDescriptor, PendingSource?)] = []
 
         for (keyNode, value) in mapping {
@@ -120,6 +121,13 @@ extension DataflowParser {
                 node.maxRestartDelay = duration(value, keyScope)
             case "send_stdout_as":
                 node.sendStdoutAs = parseID(value, keyScope, what: "output id")
+            case "operators", "operator":
+                if let other = operatorKey {
+                    report(keyNode, scope, "key '\(key)' and key '\(other)' do not go together; use one")
+                    continue
+                }
+                operatorKey = key
+                inputs += parseOperators(value, single: key == "operator", into: &node, scope: scope, nodeIndex: nodeIndex)
             default:
                 if refuseKey(key, at: keyNode, scope, valid: Self.nodeKeys, unsupported: Self.unsupportedNodeKeys) {
                     usesUnsupportedKey = true
@@ -141,8 +149,14 @@ extension DataflowParser {
                 "'\(output)' is not a declared output (\(listing("outputs", node.outputs)))")
         }
 
-        if pathNode == nil {
-            // An operator node has no path; saying so again would only add noise.
+        if operatorKey != nil {
+            for key in Self.programOnlyKeys {
+                guard let (keyNode, _) = mapping.first(where: { $0.key.string == key }) else { continue }
+                report(
+                    keyNode, scope,
+                    "key '\(key)' does not go with '\(operatorKey!)': a runtime node's inputs and outputs are its operators'")
+            }
+        } else if pathNode == nil {
             if !usesUnsupportedKey { report(item, scope, "missing required key 'path'") }
         } else if let pathNode, !node.path.isEmpty {
             node.resolvedPath = resolvePath(node, at: pathNode, scope.with("key 'path'"))

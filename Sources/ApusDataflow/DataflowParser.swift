@@ -18,13 +18,13 @@ struct DataflowParser {
     static let rootKeys = ["nodes", "env"]
     static let nodeKeys = [
         "id", "name", "description", "path", "args", "env", "build", "inputs", "outputs",
-        "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as",
+        "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as", "operators", "operator",
     ]
     static let inputKeys = ["source", "queue_size", "queue_policy", "input_timeout"]
     /// dora keys refused by name, so a dora user learns it is a missing feature and not a typo.
     static let unsupportedRootKeys: Set = ["communication", "deploy", "_unstable_deploy", "_unstable_debug", "debug"]
     static let unsupportedNodeKeys: Set = [
-        "operators", "operator", "custom", "deploy", "_unstable_deploy", "output_types",
+        "custom", "deploy", "_unstable_deploy", "output_types",
         "git", "branch", "tag", "rev",
     ]
 
