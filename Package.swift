@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "receiver", targets: ["receiver"]),
         .executable(name: "relay", targets: ["relay"]),
         .executable(name: "monitor", targets: ["monitor"]),
+        .executable(name: "apus-operator-runtime", targets: ["apus-operator-runtime"]),
         .library(name: "ApusDataflow", targets: ["ApusDataflow"]),
         .library(name: "ApusTransport", targets: ["ApusTransport"]),
         .library(name: "ApusNode", targets: ["ApusNode"]),
@@ -55,6 +56,8 @@ let package = Package(
                 .unsafeFlags(["-Xlinker", "--version-script=\(packageRoot)/Sources/ApusCAPI/exports.map"])
             ]
         ),
+        // The program of a runtime node: a few lines of C that load libapus.so and run its runtime.
+        .executableTarget(name: "apus-operator-runtime", path: "Sources/OperatorRuntime", linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "ApusDaemon",
             dependencies: ["ApusDataflow", "ApusTransport", "CApusHeader", "CApusSys"]
@@ -110,7 +113,10 @@ let package = Package(
         .testTarget(name: "ApusDaemonTests", dependencies: ["ApusDaemon", "ApusDataflow", "ApusTransport"]),
         .testTarget(
             name: "ApusCLITests",
-            dependencies: ["apus", "sender", "receiver", "relay", "monitor", "apus-test-node", "apus-api-node", "apus-fuzz"]
+            dependencies: [
+                "apus", "sender", "receiver", "relay", "monitor", "apus-test-node", "apus-api-node", "apus-fuzz",
+                "apus-operator-runtime",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

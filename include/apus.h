@@ -348,6 +348,60 @@ apus_status_t apus_metadata_set_strings(apus_metadata_t *metadata, const char *k
 
 /* CDEF-END */
 
+/*
+ * Operators
+ *
+ * An operator is a node without a process: a shared library that the operator runtime of a
+ * runtime node loads (`operators:` with `shared-library:` in the dataflow) and calls once per
+ * event. Build one with `cc -shared -fPIC op.c -o libop.so $(apus config --cflags)`; the runtime
+ * has libapus.so loaded already. It defines three functions:
+ *
+ *     apus_status_t apus_operator_init(apus_node_t *node, void **state);
+ *     apus_operator_status_t apus_operator_on_event(apus_node_t *node, const apus_event_t *event,
+ *                                                   void *state);
+ *     void apus_operator_drop(apus_node_t *node, void *state);
+ *
+ * - `node` is the operator's own view of its runtime node, valid from init to drop: apus_node_id
+ *   is "NODE/OPERATOR"; its inputs and outputs are the operator's own, with the ids written under
+ *   the operator in the dataflow; apus_node_send, _allocate, _send_sample, _close_output and _log
+ *   work as for a node, zero-copy included. apus_node_next and apus_node_free refuse it
+ *   (APUS_ERROR_INVALID_ARGUMENT): events come through on_event, and the runtime owns the handle.
+ * - init stores what the operator keeps in *state (NULL is fine), passed to every later call. A
+ *   status other than APUS_OK means the operator could not start: it is reported, with the message
+ *   given to apus_operator_fail() if any, and the operator does not run (the others do).
+ * - on_event gets every event of the operator's inputs (INPUT, INPUT_CLOSED, NODE_FAILED, ERROR),
+ *   then STOP. The event belongs to the runtime: it and everything read from it are valid until
+ *   on_event returns (do not free it; copy what you keep). Return APUS_OPERATOR_CONTINUE, or
+ *   APUS_OPERATOR_STOP when the operator is done (its outputs close; the others carry on),
+ *   APUS_OPERATOR_STOP_ALL to stop the whole dataflow, APUS_OPERATOR_ERROR when it failed: call
+ *   apus_operator_fail() first to say why. The failure is reported with the node and operator
+ *   ids and the message; that operator stops, the others keep running.
+ * - drop is called once, last, from the thread that called on_event; the library is unloaded
+ *   after it.
+ * - Threads: all calls for one operator come from one thread. Operators of one runtime node that
+ *   feed one another share a thread; operators that do not run on threads of their own, so a slow
+ *   one does not delay the events of the others.
+ * - A crash (a signal) takes the runtime node down; its restart_policy applies, and the report
+ *   names the operator and the input it was handling.
+ */
+typedef enum apus_operator_status {
+    APUS_OPERATOR_CONTINUE = 0,
+    APUS_OPERATOR_STOP = 1,
+    APUS_OPERATOR_STOP_ALL = 2,
+    APUS_OPERATOR_ERROR = 3
+} apus_operator_status_t;
+
+typedef apus_status_t (*apus_operator_init_fn)(apus_node_t *node, void **state);
+typedef apus_operator_status_t (*apus_operator_on_event_fn)(apus_node_t *node, const apus_event_t *event, void *state);
+typedef void (*apus_operator_drop_fn)(apus_node_t *node, void *state);
+
+/* Records why the operator fails, for the APUS_OPERATOR_ERROR (or failed init) it returns next.
+ * The message is copied. APUS_ERROR_INVALID_ARGUMENT for a node that is not an operator's. */
+apus_status_t apus_operator_fail(apus_node_t *node, const char *message);
+
+/* The entry point of the operator runtime (the program a runtime node runs); not for operators. */
+int apus_operator_runtime_main(int argc, char **argv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,7 +43,7 @@ final class CEvent {
     }
 
     var id: UnsafePointer<CChar> {
-        if let input { return owner.inputs[input.index] }
+        if let input { return owner.eventIDs[input.index] }
         return strings.id
     }
 
@@ -55,7 +55,7 @@ final class CEvent {
         let made: (UnsafePointer<CChar>, UnsafePointer<CChar>)
         switch event {
         case .inputClosed(let id):
-            made = (owner.node.inputIDs.firstIndex(of: id).map { owner.inputs[$0] } ?? keep(id), emptyString)
+            made = (owner.node.inputIDs.firstIndex(of: id).map { owner.eventIDs[$0] } ?? keep(id), emptyString)
         case .nodeFailed(let failure):
             let inputs = failure.inputs.map { "'\($0)'" }.joined(separator: ", ")
             made = (keep(failure.node), keep("\(failure.message); closing inputs \(inputs)"))

@@ -6,12 +6,19 @@ import CApusSys
 import Glibc
 
 /// A node as C holds it, with its ids kept as C strings for as long as anything uses the node.
+/// An operator gets a view of its runtime node: its own ids, and its outputs mapped to the node's.
 final class CNode {
     let node: Node
     let id: CStrings
     let inputs: CStrings
     let sources: CStrings
     let outputs: CStrings
+    /// Per input of the node (by index), the id its events carry in this view.
+    let eventIDs: CStrings
+    /// An operator's view: its outputs' indices among the node's. nil for a node's own handle.
+    let outputIndices: [Int]?
+    /// What the operator gave `apus_operator_fail` last (an operator's view only).
+    var failure: String?
 
     init(_ node: Node) {
         self.node = node
@@ -19,11 +26,34 @@ final class CNode {
         inputs = CStrings(node.inputIDs)
         sources = CStrings(node.inputSources)
         outputs = CStrings(node.outputIDs)
+        eventIDs = inputs
+        outputIndices = nil
     }
 
+    /// The view of operator `name`: `inputs` and `outputs` are its indices among the node's, and
+    /// `local` turns a node's id into the operator's own.
+    init(operator name: String, of node: Node, inputs: [Int], outputs: [Int], local: (String) -> String) {
+        self.node = node
+        id = CStrings(["\(node.id)/\(name)"])
+        self.inputs = CStrings(inputs.map { local(node.inputIDs[$0]) })
+        sources = CStrings(inputs.map { node.inputSources[$0] })
+        self.outputs = CStrings(outputs.map { local(node.outputIDs[$0]) })
+        eventIDs = CStrings(node.inputIDs.map(local))
+        outputIndices = outputs
+    }
+
+    var isOperatorView: Bool { outputIndices != nil }
+
+    /// The node's index of the output named `name` (in this view).
     func output(_ name: UnsafePointer<CChar>?) throws(APIError) -> Int {
         let name = try requireString(name, "output")
-        return try nodeCall { () throws(NodeError) in try node.outputIndex(cString: name) }
+        guard let outputIndices else { return try nodeCall { () throws(NodeError) in try node.outputIndex(cString: name) } }
+        for index in 0..<outputs.count where strcmp(outputs[index], name) == 0 { return outputIndices[index] }
+        let declared = (0..<outputs.count).map { "'\(String(cString: outputs[$0]))'" }.joined(separator: ", ")
+        throw APIError(
+            APUS_ERROR_UNKNOWN_OUTPUT,
+            "operator '\(String(cString: id[0]))' has no output '\(String(cString: name))' (its outputs: \(declared.isEmpty ? "none" : declared))"
+        )
     }
 }
 
@@ -77,7 +107,13 @@ public func apus_node_init_from_env() -> OpaquePointer? {
 
 @c @implementation
 public func apus_node_free(_ node: OpaquePointer?) -> apus_status_t {
-    freeHandle(node, .node, "apus_node_free")
+    guard node != nil else { return APUS_OK }
+    return status("apus_node_free") { () throws(APIError) in
+        if try resolve(node, .node, as: CNode.self).isOperatorView {
+            throw .invalidArgument("an operator's node belongs to its runtime, which frees it after drop")
+        }
+        _ = try take(node, .node, as: CNode.self)
+    }
 }
 
 @c @implementation
@@ -132,6 +168,7 @@ public func apus_node_output_id(_ node: OpaquePointer?, _ index: Int) -> UnsafeP
 public func apus_node_next(_ node: OpaquePointer?, _ timeoutNanoseconds: Int64) -> OpaquePointer? {
     value("apus_node_next", fallback: nil) { () throws(APIError) -> OpaquePointer? in
         let owner = try resolve(node, .node, as: CNode.self)
+        if owner.isOperatorView { throw .invalidArgument("an operator gets its events through its on_event function") }
         let timeout: Duration? = timeoutNanoseconds < 0 ? nil : .nanoseconds(timeoutNanoseconds)
         guard let event = try nodeCall({ () throws(NodeError) in try owner.node.next(timeout: timeout) }) else {
             if owner.node.isFinished { throw APIError(APUS_FINISHED, "the event stream has ended (STOP was delivered)") }

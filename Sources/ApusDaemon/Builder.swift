@@ -20,24 +20,31 @@ struct Builder {
         }
         var done: Set<String> = []
         for (index, node) in plan.nodes.enumerated() {
-            guard let command = node.descriptor.build, done.insert(command).inserted else { continue }
-            let id = node.descriptor.id
-            console.line(node: index, id: id, "build: \(command)")
-            let child: ChildProcess
-            do {
-                child = try ChildProcess.spawn(["/bin/sh", "-c", command], environment: environment, directory: plan.dataflow.directory)
-            } catch {
-                console.note("build of node '\(id)' could not start: \(error)")
-                return 1
+            for command in node.descriptor.builds where done.insert(command).inserted {
+                if let code = build(command, node: index, environment: environment) { return code }
             }
-            guard let status = stream(child, node: index, id: id) else {
-                console.note("interrupted during the build of node '\(id)'")
-                return 130
-            }
-            if status.signaled || status.value != 0 {
-                console.note("build of node '\(id)' failed (\(describeExit(signaled: status.signaled, value: status.value))): \(command)")
-                return 1
-            }
+        }
+        return nil
+    }
+
+    /// Runs one build step for node `index`; nil when it succeeded, else the exit code for `apus run`.
+    private func build(_ command: String, node index: Int, environment: [String]) -> Int32? {
+        let id = plan.nodes[index].descriptor.id
+        console.line(node: index, id: id, "build: \(command)")
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(["/bin/sh", "-c", command], environment: environment, directory: plan.dataflow.directory)
+        } catch {
+            console.note("build of node '\(id)' could not start: \(error)")
+            return 1
+        }
+        guard let status = stream(child, node: index, id: id) else {
+            console.note("interrupted during the build of node '\(id)'")
+            return 130
+        }
+        if status.signaled || status.value != 0 {
+            console.note("build of node '\(id)' failed (\(describeExit(signaled: status.signaled, value: status.value))): \(command)")
+            return 1
         }
         return nil
     }

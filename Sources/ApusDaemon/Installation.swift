@@ -25,6 +25,12 @@ public struct Installation: Sendable, Equatable {
         isInstalled ? "\(libraryDirectory)/apus/python" : "\(libraryDirectory)/apus-python"
     }
 
+    /// The program a runtime node runs: it loads the library and hosts the node's operators
+    /// (lib/apus/ when installed, beside the library in a build folder).
+    public var operatorRuntime: String {
+        isInstalled ? "\(libraryDirectory)/apus/apus-operator-runtime" : "\(libraryDirectory)/apus-operator-runtime"
+    }
+
     /// Compiler flags for a C node: the include path.
     public var cflags: String { "-I\(includeDirectory)" }
 

@@ -46,6 +46,9 @@ extension Supervisor {
         case .closeInput(let ring) where ring < node.plan.streams.count:
             node.timedOutRings.insert(ring)
             inputClosed(ring, of: node)
+        case .stopDataflow(let reason) where node.plan.descriptor.isRuntime:
+            console.note("node '\(node.id)': \(reason); stopping the dataflow")
+            beginStop()
         default:
             for fd in fds { close(fd) }
             console.note("node '\(node.id)' sent an unexpected message (kind \(message.kind)); ignored")

@@ -46,6 +46,21 @@ extension Supervisor {
         }
     }
 
+    /// Finds the operator runtime, if a node hosts operators.
+    func prepareOperatorRuntime() {
+        guard plan.nodes.contains(where: { $0.descriptor.isRuntime }) else { return }
+        do {
+            let runtime = try Installation.locate().operatorRuntime
+            if access(runtime, X_OK) == 0 {
+                operatorRuntime = runtime
+            } else {
+                operatorRuntimeProblem = "the operator runtime '\(runtime)' is missing (rebuild or reinstall Apus)"
+            }
+        } catch {
+            operatorRuntimeProblem = "\(error)"
+        }
+    }
+
     /// The interpreter of Python nodes: $APUS_PYTHON, else python3.
     private var python: String {
         environmentValue(options.environment, "APUS_PYTHON") ?? "python3"
@@ -70,12 +85,29 @@ extension Supervisor {
     func spawn(_ node: NodeRuntime) {
         let descriptor = node.plan.descriptor
         var arguments = [descriptor.resolvedPath] + descriptor.args
+        var operators: [(String, String)] = []
+        if descriptor.isRuntime {
+            guard let runtime = operatorRuntime else {
+                fail(node, "cannot host operators: \(operatorRuntimeProblem ?? "no operator runtime")")
+                return
+            }
+            arguments = [runtime]
+            let specs = descriptor.operators.map { described in
+                switch described.kind {
+                case .sharedLibrary(_, let resolvedPath): OperatorSpec(kind: described.kind.name, id: described.id, location: resolvedPath)
+                }
+            }
+            operators = [
+                (OperatorSpec.environmentName, OperatorSpec.encode(specs)),
+                ("APUS_OPERATOR_QUALIFIED", descriptor.isSingleOperator ? "0" : "1"),
+            ]
+        }
         var environment = mergeEnvironment(
             nodeEnvironmentBase(),
             descriptor.env.map { ($0.name, $0.value.description) } + [
                 ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
                 ("APUS_DATAFLOW", plan.dataflow.file),
-            ])
+            ] + operators)
         if descriptor.isPython {
             arguments = [python, "-u"] + arguments
             if let pythonPath {

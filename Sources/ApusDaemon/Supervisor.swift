@@ -26,6 +26,9 @@ public final class Supervisor {
     var interrupts = 0
     /// The folder holding the apus Python module, for the Python nodes' PYTHONPATH.
     var pythonPath: String?
+    /// The program runtime nodes run, or why there is none (`prepareOperatorRuntime`).
+    var operatorRuntime: String?
+    var operatorRuntimeProblem: String?
     /// Kills the nodes' process groups if this process dies without stopping them.
     var guardian: GroupGuardian?
     /// The folder of Apus's `dora` module, for Python nodes that have not turned it off.
@@ -47,6 +50,7 @@ public final class Supervisor {
             return code
         }
         preparePython()
+        prepareOperatorRuntime()
         let steps = Set(plan.nodes.compactMap(\.descriptor.build)).count
         console.note("built \(plan.dataflow.file): \(steps) build step\(steps == 1 ? "" : "s") succeeded")
         return 0
@@ -67,6 +71,7 @@ public final class Supervisor {
             return 1
         }
         preparePython()
+        prepareOperatorRuntime()
         console.note("running \(plan.dataflow.file) (\(nodes.count) node\(nodes.count == 1 ? "" : "s")), logs in \(relativeLogDirectory)/")
         let now = monotonicNanoseconds()
         startupDeadline = now &+ seconds(options.startupTimeout)

@@ -98,6 +98,15 @@ extension Node {
         }
     }
 
+    /// Asks the coordinator to stop the whole dataflow (what an operator's STOP_ALL does).
+    @_spi(CAPI) public func stopDataflow(reason: String) throws(NodeError) {
+        do {
+            try controlLock.locked { () throws(TransportError) in try channel.send(.stopDataflow(reason: reason)) }
+        } catch {
+            throw error == .disconnected ? .daemonGone : .transport(error)
+        }
+    }
+
     func outputIndex(_ output: String) throws(NodeError) -> Int {
         guard let index = outputIDs.firstIndex(of: output) else { throw .unknownOutput(output, declared: outputIDs) }
         return index

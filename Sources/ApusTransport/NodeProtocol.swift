@@ -30,6 +30,8 @@ public enum NodeMessage: Equatable, Sendable {
     case replaceEdge(output: Int, bit: Int, ring: Int, layout: InboxLayout)
     /// Node → daemon: the input on this inbox ring timed out (`input_timeout`) and is closed.
     case closeInput(ring: Int)
+    /// Node → daemon: stop the whole dataflow (an operator asked for it), saying why.
+    case stopDataflow(reason: String)
 
     /// The first byte of an encoded message: one tag per case, for encoding and decoding alike.
     public enum Kind: UInt8, Sendable {
@@ -43,6 +45,7 @@ public enum NodeMessage: Equatable, Sendable {
         case producerFailed
         case replaceEdge
         case closeInput
+        case stopDataflow
     }
 
     public var kind: Kind {
@@ -57,6 +60,7 @@ public enum NodeMessage: Equatable, Sendable {
         case .producerFailed: .producerFailed
         case .replaceEdge: .replaceEdge
         case .closeInput: .closeInput
+        case .stopDataflow: .stopDataflow
         }
     }
 
@@ -87,6 +91,8 @@ public enum NodeMessage: Equatable, Sendable {
             writer.list(layout.encoded) { $0.u64($1) }
         case .closeInput(let ring):
             writer.int(ring)
+        case .stopDataflow(let reason):
+            writer.string(reason)
         }
         return writer.bytes
     }
@@ -115,6 +121,7 @@ public enum NodeMessage: Equatable, Sendable {
                         output: try reader.int(), bit: try reader.int(), ring: try reader.int(),
                         layout: try InboxLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() }))
                 case .closeInput: decoded = .closeInput(ring: try reader.int())
+                case .stopDataflow: decoded = .stopDataflow(reason: try reader.string())
                 }
                 guard reader.isAtEnd else { throw reader.failure("\(buffer.count - reader.offset) bytes left after a message") }
                 return decoded

@@ -363,3 +363,38 @@ int apussys_guard_group(int guardian, int32_t group) {
     } while (written < 0 && errno == EINTR);
     return written == (ssize_t)sizeof group ? 0 : -errno;
 }
+
+static __thread const char *crash_context;
+
+void apussys_set_crash_context(const char *line) { crash_context = line; }
+
+static void report_crash(int signal) {
+    const char *line = crash_context;
+    if (line != NULL) {
+        size_t length = strlen(line);
+        while (length > 0) {
+            ssize_t written = write(2, line, length);
+            if (written <= 0) break;
+            line += written;
+            length -= (size_t)written;
+        }
+    }
+    struct sigaction fallback = {0};
+    fallback.sa_handler = SIG_DFL;
+    sigaction(signal, &fallback, NULL);
+    raise(signal);
+}
+
+void apussys_install_crash_report(void) {
+    static char stack[65536];
+    stack_t alternate = {.ss_sp = stack, .ss_size = sizeof stack, .ss_flags = 0};
+    sigaltstack(&alternate, NULL);
+    int signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        struct sigaction action = {0};
+        action.sa_handler = report_crash;
+        action.sa_flags = SA_ONSTACK | SA_NODEFER;
+        sigemptyset(&action.sa_mask);
+        sigaction(signals[i], &action, NULL);
+    }
+}

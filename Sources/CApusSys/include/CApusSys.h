@@ -85,6 +85,12 @@ int apussys_reap(pid_t pid, int block, int *signaled, int *value);
 
 /* Starts fetching the cache line at `address` for writing, without waiting for it: a shared line
  * another CPU wrote last is made this CPU's own before it is needed. A hint; it never faults. */
+/* Crash reports of the operator runtime: on SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT the
+ * calling thread's context line (NUL-terminated, kept alive by the caller; NULL for none) is
+ * written to stderr, then the signal takes its default course. */
+void apussys_install_crash_report(void);
+void apussys_set_crash_context(const char *line);
+
 static inline void apussys_prefetch_for_write(const void *address) {
     __builtin_prefetch(address, 1, 3);
 }

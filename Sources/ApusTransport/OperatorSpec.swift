@@ -1,0 +1,45 @@
+// What the coordinator tells a runtime node about its operators, in its environment.
+
+/// One operator a runtime node hosts, as its runtime needs it: the kind, the id its inputs and
+/// outputs are qualified with, and where its code is.
+public struct OperatorSpec: Sendable, Equatable {
+    /// The environment variable that carries a runtime node's operators.
+    public static let environmentName = "APUS_OPERATORS"
+
+    public var kind: String
+    public var id: String
+    public var location: String
+
+    public init(kind: String, id: String, location: String) {
+        self.kind = kind
+        self.id = id
+        self.location = location
+    }
+
+    /// Each field as `LENGTH:BYTES` (UTF-8 lengths), three per operator: any byte may appear in a path.
+    public static func encode(_ specs: [OperatorSpec]) -> String {
+        specs.map { spec in
+            [spec.kind, spec.id, spec.location].map { "\($0.utf8.count):\($0)" }.joined()
+        }.joined()
+    }
+
+    /// The operators `encode` wrote; nil for anything else.
+    public static func decode(_ text: String) -> [OperatorSpec]? {
+        var bytes = Substring(text).utf8[...]
+        var fields: [String] = []
+        while !bytes.isEmpty {
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon != bytes.startIndex,
+                bytes.distance(from: bytes.startIndex, to: colon) <= 10,
+                let length = Int(String(decoding: bytes[..<colon], as: UTF8.self)), length >= 0
+            else { return nil }
+            let start = bytes.index(after: colon)
+            guard bytes.distance(from: start, to: bytes.endIndex) >= length else { return nil }
+            let end = bytes.index(start, offsetBy: length)
+            guard let field = String(validating: bytes[start..<end], as: UTF8.self) else { return nil }
+            fields.append(field)
+            bytes = bytes[end...]
+        }
+        guard fields.count % 3 == 0 else { return nil }
+        return stride(from: 0, to: fields.count, by: 3).map { OperatorSpec(kind: fields[$0], id: fields[$0 + 1], location: fields[$0 + 2]) }
+    }
+}

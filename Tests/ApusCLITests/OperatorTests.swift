@@ -1,0 +1,161 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Runtime nodes: operators in shared libraries, with dora's C operator ABI and with Apus's.
+@Suite(.serialized) struct OperatorTests {
+    static let doraSources = ApusCommand.repository.appendingPathComponent("Tests/CNodes/dora").path
+    static let operatorSources = ApusCommand.repository.appendingPathComponent("Tests/CNodes/operators").path
+    /// dora's sources include "node_api.h" and "operator_api.h": Apus's are in include/dora.
+    static let doraFlags = "-std=c99 -Wall -Wextra -Werror -I$(apus config --include-dir)/dora"
+
+    /// dora's c-dataflow, in its shape: a C node, a runtime node with a dora C operator, a C sink.
+    @Test func aDoraCOperatorRunsUnchanged() throws {
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: c_node
+                    build: mkdir -p build && gcc \(Self.doraFlags) -o build/c_node \(Self.doraSources)/node.c $(apus config --libs)
+                    path: build/c_node
+                    inputs:
+                      tick: dora/timer/millis/20
+                    outputs:
+                      - counter
+                      - message
+                  - id: runtime-node
+                    operators:
+                      - id: c_operator
+                        build: mkdir -p build && gcc \(Self.doraFlags) -shared -fPIC -o build/liboperator.so \(Self.doraSources)/operator.c
+                        shared-library: build/operator
+                        inputs:
+                          message: c_node/message
+                        outputs:
+                          - counter
+                  - id: c_sink
+                    build: mkdir -p build && gcc \(Self.doraFlags) -o build/c_sink \(Self.doraSources)/counter_sink.c $(apus config --libs)
+                    path: build/c_sink
+                    inputs:
+                      counter: runtime-node/c_operator/counter
+                """)
+        try harness.start()
+        let result = try harness.wait(timeout: 120)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let received = result.lines(of: "c_sink").filter { $0.hasPrefix("C sink received: ") }
+        #expect(received == (1...20).map { "C sink received: The current counter value is \($0)" }, "\(result.stdout)")
+        let operatorLines = result.lines(of: "runtime-node")
+        #expect(operatorLines.contains("C operator received message `message 20`, counter: 20"), "\(result.stdout)")
+        #expect(operatorLines.contains("C operator received stop event"), "\(result.stdout)")
+        #expect(operatorLines.last == "C operator dropped after 20 messages", "\(result.stdout)")
+        harness.expectClean()
+    }
+}
+
+/// Apus's operator ABI: a chain in one runtime node, and operators that fail in every way.
+@Suite(.serialized) struct ApusOperatorTests {
+    static let faulty = ApusCommand.repository.appendingPathComponent("Tests/CNodes/operators/faulty.c").path
+
+    @Test func theOperatorChainExampleRuns() throws {
+        let example = ApusCommand.repository.appendingPathComponent("dataflows/operators")
+        let harness = try RunHarness(dataflow: "nodes: []")
+        for file in ["dataflow.yml", "source.c", "stage.c", "sink.c"] {
+            let target = harness.folder.appendingPathComponent(file)
+            try? FileManager.default.removeItem(at: target)
+            try FileManager.default.copyItem(at: example.appendingPathComponent(file), to: target)
+        }
+        try harness.start()
+        let result = try harness.wait(timeout: 120)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let printed = result.lines(of: "sink").filter { !$0.hasPrefix("build: ") }
+        #expect(printed == (1...20).map { "value \(2 * $0 + 1)" } + ["received 20"], "\(result.stdout)")
+        harness.expectClean()
+    }
+
+    /// A source of 10 messages, a runtime node with the faulty operator built with `flags`, and
+    /// a second, healthy operator beside it that must keep running.
+    func run(_ flags: String, restart: Bool = false) throws -> RunHarness.Result {
+        let build = "mkdir -p build && gcc -std=c99 -Wall -Werror -shared -fPIC $(apus config --cflags) -o build"
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(RunHarness.testNode)
+                    args: --send 10 --on-tick
+                    inputs: { tick: apus/timer/millis/20 }
+                    outputs: [out]
+                  - id: runtime
+                    operators:
+                      - id: faulty
+                        build: \(build)/libfaulty.so \(flags) \(Self.faulty)
+                        shared-library: build/faulty
+                        inputs: { in: source/out }
+                        outputs: [out]
+                      - id: healthy
+                        build: \(build)/libhealthy.so \(Self.faulty)
+                        shared-library: build/healthy
+                        inputs: { in: source/out }
+                        outputs: [out]
+                \(restart ? "    restart_policy: on-failure\n    max_restarts: 1" : "")
+                  - id: sink
+                    path: \(RunHarness.testNode)
+                    inputs: { in: runtime/healthy/out }
+                """)
+        try harness.start()
+        let result = try harness.wait(timeout: 120)
+        harness.expectClean()
+        return result
+    }
+
+    @Test func anOperatorThatReturnsAnErrorIsReportedAndTheOthersRunOn() throws {
+        let result = try run("-DFAULT_ERROR")
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(
+            result.stderr.contains("[runtime] apus: operator 'faulty' of node 'runtime' failed: the third message is one too many")
+                || result.stdout.contains("[runtime] apus: operator 'faulty' of node 'runtime' failed: the third message is one too many"),
+            "\(result.stdout)\n\(result.stderr)")
+        #expect(result.lines(of: "runtime").contains("dropped after 10 messages"), "the healthy one: \(result.stdout)")
+        #expect(result.lines(of: "sink").last?.contains("events done inputs 10") == true, "\(result.stdout)")
+    }
+
+    @Test func anOperatorThatCrashesIsNamedWithItsInput() throws {
+        let result = try run("-DFAULT_SEGV")
+        #expect(result.status == 1, "\(result.stderr)")
+        let output = result.stdout + result.stderr
+        #expect(output.contains("apus: operator 'faulty' of node 'runtime' crashed while handling input 'in'"), "\(output)")
+        #expect(result.stderr.contains("node 'runtime' killed by signal 11 (SIGSEGV)"), "\(result.stderr)")
+    }
+
+    @Test func stopAllFromAnOperatorStopsTheDataflow() throws {
+        let result = try run("-DFAULT_STOP_ALL")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(
+            result.stderr.contains("node 'runtime': operator 'faulty' asked to stop the dataflow (STOP_ALL); stopping the dataflow"),
+            "\(result.stderr)")
+    }
+
+    @Test func aLibraryWithoutOnEventIsNamedWithTheSymbol() throws {
+        let result = try run("-DFAULT_NO_ON_EVENT")
+        #expect(result.status == 1, "\(result.stderr)")
+        let output = result.stdout + result.stderr
+        #expect(output.contains("libfaulty.so' has no on_event function: it defines neither apus_operator_on_event"), "\(output)")
+        #expect(result.lines(of: "runtime").contains("dropped after 10 messages"), "the healthy one: \(result.stdout)")
+    }
+
+    @Test func aMissingLibraryIsNamedAfterTheBuild() throws {
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: runtime
+                    operators:
+                      - id: ghost
+                        build: "true"
+                        shared-library: build/ghost
+                        inputs: { tick: apus/timer/millis/20 }
+                """)
+        try harness.start()
+        let result = try harness.wait(timeout: 60)
+        #expect(result.status == 1, "\(result.stderr)")
+        let output = result.stdout + result.stderr
+        #expect(output.contains("operator 'ghost' of node 'runtime': cannot load '\(harness.folder.path)/build/libghost.so'"), "\(output)")
+        harness.expectClean()
+    }
+}
