@@ -349,6 +349,52 @@ apus_status_t apus_metadata_set_strings(apus_metadata_t *metadata, const char *k
 /* CDEF-END */
 
 /*
+ * Allocators: shared memory for code that takes the caller's allocator
+ *
+ * A C library that lets its caller supply the allocator its results are written into can be
+ * handed one whose memory is a shared-memory sample of an output: the result is then sent with no
+ * copy. The size of each block is kept by Apus, out of the caller's reach, so `free` takes none,
+ * and a pointer that is not one of its blocks is refused, never freed.
+ *
+ *     apus_allocator_t a = apus_node_output_allocator(node, "out");
+ *     void *p = a.alloc(a.ctx, n, 64);       // in the pool of "out"; hand `a` to a library
+ *     apus_node_send_allocated(node, "out", p, n, NULL);   // that very sample is queued
+ *
+ * - alloc(ctx, size, alignment) returns a block of `size` bytes (at least one), aligned to
+ *   `alignment`: 0 or a power of two up to 64, the alignment every block has. It returns NULL,
+ *   with apus_last_error() saying why, for a larger or odd alignment, a size above the node's
+ *   largest sample, or a bad ctx.
+ * - realloc(ctx, ptr, size, alignment) grows or shrinks a block in place while its slot has room
+ *   (a pool slot is at least as large as asked, often larger), and otherwise moves it to a new
+ *   block, copying the contents, and frees the old one. NULL ptr allocates. It returns NULL for a
+ *   pointer that is not a live block of this allocator (the block is then left alone).
+ * - free(ctx, ptr) returns the block to its pool. NULL is accepted. A pointer that is not a live
+ *   block of this allocator (from elsewhere, freed already, or sent) is APUS_ERROR_INVALID_ARGUMENT
+ *   and is left alone.
+ * - The functions may be called from any thread. Blocks never sent nor freed return to their
+ *   pool when the node (or operator) is freed.
+ */
+typedef struct apus_allocator {
+    void *ctx;
+    void *(*alloc)(void *ctx, size_t size, size_t alignment);
+    void *(*realloc)(void *ctx, void *ptr, size_t size, size_t alignment);
+    apus_status_t (*free)(void *ctx, void *ptr);
+} apus_allocator_t;
+
+/* The allocator of `output`'s samples. Valid until the node is freed. On failure (bad node,
+ * unknown output) ctx is NULL, and the functions, called anyway, refuse it. */
+apus_allocator_t apus_node_output_allocator(apus_node_t *node, const char *output);
+
+/* Sends the first `length` bytes of a block of `output`'s allocator, zero-copy, with `metadata`
+ * (may be NULL) as for apus_node_send. The block is consumed: it belongs to the receivers now, and
+ * is no longer this allocator's to free or send. A pointer that is not a live block of this
+ * output's allocator (from elsewhere, freed, sent already, or allocated for another output) is
+ * APUS_ERROR_INVALID_ARGUMENT; a length beyond the block is APUS_ERROR_LENGTH. */
+apus_status_t apus_node_send_allocated(apus_node_t *node, const char *output, void *ptr, size_t length,
+                                       const apus_metadata_t *metadata);
+
+
+/*
  * Operators
  *
  * An operator is a node without a process: a shared library that the operator runtime of a

@@ -5,7 +5,7 @@ import Synchronization
 /// where another is expected is refused.
 enum HandleKind: UInt64 {
     case node = 1
-    case event, sample, metadata
+    case event, sample, metadata, allocator
 
     var name: String {
         switch self {
@@ -13,6 +13,7 @@ enum HandleKind: UInt64 {
         case .event: "event"
         case .sample: "sample"
         case .metadata: "metadata"
+        case .allocator: "allocator"
         }
     }
 }

@@ -4,6 +4,7 @@ import ApusTransport
 import CApusHeader
 import CApusSys
 import Glibc
+import Synchronization
 
 /// A node as C holds it, with its ids kept as C strings for as long as anything uses the node.
 /// An operator gets a view of its runtime node: its own ids, and its outputs mapped to the node's.
@@ -19,6 +20,10 @@ final class CNode {
     let outputIndices: [Int]?
     /// What the operator gave `apus_operator_fail` last (an operator's view only).
     var failure: String?
+    /// Blocks its output allocators handed out and that were neither sent nor freed, by address,
+    /// and the allocators' handles by output (see AllocatorAPI.swift).
+    let blocks = Mutex<[UInt: AllocatedBlock]>([:])
+    let allocators = Mutex<[Int: UInt]>([:])
 
     init(_ node: Node) {
         self.node = node
@@ -112,7 +117,7 @@ public func apus_node_free(_ node: OpaquePointer?) -> apus_status_t {
         if try resolve(node, .node, as: CNode.self).isOperatorView {
             throw .invalidArgument("an operator's node belongs to its runtime, which frees it after drop")
         }
-        _ = try take(node, .node, as: CNode.self)
+        try take(node, .node, as: CNode.self).releaseAllocators()
     }
 }
 

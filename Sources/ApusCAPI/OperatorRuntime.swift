@@ -267,6 +267,7 @@ final class Runtime: @unchecked Sendable {
         hosted.instance.drop()
         apussys_set_crash_context(nil)
         closeOutputs(hosted.view.outputIndices ?? [])
+        hosted.view.releaseAllocators()
         _ = HandleTable.shared.remove(hosted.handle, kind: .node)
     }
 

@@ -107,6 +107,18 @@ extension Publisher {
         return UnsafeMutableRawBufferPointer(start: view.slotBase(sample.slot) + view.layout.payloadOffset, count: sample.length)
     }
 
+    /// The most bytes a reserved sample can hold: its slot's payload capacity.
+    public func capacity(of sample: borrowing ReservedSample) -> Int {
+        min(slots[sample.pool].view.layout.payloadCapacity, configuration.maxSampleSize)
+    }
+
+    /// Makes the sample `length` bytes long, in place; false when its slot cannot hold that many.
+    public func resize(_ sample: inout ReservedSample, to length: Int) -> Bool {
+        guard length >= 0, length <= capacity(of: sample) else { return false }
+        sample.length = length
+        return true
+    }
+
     /// Returns a reserved sample to its pool without sending it.
     public func discard(_ sample: consuming ReservedSample) {
         slots[sample.pool].view.release(sample.slot, bit: 0)

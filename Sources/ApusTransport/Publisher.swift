@@ -20,7 +20,8 @@ public struct ReservedSample: ~Copyable, Sendable {
     /// Position in `Publisher.pools` (not the pool's index, which may start above 0).
     public let pool: Int
     public let slot: Int
-    public let length: Int
+    /// The payload's length: what `publish` sends (see `Publisher.resize`).
+    public internal(set) var length: Int
 }
 
 public struct PublishReport: Sendable, Equatable {

@@ -50,6 +50,40 @@ import Testing
     }
 }
 
+extension OperatorTests {
+    /// dora's C++ operator over the C API (examples/c++-dataflow/operator-c-api, in its shape).
+    @Test func aDoraCPlusPlusOperatorRunsUnchanged() throws {
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: c_node
+                    build: gcc \(Self.doraFlags) -o c_node \(Self.doraSources)/node.c $(apus config --libs)
+                    path: ./c_node
+                    inputs: { tick: dora/timer/millis/10 }
+                    outputs: [counter, message]
+                  - id: runtime-node
+                    operators:
+                      - id: cxx_operator
+                        build: g++ -std=c++17 -Wall -Werror -I$(apus config --include-dir)/dora -shared -fPIC -o liboperator.so \(Self.doraSources)/operator.cc
+                        shared-library: ./operator
+                        inputs: { counter: c_node/counter }
+                        outputs: [half-status]
+                  - id: c_sink
+                    build: gcc \(Self.doraFlags) -o c_sink \(Self.doraSources)/counter_sink.c $(apus config --libs)
+                    path: ./c_sink
+                    inputs: { half: runtime-node/cxx_operator/half-status }
+                """)
+        try harness.start()
+        let result = try harness.wait(timeout: 120)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let operatorLines = result.lines(of: "runtime-node")
+        #expect(operatorLines.filter { $0 == "C++ operator received `counter` of 1 bytes" }.count == 20, "\(result.stdout)")
+        #expect(operatorLines.last == "C++ operator dropped after 20 inputs", "\(result.stdout)")
+        #expect(result.lines(of: "c_sink").last == "sink: 20 messages", "\(result.stdout)")
+        harness.expectClean()
+    }
+}
+
 /// Apus's operator ABI: a chain in one runtime node, and operators that fail in every way.
 @Suite(.serialized) struct ApusOperatorTests {
     static let faulty = ApusCommand.repository.appendingPathComponent("Tests/CNodes/operators/faulty.c").path
@@ -156,6 +190,57 @@ import Testing
         #expect(result.status == 1, "\(result.stderr)")
         let output = result.stdout + result.stderr
         #expect(output.contains("operator 'ghost' of node 'runtime': cannot load '\(harness.folder.path)/build/libghost.so'"), "\(output)")
+        harness.expectClean()
+    }
+
+    /// Blocks from an output's allocator are the samples themselves: the receiver reads the very
+    /// bytes the operator wrote (same memfd inode and offset in both processes); a stand-in
+    /// third-party library allocates, grows, shrinks and frees through the callbacks only; misuse
+    /// gets error codes.
+    @Test func allocatorBlocksArriveZeroCopyAndMisuseIsRefused() throws {
+        let sources = ApusCommand.repository.appendingPathComponent("Tests/CNodes/operators").path
+        let flags = "-std=c99 -Wall -Wextra -Werror -I\(sources) $(apus config --cflags)"
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(RunHarness.testNode)
+                    args: --send 5 --on-tick
+                    inputs: { tick: apus/timer/millis/20 }
+                    outputs: [out]
+                  - id: runtime
+                    operators:
+                      - id: allocating
+                        build: gcc \(flags) -shared -fPIC -o liballocating.so \(sources)/allocating.c
+                        shared-library: ./allocating
+                        inputs: { in: source/out }
+                        outputs: [direct, library]
+                  - id: sink
+                    build: gcc \(flags) -o sink \(sources)/allocation_sink.c $(apus config --libs)
+                    path: ./sink
+                    inputs:
+                      direct: { source: runtime/allocating/direct, queue_policy: backpressure }
+                      library: { source: runtime/allocating/library, queue_policy: backpressure }
+                """)
+        try harness.start()
+        let result = try harness.wait(timeout: 120)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let runtime = result.lines(of: "runtime")
+        #expect(runtime.contains("misuse: ok"), "\(result.stdout)")
+        #expect(!runtime.contains("sending a block twice was not refused"), "\(result.stdout)")
+        let sent = runtime.compactMap { $0.firstMatch(of: /sent (\d+) at inode (\d+) offset (\d+) in (.*)/) }
+        let received = result.lines(of: "sink").compactMap {
+            $0.firstMatch(of: /received (\d+) at inode (\d+) offset (\d+) in (.*), intact/)
+        }
+        #expect(sent.count == 5 && received.count == 5, "\(result.stdout)")
+        for (out, back) in zip(sent, received) {
+            #expect(out.1 == back.1 && out.2 == back.2 && out.3 == back.3, "\(out.0) / \(back.0)")
+            #expect(out.4.contains("memfd:apus-pool-runtime") && back.4.contains("memfd:apus-pool-runtime"), "\(out.0) / \(back.0)")
+        }
+        let texts = result.lines(of: "sink").filter { $0.hasPrefix("library text of ") }
+        #expect(texts.count == 5 && texts.allSatisfy { $0.hasSuffix("tem 599`") }, "\(result.stdout)")
+        // 600 items outgrow the first pool's 4 KiB slots: realloc moved the text to a larger class.
+        #expect(runtime.contains { $0.hasPrefix("library: ") && $0.hasSuffix("moved at least once") }, "\(result.stdout)")
         harness.expectClean()
     }
 }
