@@ -66,26 +66,41 @@ public struct DataflowGraph: Sendable {
         timerNames.first { $0.timer.periodNanoseconds == timer.periodNanoseconds }!.name
     }
 
-    /// Edges keyed by internal names; nodes are `n0`, `n1`, … so any id is safe in both formats.
+    /// Where an input or output of `node` is drawn: the node, or in a runtime node the operator
+    /// it belongs to; and the id as that vertex knows it.
+    private func vertex(_ node: NodeDescriptor, _ id: String, nodeName: [String: String]) -> (name: String, id: String) {
+        let name = nodeName[node.id]!
+        guard node.isRuntime else { return (name, id) }
+        if node.isSingleOperator { return ("\(name)_0", id) }
+        let parts = id.split(separator: "/", maxSplits: 1).map(String.init)
+        let index = node.operators.firstIndex { $0.id == parts[0] } ?? 0
+        return ("\(name)_\(index)", parts.count == 2 ? parts[1] : id)
+    }
+
+    /// Edges keyed by internal names; nodes are `n0`, `n1`, … (operators `n1_0`, …) so any id is
+    /// safe in both formats.
     private func edges(nodeName: [String: String]) -> [Edge] {
+        let byID = Dictionary(dataflow.nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         var edges: [Edge] = []
         for node in dataflow.nodes {
             for input in node.inputs {
-                var label = input.id
-                if case .output(_, let output) = input.source, output != input.id {
-                    label = "\(output) → \(input.id)"
+                let target = vertex(node, input.id, nodeName: nodeName)
+                var label = target.id
+                let from: String
+                switch input.source {
+                case .output(let producer, let output):
+                    let source = vertex(byID[producer]!, output, nodeName: nodeName)
+                    from = source.name
+                    if source.id != target.id { label = "\(source.id) → \(target.id)" }
+                case .timer(let timer):
+                    from = timerName(timer)
                 }
                 var settings: [String] = []
                 if input.queueSize != InputDescriptor.defaultQueueSize { settings.append("queue \(input.queueSize)") }
                 if input.queuePolicy != .dropOldest { settings.append(input.queuePolicy.rawValue) }
                 if let timeout = input.inputTimeout { settings.append("timeout \(formatNumber(timeout)) s") }
                 if !settings.isEmpty { label += " (\(settings.joined(separator: ", ")))" }
-                let from: String =
-                    switch input.source {
-                    case .output(let producer, _): nodeName[producer]!
-                    case .timer(let timer): timerName(timer)
-                    }
-                edges.append(Edge(from: from, to: nodeName[node.id]!, label: label))
+                edges.append(Edge(from: from, to: target.name, label: label))
             }
         }
         return edges
@@ -102,7 +117,17 @@ public struct DataflowGraph: Sendable {
             lines.append("    \(timer.name)([\"\(timer.timer)\"])")
         }
         for node in dataflow.nodes {
-            lines.append("    \(names[node.id]!)[\"\(node.id)\"]")
+            let name = names[node.id]!
+            guard node.isRuntime else {
+                lines.append("    \(name)[\"\(node.id)\"]")
+                continue
+            }
+            // A runtime node is a box around its operators.
+            lines.append("    subgraph \(name)[\"\(node.id)\"]")
+            for (index, described) in node.operators.enumerated() {
+                lines.append("        \(name)_\(index)[\"\(described.id)\"]")
+            }
+            lines.append("    end")
         }
         for edge in edges(nodeName: names) {
             lines.append("    \(edge.from) -- \"\(edge.label)\" --> \(edge.to)")
@@ -117,7 +142,17 @@ public struct DataflowGraph: Sendable {
             lines.append("    \(timer.name) [label=\(quoted(timer.timer.description)), shape=ellipse, style=dashed];")
         }
         for node in dataflow.nodes {
-            lines.append("    \(names[node.id]!) [label=\(quoted(node.id))];")
+            let name = names[node.id]!
+            guard node.isRuntime else {
+                lines.append("    \(name) [label=\(quoted(node.id))];")
+                continue
+            }
+            lines.append("    subgraph cluster_\(name) {")
+            lines.append("        label=\(quoted(node.id));")
+            for (index, described) in node.operators.enumerated() {
+                lines.append("        \(name)_\(index) [label=\(quoted(described.id))];")
+            }
+            lines.append("    }")
         }
         for edge in edges(nodeName: names) {
             lines.append("    \(edge.from) -> \(edge.to) [label=\(quoted(edge.label))];")

@@ -97,6 +97,34 @@ import Testing
                 """)
     }
 
+    @Test func operatorsAreDrawnInsideTheirRuntimeNode() throws {
+        let mermaid = try ApusCommand.run(["graph", "dataflows/operators/dataflow.yml"])
+        #expect(mermaid.status == 0, "\(mermaid.stderr)")
+        #expect(
+            mermaid.stdout.contains(
+                """
+                    subgraph n1["chain"]
+                        n1_0["double"]
+                        n1_1["increment"]
+                        n1_2["describe"]
+                    end
+                """), "\(mermaid.stdout)")
+        #expect(mermaid.stdout.contains("    n0 -- \"number → in\" --> n1_0\n    n1_0 -- \"out → in\" --> n1_1\n"), "\(mermaid.stdout)")
+        #expect(mermaid.stdout.contains("    n1_2 -- \"out → text\" --> n2\n"), "\(mermaid.stdout)")
+        let dot = try ApusCommand.run(["graph", "dataflows/operators/dataflow.yml", "--format", "dot"])
+        #expect(
+            dot.stdout.contains(
+                """
+                    subgraph cluster_n1 {
+                        label="chain";
+                        n1_0 [label="double"];
+                        n1_1 [label="increment"];
+                        n1_2 [label="describe"];
+                    }
+                """), "\(dot.stdout)")
+        #expect(dot.stdout.contains("    n1_1 -> n1_2 [label=\"out → in\"];"), "\(dot.stdout)")
+    }
+
     @Test func edgeLabelNamesTheOutputWhenItDiffersFromTheInput() throws {
         let result = try ApusCommand.run(["graph", "dataflows/fan-out-fan-in.yml"])
         #expect(result.status == 0)

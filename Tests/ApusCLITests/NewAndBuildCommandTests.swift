@@ -34,6 +34,18 @@ import Testing
         #expect(sent.first?.hasSuffix("-> sent 'message 0'") == true)
     }
 
+    @Test func generatedCOperatorBuildsAndRuns() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let created = try ApusCommand.run(["new", "counter", "--lang", "c", "--operator", "--dataflow"], in: folder)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(exists("counter/counter.c") && exists("counter/Makefile"))
+        let result = try ApusCommand.run(["run", "counter/dataflow.yml", "--stop-after", "1.3s", "--no-color"], in: folder)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("[counter] input 'tick' -> sent 'message 1'"), "\(result.stdout)\n\(result.stderr)")
+        let refused = try ApusCommand.run(["new", "x", "--lang", "python", "--operator"], in: folder)
+        #expect(refused.status == 64 && refused.stderr.contains("--operator makes a C operator; use --lang c"), "\(refused.stderr)")
+    }
+
     @Test func generatedSwiftNodeBuildsAndRuns() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let result = try generateAndRun("greeter", "swift")

@@ -4,13 +4,14 @@ import Glibc
 
 struct New: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create a node in C, Python or Swift (and with --dataflow a dataflow that runs it).",
+        abstract: "Create a node in C, Python or Swift, or a C operator (and with --dataflow a dataflow that runs it).",
         discussion: """
             Makes the folder NAME with a node that, on each input, sends "message N" on its output \
             `out` and prints what it did. Without --dataflow it prints the lines to add to a dataflow \
             file; with it, NAME/dataflow.yml drives the node from a 500 ms timer: \
             `apus run NAME/dataflow.yml` builds and runs it. A Swift node depends on the ApusNode \
-            library of this apus's source tree.
+            library of this apus's source tree. With --operator (C only) NAME is an operator instead: \
+            NAME/libNAME.so, loaded by a runtime node of the same name, whose output is NAME/out.
             """
     )
 
@@ -27,12 +28,21 @@ struct New: ParsableCommand {
     @Flag(help: "Also write NAME/dataflow.yml around the node.")
     var dataflow = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Make an operator instead of a node (C only): a shared library that a runtime node loads, with Apus's operator ABI."
+        ))
+    var `operator` = false
+
     func validate() throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
         guard !name.isEmpty, name.allSatisfy(allowed.contains), !name.hasPrefix("."), !name.hasPrefix("-") else {
             throw ValidationError("'\(name)' is not a node id: use letters, digits, _ . - (not first . or -)")
         }
         guard !["apus", "dora"].contains(name.lowercased()) else { throw ValidationError("'\(name)' is reserved") }
+        if `operator`, lang != .c {
+            throw ValidationError("--operator makes a C operator; use --lang c (Python and Wasm operators are not supported yet)")
+        }
         if lang == .swift, name.first!.isNumber || name.contains(".") {
             throw ValidationError("a Swift node's name must not start with a digit or contain '.' (it names a Swift target)")
         }
@@ -69,7 +79,8 @@ struct New: ParsableCommand {
             print("add it to a dataflow file next to the folder '\(name)':\n")
             print(
                 template.node.replacingOccurrences(of: "    build: ", with: "    build: cd \(name) && ")
-                    .replacingOccurrences(of: "    path: ", with: "    path: \(name)/"))
+                    .replacingOccurrences(of: "    path: ", with: "    path: \(name)/")
+                    .replacingOccurrences(of: "shared-library: ", with: "shared-library: \(name)/"))
         }
     }
 
@@ -82,6 +93,27 @@ struct New: ParsableCommand {
 
             """
         switch lang {
+        case .c where `operator`:
+            return (
+                [
+                    ("\(name).c", cOperatorSource),
+                    (
+                        "Makefile",
+                        "lib\(name).so: \(name).c\n\tcc -std=c99 -Wall -Wextra -O2 -shared -fPIC -o $@ $< $$(apus config --cflags)\n"
+                    ),
+                ],
+                """
+                  - id: \(name)
+                    operator:
+                      id: \(name)
+                      build: make
+                      shared-library: \(name)
+                      inputs:
+                        tick: apus/timer/millis/500
+                      outputs: [out]
+
+                """
+            )
         case .c:
             return (
                 [
@@ -125,6 +157,46 @@ struct New: ParsableCommand {
                 "  - id: \(name)\n    build: swift build --product \(name)\n    path: .build/debug/\(name)\n" + inputs
             )
         }
+    }
+
+    private var cOperatorSource: String {
+        """
+        /* \(name): an Apus operator in C, loaded by its runtime node (see `operators` in apus.h).
+         * On each input it sends "message N" on `out`. Build: make (makes lib\(name).so) */
+        #include <apus.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+
+        typedef struct {
+            long count;
+        } state_t;
+
+        apus_status_t apus_operator_init(apus_node_t *node, void **state) {
+            (void)node;
+            *state = calloc(1, sizeof(state_t));
+            return *state != NULL ? APUS_OK : APUS_ERROR_TRANSPORT;
+        }
+
+        apus_operator_status_t apus_operator_on_event(apus_node_t *node, const apus_event_t *event, void *opaque) {
+            state_t *state = opaque;
+            if (apus_event_type(event) != APUS_EVENT_INPUT) return APUS_OPERATOR_CONTINUE;
+            char message[64];
+            int size = snprintf(message, sizeof message, "message %ld", state->count++);
+            if (apus_node_send(node, "out", message, (size_t)size, NULL) != APUS_OK) {
+                apus_operator_fail(node, apus_last_error());
+                return APUS_OPERATOR_ERROR;
+            }
+            printf("input '%s' -> sent '%s'\\n", apus_event_id(event), message);
+            fflush(stdout);
+            return APUS_OPERATOR_CONTINUE;
+        }
+
+        void apus_operator_drop(apus_node_t *node, void *state) {
+            (void)node;
+            free(state);
+        }
+
+        """
     }
 
     private var cSource: String {
