@@ -10,7 +10,8 @@ import Testing
     static let sent = 2000
 
     enum Kind: String, CaseIterable {
-        case c, python, swift
+        /// `operator`: the relay is a runtime node hosting one C operator that forwards.
+        case c, python, swift, `operator`
     }
 
     /// A relay of each kind: forwards what arrives on `in` to `out`.
@@ -24,6 +25,15 @@ import Testing
                 build: gcc -std=c99 -Wall -Wextra -Werror -o api_test \(source) $(apus config --cflags --libs)
                     path: ./api_test
                     args: echo
+                """
+        case .operator:
+            let source = ApusCommand.repository.appendingPathComponent("Tests/CNodes/operators/faulty.c").path
+            // A single operator: its input and output are the node's own `in` and `out`.
+            return """
+                operator:
+                      id: forward
+                      build: gcc -std=c99 -Wall -Werror -shared -fPIC $(apus config --cflags) -o librelay.so \(source)
+                      shared-library: ./relay
                 """
         case .python:
             try """
@@ -53,13 +63,15 @@ import Testing
         """
     }
 
-    func chain(_ relay: String, policy: String, restart: Bool) -> String {
-        source + """
+    func chain(_ relay: String, policy: String, restart: Bool, hostsOperator: Bool = false) -> String {
+        // An operator's inputs and outputs sit under `operator:`, a node's under the node.
+        let wiring = hostsOperator ? "  " : ""
+        return source + """
 
               - id: relay
                 \(relay)
-                inputs: { in: { source: source/out, queue_policy: \(policy) } }
-                outputs: [out]
+                \(wiring)inputs: { in: { source: source/out, queue_policy: \(policy) } }
+                \(wiring)outputs: [out]
             \(restart ? "    restart_policy: on-failure\n    restart_delay: 0.3" : "")
               - id: sink
                 path: \(node)
@@ -80,7 +92,7 @@ import Testing
 
     func killRelay(_ kind: Kind, policy: String, restart: Bool) throws {
         let harness = try RunHarness(dataflow: "nodes: []")
-        try chain(try relay(kind, in: harness), policy: policy, restart: restart)
+        try chain(try relay(kind, in: harness), policy: policy, restart: restart, hostsOperator: kind == .operator)
             .write(to: harness.folder.appendingPathComponent("dataflow.yml"), atomically: true, encoding: .utf8)
         try harness.start()
         // Mid-stream: once messages flow through the relay (builds and start-up may be slow).

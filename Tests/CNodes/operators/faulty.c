@@ -1,7 +1,7 @@
 /* An operator with Apus's ABI that misbehaves on its third message, as chosen at build time:
  * -DFAULT_ERROR returns APUS_OPERATOR_ERROR with a message, -DFAULT_SEGV writes through NULL,
  * -DFAULT_STOP_ALL asks to stop the whole dataflow, -DFAULT_NO_ON_EVENT leaves on_event out.
- * Otherwise it forwards its input `in` to its output `out`. */
+ * Otherwise it forwards its input `in` to its output `out`, with its `seq` parameter. */
 #include <apus.h>
 #include <stdio.h>
 
@@ -32,7 +32,14 @@ apus_operator_status_t apus_operator_on_event(apus_node_t *node, const apus_even
     }
     size_t length;
     const void *data = apus_event_data(event, &length);
-    return apus_node_send(node, "out", data, length, NULL) == APUS_OK ? APUS_OPERATOR_CONTINUE : APUS_OPERATOR_ERROR;
+    /* The sequence number goes along, for receivers that check what they got. */
+    apus_metadata_t *metadata = apus_metadata_new();
+    int64_t seq;
+    if (apus_event_param_int(event, "seq", &seq) == APUS_OK)
+        apus_metadata_set_int(metadata, "seq", seq);
+    apus_status_t status = apus_node_send(node, "out", data, length, metadata);
+    apus_metadata_free(metadata);
+    return status == APUS_OK ? APUS_OPERATOR_CONTINUE : APUS_OPERATOR_ERROR;
 }
 #endif
 
