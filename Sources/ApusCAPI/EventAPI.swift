@@ -7,9 +7,11 @@ import Glibc
 /// event is freed; the payload itself is never copied.
 final class CEvent {
     let owner: CNode
-    let event: Event
-    let type: apus_event_type_t
-    private let input: Input?
+    private(set) var event: Event
+    private(set) var type: apus_event_type_t
+    private var input: Input?
+    /// Lent by the operator runtime for one on_event call: the runtime reuses it, so C may not free it.
+    var isLent = false
     /// Owned C memory: converted strings and lists, freed with the event.
     private var allocations: [UnsafeMutableRawPointer] = []
     private var converted: [Int: (pointer: UnsafeRawPointer, count: Int)] = [:]
@@ -19,23 +21,32 @@ final class CEvent {
     init(owner: CNode, event: Event) {
         self.owner = owner
         self.event = event
+        (type, input) = Self.classify(event)
+    }
+
+    /// The C type of `event`, and its input if it is one.
+    private static func classify(_ event: Event) -> (apus_event_type_t, Input?) {
         switch event {
-        case .input(let input):
-            type = APUS_EVENT_INPUT
-            self.input = input
-        case .inputClosed:
-            type = APUS_EVENT_INPUT_CLOSED
-            input = nil
-        case .stop:
-            type = APUS_EVENT_STOP
-            input = nil
-        case .nodeFailed:
-            type = APUS_EVENT_NODE_FAILED
-            input = nil
-        case .error:
-            type = APUS_EVENT_ERROR
-            input = nil
+        case .input(let input): (APUS_EVENT_INPUT, input)
+        case .inputClosed: (APUS_EVENT_INPUT_CLOSED, nil)
+        case .stop: (APUS_EVENT_STOP, nil)
+        case .nodeFailed: (APUS_EVENT_NODE_FAILED, nil)
+        case .error: (APUS_EVENT_ERROR, nil)
         }
+    }
+
+    /// Makes this the C form of `event` instead (what it converted for the last one is freed):
+    /// the operator runtime lends one event object per operator, so a call costs no allocation.
+    func reuse(for event: Event) {
+        if !allocations.isEmpty {
+            for allocation in allocations { free(allocation) }
+            allocations.removeAll(keepingCapacity: true)
+            converted.removeAll(keepingCapacity: true)
+            keys.removeAll(keepingCapacity: true)
+        }
+        text = nil
+        self.event = event
+        (type, input) = Self.classify(event)
     }
 
     deinit {
@@ -356,5 +367,11 @@ public func apus_event_param_strings(
 
 @c @implementation
 public func apus_event_free(_ event: OpaquePointer?) -> apus_status_t {
-    freeHandle(event, .event, "apus_event_free")
+    guard event != nil else { return APUS_OK }
+    return status("apus_event_free") { () throws(APIError) in
+        if try resolve(event, .event, as: CEvent.self).isLent {
+            throw .invalidArgument("the event belongs to the operator runtime, which frees it after on_event returns")
+        }
+        _ = try take(event, .event, as: CEvent.self)
+    }
 }

@@ -45,6 +45,8 @@ final class ApusABIOperator: OperatorInstance {
     let onEvent: apus_operator_on_event_fn
     let dropFunction: apus_operator_drop_fn
     var state: UnsafeMutableRawPointer?
+    /// The event object lent to on_event, and its handle.
+    var lent: (CEvent, OpaquePointer)?
 
     init(
         library: UnsafeMutableRawPointer, view: CNode, handle: OpaquePointer, initialize: apus_operator_init_fn,
@@ -66,12 +68,19 @@ final class ApusABIOperator: OperatorInstance {
     }
 
     func handle(_ event: Event) -> OperatorOutcome {
-        let cEvent = CEvent(owner: view, event: event)
-        guard let eventHandle = HandleTable.shared.insert(cEvent, kind: .event) else {
-            return .failed("too many live handles to pass it an event")
+        // One event object, registered once, lent for each call.
+        if lent == nil {
+            let made = CEvent(owner: view, event: event)
+            made.isLent = true
+            guard let registered = HandleTable.shared.insert(made, kind: .event) else {
+                return .failed("too many live handles to pass it an event")
+            }
+            lent = (made, registered)
         }
+        let (cEvent, eventHandle) = lent!
+        cEvent.reuse(for: event)
         let status = onEvent(handle, eventHandle, state)
-        _ = HandleTable.shared.remove(eventHandle, kind: .event)
+        cEvent.reuse(for: .stop)  // lets the input go: its sample returns to its producer now
         switch status {
         case APUS_OPERATOR_CONTINUE: return .proceed
         case APUS_OPERATOR_STOP: return .stop
@@ -83,6 +92,8 @@ final class ApusABIOperator: OperatorInstance {
 
     func drop() {
         dropFunction(handle, state)
+        if let (_, eventHandle) = lent { _ = HandleTable.shared.remove(eventHandle, kind: .event) }
+        lent = nil
         dlclose(library)
     }
 }

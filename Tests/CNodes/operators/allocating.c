@@ -4,7 +4,8 @@
  * - `library`: hands the allocator to third_party_render, a stand-in for a C library that takes
  *   its caller's allocator and uses only its callbacks (alloc, realloc to grow and shrink, free),
  *   then sends the result it returns;
- * - once, checks misuse: foreign pointers, double free, sending twice, odd alignment, a bad ctx. */
+ * - once, checks misuse: foreign pointers, double free, sending twice, odd alignment, a bad ctx,
+ *   and freeing the event or the node the runtime lends, or asking it for events. */
 #include <apus.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ static char *third_party_render(const apus_allocator_t *a, int count, size_t *le
     return text;
 }
 
-static int check_misuse(apus_node_t *node, apus_allocator_t a)
+static int check_misuse(apus_node_t *node, const apus_event_t *event, apus_allocator_t a)
 {
     int failures = 0;
 #define EXPECT(condition) \
@@ -70,6 +71,10 @@ static int check_misuse(apus_node_t *node, apus_allocator_t a)
     apus_allocator_t bad = apus_node_output_allocator(node, "no-such-output");
     EXPECT(bad.ctx == NULL && apus_last_status() == APUS_ERROR_UNKNOWN_OUTPUT);
     EXPECT(apus_node_output_allocator(NULL, "direct").ctx == NULL);
+    EXPECT(apus_event_free((apus_event_t *)event) == APUS_ERROR_INVALID_ARGUMENT); /* the runtime's */
+    EXPECT(apus_event_type(event) == APUS_EVENT_INPUT);                           /* still usable */
+    EXPECT(apus_node_next(node, 0) == NULL && apus_last_status() == APUS_ERROR_INVALID_ARGUMENT);
+    EXPECT(apus_node_free(node) == APUS_ERROR_INVALID_ARGUMENT);
 #undef EXPECT
     return failures;
 }
@@ -94,7 +99,7 @@ apus_operator_status_t apus_operator_on_event(apus_node_t *node, const apus_even
     apus_allocator_t direct = apus_node_output_allocator(node, "direct");
     if (!state->checked) {
         state->checked = 1;
-        printf("misuse: %s\n", check_misuse(node, direct) == 0 ? "ok" : "FAILED");
+        printf("misuse: %s\n", check_misuse(node, event, direct) == 0 ? "ok" : "FAILED");
     }
     unsigned char *block = direct.alloc(direct.ctx, 4096, 64);
     if (block == NULL) {
