@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "stage.h"
 
 static int compare(const void *a, const void *b)
 {
@@ -19,6 +20,8 @@ int main(void)
     if (node == NULL)
         return 1;
     size_t capacity = 1 << 16, count = 0;
+    uint64_t first = 0;
+    meter_t meter = {0};
     uint64_t *latencies = malloc(capacity * sizeof *latencies);
     apus_event_t *event;
     while ((event = apus_node_next(node, -1)) != NULL) {
@@ -28,14 +31,19 @@ int main(void)
             uint64_t now = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec, sent;
             size_t length;
             memcpy(&sent, apus_event_data(event, &length), 8);
-            if (count < capacity)
+            meter_count(&meter);
+            if (meter.messages == 1)
+                first = now - sent;
+            if (meter.messages > WARMUP && count < capacity)
                 latencies[count++] = now - sent;
         }
         apus_event_free(event);
     }
     apus_node_free(node);
+    meter_report(&meter);
     qsort(latencies, count, sizeof *latencies, compare);
     if (count > 0)
-        printf("latency p50 %.1f us p99 %.1f us over %zu\n", latencies[count / 2] / 1000.0, latencies[count * 99 / 100] / 1000.0, count);
+        printf("latency p50 %.1f us p99 %.1f us over %zu; the first message %.1f ms\n", latencies[count / 2] / 1000.0,
+               latencies[count * 99 / 100] / 1000.0, count, first / 1e6);
     return 0;
 }

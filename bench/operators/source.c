@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "stage.h"
 
 static uint64_t now(void)
 {
@@ -26,6 +27,7 @@ int main(void)
     /* BENCH_BURST: everything at the first tick, as fast as the consumer takes it. */
     int burst = getenv("BENCH_BURST") != NULL;
     long sent = 0;
+    meter_t meter = {0};
     apus_event_t *event;
     while (sent < count && (event = apus_node_next(node, -1)) != NULL) {
         for (int more = 1; more && sent < count && apus_event_type(event) == APUS_EVENT_INPUT; more = burst) {
@@ -35,12 +37,15 @@ int main(void)
                 memset(data + 8, 1, size - 8);
                 uint64_t stamp = now();
                 memcpy(data, &stamp, 8);
-                if (apus_node_send_sample(node, sample, NULL) == APUS_OK)
+                if (apus_node_send_sample(node, sample, NULL) == APUS_OK) {
                     sent++;
+                    meter_count(&meter);
+                }
             }
         }
         apus_event_free(event);
     }
     apus_node_free(node);
+    meter_report(&meter);
     return 0;
 }

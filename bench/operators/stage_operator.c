@@ -8,6 +8,7 @@
 
 typedef struct {
     uint64_t last, total, calls;
+    meter_t meter;
 } state_t;
 
 apus_status_t apus_operator_init(apus_node_t *node, void **state)
@@ -34,7 +35,8 @@ apus_operator_status_t apus_operator_on_event(apus_node_t *node, const apus_even
     state->last = now;
     return APUS_OPERATOR_CONTINUE;
 #else
-    (void)opaque;
+    state_t *state = opaque;
+    meter_count(&state->meter); /* the runtime process's CPU: each stage reports the same process */
     return forward(node, event) == APUS_OK ? APUS_OPERATOR_CONTINUE : APUS_OPERATOR_ERROR;
 #endif
 }
@@ -43,6 +45,9 @@ void apus_operator_drop(apus_node_t *node, void *opaque)
 {
     (void)node;
     state_t *state = opaque;
+#ifndef NOOP
+    meter_report(&state->meter);
+#endif
     if (state->calls > 0)
         printf("per event %.1f ns over %llu events\n", (double)state->total / (double)state->calls,
                (unsigned long long)state->calls);
