@@ -139,6 +139,48 @@ extension OperatorTests {
         return result
     }
 
+    /// Operators with no edge between them run on threads of their own: one that takes 2 s over a
+    /// message does not hold up the other's stream.
+    @Test func aSlowOperatorDoesNotDelayAnother() throws {
+        let build = "gcc -std=c99 -Wall -Werror -shared -fPIC $(apus config --cflags) -o"
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(RunHarness.testNode)
+                    args: --send 10 --on-tick
+                    inputs: { tick: apus/timer/millis/20 }
+                    outputs: [out]
+                  - id: runtime
+                    operators:
+                      - id: slow
+                        build: \(build) libslow.so -DFAULT_SLOW \(Self.faulty)
+                        shared-library: ./slow
+                        inputs: { in: source/out }
+                        outputs: [out]
+                      - id: fast
+                        build: \(build) libfast.so \(Self.faulty)
+                        shared-library: ./fast
+                        inputs: { in: source/out }
+                        outputs: [out]
+                  - id: sink
+                    path: \(RunHarness.testNode)
+                    args: --print-inputs
+                    inputs: { in: runtime/fast/out }
+                """)
+        try harness.start()
+        // The source has sent its last message (0.2 s after its first, when the slow one began
+        // its 2 s): the fast operator's copy of it must follow at once, not after those 2 s.
+        try harness.waitForOutput("[source] events done", timeout: 60)
+        let sent = monotonicSeconds()
+        try harness.waitForOutput("[sink] got in 9", timeout: 10)
+        let delay = monotonicSeconds() - sent
+        #expect(delay < 1.0, "the fast operator's last message came \(delay) s after it was sent")
+        let result = try harness.wait(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        harness.expectClean()
+    }
+
     @Test func anOperatorThatReturnsAnErrorIsReportedAndTheOthersRunOn() throws {
         let result = try run("-DFAULT_ERROR")
         #expect(result.status == 1, "\(result.stderr)")
@@ -243,4 +285,10 @@ extension OperatorTests {
         #expect(runtime.contains { $0.hasPrefix("library: ") && $0.hasSuffix("moved at least once") }, "\(result.stdout)")
         harness.expectClean()
     }
+}
+
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }

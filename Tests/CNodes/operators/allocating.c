@@ -71,6 +71,14 @@ static int check_misuse(apus_node_t *node, const apus_event_t *event, apus_alloc
     apus_allocator_t bad = apus_node_output_allocator(node, "no-such-output");
     EXPECT(bad.ctx == NULL && apus_last_status() == APUS_ERROR_UNKNOWN_OUTPUT);
     EXPECT(apus_node_output_allocator(NULL, "direct").ctx == NULL);
+    /* The operator's view of its node: its own ids only. */
+    EXPECT(strcmp(apus_node_id(node), "runtime/allocating") == 0);
+    EXPECT(apus_node_input_count(node) == 1 && strcmp(apus_node_input_id(node, 0), "in") == 0);
+    EXPECT(strcmp(apus_node_input_source(node, 0), "source/out") == 0);
+    EXPECT(apus_node_output_count(node) == 2 && strcmp(apus_node_output_id(node, 0), "direct") == 0 &&
+           strcmp(apus_node_output_id(node, 1), "library") == 0);
+    EXPECT(strcmp(apus_event_id(event), "in") == 0);
+    EXPECT(apus_node_send(node, "allocating/direct", "x", 1, NULL) == APUS_ERROR_UNKNOWN_OUTPUT);
     EXPECT(apus_event_free((apus_event_t *)event) == APUS_ERROR_INVALID_ARGUMENT); /* the runtime's */
     EXPECT(apus_event_type(event) == APUS_EVENT_INPUT);                           /* still usable */
     EXPECT(apus_node_next(node, 0) == NULL && apus_last_status() == APUS_ERROR_INVALID_ARGUMENT);

@@ -1,9 +1,11 @@
 /* An operator with Apus's ABI that misbehaves on its third message, as chosen at build time:
  * -DFAULT_ERROR returns APUS_OPERATOR_ERROR with a message, -DFAULT_SEGV writes through NULL,
- * -DFAULT_STOP_ALL asks to stop the whole dataflow, -DFAULT_NO_ON_EVENT leaves on_event out.
+ * -DFAULT_STOP_ALL asks to stop the whole dataflow, -DFAULT_NO_ON_EVENT leaves on_event out,
+ * -DFAULT_SLOW takes 2 s over its first message.
  * Otherwise it forwards its input `in` to its output `out`, with its `seq` parameter. */
 #include <apus.h>
 #include <stdio.h>
+#include <unistd.h>
 
 apus_status_t apus_operator_init(apus_node_t *node, void **state)
 {
@@ -20,6 +22,10 @@ apus_operator_status_t apus_operator_on_event(apus_node_t *node, const apus_even
     if (apus_event_type(event) != APUS_EVENT_INPUT)
         return APUS_OPERATOR_CONTINUE;
     *seen += 1;
+#ifdef FAULT_SLOW
+    if (*seen == 1)
+        sleep(2);
+#endif
     if (*seen == 3) {
 #if defined(FAULT_ERROR)
         apus_operator_fail(node, "the third message is one too many");
