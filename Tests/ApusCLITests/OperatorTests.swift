@@ -9,34 +9,37 @@ import Testing
     /// dora's sources include "node_api.h" and "operator_api.h": Apus's are in include/dora.
     static let doraFlags = "-std=c99 -Wall -Wextra -Werror -I$(apus config --include-dir)/dora"
 
+    /// dora's example shape: its C node (a counter byte and a message on each tick), a runtime
+    /// node hosting one operator (`id`, built by `build`, fed from `input`, sending on `output`),
+    /// and a C sink that prints what that output sends.
+    static func doraDataflow(operator id: String, build: String, input: String, output: String) -> String {
+        """
+        nodes:
+          - id: c_node
+            build: gcc \(doraFlags) -o c_node \(doraSources)/node.c $(apus config --libs)
+            path: ./c_node
+            inputs: { tick: dora/timer/millis/20 }
+            outputs: [counter, message]
+          - id: runtime-node
+            operators:
+              - id: \(id)
+                build: \(build)
+                shared-library: ./operator
+                inputs: { \(input): c_node/\(input) }
+                outputs: [\(output)]
+          - id: c_sink
+            build: gcc \(doraFlags) -o c_sink \(doraSources)/counter_sink.c $(apus config --libs)
+            path: ./c_sink
+            inputs: { \(output): runtime-node/\(id)/\(output) }
+        """
+    }
+
     /// dora's c-dataflow, in its shape: a C node, a runtime node with a dora C operator, a C sink.
     @Test func aDoraCOperatorRunsUnchanged() throws {
         let harness = try RunHarness(
-            dataflow: """
-                nodes:
-                  - id: c_node
-                    build: mkdir -p build && gcc \(Self.doraFlags) -o build/c_node \(Self.doraSources)/node.c $(apus config --libs)
-                    path: build/c_node
-                    inputs:
-                      tick: dora/timer/millis/20
-                    outputs:
-                      - counter
-                      - message
-                  - id: runtime-node
-                    operators:
-                      - id: c_operator
-                        build: mkdir -p build && gcc \(Self.doraFlags) -shared -fPIC -o build/liboperator.so \(Self.doraSources)/operator.c
-                        shared-library: build/operator
-                        inputs:
-                          message: c_node/message
-                        outputs:
-                          - counter
-                  - id: c_sink
-                    build: mkdir -p build && gcc \(Self.doraFlags) -o build/c_sink \(Self.doraSources)/counter_sink.c $(apus config --libs)
-                    path: build/c_sink
-                    inputs:
-                      counter: runtime-node/c_operator/counter
-                """)
+            dataflow: Self.doraDataflow(
+                operator: "c_operator", build: "gcc \(Self.doraFlags) -shared -fPIC -o liboperator.so \(Self.doraSources)/operator.c",
+                input: "message", output: "counter"))
         try harness.start()
         let result = try harness.wait(timeout: 120)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
@@ -53,26 +56,10 @@ import Testing
 extension OperatorTests {
     /// dora's C++ operator over the C API (examples/c++-dataflow/operator-c-api, in its shape).
     @Test func aDoraCPlusPlusOperatorRunsUnchanged() throws {
+        let build = "g++ -std=c++17 -Wall -Werror -I$(apus config --include-dir)/dora -shared -fPIC -o liboperator.so"
         let harness = try RunHarness(
-            dataflow: """
-                nodes:
-                  - id: c_node
-                    build: gcc \(Self.doraFlags) -o c_node \(Self.doraSources)/node.c $(apus config --libs)
-                    path: ./c_node
-                    inputs: { tick: dora/timer/millis/10 }
-                    outputs: [counter, message]
-                  - id: runtime-node
-                    operators:
-                      - id: cxx_operator
-                        build: g++ -std=c++17 -Wall -Werror -I$(apus config --include-dir)/dora -shared -fPIC -o liboperator.so \(Self.doraSources)/operator.cc
-                        shared-library: ./operator
-                        inputs: { counter: c_node/counter }
-                        outputs: [half-status]
-                  - id: c_sink
-                    build: gcc \(Self.doraFlags) -o c_sink \(Self.doraSources)/counter_sink.c $(apus config --libs)
-                    path: ./c_sink
-                    inputs: { half: runtime-node/cxx_operator/half-status }
-                """)
+            dataflow: Self.doraDataflow(
+                operator: "cxx_operator", build: "\(build) \(Self.doraSources)/operator.cc", input: "counter", output: "half-status"))
         try harness.start()
         let result = try harness.wait(timeout: 120)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
@@ -106,7 +93,7 @@ extension OperatorTests {
 
     /// A source of 10 messages, a runtime node with the faulty operator built with `flags`, and
     /// a second, healthy operator beside it that must keep running.
-    func run(_ flags: String, restart: Bool = false) throws -> RunHarness.Result {
+    func run(_ flags: String) throws -> RunHarness.Result {
         let build = "mkdir -p build && gcc -std=c99 -Wall -Werror -shared -fPIC $(apus config --cflags) -o build"
         let harness = try RunHarness(
             dataflow: """
@@ -128,7 +115,6 @@ extension OperatorTests {
                         shared-library: build/healthy
                         inputs: { in: source/out }
                         outputs: [out]
-                \(restart ? "    restart_policy: on-failure\n    max_restarts: 1" : "")
                   - id: sink
                     path: \(RunHarness.testNode)
                     inputs: { in: runtime/healthy/out }
