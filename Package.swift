@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        // Wasm operators: a WebAssembly interpreter in Swift, so guests need no toolchain in the host.
+        .package(url: "https://github.com/swiftwasm/WasmKit", exact: "0.4.2"),
     ],
     targets: [
         .target(
@@ -49,7 +51,7 @@ let package = Package(
         .systemLibrary(name: "CApusHeader"),
         .target(
             name: "ApusCAPI",
-            dependencies: ["ApusNode", "ApusTransport", "CApusHeader", "CApusSys"],
+            dependencies: ["ApusNode", "ApusTransport", "CApusHeader", "CApusSys", .product(name: "WasmKit", package: "WasmKit")],
             exclude: ["exports.map"],
             linkerSettings: [
                 // Export the C API and nothing else: no Swift symbols, no shim functions.

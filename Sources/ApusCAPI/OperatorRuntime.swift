@@ -156,6 +156,9 @@ final class Runtime: @unchecked Sendable {
                 switch spec.kind {
                 case "shared-library":
                     instance = try loadSharedLibraryOperator(path: spec.location, view: view, handle: handle)
+                case "wasm":
+                    instance = try WasmOperator(
+                        path: spec.location, view: view, fuelPerEvent: spec.fuelPerEvent, memoryLimit: spec.memoryLimit)
                 default:
                     throw OperatorLoadError(description: "operator kind '\(spec.kind)' is not one this runtime runs")
                 }

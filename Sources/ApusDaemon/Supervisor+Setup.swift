@@ -93,9 +93,9 @@ extension Supervisor {
             }
             arguments = [runtime]
             let specs = descriptor.operators.map { described in
-                switch described.kind {
-                case .sharedLibrary(_, let resolvedPath): OperatorSpec(kind: described.kind.name, id: described.id, location: resolvedPath)
-                }
+                OperatorSpec(
+                    kind: described.kind.name, id: described.id, location: described.kind.resolvedPath,
+                    fuelPerEvent: described.limits?.fuelPerEvent ?? 0, memoryLimit: described.limits?.memory ?? 0)
             }
             operators = [
                 (OperatorSpec.environmentName, OperatorSpec.encode(specs)),

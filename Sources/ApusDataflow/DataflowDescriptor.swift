@@ -116,11 +116,39 @@ public struct OperatorDescriptor: Sendable, Equatable {
         /// A shared library with Apus's or dora's C operator ABI: as written, and as resolved
         /// (`build/op` is `build/libop.so`, as dora names it; a name ending in `.so` is kept).
         case sharedLibrary(path: String, resolvedPath: String)
+        /// A WebAssembly module, run sandboxed: as written, and made absolute.
+        case wasm(path: String, resolvedPath: String)
 
         public var name: String {
             switch self {
             case .sharedLibrary: "shared-library"
+            case .wasm: "wasm"
             }
+        }
+
+        /// Where its code is, absolute.
+        public var resolvedPath: String {
+            switch self {
+            case .sharedLibrary(_, let path), .wasm(_, let path): path
+            }
+        }
+    }
+
+    /// What a Wasm operator may use per event and in all (`limits:`).
+    public struct WasmLimits: Sendable, Equatable {
+        /// Instructions (WasmKit's fuel) one event may take; an endless loop ends there.
+        public static let defaultFuelPerEvent: UInt64 = 100_000_000
+        /// Bytes its linear memory may grow to.
+        public static let defaultMemory: UInt64 = 64 << 20
+        /// The largest memory a 32-bit Wasm module can address.
+        public static let maximumMemory: UInt64 = 4 << 30
+
+        public var fuelPerEvent: UInt64 = defaultFuelPerEvent
+        public var memory: UInt64 = defaultMemory
+
+        public init(fuelPerEvent: UInt64 = defaultFuelPerEvent, memory: UInt64 = defaultMemory) {
+            self.fuelPerEvent = fuelPerEvent
+            self.memory = memory
         }
     }
 
@@ -130,6 +158,8 @@ public struct OperatorDescriptor: Sendable, Equatable {
     public var kind: Kind
     /// Shell lines run (in the dataflow folder) before the dataflow starts.
     public var build: String?
+    /// A Wasm operator's limits (nil for other kinds).
+    public var limits: WasmLimits?
     /// Its own input and output ids (the node's are qualified: see `NodeDescriptor.qualified`).
     public var inputs: [String]
     public var outputs: [String]

@@ -3,9 +3,10 @@ import Foundation
 import Yams
 
 extension DataflowParser {
-    static let operatorKeys = ["id", "name", "description", "build", "shared-library", "inputs", "outputs"]
+    static let operatorKeys = ["id", "name", "description", "build", "shared-library", "wasm", "limits", "inputs", "outputs"]
+    static let limitKeys = ["fuel_per_event", "memory"]
     /// Kinds of operator dora has that Apus does not run (yet): refused by name.
-    static let unsupportedOperatorKinds: Set = ["python", "wasm"]
+    static let unsupportedOperatorKinds: Set = ["python"]
     /// Node keys that make no sense next to `operators`: a runtime node runs its operators.
     static let programOnlyKeys = ["path", "args", "inputs", "outputs", "send_stdout_as"]
 
@@ -68,6 +69,7 @@ extension DataflowParser {
         var described = OperatorDescriptor(id: id ?? label, kind: .sharedLibrary(path: "", resolvedPath: ""))
         var inputs: [(InputDescriptor, PendingSource?)] = []
         var kinds: [(key: String, value: Node)] = []
+        var limitsNode: Node?
         for (keyNode, value) in mapping {
             guard let key = mappingKey(keyNode, scope) else { continue }
             let keyScope = scope.with("key '\(key)'")
@@ -85,11 +87,14 @@ extension DataflowParser {
                 described.inputs = inputs.map(\.0.id)
             case "outputs":
                 described.outputs = parseOutputs(value, keyScope)
-            case "shared-library":
+            case "shared-library", "wasm":
                 kinds.append((key, value))
+            case "limits":
+                limitsNode = value
+                described.limits = parseLimits(value, keyScope)
             default:
                 if Self.unsupportedOperatorKinds.contains(key) {
-                    report(keyNode, scope, "operator kind '\(key)' is not supported by Apus yet (use 'shared-library')")
+                    report(keyNode, scope, "operator kind '\(key)' is not supported by Apus yet (use 'shared-library' or 'wasm')")
                     kinds.append((key, value))
                 } else {
                     report(keyNode, scope, "unknown key '\(key)' (valid keys: \(Self.operatorKeys.joined(separator: ", ")))")
@@ -100,12 +105,19 @@ extension DataflowParser {
         case 0:
             report(item, scope, "missing its kind: one of 'shared-library', 'python' or 'wasm'")
         case 1:
-            if kinds[0].key == "shared-library", let path = text(kinds[0].value, scope.with("key 'shared-library'")) {
-                described.kind = sharedLibrary(
-                    path, at: kinds[0].value, scope.with("key 'shared-library'"), hasBuild: described.build != nil)
+            let kindScope = scope.with("key '\(kinds[0].key)'")
+            if kinds[0].key == "shared-library", let path = text(kinds[0].value, kindScope) {
+                described.kind = sharedLibrary(path, at: kinds[0].value, kindScope, hasBuild: described.build != nil)
+            } else if kinds[0].key == "wasm", let path = text(kinds[0].value, kindScope) {
+                described.kind = wasmModule(path, at: kinds[0].value, kindScope, hasBuild: described.build != nil)
+                if described.limits == nil { described.limits = OperatorDescriptor.WasmLimits() }
             }
         default:
             report(kinds[1].value, scope, "an operator has one kind; found \(kinds.map { "'\($0.key)'" }.joined(separator: " and "))")
+        }
+        if let limitsNode, kinds.first?.key != "wasm" {
+            report(limitsNode, scope.with("key 'limits'"), "limits apply to 'wasm' operators only; a shared library runs unsandboxed")
+            described.limits = nil
         }
         guard id != nil else { return nil }
         return (described, inputs)
@@ -128,5 +140,59 @@ extension DataflowParser {
             report(value, scope, message)
         }
         return .sharedLibrary(path: path, resolvedPath: file)
+    }
+
+    /// A Wasm module: the path as written, relative to the dataflow folder. Looked for unless a
+    /// build step will make it.
+    mutating func wasmModule(_ path: String, at value: Node, _ scope: Scope, hasBuild: Bool) -> OperatorDescriptor.Kind {
+        guard !path.isEmpty else {
+            report(value, scope, "must not be empty")
+            return .wasm(path: path, resolvedPath: "")
+        }
+        let file = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: directory + "/")).standardizedFileURL.path
+        if case .problem(let message) = loader.lookUpLibrary(file, written: path, hasBuild: hasBuild) {
+            report(value, scope, message.replacingOccurrences(of: "library '", with: "module '"))
+        }
+        return .wasm(path: path, resolvedPath: file)
+    }
+
+    /// `limits: {fuel_per_event: N, memory: 64MiB}`: each optional, each bounded.
+    mutating func parseLimits(_ value: Node, _ scope: Scope) -> OperatorDescriptor.WasmLimits {
+        var limits = OperatorDescriptor.WasmLimits()
+        guard case .mapping(let mapping) = value else {
+            report(value, scope, "expected a mapping with fuel_per_event and/or memory, found \(value.kindDescription)")
+            return limits
+        }
+        for (keyNode, item) in mapping {
+            guard let key = mappingKey(keyNode, scope) else { continue }
+            let keyScope = scope.with("key '\(key)'")
+            switch key {
+            case "fuel_per_event":
+                if let fuel = integer(item, keyScope, minimum: 1) { limits.fuelPerEvent = UInt64(fuel) }
+            case "memory":
+                if let bytes = byteSize(item, keyScope) { limits.memory = bytes }
+            default:
+                report(keyNode, scope, "unknown key '\(key)' (valid keys: \(Self.limitKeys.joined(separator: ", ")))")
+            }
+        }
+        return limits
+    }
+
+    /// A size in bytes: a whole number, or one with KiB, MiB or GiB; at most 4 GiB (32-bit Wasm).
+    mutating func byteSize(_ value: Node, _ scope: Scope) -> UInt64? {
+        guard let written = text(value, scope) else { return nil }
+        let units: [(String, UInt64)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("", 1)]
+        for (suffix, factor) in units where written.hasSuffix(suffix) {
+            let digits = written.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
+            guard let number = UInt64(digits), number > 0 else { break }
+            let (bytes, overflow) = number.multipliedReportingOverflow(by: factor)
+            guard !overflow, bytes <= OperatorDescriptor.WasmLimits.maximumMemory else {
+                report(value, scope, "'\(written)' is more than a Wasm module can address (4 GiB)")
+                return nil
+            }
+            return bytes
+        }
+        report(value, scope, "'\(written)' is not a size (write bytes, or a number with KiB, MiB or GiB)")
+        return nil
     }
 }

@@ -9,17 +9,25 @@ public struct OperatorSpec: Sendable, Equatable {
     public var kind: String
     public var id: String
     public var location: String
+    /// A Wasm operator's budget per event and its memory limit in bytes (0 for other kinds).
+    public var fuelPerEvent: UInt64
+    public var memoryLimit: UInt64
 
-    public init(kind: String, id: String, location: String) {
+    public init(kind: String, id: String, location: String, fuelPerEvent: UInt64 = 0, memoryLimit: UInt64 = 0) {
         self.kind = kind
         self.id = id
         self.location = location
+        self.fuelPerEvent = fuelPerEvent
+        self.memoryLimit = memoryLimit
     }
 
-    /// Each field as `LENGTH:BYTES` (UTF-8 lengths), three per operator: any byte may appear in a path.
+    static let fieldCount = 5
+
+    /// Each field as `LENGTH:BYTES` (UTF-8 lengths), five per operator: any byte may appear in a path.
     public static func encode(_ specs: [OperatorSpec]) -> String {
         specs.map { spec in
-            [spec.kind, spec.id, spec.location].map { "\($0.utf8.count):\($0)" }.joined()
+            [spec.kind, spec.id, spec.location, String(spec.fuelPerEvent), String(spec.memoryLimit)]
+                .map { "\($0.utf8.count):\($0)" }.joined()
         }.joined()
     }
 
@@ -39,7 +47,14 @@ public struct OperatorSpec: Sendable, Equatable {
             fields.append(field)
             bytes = bytes[end...]
         }
-        guard fields.count % 3 == 0 else { return nil }
-        return stride(from: 0, to: fields.count, by: 3).map { OperatorSpec(kind: fields[$0], id: fields[$0 + 1], location: fields[$0 + 2]) }
+        guard fields.count % fieldCount == 0 else { return nil }
+        var specs: [OperatorSpec] = []
+        for start in stride(from: 0, to: fields.count, by: fieldCount) {
+            guard let fuel = UInt64(fields[start + 3]), let memory = UInt64(fields[start + 4]) else { return nil }
+            specs.append(
+                OperatorSpec(
+                    kind: fields[start], id: fields[start + 1], location: fields[start + 2], fuelPerEvent: fuel, memoryLimit: memory))
+        }
+        return specs
     }
 }

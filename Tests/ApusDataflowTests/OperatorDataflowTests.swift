@@ -86,13 +86,62 @@ import Testing
                     "3:5: node 'runtime': key 'path' does not go with 'operators': a runtime node's inputs and outputs are its operators'",
                     "6:25: node 'runtime': operator 'a': key 'shared-library': library 'missing/thing' not found (looked for '\(Fixtures.url.path)/missing/libthing.so')",
                     "7:13: node 'runtime': operator 'a': duplicate operator id (first used at line 5)",
-                    "11:9: node 'runtime': operator 'b': operator kind 'python' is not supported by Apus yet (use 'shared-library')",
+                    "11:9: node 'runtime': operator 'b': operator kind 'python' is not supported by Apus yet (use 'shared-library' or 'wasm')",
                     "12:9: node 'runtime': operator 'c': missing its kind: one of 'shared-library', 'python' or 'wasm'",
-                    "15:9: node 'runtime': operator 'd': operator kind 'wasm' is not supported by Apus yet (use 'shared-library')",
                     "15:15: node 'runtime': operator 'd': an operator has one kind; found 'shared-library' and 'wasm'",
-                    "16:9: node 'runtime': operator 'd': unknown key 'colour' (valid keys: id, name, description, build, shared-library, inputs, outputs)",
+                    "16:9: node 'runtime': operator 'd': unknown key 'colour' (valid keys: id, name, description, build, shared-library, wasm, limits, inputs, outputs)",
                     "17:9: node 'runtime': key 'operators': expected a mapping with 'id' and 'shared-library', found the string 'just-a-string'",
                     "18:5: node 'runtime': key 'operator' and key 'operators' do not go together; use one",
+                ])
+    }
+
+    @Test func wasmOperatorsTakeLimitsAndNothingElseDoes() throws {
+        let dataflow = try Fixtures.load(
+            """
+            nodes:
+              - id: filters
+                operators:
+                  - id: threshold
+                    build: make
+                    wasm: build/threshold.wasm
+                    limits: {fuel_per_event: 5000, memory: 2MiB}
+                    inputs: { tick: apus/timer/millis/10 }
+                  - id: plain
+                    build: make
+                    wasm: build/plain.wasm
+                    inputs: { tick: apus/timer/millis/10 }
+            """)
+        let filters = try #require(dataflow.node("filters"))
+        #expect(filters.operators[0].kind == .wasm(path: "build/threshold.wasm", resolvedPath: "\(Fixtures.url.path)/build/threshold.wasm"))
+        #expect(filters.operators[0].limits == OperatorDescriptor.WasmLimits(fuelPerEvent: 5000, memory: 2 << 20))
+        #expect(filters.operators[1].limits == OperatorDescriptor.WasmLimits())
+        #expect(
+            Fixtures.diagnostics(
+                """
+                nodes:
+                  - id: filters
+                    operators:
+                      - id: a
+                        shared-library: /bin/true
+                        limits: {memory: 1MiB}
+                      - id: b
+                        build: make
+                        wasm: b.wasm
+                        limits: {memory: 5GiB, fuel_per_event: 0, speed: fast}
+                      - id: c
+                        build: make
+                        wasm: c.wasm
+                        limits: {memory: lots}
+                      - id: d
+                        wasm: missing.wasm
+                """) == [
+                    "5:25: node 'filters': operator 'a': key 'shared-library': library '/bin/true' not found (looked for '/bin/libtrue.so')",
+                    "6:17: node 'filters': operator 'a': key 'limits': limits apply to 'wasm' operators only; a shared library runs unsandboxed",
+                    "10:26: node 'filters': operator 'b': key 'limits': key 'memory': '5GiB' is more than a Wasm module can address (4 GiB)",
+                    "10:48: node 'filters': operator 'b': key 'limits': key 'fuel_per_event': must be at least 1, found 0",
+                    "10:51: node 'filters': operator 'b': key 'limits': unknown key 'speed' (valid keys: fuel_per_event, memory)",
+                    "14:26: node 'filters': operator 'c': key 'limits': key 'memory': 'lots' is not a size (write bytes, or a number with KiB, MiB or GiB)",
+                    "16:15: node 'filters': operator 'd': key 'wasm': module 'missing.wasm' not found (looked for '\(Fixtures.url.path)/missing.wasm')",
                 ])
     }
 }

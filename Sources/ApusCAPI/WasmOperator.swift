@@ -1,0 +1,267 @@
+// Wasm operators: a WebAssembly module run sandboxed by WasmKit. The guest ABI is
+// include/apus_wasm.h: the guest exports memory, apus_alloc and apus_on_event (apus_init and
+// apus_drop if it wants them) and may import only the functions of module "apus" below. Each
+// operator gets its own store and instance; a trap, fuel running out or memory past its limit
+// stops that operator alone.
+@_spi(CAPI) import ApusNode
+import ApusTransport
+import CApusHeader
+@_spi(Fuzzing) import WasmKit
+import Glibc
+
+/// Caps a guest's linear memory (and tables) at the operator's `limits.memory`.
+final class WasmMemoryCap: ResourceLimiter {
+    let bytes: Int
+
+    init(bytes: Int) {
+        self.bytes = bytes
+    }
+
+    func limitMemoryGrowth(to desired: Int) throws -> Bool { desired <= bytes }
+    func limitTableGrowth(to desired: Int) throws -> Bool { desired <= 1 << 20 }
+}
+
+/// What the host functions see: the event being handled, and why the guest failed, if it did.
+final class WasmGuestState {
+    let view: CNode
+    var memory: Memory?
+    var input: Input?
+    var failure: String?
+
+    init(view: CNode) {
+        self.view = view
+    }
+
+    /// `count` bytes of guest memory at `offset`, or nil (and the reason noted) when out of bounds.
+    func bytes(_ offset: Value, _ count: Value) -> UnsafeRawBufferPointer? {
+        guard let memory, case .i32(let start) = offset, case .i32(let length) = count else { return nil }
+        guard UInt64(start) + UInt64(length) <= UInt64(memory.byteCount) else {
+            failure = "passed memory outside its linear memory (\(start)+\(length) of \(memory.byteCount) bytes)"
+            return nil
+        }
+        return memory.withUnsafeBufferPointer(offset: UInt(start), count: Int(length)) { $0 }
+    }
+
+    func text(_ offset: Value, _ count: Value) -> String? {
+        bytes(offset, count).map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+final class WasmOperator: OperatorInstance {
+    /// What a guest may import: these, from module "apus", and nothing else.
+    static let granted = ["send", "log", "fail", "input_id", "element_type", "timestamp"]
+
+    let path: String
+    let fuelPerEvent: UInt64
+    let store: Store
+    let instance: Instance
+    let onEvent: Function
+    let allocate: Function
+    let memory: Memory
+    let state: WasmGuestState
+
+    init(path: String, view: CNode, fuelPerEvent: UInt64, memoryLimit: UInt64) throws(OperatorLoadError) {
+        self.path = path
+        self.fuelPerEvent = fuelPerEvent
+        let module: Module
+        do {
+            module = try parseWasm(bytes: try Self.read(path))
+        } catch let error as OperatorLoadError {
+            throw error
+        } catch {
+            throw OperatorLoadError(description: "'\(path)' is not a valid Wasm module: \(error)")
+        }
+        for wanted in module.imports where wanted.module != "apus" || !Self.granted.contains(wanted.name) {
+            throw OperatorLoadError(
+                description: "'\(path)' imports \(wanted.module).\(wanted.name), which is not granted (a guest may import only "
+                    + Self.granted.map { "apus.\($0)" }.joined(separator: ", ") + ")")
+        }
+        store = Store(engine: Engine(configuration: EngineConfiguration(fuelMetering: true)))
+        store.resourceLimiter = WasmMemoryCap(bytes: Int(clamping: memoryLimit))
+        state = WasmGuestState(view: view)
+        do {
+            instance = try module.instantiate(store: store, imports: Self.imports(store: store, state: state))
+        } catch {
+            throw OperatorLoadError(description: "'\(path)' cannot be instantiated: \(error)")
+        }
+        guard let onEvent = instance.exports[function: "apus_on_event"] else {
+            throw OperatorLoadError(description: "'\(path)' does not export apus_on_event (see include/apus_wasm.h)")
+        }
+        guard let allocate = instance.exports[function: "apus_alloc"] else {
+            throw OperatorLoadError(description: "'\(path)' does not export apus_alloc (see include/apus_wasm.h)")
+        }
+        guard let memory = instance.exports[memory: "memory"] else {
+            throw OperatorLoadError(description: "'\(path)' does not export its memory")
+        }
+        self.onEvent = onEvent
+        self.allocate = allocate
+        self.memory = memory
+        state.memory = memory
+        if let initialize = instance.exports[function: "apus_init"] {
+            switch call(initialize, []) {
+            case .proceed: break
+            case .failed(let reason): throw OperatorLoadError(description: "its apus_init failed: \(reason)")
+            default: throw OperatorLoadError(description: "its apus_init asked to stop")
+            }
+        }
+    }
+
+    static func read(_ path: String) throws(OperatorLoadError) -> [UInt8] {
+        guard let file = fopen(path, "rb") else {
+            throw OperatorLoadError(description: "cannot read '\(path)': \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return bytes
+    }
+
+    /// The functions of module "apus" (include/apus_wasm.h).
+    static func imports(store: Store, state: WasmGuestState) -> Imports {
+        var imports = Imports()
+        let failed = Value.i32(UInt32(bitPattern: APUS_ERROR_INVALID_ARGUMENT.rawValue))
+        // send(output, output_len, data, data_len, element_type) -> status
+        imports.define(
+            module: "apus", name: "send",
+            Function(store: store, parameters: [.i32, .i32, .i32, .i32, .i32], results: [.i32]) { _, arguments in
+                guard let output = state.text(arguments[0], arguments[1]), let data = state.bytes(arguments[2], arguments[3]),
+                    case .i32(let typeCode) = arguments[4]
+                else { return [failed] }
+                guard let type = ElementType(rawValue: UInt8(truncatingIfNeeded: typeCode)), typeCode <= UInt8.max else {
+                    state.failure = "sent element type \(typeCode), which is not an apus_type_t"
+                    return [failed]
+                }
+                let view = state.view
+                var index = -1
+                for position in 0..<view.outputs.count where String(cString: view.outputs[position]) == output {
+                    index = view.outputIndices![position]
+                }
+                guard index >= 0 else {
+                    state.failure = "sent on output '\(output)', which it does not declare"
+                    return [Value.i32(UInt32(bitPattern: APUS_ERROR_UNKNOWN_OUTPUT.rawValue))]
+                }
+                var metadata = ApusNode.Metadata()
+                metadata.elementType = type
+                do {
+                    try view.node.send(output: index, data, metadata: metadata)
+                } catch {
+                    state.failure = "cannot send on '\(output)': \(error)"
+                    return [failed]
+                }
+                return [.i32(0)]
+            })
+        imports.define(
+            module: "apus", name: "log",
+            Function(store: store, parameters: [.i32, .i32]) { _, arguments in
+                if let line = state.text(arguments[0], arguments[1]) {
+                    writeLine(2, "\(String(cString: state.view.id[0])): \(line)")
+                }
+                return []
+            })
+        imports.define(
+            module: "apus", name: "fail",
+            Function(store: store, parameters: [.i32, .i32]) { _, arguments in
+                if let reason = state.text(arguments[0], arguments[1]) { state.failure = reason }
+                return []
+            })
+        // input_id(buffer, capacity) -> the id's length (copied up to capacity)
+        imports.define(
+            module: "apus", name: "input_id",
+            Function(store: store, parameters: [.i32, .i32], results: [.i32]) { _, arguments in
+                guard let input = state.input, let memory = state.memory, case .i32(let start) = arguments[0],
+                    case .i32(let capacity) = arguments[1], UInt64(start) + UInt64(capacity) <= UInt64(memory.byteCount)
+                else { return [failed] }
+                let id = Array(String(cString: state.view.eventIDs[input.index]).utf8)
+                memory.withUnsafeMutableBufferPointer(offset: UInt(start), count: Int(min(UInt32(id.count), capacity))) {
+                    $0.copyBytes(from: id[0..<$0.count])
+                }
+                return [.i32(UInt32(id.count))]
+            })
+        imports.define(
+            module: "apus", name: "element_type",
+            Function(store: store, parameters: [], results: [.i32]) { _, _ in
+                [.i32(UInt32(state.input?.elementType.rawValue ?? 0))]
+            })
+        imports.define(
+            module: "apus", name: "timestamp",
+            Function(store: store, parameters: [], results: [.i64]) { _, _ in
+                [.i64(state.input?.timestamp ?? 0)]
+            })
+        return imports
+    }
+
+    /// Calls a guest function with a fresh fuel budget; a trap, or fuel or memory running out,
+    /// is this operator's failure.
+    func call(_ function: Function, _ arguments: [Value]) -> OperatorOutcome {
+        store.fuel = Fuel(remaining: fuelPerEvent)
+        state.failure = nil
+        let results: [Value]
+        do {
+            results = try function.invoke(arguments)
+        } catch {
+            var reason = "\(error)"
+            if reason.contains("out of fuel") { return .failed("ran out of fuel (\(fuelPerEvent) per event): an endless loop?") }
+            if reason.hasPrefix("Trap: ") { reason.removeFirst("Trap: ".count) }
+            return .failed("trapped: \(reason)")
+        }
+        if let failure = state.failure { return .failed(failure) }
+        guard case .i32(let status)? = results.first else { return .proceed }
+        switch status {
+        case 0: return .proceed
+        case 1: return .stop
+        case 2: return .stopAll
+        default: return .failed(state.failure ?? "apus_on_event returned \(Int32(bitPattern: status))")
+        }
+    }
+
+    func handle(_ event: Event) -> OperatorOutcome {
+        // Guests get their inputs; STOP ends them (apus_drop), other events are the runtime's.
+        guard case .input(let input) = event else { return .proceed }
+        let data = input.bytes
+        guard data.count <= Int(UInt32.max) else { return .failed("an input of \(data.count) bytes does not fit a Wasm memory") }
+        let place: UInt32
+        switch allocation(data.count) {
+        case .success(let address): place = address
+        case .failure(let failure): return .failed(failure.reason)
+        }
+        if !data.isEmpty {
+            memory.withUnsafeMutableBufferPointer(offset: UInt(place), count: data.count) { $0.copyMemory(from: data) }
+        }
+        state.input = input
+        defer { state.input = nil }
+        return call(onEvent, [.i32(place), .i32(UInt32(data.count))])
+    }
+
+    struct AllocationFailure: Error {
+        let reason: String
+    }
+
+    /// Room for `count` bytes in the guest, from its apus_alloc, checked against its memory.
+    func allocation(_ count: Int) -> Result<UInt32, AllocationFailure> {
+        store.fuel = Fuel(remaining: fuelPerEvent)
+        do {
+            guard case .i32(let address)? = try allocate.invoke([.i32(UInt32(count))]).first else {
+                return .failure(AllocationFailure(reason: "apus_alloc returned no address"))
+            }
+            guard UInt64(address) + UInt64(count) <= UInt64(memory.byteCount), address != 0 || count == 0 else {
+                return .failure(AllocationFailure(reason: "apus_alloc(\(count)) gave no room (address \(address))"))
+            }
+            return .success(address)
+        } catch {
+            return .failure(AllocationFailure(reason: "apus_alloc trapped: \(error)"))
+        }
+    }
+
+    func drop() {
+        if let dropFunction = instance.exports[function: "apus_drop"] {
+            if case .failed(let reason) = call(dropFunction, []) {
+                writeLine(2, "apus: operator '\(String(cString: state.view.id[0]))': apus_drop failed: \(reason)")
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+/*
+ * apus_wasm.h — the guest side of a Wasm operator, for C compiled to WebAssembly:
+ *
+ *     clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -I$(apus config --include-dir) -o op.wasm op.c
+ *
+ * (the Swift toolchain's clang has the wasm32 target and wasm-ld). A Wasm operator runs in its
+ * runtime node's process, sandboxed: it sees its own linear memory and the functions below, nothing
+ * else — no files, no clock but its input's timestamp, no network. In the dataflow:
+ *
+ *     operators:
+ *       - id: threshold
+ *         wasm: build/threshold.wasm
+ *         limits: {fuel_per_event: 100000000, memory: 64MiB}   # these are the defaults
+ *
+ * The guest exports
+ * - `memory` (wasm-ld exports it by default);
+ * - apus_alloc(size): a place for `size` bytes in its memory. Before each input the host asks it
+ *   for room for the payload and copies the payload there (the one copy a sandbox needs). It may
+ *   hand out the same buffer every time; APUS_WASM_INPUT_BUFFER below does that.
+ * - apus_on_event(data, length): called for each message on one of the operator's inputs, with the
+ *   payload at `data`. Returns APUS_WASM_CONTINUE, APUS_WASM_STOP (this operator is done),
+ *   APUS_WASM_STOP_ALL (stop the dataflow) or APUS_WASM_ERROR (after apus_fail says why).
+ * - optionally apus_init() (returns APUS_WASM_CONTINUE to start) and apus_drop(), called once each.
+ *
+ * Each call gets `fuel_per_event` of fuel (about one per instruction): an endless loop ends there.
+ * Linear memory may not grow past `memory`. A trap (out-of-bounds access, unreachable, division by
+ * zero), running out of fuel, memory past its limit, sending on an output it does not declare, and
+ * passing memory outside its own to a host function all stop this operator with the reason, named
+ * with node and operator; the runtime and the other operators carry on. A module that imports
+ * anything but the functions below, or lacks apus_on_event or apus_alloc, is refused at load.
+ */
+#ifndef APUS_WASM_H
+#define APUS_WASM_H
+
+#include <stdint.h>
+
+#define APUS_WASM_IMPORT(name) __attribute__((import_module("apus"), import_name(name)))
+#define APUS_WASM_EXPORT(name) __attribute__((export_name(name)))
+
+enum { APUS_WASM_CONTINUE = 0, APUS_WASM_STOP = 1, APUS_WASM_STOP_ALL = 2, APUS_WASM_ERROR = 3 };
+
+/* Element types, as apus_type_t in apus.h. */
+enum {
+    APUS_WASM_UINT8 = 0, APUS_WASM_UINT16, APUS_WASM_UINT32, APUS_WASM_UINT64, APUS_WASM_INT8, APUS_WASM_INT16,
+    APUS_WASM_INT32, APUS_WASM_INT64, APUS_WASM_FLOAT16, APUS_WASM_FLOAT32, APUS_WASM_FLOAT64, APUS_WASM_BOOL,
+    APUS_WASM_UTF8
+};
+
+/* Sends `length` bytes at `data` on the output named by `output` (`output_length` bytes, UTF-8),
+ * as elements of `element_type`. The bytes are copied into a shared-memory sample. Returns 0, or a
+ * negative apus_status_t (an undeclared output also stops the operator). */
+APUS_WASM_IMPORT("send")
+int32_t apus_send(const char *output, uint32_t output_length, const void *data, uint32_t length, uint32_t element_type);
+
+/* Writes a line to the runtime node's log, prefixed with NODE/OPERATOR. */
+APUS_WASM_IMPORT("log")
+void apus_log(const char *text, uint32_t length);
+
+/* Says why the operator fails; return APUS_WASM_ERROR next. */
+APUS_WASM_IMPORT("fail")
+void apus_fail(const char *reason, uint32_t length);
+
+/* The id of the input being handled (as written under the operator's `inputs`): copies up to
+ * `capacity` bytes to `buffer` (no NUL) and returns the id's full length. */
+APUS_WASM_IMPORT("input_id")
+uint32_t apus_input_id(char *buffer, uint32_t capacity);
+
+/* The element type of the input being handled. */
+APUS_WASM_IMPORT("element_type")
+uint32_t apus_element_type(void);
+
+/* When the input being handled was sent: CLOCK_MONOTONIC nanoseconds. */
+APUS_WASM_IMPORT("timestamp")
+uint64_t apus_timestamp(void);
+
+/* An apus_alloc that keeps one buffer for every input, grown (by memory.grow) when an input is
+ * larger than any before. Put APUS_WASM_INPUT_BUFFER once in the guest, at file scope. */
+#define APUS_WASM_INPUT_BUFFER                                                                  \
+    extern unsigned char __heap_base;                                                           \
+    static unsigned char *apus_wasm_buffer;                                                     \
+    static uint32_t apus_wasm_capacity;                                                         \
+    APUS_WASM_EXPORT("apus_alloc") void *apus_alloc(uint32_t size)                              \
+    {                                                                                           \
+        if (apus_wasm_buffer == 0)                                                              \
+            apus_wasm_buffer = &__heap_base;                                                    \
+        uint32_t end = (uint32_t)(uintptr_t)apus_wasm_buffer + size;                            \
+        uint32_t have = (uint32_t)__builtin_wasm_memory_size(0) * 65536u;                       \
+        if (size > apus_wasm_capacity && end > have &&                                          \
+            __builtin_wasm_memory_grow(0, (end - have + 65535u) / 65536u) == (__SIZE_TYPE__)-1) \
+            return 0;                                                                           \
+        if (size > apus_wasm_capacity)                                                          \
+            apus_wasm_capacity = size;                                                          \
+        return apus_wasm_buffer;                                                                \
+    }
+
+#endif /* APUS_WASM_H */
