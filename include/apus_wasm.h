@@ -52,6 +52,22 @@ enum {
 APUS_WASM_IMPORT("send")
 int32_t apus_send(const char *output, uint32_t output_length, const void *data, uint32_t length, uint32_t element_type);
 
+/* Sends like apus_send, with the metadata of the input being handled: its element type, shape
+ * and parameters (a filter or router that passes messages on). */
+APUS_WASM_IMPORT("send_forward")
+int32_t apus_send_forward(const char *output, uint32_t output_length, const void *data, uint32_t length);
+
+/* The shape of the input being handled: writes up to `capacity` dimensions to `dims` and returns
+ * its rank (0: no shape). */
+APUS_WASM_IMPORT("shape")
+uint32_t apus_shape(uint64_t *dims, uint32_t capacity);
+
+/* A parameter of the input being handled, by key: 0, or -6 (not found) or -7 (another type). */
+APUS_WASM_IMPORT("param_int")
+int32_t apus_param_int(const char *key, uint32_t key_length, int64_t *value);
+APUS_WASM_IMPORT("param_float")
+int32_t apus_param_float(const char *key, uint32_t key_length, double *value);
+
 /* Writes a line to the runtime node's log, prefixed with NODE/OPERATOR. */
 APUS_WASM_IMPORT("log")
 void apus_log(const char *text, uint32_t length);

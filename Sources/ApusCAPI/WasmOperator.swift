@@ -45,11 +45,34 @@ final class WasmGuestState {
     func text(_ offset: Value, _ count: Value) -> String? {
         bytes(offset, count).map { String(decoding: $0, as: UTF8.self) }
     }
+
+    /// send and send_forward: `arguments` are output, its length, data, its length.
+    func send(_ arguments: [Value], metadata: ApusNode.Metadata) -> Value {
+        let failed = Value.i32(UInt32(bitPattern: APUS_ERROR_INVALID_ARGUMENT.rawValue))
+        guard let output = text(arguments[0], arguments[1]), let data = bytes(arguments[2], arguments[3]) else { return failed }
+        var index = -1
+        for position in 0..<view.outputs.count where String(cString: view.outputs[position]) == output {
+            index = view.outputIndices![position]
+        }
+        guard index >= 0 else {
+            failure = "sent on output '\(output)', which it does not declare"
+            return .i32(UInt32(bitPattern: APUS_ERROR_UNKNOWN_OUTPUT.rawValue))
+        }
+        do {
+            try view.node.send(output: index, data, metadata: metadata)
+        } catch {
+            failure = "cannot send on '\(output)': \(error)"
+            return failed
+        }
+        return .i32(0)
+    }
 }
 
 final class WasmOperator: OperatorInstance {
     /// What a guest may import: these, from module "apus", and nothing else.
-    static let granted = ["send", "log", "fail", "input_id", "element_type", "timestamp"]
+    static let granted = [
+        "send", "send_forward", "log", "fail", "input_id", "element_type", "timestamp", "shape", "param_int", "param_float",
+    ]
 
     let path: String
     let fuelPerEvent: UInt64
@@ -129,32 +152,61 @@ final class WasmOperator: OperatorInstance {
         imports.define(
             module: "apus", name: "send",
             Function(store: store, parameters: [.i32, .i32, .i32, .i32, .i32], results: [.i32]) { _, arguments in
-                guard let output = state.text(arguments[0], arguments[1]), let data = state.bytes(arguments[2], arguments[3]),
-                    case .i32(let typeCode) = arguments[4]
-                else { return [failed] }
-                guard let type = ElementType(rawValue: UInt8(truncatingIfNeeded: typeCode)), typeCode <= UInt8.max else {
+                guard case .i32(let typeCode) = arguments[4] else { return [failed] }
+                guard typeCode <= UInt8.max, let type = ElementType(rawValue: UInt8(typeCode)) else {
                     state.failure = "sent element type \(typeCode), which is not an apus_type_t"
                     return [failed]
                 }
-                let view = state.view
-                var index = -1
-                for position in 0..<view.outputs.count where String(cString: view.outputs[position]) == output {
-                    index = view.outputIndices![position]
-                }
-                guard index >= 0 else {
-                    state.failure = "sent on output '\(output)', which it does not declare"
-                    return [Value.i32(UInt32(bitPattern: APUS_ERROR_UNKNOWN_OUTPUT.rawValue))]
-                }
                 var metadata = ApusNode.Metadata()
                 metadata.elementType = type
-                do {
-                    try view.node.send(output: index, data, metadata: metadata)
-                } catch {
-                    state.failure = "cannot send on '\(output)': \(error)"
+                return [state.send(arguments, metadata: metadata)]
+            })
+        // send_forward(output, output_len, data, data_len) -> status: with the input's metadata
+        imports.define(
+            module: "apus", name: "send_forward",
+            Function(store: store, parameters: [.i32, .i32, .i32, .i32], results: [.i32]) { _, arguments in
+                guard let input = state.input else {
+                    state.failure = "called send_forward outside apus_on_event"
                     return [failed]
                 }
-                return [.i32(0)]
+                return [state.send(arguments, metadata: input.metadata)]
             })
+        // shape(dims, capacity) -> rank: the input's dimensions (uint64 each), up to capacity of them
+        imports.define(
+            module: "apus", name: "shape",
+            Function(store: store, parameters: [.i32, .i32], results: [.i32]) { _, arguments in
+                let shape = state.input?.shape ?? []
+                guard case .i32(let capacity) = arguments[1] else { return [failed] }
+                let count = min(Int(capacity), shape.count)
+                guard let memory = state.memory, state.bytes(arguments[0], .i32(UInt32(count * 8))) != nil,
+                    case .i32(let start) = arguments[0]
+                else { return [failed] }
+                memory.withUnsafeMutableBufferPointer(offset: UInt(start), count: count * 8) { buffer in
+                    for index in 0..<count { buffer.storeBytes(of: shape[index].littleEndian, toByteOffset: index * 8, as: UInt64.self) }
+                }
+                return [.i32(UInt32(shape.count))]
+            })
+        // param_int(key, key_len, out) -> status; param_float likewise (an f64)
+        for (name, isFloat) in [("param_int", false), ("param_float", true)] {
+            imports.define(
+                module: "apus", name: name,
+                Function(store: store, parameters: [.i32, .i32, .i32], results: [.i32]) { _, arguments in
+                    guard let key = state.text(arguments[0], arguments[1]), let memory = state.memory,
+                        state.bytes(arguments[2], .i32(8)) != nil, case .i32(let out) = arguments[2]
+                    else { return [failed] }
+                    let bits: UInt64
+                    switch (state.input?[parameter: key], isFloat) {
+                    case (.int(let value)?, false): bits = UInt64(bitPattern: value)
+                    case (.float(let value)?, true): bits = value.bitPattern
+                    case (nil, _): return [.i32(UInt32(bitPattern: APUS_ERROR_NOT_FOUND.rawValue))]
+                    default: return [.i32(UInt32(bitPattern: APUS_ERROR_WRONG_TYPE.rawValue))]
+                    }
+                    memory.withUnsafeMutableBufferPointer(offset: UInt(out), count: 8) {
+                        $0.storeBytes(of: bits.littleEndian, as: UInt64.self)
+                    }
+                    return [.i32(0)]
+                })
+        }
         imports.define(
             module: "apus", name: "log",
             Function(store: store, parameters: [.i32, .i32]) { _, arguments in

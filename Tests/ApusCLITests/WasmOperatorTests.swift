@@ -60,6 +60,57 @@ import Testing
         #expect(result.lines(of: "sink").last == "events done inputs 10 sent 0", "\(result.stdout)")
     }
 
+    /// Every element type, a shape and every kind of parameter pass through a Wasm operator: the
+    /// API node's consumer checks each message as if it came from the producer itself.
+    @Test func everyElementTypeShapeAndParameterRoundTrips() throws {
+        try roundTrip(flags: "-DFORWARD")
+    }
+
+    /// A guest reads its input's shape, parameters and id through apus.shape, apus.param_int,
+    /// apus.param_float and apus.input_id.
+    @Test func aGuestReadsShapeParametersAndItsInputID() throws {
+        let result = try roundTrip(flags: "-DFORWARD -DINSPECT")
+        let logged = result.stdout.split(separator: "\n").map { String($0) }
+        for line in ["rank 2", "dim0 2", "dim1 3", "count -42", "ratio x100 25", "ratio is no int 0", "input id length 2"] {
+            #expect(logged.contains { $0.hasSuffix("runtime/forward: \(line)") }, "\(line): \(result.stdout)")
+        }
+    }
+
+    @discardableResult
+    func roundTrip(flags: String) throws -> RunHarness.Result {
+        let api = RunHarness.binary("apus-api-node")
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: producer
+                    path: \(api)
+                    args: produce
+                    outputs: [out]
+                  - id: runtime
+                    operator:
+                      id: forward
+                      build: \(Self.compile) \(flags) -o forward.wasm \(Self.guest)
+                      wasm: forward.wasm
+                      inputs: { in: { source: producer/out, queue_size: 32, queue_policy: backpressure } }
+                      outputs: [out]
+                  - id: consumer
+                    path: \(api)
+                    args: consume
+                    inputs: { in: { source: runtime/out, queue_size: 32, queue_policy: backpressure } }
+                """)
+        let result = try harness.run(timeout: 120)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let consumer = result.lines(of: "consumer")
+        #expect(!consumer.contains { $0.hasPrefix("FAIL") }, "\(consumer)")
+        let cases = [
+            "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float16", "float32",
+            "float64", "bool", "utf8", "parameters", "allocate",
+        ]
+        #expect(consumer.filter { $0.hasPrefix("ok") && $0 != "ok released" } == cases.map { "ok \($0)" }, "\(consumer)")
+        harness.expectClean()
+        return result
+    }
+
     @Test func anEndlessLoopIsStoppedByFuel() throws {
         expectContained(try run("-DLOOP", limits: "{fuel_per_event: 1000000}"), "ran out of fuel (1000000 per event)")
     }

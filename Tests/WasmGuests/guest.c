@@ -1,8 +1,9 @@
 /* A Wasm operator for the tests (include/apus_wasm.h). By default it forwards each input to its
- * output `out`, with its element type. Built with one of these, it misbehaves on its third input:
+ * output `out`, with its element type (with -DFORWARD, with all its metadata). Built with one of these, it misbehaves on its third input:
  * -DLOOP loops for ever (fuel ends it), -DOUT_OF_BOUNDS stores far outside its memory,
  * -DGROW grows its memory by 256 MiB, -DUNDECLARED sends on an output it does not declare,
- * -DUNGRANTED imports a function it is not granted, -DNO_ON_EVENT exports no apus_on_event. */
+ * -DUNGRANTED imports a function it is not granted, -DNO_ON_EVENT exports no apus_on_event.
+ * -DINSPECT logs the shape and the `count` and `ratio` parameters of what it gets. */
 #include <apus_wasm.h>
 
 APUS_WASM_INPUT_BUFFER
@@ -13,10 +14,51 @@ __attribute__((import_module("wasi_snapshot_preview1"), import_name("fd_write"))
 
 static int seen;
 
+#ifdef INSPECT
+/* Logs "<label> <number>" (no libc in the guest). */
+static void log_number(const char *label, uint32_t label_length, int64_t number)
+{
+    char text[48];
+    uint32_t length = 0;
+    for (; length < label_length; length++)
+        text[length] = label[length];
+    text[length++] = ' ';
+    if (number < 0) {
+        text[length++] = '-';
+        number = -number;
+    }
+    char digits[20];
+    int count = 0;
+    do {
+        digits[count++] = (char)('0' + number % 10);
+        number /= 10;
+    } while (number > 0);
+    while (count > 0)
+        text[length++] = digits[--count];
+    apus_log(text, length);
+}
+#endif
+
 #ifndef NO_ON_EVENT
 APUS_WASM_EXPORT("apus_on_event") int32_t apus_on_event(const unsigned char *data, uint32_t length)
 {
     seen++;
+#ifdef INSPECT
+    uint64_t dims[4];
+    uint32_t rank = apus_shape(dims, 4);
+    if (rank > 0)
+        log_number("rank", 4, rank), log_number("dim0", 4, (int64_t)dims[0]), log_number("dim1", 4, (int64_t)dims[1]);
+    int64_t count;
+    double ratio;
+    if (apus_param_int("count", 5, &count) == 0)
+        log_number("count", 5, count);
+    if (apus_param_float("ratio", 5, &ratio) == 0)
+        log_number("ratio x100", 10, (int64_t)(ratio * 100));
+    if (apus_param_int("ratio", 5, &count) == -7)
+        log_number("ratio is no int", 15, 0);
+    char id[8];
+    log_number("input id length", 15, apus_input_id(id, sizeof id));
+#endif
     if (seen == 3) {
 #if defined(LOOP)
         for (volatile int i = 0;; i++) {
@@ -34,6 +76,10 @@ APUS_WASM_EXPORT("apus_on_event") int32_t apus_on_event(const unsigned char *dat
         fd_write(1, 0, 0, 0);
 #endif
     }
+#ifdef FORWARD
+    return apus_send_forward("out", 3, data, length) == 0 ? APUS_WASM_CONTINUE : APUS_WASM_ERROR;
+#else
     return apus_send("out", 3, data, length, apus_element_type()) == 0 ? APUS_WASM_CONTINUE : APUS_WASM_ERROR;
+#endif
 }
 #endif
