@@ -1,9 +1,10 @@
 /*
  * apus_wasm.h — the guest side of a Wasm operator, for C compiled to WebAssembly:
  *
- *     clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -I$(apus config --include-dir) -o op.wasm op.c
+ *     apus wasm-cc op.c -o op.wasm
  *
- * (the Swift toolchain's clang has the wasm32 target and wasm-ld). A Wasm operator runs in its
+ * which runs clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -I<this folder> (the Swift
+ * toolchain's clang has the wasm32 target and wasm-ld). Example: dataflows/wasm-filters.yml. A Wasm operator runs in its
  * runtime node's process, sandboxed: it sees its own linear memory and the functions below, nothing
  * else — no files, no clock but its input's timestamp, no network. In the dataflow:
  *

@@ -6,9 +6,8 @@ import Testing
 /// sibling operator keep running, and the failure is named with node, operator and reason.
 @Suite(.serialized) struct WasmOperatorTests {
     static let guest = ApusCommand.repository.appendingPathComponent("Tests/WasmGuests/guest.c").path
-    static let include = ApusCommand.repository.appendingPathComponent("include").path
-    /// The Swift toolchain's clang has the wasm32 target and wasm-ld.
-    static let compile = "clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -I\(include)"
+    /// clang for wasm32 with the guest header (the Swift toolchain's clang has the target and wasm-ld).
+    static let compile = "apus wasm-cc"
 
     /// 10 messages into a runtime node with the guest built with `flags` and a plain sibling, whose
     /// output a sink counts.
@@ -52,6 +51,24 @@ import Testing
         #expect(output.contains(reason), "\(output)", sourceLocation: sourceLocation)
         // The sibling, in the same process, handled all ten.
         #expect(result.lines(of: "sink").last == "events done inputs 10 sent 0", "\(output)", sourceLocation: sourceLocation)
+    }
+
+    /// dataflows/wasm-filters.yml: a C camera, a threshold and a router in Wasm, a C sink.
+    @Test func theWasmExampleRuns() throws {
+        let example = ApusCommand.repository.appendingPathComponent("dataflows")
+        let harness = try RunHarness(dataflow: "nodes: []")
+        try FileManager.default.createDirectory(at: harness.folder.appendingPathComponent("wasm"), withIntermediateDirectories: true)
+        for file in ["wasm-filters.yml", "wasm/source.c", "wasm/threshold.c", "wasm/router.c", "wasm/sink.c"] {
+            try FileManager.default.copyItem(at: example.appendingPathComponent(file), to: harness.folder.appendingPathComponent(file))
+        }
+        try harness.start(file: "wasm-filters.yml")
+        let result = try harness.wait(timeout: 120)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let sink = result.lines(of: "sink").filter { !$0.hasPrefix("build: ") }
+        #expect(sink.last == "received 20 masks", "\(result.stdout)")
+        #expect(sink.contains("even frame 0: 1488 of 3072 pixels set") && sink.contains("odd frame 19: 1536 of 3072 pixels set"), "\(sink)")
+        #expect(sink.filter { $0.hasPrefix("even ") }.count == 10 && sink.filter { $0.hasPrefix("odd ") }.count == 10, "\(sink)")
+        harness.expectClean()
     }
 
     @Test func aGuestForwardsWithItsElementType() throws {
