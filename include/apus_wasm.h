@@ -15,9 +15,10 @@
  *
  * The guest exports
  * - `memory` (wasm-ld exports it by default);
- * - apus_alloc(size): a place for `size` bytes in its memory. Before each input the host asks it
- *   for room for the payload and copies the payload there (the one copy a sandbox needs). It may
- *   hand out the same buffer every time; APUS_WASM_INPUT_BUFFER below does that.
+ * - apus_alloc(size): a place for `size` bytes in its memory, where the host copies each input's
+ *   payload (the one copy a sandbox needs). The place stays the input buffer for every input up
+ *   to that size; the host asks again only for a larger input. APUS_WASM_INPUT_BUFFER below is
+ *   such an apus_alloc.
  * - apus_on_event(data, length): called for each message on one of the operator's inputs, with the
  *   payload at `data`. Returns APUS_WASM_CONTINUE, APUS_WASM_STOP (this operator is done),
  *   APUS_WASM_STOP_ALL (stop the dataflow) or APUS_WASM_ERROR (after apus_fail says why).

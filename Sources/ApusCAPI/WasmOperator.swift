@@ -46,18 +46,26 @@ final class WasmGuestState {
         bytes(offset, count).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The node's index of the output the guest names with these bytes, compared in place.
+    func outputIndex(_ name: UnsafeRawBufferPointer) -> Int? {
+        for position in 0..<view.outputs.count {
+            let declared = view.outputs[position]
+            if strlen(declared) == name.count, name.isEmpty || memcmp(declared, name.baseAddress!, name.count) == 0 {
+                return view.outputIndices![position]
+            }
+        }
+        return nil
+    }
+
     /// send and send_forward: `arguments` are output, its length, data, its length.
     func send(_ arguments: [Value], metadata: ApusNode.Metadata) -> Value {
         let failed = Value.i32(UInt32(bitPattern: APUS_ERROR_INVALID_ARGUMENT.rawValue))
-        guard let output = text(arguments[0], arguments[1]), let data = bytes(arguments[2], arguments[3]) else { return failed }
-        var index = -1
-        for position in 0..<view.outputs.count where String(cString: view.outputs[position]) == output {
-            index = view.outputIndices![position]
-        }
-        guard index >= 0 else {
-            failure = "sent on output '\(output)', which it does not declare"
+        guard let name = bytes(arguments[0], arguments[1]), let data = bytes(arguments[2], arguments[3]) else { return failed }
+        guard let index = outputIndex(name) else {
+            failure = "sent on output '\(String(decoding: name, as: UTF8.self))', which it does not declare"
             return .i32(UInt32(bitPattern: APUS_ERROR_UNKNOWN_OUTPUT.rawValue))
         }
+        let output = view.node.outputIDs[index]
         do {
             try view.node.send(output: index, data, metadata: metadata)
         } catch {
@@ -82,6 +90,8 @@ final class WasmOperator: OperatorInstance {
     let allocate: Function
     let memory: Memory
     let state: WasmGuestState
+    /// Where inputs are copied in the guest's memory, and how much it holds.
+    var inputBuffer: (address: UInt32, capacity: Int)?
 
     init(path: String, view: CNode, fuelPerEvent: UInt64, memoryLimit: UInt64) throws(OperatorLoadError) {
         self.path = path
@@ -276,11 +286,15 @@ final class WasmOperator: OperatorInstance {
         guard case .input(let input) = event else { return .proceed }
         let data = input.bytes
         guard data.count <= Int(UInt32.max) else { return .failed("an input of \(data.count) bytes does not fit a Wasm memory") }
-        let place: UInt32
-        switch allocation(data.count) {
-        case .success(let address): place = address
-        case .failure(let failure): return .failed(failure.reason)
+        // The buffer apus_alloc gave stays the input buffer for inputs up to its size; it is asked
+        // again only for a larger one (include/apus_wasm.h).
+        if inputBuffer == nil || data.count > inputBuffer!.capacity {
+            switch allocation(data.count) {
+            case .success(let address): inputBuffer = (address, data.count)
+            case .failure(let failure): return .failed(failure.reason)
+            }
         }
+        let place = inputBuffer!.address
         if !data.isEmpty {
             memory.withUnsafeMutableBufferPointer(offset: UInt(place), count: data.count) { $0.copyMemory(from: data) }
         }
