@@ -28,7 +28,9 @@
  * Linear memory may not grow past `memory`. A trap (out-of-bounds access, unreachable, division by
  * zero), running out of fuel, memory past its limit, sending on an output it does not declare, and
  * passing memory outside its own to a host function all stop this operator with the reason, named
- * with node and operator; the runtime and the other operators carry on. A module that imports
+ * with node and operator; the runtime and the other operators carry on. With `restart_policy:
+ * on-failure` (or `always`, which also replaces an instance that returned APUS_WASM_STOP) and
+ * optionally `max_restarts` under the operator, a fresh instance of the module takes its place. A module that imports
  * anything but the functions below, or lacks apus_on_event or apus_alloc, is refused at load.
  */
 #ifndef APUS_WASM_H

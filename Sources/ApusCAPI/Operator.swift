@@ -19,6 +19,14 @@ protocol OperatorInstance: AnyObject {
     func handle(_ event: Event) -> OperatorOutcome
     /// Called once, last, on the thread that handled the events.
     func drop()
+    /// Replaces a failed instance with a fresh one (a kind that can: Wasm); throws if it cannot.
+    func restart() throws(OperatorLoadError)
+}
+
+extension OperatorInstance {
+    func restart() throws(OperatorLoadError) {
+        throw OperatorLoadError(description: "this kind of operator shares its process: the node's restart_policy applies")
+    }
 }
 
 /// Why an operator could not be loaded: names the file and what is missing.

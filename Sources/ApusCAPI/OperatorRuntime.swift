@@ -29,6 +29,15 @@ final class HostedOperator: @unchecked Sendable {
     let otherCrashLine: UnsafeMutablePointer<CChar>
     /// Set once it stopped, failed, or was dropped: it gets no more events.
     var done = false
+    /// From its spec: "never", "on-failure" or "always", at most `maxRestarts` times (0: no limit).
+    var restartPolicy = "never"
+    var maxRestarts: UInt64 = 0
+    var restarts: UInt64 = 0
+
+    /// Whether an instance that ended this way (failed, or asked to stop) is replaced.
+    func restarts(afterFailure failed: Bool) -> Bool {
+        (restartPolicy == "always" || (restartPolicy == "on-failure" && failed)) && (maxRestarts == 0 || restarts < maxRestarts)
+    }
 
     init(name: String, view: CNode, handle: OpaquePointer, instance: OperatorInstance, group: Int, inputs: [Int]) {
         self.name = name
@@ -165,6 +174,8 @@ final class Runtime: @unchecked Sendable {
                 let hosted = HostedOperator(
                     name: spec.id, view: view, handle: handle, instance: instance, group: roots.firstIndex(of: root(index))!, inputs: inputs
                 )
+                hosted.restartPolicy = spec.restartPolicy
+                hosted.maxRestarts = spec.maxRestarts
                 for input in inputs { owners[input] = operators.count }
                 operators.append(hosted)
                 openInputs.append(Set(inputs.filter { !node.inputSources[$0].hasPrefix("apus/timer/") }))
@@ -246,7 +257,7 @@ final class Runtime: @unchecked Sendable {
         case .proceed:
             if case .stop = event { finish(hosted) }
         case .stop:
-            finish(hosted)
+            if case .stop = event { finish(hosted) } else if !restart(hosted, failed: false) { finish(hosted) }
         case .stopAll:
             finish(hosted)
             let reason = "operator '\(hosted.name)' asked to stop the dataflow (STOP_ALL)"
@@ -257,9 +268,26 @@ final class Runtime: @unchecked Sendable {
             }
         case .failed(let message):
             writeLine(2, "apus: operator '\(hosted.name)' of node '\(node.id)' failed: \(message)")
-            failures.withLock { $0 += 1 }
-            finish(hosted)
+            if !restart(hosted, failed: true) {
+                failures.withLock { $0 += 1 }
+                finish(hosted)
+            }
         }
+    }
+
+    /// Replaces the operator's instance if its restart_policy says so; false if it stays ended.
+    func restart(_ hosted: HostedOperator, failed: Bool) -> Bool {
+        guard hosted.restarts(afterFailure: failed) else { return false }
+        hosted.restarts += 1
+        do {
+            try hosted.instance.restart()
+        } catch {
+            writeLine(2, "apus: operator '\(hosted.name)' of node '\(node.id)' cannot be restarted: \(error)")
+            return false
+        }
+        let limit = hosted.maxRestarts > 0 ? " of \(hosted.maxRestarts)" : ""
+        writeLine(2, "apus: operator '\(hosted.name)' of node '\(node.id)' restarted with a fresh instance (\(hosted.restarts)\(limit))")
+        return true
     }
 
     /// The operator gets no more events: it is dropped, its library unloaded, its outputs closed.

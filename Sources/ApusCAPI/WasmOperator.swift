@@ -84,19 +84,31 @@ final class WasmOperator: OperatorInstance {
 
     let path: String
     let fuelPerEvent: UInt64
-    let store: Store
-    let instance: Instance
-    let onEvent: Function
-    let allocate: Function
-    let memory: Memory
+    let memoryLimit: UInt64
+    /// Parsed and checked once; instantiated again for a restart.
+    let module: Module
     let state: WasmGuestState
+    private(set) var store: Store
+    private(set) var instance: Instance
+    private(set) var onEvent: Function
+    private(set) var allocate: Function
+    private(set) var memory: Memory
     /// Where inputs are copied in the guest's memory, and how much it holds.
     var inputBuffer: (address: UInt32, capacity: Int)?
+
+    /// One instance of the module with its store: what a restart makes anew.
+    struct Live {
+        let store: Store
+        let instance: Instance
+        let onEvent: Function
+        let allocate: Function
+        let memory: Memory
+    }
 
     init(path: String, view: CNode, fuelPerEvent: UInt64, memoryLimit: UInt64) throws(OperatorLoadError) {
         self.path = path
         self.fuelPerEvent = fuelPerEvent
-        let module: Module
+        self.memoryLimit = memoryLimit
         do {
             module = try parseWasm(bytes: try Self.read(path))
         } catch let error as OperatorLoadError {
@@ -109,11 +121,19 @@ final class WasmOperator: OperatorInstance {
                 description: "'\(path)' imports \(wanted.module).\(wanted.name), which is not granted (a guest may import only "
                     + Self.granted.map { "apus.\($0)" }.joined(separator: ", ") + ")")
         }
-        store = Store(engine: Engine(configuration: EngineConfiguration(fuelMetering: true)))
-        store.resourceLimiter = WasmMemoryCap(bytes: Int(clamping: memoryLimit))
         state = WasmGuestState(view: view)
+        let live = try Self.instantiate(module, path: path, state: state, memoryLimit: memoryLimit)
+        (store, instance, onEvent, allocate, memory) = (live.store, live.instance, live.onEvent, live.allocate, live.memory)
+        try start()
+    }
+
+    /// A fresh store and instance of `module`, its exports found.
+    static func instantiate(_ module: Module, path: String, state: WasmGuestState, memoryLimit: UInt64) throws(OperatorLoadError) -> Live {
+        let store = Store(engine: Engine(configuration: EngineConfiguration(fuelMetering: true)))
+        store.resourceLimiter = WasmMemoryCap(bytes: Int(clamping: memoryLimit))
+        let instance: Instance
         do {
-            instance = try module.instantiate(store: store, imports: Self.imports(store: store, state: state))
+            instance = try module.instantiate(store: store, imports: imports(store: store, state: state))
         } catch {
             throw OperatorLoadError(description: "'\(path)' cannot be instantiated: \(error)")
         }
@@ -126,10 +146,13 @@ final class WasmOperator: OperatorInstance {
         guard let memory = instance.exports[memory: "memory"] else {
             throw OperatorLoadError(description: "'\(path)' does not export its memory")
         }
-        self.onEvent = onEvent
-        self.allocate = allocate
-        self.memory = memory
+        return Live(store: store, instance: instance, onEvent: onEvent, allocate: allocate, memory: memory)
+    }
+
+    /// Points the host functions at the instance and runs its apus_init.
+    private func start() throws(OperatorLoadError) {
         state.memory = memory
+        inputBuffer = nil
         if let initialize = instance.exports[function: "apus_init"] {
             switch call(initialize, []) {
             case .proceed: break
@@ -137,6 +160,13 @@ final class WasmOperator: OperatorInstance {
             default: throw OperatorLoadError(description: "its apus_init asked to stop")
             }
         }
+    }
+
+    /// Throws the failed instance away and starts a fresh one of the same module.
+    func restart() throws(OperatorLoadError) {
+        let live = try Self.instantiate(module, path: path, state: state, memoryLimit: memoryLimit)
+        (store, instance, onEvent, allocate, memory) = (live.store, live.instance, live.onEvent, live.allocate, live.memory)
+        try start()
     }
 
     static func read(_ path: String) throws(OperatorLoadError) -> [UInt8] {

@@ -95,7 +95,8 @@ extension Supervisor {
             let specs = descriptor.operators.map { described in
                 OperatorSpec(
                     kind: described.kind.name, id: described.id, location: described.kind.resolvedPath,
-                    fuelPerEvent: described.limits?.fuelPerEvent ?? 0, memoryLimit: described.limits?.memory ?? 0)
+                    fuelPerEvent: described.limits?.fuelPerEvent ?? 0, memoryLimit: described.limits?.memory ?? 0,
+                    restartPolicy: described.restartPolicy.rawValue, maxRestarts: UInt64(described.maxRestarts))
             }
             operators = [
                 (OperatorSpec.environmentName, OperatorSpec.encode(specs)),

@@ -160,6 +160,10 @@ public struct OperatorDescriptor: Sendable, Equatable {
     public var build: String?
     /// A Wasm operator's limits (nil for other kinds).
     public var limits: WasmLimits?
+    /// Whether a failed Wasm operator gets a fresh instance (the other kinds share their
+    /// process, whose node's restart_policy applies), and how many times (0: no limit).
+    public var restartPolicy: RestartPolicy = .never
+    public var maxRestarts: Int = 0
     /// Its own input and output ids (the node's are qualified: see `NodeDescriptor.qualified`).
     public var inputs: [String]
     public var outputs: [String]

@@ -3,7 +3,9 @@ import Foundation
 import Yams
 
 extension DataflowParser {
-    static let operatorKeys = ["id", "name", "description", "build", "shared-library", "wasm", "limits", "inputs", "outputs"]
+    static let operatorKeys = [
+        "id", "name", "description", "build", "shared-library", "wasm", "limits", "restart_policy", "max_restarts", "inputs", "outputs",
+    ]
     static let limitKeys = ["fuel_per_event", "memory"]
     /// Kinds of operator dora has that Apus does not run (yet): refused by name.
     static let unsupportedOperatorKinds: Set = ["python"]
@@ -70,6 +72,7 @@ extension DataflowParser {
         var inputs: [(InputDescriptor, PendingSource?)] = []
         var kinds: [(key: String, value: Node)] = []
         var limitsNode: Node?
+        var restartNodes: [Node] = []
         for (keyNode, value) in mapping {
             guard let key = mappingKey(keyNode, scope) else { continue }
             let keyScope = scope.with("key '\(key)'")
@@ -92,6 +95,12 @@ extension DataflowParser {
             case "limits":
                 limitsNode = value
                 described.limits = parseLimits(value, keyScope)
+            case "restart_policy":
+                restartNodes.append(value)
+                if let policy = choice(value, keyScope, RestartPolicy.self) { described.restartPolicy = policy }
+            case "max_restarts":
+                restartNodes.append(value)
+                if let count = integer(value, keyScope, minimum: 0) { described.maxRestarts = Int(count) }
             default:
                 if Self.unsupportedOperatorKinds.contains(key) {
                     report(keyNode, scope, "operator kind '\(key)' is not supported by Apus yet (use 'shared-library' or 'wasm')")
@@ -114,6 +123,15 @@ extension DataflowParser {
             }
         default:
             report(kinds[1].value, scope, "an operator has one kind; found \(kinds.map { "'\($0.key)'" }.joined(separator: " and "))")
+        }
+        if kinds.first?.key != "wasm" {
+            for value in restartNodes {
+                report(
+                    value, scope,
+                    "restart_policy and max_restarts apply to 'wasm' operators; others share their process, whose node's restart_policy applies"
+                )
+            }
+            described.restartPolicy = .never
         }
         if let limitsNode, kinds.first?.key != "wasm" {
             report(limitsNode, scope.with("key 'limits'"), "limits apply to 'wasm' operators only; a shared library runs unsandboxed")

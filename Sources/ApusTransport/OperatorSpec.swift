@@ -12,8 +12,17 @@ public struct OperatorSpec: Sendable, Equatable {
     /// A Wasm operator's budget per event and its memory limit in bytes (0 for other kinds).
     public var fuelPerEvent: UInt64
     public var memoryLimit: UInt64
+    /// "never", "on-failure" or "always": whether a failed (or stopped) instance is replaced; and
+    /// how many times at most (0: no limit).
+    public var restartPolicy: String
+    public var maxRestarts: UInt64
 
-    public init(kind: String, id: String, location: String, fuelPerEvent: UInt64 = 0, memoryLimit: UInt64 = 0) {
+    public init(
+        kind: String, id: String, location: String, fuelPerEvent: UInt64 = 0, memoryLimit: UInt64 = 0, restartPolicy: String = "never",
+        maxRestarts: UInt64 = 0
+    ) {
+        self.restartPolicy = restartPolicy
+        self.maxRestarts = maxRestarts
         self.kind = kind
         self.id = id
         self.location = location
@@ -21,13 +30,16 @@ public struct OperatorSpec: Sendable, Equatable {
         self.memoryLimit = memoryLimit
     }
 
-    static let fieldCount = 5
+    static let fieldCount = 7
 
-    /// Each field as `LENGTH:BYTES` (UTF-8 lengths), five per operator: any byte may appear in a path.
+    /// Each field as `LENGTH:BYTES` (UTF-8 lengths), seven per operator: any byte may appear in a path.
     public static func encode(_ specs: [OperatorSpec]) -> String {
         specs.map { spec in
-            [spec.kind, spec.id, spec.location, String(spec.fuelPerEvent), String(spec.memoryLimit)]
-                .map { "\($0.utf8.count):\($0)" }.joined()
+            [
+                spec.kind, spec.id, spec.location, String(spec.fuelPerEvent), String(spec.memoryLimit), spec.restartPolicy,
+                String(spec.maxRestarts),
+            ]
+            .map { "\($0.utf8.count):\($0)" }.joined()
         }.joined()
     }
 
@@ -50,10 +62,12 @@ public struct OperatorSpec: Sendable, Equatable {
         guard fields.count % fieldCount == 0 else { return nil }
         var specs: [OperatorSpec] = []
         for start in stride(from: 0, to: fields.count, by: fieldCount) {
-            guard let fuel = UInt64(fields[start + 3]), let memory = UInt64(fields[start + 4]) else { return nil }
+            guard let fuel = UInt64(fields[start + 3]), let memory = UInt64(fields[start + 4]), let restarts = UInt64(fields[start + 6])
+            else { return nil }
             specs.append(
                 OperatorSpec(
-                    kind: fields[start], id: fields[start + 1], location: fields[start + 2], fuelPerEvent: fuel, memoryLimit: memory))
+                    kind: fields[start], id: fields[start + 1], location: fields[start + 2], fuelPerEvent: fuel, memoryLimit: memory,
+                    restartPolicy: fields[start + 5], maxRestarts: restarts))
         }
         return specs
     }

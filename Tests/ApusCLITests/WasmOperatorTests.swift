@@ -11,7 +11,8 @@ import Testing
 
     /// 10 messages into a runtime node with the guest built with `flags` and a plain sibling, whose
     /// output a sink counts.
-    func run(_ flags: String, limits: String = "") throws -> RunHarness.Result {
+    func run(_ flags: String, limits: String = "", keys: [String] = [], sinkOn: String = "sibling") throws -> RunHarness.Result {
+        let extra = (limits.isEmpty ? [] : ["limits: \(limits)"]) + keys
         let harness = try RunHarness(
             dataflow: """
                 nodes:
@@ -27,7 +28,7 @@ import Testing
                         wasm: guest.wasm
                         inputs: { in: source/out }
                         outputs: [out]
-                        \(limits.isEmpty ? "" : "limits: \(limits)")
+                        \(extra.joined(separator: "\n        "))
                       - id: sibling
                         build: \(Self.compile) -o sibling.wasm \(Self.guest)
                         wasm: sibling.wasm
@@ -36,7 +37,7 @@ import Testing
                   - id: sink
                     path: \(RunHarness.testNode)
                     args: --print-inputs
-                    inputs: { in: runtime/sibling/out }
+                    inputs: { in: runtime/\(sinkOn)/out }
                 """)
         try harness.start()
         let result = try harness.wait(timeout: 120)
@@ -126,6 +127,21 @@ import Testing
         #expect(consumer.filter { $0.hasPrefix("ok") && $0 != "ok released" } == cases.map { "ok \($0)" }, "\(consumer)")
         harness.expectClean()
         return result
+    }
+
+    /// restart_policy on a Wasm operator: each trap (every third message of an instance) gets a
+    /// fresh instance; with max_restarts it stays stopped once they are used up.
+    @Test func aFailedWasmOperatorIsRestartedWithAFreshInstance() throws {
+        let always = try run("-DOUT_OF_BOUNDS", keys: ["restart_policy: on-failure"], sinkOn: "guest")
+        #expect(always.status == 0, "\(always.stderr)")
+        #expect(always.stdout.contains("operator 'guest' of node 'runtime' restarted with a fresh instance (3)"), "\(always.stdout)")
+        // Messages 3, 6 and 9 trapped; the other seven were passed on.
+        #expect(always.lines(of: "sink").last == "events done inputs 7 sent 0", "\(always.stdout)")
+
+        let limited = try run("-DOUT_OF_BOUNDS", keys: ["restart_policy: on-failure", "max_restarts: 1"], sinkOn: "guest")
+        #expect(limited.status == 1, "\(limited.stderr)")
+        #expect(limited.stdout.contains("restarted with a fresh instance (1 of 1)"), "\(limited.stdout)")
+        #expect(limited.lines(of: "sink").last == "events done inputs 4 sent 0", "\(limited.stdout)")
     }
 
     @Test func anEndlessLoopIsStoppedByFuel() throws {

@@ -89,7 +89,7 @@ import Testing
                     "11:9: node 'runtime': operator 'b': operator kind 'python' is not supported by Apus yet (use 'shared-library' or 'wasm')",
                     "12:9: node 'runtime': operator 'c': missing its kind: one of 'shared-library', 'python' or 'wasm'",
                     "15:15: node 'runtime': operator 'd': an operator has one kind; found 'shared-library' and 'wasm'",
-                    "16:9: node 'runtime': operator 'd': unknown key 'colour' (valid keys: id, name, description, build, shared-library, wasm, limits, inputs, outputs)",
+                    "16:9: node 'runtime': operator 'd': unknown key 'colour' (valid keys: id, name, description, build, shared-library, wasm, limits, restart_policy, max_restarts, inputs, outputs)",
                     "17:9: node 'runtime': key 'operators': expected a mapping with 'id' and 'shared-library', found the string 'just-a-string'",
                     "18:5: node 'runtime': key 'operator' and key 'operators' do not go together; use one",
                 ])
@@ -142,6 +142,38 @@ import Testing
                     "10:51: node 'filters': operator 'b': key 'limits': unknown key 'speed' (valid keys: fuel_per_event, memory)",
                     "14:26: node 'filters': operator 'c': key 'limits': key 'memory': 'lots' is not a size (write bytes, or a number with KiB, MiB or GiB)",
                     "16:15: node 'filters': operator 'd': key 'wasm': module 'missing.wasm' not found (looked for '\(Fixtures.url.path)/missing.wasm')",
+                ])
+    }
+
+    @Test func restartKeysAreForWasmOperators() throws {
+        let dataflow = try Fixtures.load(
+            """
+            nodes:
+              - id: filters
+                operator:
+                  id: threshold
+                  build: make
+                  wasm: build/threshold.wasm
+                  restart_policy: on-failure
+                  max_restarts: 3
+                  inputs: { tick: apus/timer/millis/10 }
+            """)
+        let threshold = try #require(dataflow.node("filters")?.operators.first)
+        #expect(threshold.restartPolicy == .onFailure && threshold.maxRestarts == 3)
+        #expect(
+            Fixtures.diagnostics(
+                """
+                nodes:
+                  - id: runtime
+                    operator:
+                      id: native
+                      build: make
+                      shared-library: build/native
+                      restart_policy: always
+                      inputs: { tick: apus/timer/millis/10 }
+                """) == [
+                    "7:23: node 'runtime': operator 'native': restart_policy and max_restarts apply to 'wasm' operators; "
+                        + "others share their process, whose node's restart_policy applies"
                 ])
     }
 }
