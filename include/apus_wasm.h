@@ -72,6 +72,21 @@ int32_t apus_param_int(const char *key, uint32_t key_length, int64_t *value);
 APUS_WASM_IMPORT("param_float")
 int32_t apus_param_float(const char *key, uint32_t key_length, double *value);
 
+/* A string parameter of the input being handled: copies up to `capacity` bytes (no NUL) and
+ * returns its full length, or -6 (not found) or -7 (another type). */
+APUS_WASM_IMPORT("param_string")
+int32_t apus_param_string(const char *key, uint32_t key_length, char *buffer, uint32_t capacity);
+
+/* Shape and parameters for the next apus_send (which clears them): set any before sending. */
+APUS_WASM_IMPORT("set_shape")
+int32_t apus_set_shape(const uint64_t *dims, uint32_t rank);
+APUS_WASM_IMPORT("set_int")
+int32_t apus_set_int(const char *key, uint32_t key_length, int64_t value);
+APUS_WASM_IMPORT("set_float")
+int32_t apus_set_float(const char *key, uint32_t key_length, double value);
+APUS_WASM_IMPORT("set_string")
+int32_t apus_set_string(const char *key, uint32_t key_length, const char *text, uint32_t text_length);
+
 /* Writes a line to the runtime node's log, prefixed with NODE/OPERATOR. */
 APUS_WASM_IMPORT("log")
 void apus_log(const char *text, uint32_t length);

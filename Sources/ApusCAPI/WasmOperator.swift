@@ -27,6 +27,14 @@ final class WasmGuestState {
     var memory: Memory?
     var input: Input?
     var failure: String?
+    /// Shape and parameters set for the next `send` (set_shape, set_int, ...), then cleared.
+    var staged = ApusNode.Metadata()
+
+    /// Sets parameter `key` of the next send, replacing an earlier value.
+    func stage(_ key: String, _ value: Parameter) {
+        staged.parameters.removeAll { $0.key == key }
+        staged.parameters.append((key, value))
+    }
 
     init(view: CNode) {
         self.view = view
@@ -80,6 +88,7 @@ final class WasmOperator: OperatorInstance {
     /// What a guest may import: these, from module "apus", and nothing else.
     static let granted = [
         "send", "send_forward", "log", "fail", "input_id", "element_type", "timestamp", "shape", "param_int", "param_float",
+        "param_string", "set_shape", "set_int", "set_float", "set_string",
     ]
 
     let path: String
@@ -197,7 +206,8 @@ final class WasmOperator: OperatorInstance {
                     state.failure = "sent element type \(typeCode), which is not an apus_type_t"
                     return [failed]
                 }
-                var metadata = ApusNode.Metadata()
+                var metadata = state.staged
+                state.staged = ApusNode.Metadata()
                 metadata.elementType = type
                 return [state.send(arguments, metadata: metadata)]
             })
@@ -225,6 +235,57 @@ final class WasmOperator: OperatorInstance {
                     for index in 0..<count { buffer.storeBytes(of: shape[index].littleEndian, toByteOffset: index * 8, as: UInt64.self) }
                 }
                 return [.i32(UInt32(shape.count))]
+            })
+        // set_shape(dims, rank), set_int(key, key_len, value), set_float(...), set_string(key, key_len, text, text_len):
+        // staged for the next send
+        imports.define(
+            module: "apus", name: "set_shape",
+            Function(store: store, parameters: [.i32, .i32], results: [.i32]) { _, arguments in
+                guard case .i32(let rank) = arguments[1], rank <= 32, let dims = state.bytes(arguments[0], .i32(rank * 8)) else {
+                    return [failed]
+                }
+                state.staged.shape = (0..<Int(rank)).map {
+                    UInt64(littleEndian: dims.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))
+                }
+                return [.i32(0)]
+            })
+        imports.define(
+            module: "apus", name: "set_int",
+            Function(store: store, parameters: [.i32, .i32, .i64], results: [.i32]) { _, arguments in
+                guard let key = state.text(arguments[0], arguments[1]), case .i64(let value) = arguments[2] else { return [failed] }
+                state.stage(key, .int(Int64(bitPattern: value)))
+                return [.i32(0)]
+            })
+        imports.define(
+            module: "apus", name: "set_float",
+            Function(store: store, parameters: [.i32, .i32, .f64], results: [.i32]) { _, arguments in
+                guard let key = state.text(arguments[0], arguments[1]), case .f64(let bits) = arguments[2] else { return [failed] }
+                state.stage(key, .float(Double(bitPattern: bits)))
+                return [.i32(0)]
+            })
+        imports.define(
+            module: "apus", name: "set_string",
+            Function(store: store, parameters: [.i32, .i32, .i32, .i32], results: [.i32]) { _, arguments in
+                guard let key = state.text(arguments[0], arguments[1]), let text = state.text(arguments[2], arguments[3]) else {
+                    return [failed]
+                }
+                state.stage(key, .string(text))
+                return [.i32(0)]
+            })
+        // param_string(key, key_len, buffer, capacity) -> the text's length (copied up to capacity), or a status
+        imports.define(
+            module: "apus", name: "param_string",
+            Function(store: store, parameters: [.i32, .i32, .i32, .i32], results: [.i32]) { _, arguments in
+                guard let key = state.text(arguments[0], arguments[1]), let memory = state.memory, case .i32(let capacity) = arguments[3],
+                    state.bytes(arguments[2], arguments[3]) != nil, case .i32(let start) = arguments[2]
+                else { return [failed] }
+                guard let parameter = state.input?[parameter: key] else { return [.i32(UInt32(bitPattern: APUS_ERROR_NOT_FOUND.rawValue))] }
+                guard case .string(let text) = parameter else { return [.i32(UInt32(bitPattern: APUS_ERROR_WRONG_TYPE.rawValue))] }
+                let utf8 = Array(text.utf8)
+                memory.withUnsafeMutableBufferPointer(offset: UInt(start), count: min(utf8.count, Int(capacity))) {
+                    $0.copyBytes(from: utf8[0..<$0.count])
+                }
+                return [.i32(UInt32(utf8.count))]
             })
         // param_int(key, key_len, out) -> status; param_float likewise (an f64)
         for (name, isFloat) in [("param_int", false), ("param_float", true)] {

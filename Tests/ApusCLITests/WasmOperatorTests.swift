@@ -94,6 +94,39 @@ import Testing
         }
     }
 
+    /// A guest sends with a shape and parameters of its own (apus.set_shape, set_int, set_float,
+    /// set_string), and the next operator reads them.
+    @Test func aGuestSendsWithItsOwnShapeAndParameters() throws {
+        let harness = try RunHarness(
+            dataflow: """
+                nodes:
+                  - id: source
+                    path: \(RunHarness.testNode)
+                    args: --send 3 --on-tick
+                    inputs: { tick: apus/timer/millis/10 }
+                    outputs: [out]
+                  - id: runtime
+                    operators:
+                      - id: annotate
+                        build: \(Self.compile) -DANNOTATE -o annotate.wasm \(Self.guest)
+                        wasm: annotate.wasm
+                        inputs: { in: source/out }
+                        outputs: [out]
+                      - id: inspect
+                        build: \(Self.compile) -DINSPECT -o inspect.wasm \(Self.guest)
+                        wasm: inspect.wasm
+                        inputs: { in: runtime/annotate/out }
+                        outputs: [out]
+                """)
+        try harness.start()
+        let result = try harness.wait(timeout: 120)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        for line in ["rank 2", "dim0 1", "dim1 1", "count -42", "ratio x100 25", "name wasm"] {
+            #expect(result.stdout.contains("runtime/inspect: \(line)\n"), "\(line): \(result.stdout)")
+        }
+        harness.expectClean()
+    }
+
     @discardableResult
     func roundTrip(flags: String) throws -> RunHarness.Result {
         let api = RunHarness.binary("apus-api-node")

@@ -3,7 +3,8 @@
  * -DLOOP loops for ever (fuel ends it), -DOUT_OF_BOUNDS stores far outside its memory,
  * -DGROW grows its memory by 256 MiB, -DUNDECLARED sends on an output it does not declare,
  * -DUNGRANTED imports a function it is not granted, -DNO_ON_EVENT exports no apus_on_event.
- * -DINSPECT logs the shape and the `count` and `ratio` parameters of what it gets. */
+ * -DINSPECT logs the shape and the `count`, `ratio` and `name` parameters of what it gets;
+ * -DANNOTATE sends with a shape {1, length / 8} (an int64 row) and those three parameters set. */
 #include <apus_wasm.h>
 
 APUS_WASM_INPUT_BUFFER
@@ -58,6 +59,17 @@ APUS_WASM_EXPORT("apus_on_event") int32_t apus_on_event(const unsigned char *dat
         log_number("ratio is no int", 15, 0);
     char id[8];
     log_number("input id length", 15, apus_input_id(id, sizeof id));
+    char line[24] = "name ";
+    int32_t named = apus_param_string("name", 4, line + 5, 16);
+    if (named >= 0 && named <= 16)
+        apus_log(line, 5 + (uint32_t)named);
+#endif
+#ifdef ANNOTATE
+    uint64_t annotated[2] = {1, length / 8}; /* the tests send one int64 */
+    apus_set_shape(annotated, 2);
+    apus_set_int("count", 5, -42);
+    apus_set_float("ratio", 5, 0.25);
+    apus_set_string("name", 4, "wasm", 4);
 #endif
     if (seen == 3) {
 #if defined(LOOP)
