@@ -49,11 +49,20 @@ final class CNode {
 
     var isOperatorView: Bool { outputIndices != nil }
 
+    /// The node's index of the output these UTF-8 bytes name in this view, compared in place; nil if none.
+    func outputIndex(utf8 name: UnsafeRawBufferPointer) -> Int? {
+        guard let outputIndices else { return try? node.outputIndex(utf8: name) }
+        for position in 0..<outputs.count where strlen(outputs[position]) == name.count {
+            if name.isEmpty || memcmp(outputs[position], name.baseAddress!, name.count) == 0 { return outputIndices[position] }
+        }
+        return nil
+    }
+
     /// The node's index of the output named `name` (in this view).
     func output(_ name: UnsafePointer<CChar>?) throws(APIError) -> Int {
         let name = try requireString(name, "output")
-        guard let outputIndices else { return try nodeCall { () throws(NodeError) in try node.outputIndex(cString: name) } }
-        for index in 0..<outputs.count where strcmp(outputs[index], name) == 0 { return outputIndices[index] }
+        guard isOperatorView else { return try nodeCall { () throws(NodeError) in try node.outputIndex(cString: name) } }
+        if let index = outputIndex(utf8: UnsafeRawBufferPointer(start: name, count: strlen(name))) { return index }
         let declared = (0..<outputs.count).map { "'\(String(cString: outputs[$0]))'" }.joined(separator: ", ")
         throw APIError(
             APUS_ERROR_UNKNOWN_OUTPUT,

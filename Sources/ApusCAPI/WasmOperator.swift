@@ -54,22 +54,11 @@ final class WasmGuestState {
         bytes(offset, count).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// The node's index of the output the guest names with these bytes, compared in place.
-    func outputIndex(_ name: UnsafeRawBufferPointer) -> Int? {
-        for position in 0..<view.outputs.count {
-            let declared = view.outputs[position]
-            if strlen(declared) == name.count, name.isEmpty || memcmp(declared, name.baseAddress!, name.count) == 0 {
-                return view.outputIndices![position]
-            }
-        }
-        return nil
-    }
-
     /// send and send_forward: `arguments` are output, its length, data, its length.
     func send(_ arguments: [Value], metadata: ApusNode.Metadata) -> Value {
         let failed = Value.i32(UInt32(bitPattern: APUS_ERROR_INVALID_ARGUMENT.rawValue))
         guard let name = bytes(arguments[0], arguments[1]), let data = bytes(arguments[2], arguments[3]) else { return failed }
-        guard let index = outputIndex(name) else {
+        guard let index = view.outputIndex(utf8: name) else {
             failure = "sent on output '\(String(decoding: name, as: UTF8.self))', which it does not declare"
             return .i32(UInt32(bitPattern: APUS_ERROR_UNKNOWN_OUTPUT.rawValue))
         }
