@@ -77,7 +77,24 @@ int32_t apus_param_float(const char *key, uint32_t key_length, double *value);
 APUS_WASM_IMPORT("param_string")
 int32_t apus_param_string(const char *key, uint32_t key_length, char *buffer, uint32_t capacity);
 
-/* Shape and parameters for the next apus_send (which clears them): set any before sending. */
+/* A bool parameter of the input being handled (*value is 0 or 1): 0, -6 or -7 as above. */
+APUS_WASM_IMPORT("param_bool")
+int32_t apus_param_bool(const char *key, uint32_t key_length, int32_t *value);
+
+/* A list parameter of the input being handled: copies up to `capacity` elements and returns the
+ * list's full length, or -6 (not found) or -7 (another type). Bools are one byte each (0 or 1).
+ * Strings come back to back, each ended by a NUL; for them `capacity` and the result count bytes. */
+APUS_WASM_IMPORT("param_ints")
+int32_t apus_param_ints(const char *key, uint32_t key_length, int64_t *values, uint32_t capacity);
+APUS_WASM_IMPORT("param_floats")
+int32_t apus_param_floats(const char *key, uint32_t key_length, double *values, uint32_t capacity);
+APUS_WASM_IMPORT("param_bools")
+int32_t apus_param_bools(const char *key, uint32_t key_length, uint8_t *values, uint32_t capacity);
+APUS_WASM_IMPORT("param_strings")
+int32_t apus_param_strings(const char *key, uint32_t key_length, char *buffer, uint32_t capacity);
+
+/* Shape and parameters for the next apus_send (which clears them): set any before sending. Lists
+ * are laid out as the param_ functions give them (set_strings: `length` bytes of NUL-ended strings). */
 APUS_WASM_IMPORT("set_shape")
 int32_t apus_set_shape(const uint64_t *dims, uint32_t rank);
 APUS_WASM_IMPORT("set_int")
@@ -86,6 +103,16 @@ APUS_WASM_IMPORT("set_float")
 int32_t apus_set_float(const char *key, uint32_t key_length, double value);
 APUS_WASM_IMPORT("set_string")
 int32_t apus_set_string(const char *key, uint32_t key_length, const char *text, uint32_t text_length);
+APUS_WASM_IMPORT("set_bool")
+int32_t apus_set_bool(const char *key, uint32_t key_length, int32_t value);
+APUS_WASM_IMPORT("set_ints")
+int32_t apus_set_ints(const char *key, uint32_t key_length, const int64_t *values, uint32_t count);
+APUS_WASM_IMPORT("set_floats")
+int32_t apus_set_floats(const char *key, uint32_t key_length, const double *values, uint32_t count);
+APUS_WASM_IMPORT("set_bools")
+int32_t apus_set_bools(const char *key, uint32_t key_length, const uint8_t *values, uint32_t count);
+APUS_WASM_IMPORT("set_strings")
+int32_t apus_set_strings(const char *key, uint32_t key_length, const char *texts, uint32_t length);
 
 /* Writes a line to the runtime node's log, prefixed with NODE/OPERATOR. */
 APUS_WASM_IMPORT("log")

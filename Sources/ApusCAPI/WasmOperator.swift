@@ -54,6 +54,48 @@ final class WasmGuestState {
         bytes(offset, count).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// Copies as much of `source` as `capacity` bytes hold to guest memory at `offset`; false
+    /// (and the reason noted) when that place is outside the guest's memory.
+    func write(_ source: [UInt8], to offset: Value, capacity: UInt32) -> Bool {
+        guard let memory, bytes(offset, .i32(capacity)) != nil, case .i32(let start) = offset else { return false }
+        memory.withUnsafeMutableBufferPointer(offset: UInt(start), count: min(source.count, Int(capacity))) {
+            $0.copyBytes(from: source[0..<$0.count])
+        }
+        return true
+    }
+
+    /// A list parameter of kind `kind` as guest bytes: little-endian int64s or f64s, one byte per
+    /// bool, or NUL-terminated strings back to back; nil when it is of another kind.
+    static func listBytes(_ parameter: Parameter, as kind: String) -> (bytes: [UInt8], width: Int)? {
+        switch (parameter, kind) {
+        case (.ints(let values), "ints"): (values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }, 8)
+        case (.floats(let values), "floats"): (values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }, 8)
+        case (.bools(let values), "bools"): (values.map { $0 ? 1 : 0 }, 1)
+        case (.strings(let values), "strings"): (values.flatMap { Array($0.utf8) + [0] }, 1)
+        default: nil
+        }
+    }
+
+    /// The list parameter of kind `kind` ("ints", "floats", "bools" or "strings") that `count`
+    /// elements at `data` make, laid out as `listBytes` says (strings: `count` bytes).
+    func list(_ kind: String, _ data: Value, _ count: Value) -> Parameter? {
+        guard case .i32(let elements) = count else { return nil }
+        let width: UInt64 = kind == "ints" || kind == "floats" ? 8 : 1
+        guard UInt64(elements) * width <= UInt32.max, let raw = bytes(data, .i32(elements * UInt32(width))) else { return nil }
+        let words =
+            width == 8 ? (0..<Int(elements)).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) } : []
+        switch kind {
+        case "ints": return .ints(words.map { Int64(bitPattern: $0) })
+        case "floats": return .floats(words.map { Double(bitPattern: $0) })
+        case "bools": return .bools(raw.map { $0 != 0 })
+        default:
+            if raw.isEmpty { return .strings([]) }
+            var texts = raw.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            if raw.last == 0 { texts.removeLast() }
+            return .strings(texts)
+        }
+    }
+
     /// send and send_forward: `arguments` are output, its length, data, its length.
     func send(_ arguments: [Value], metadata: ApusNode.Metadata) -> Value {
         let failed = Value.i32(UInt32(bitPattern: APUS_ERROR_INVALID_ARGUMENT.rawValue))
@@ -77,7 +119,8 @@ final class WasmOperator: OperatorInstance {
     /// What a guest may import: these, from module "apus", and nothing else.
     static let granted = [
         "send", "send_forward", "log", "fail", "input_id", "element_type", "timestamp", "shape", "param_int", "param_float",
-        "param_string", "set_shape", "set_int", "set_float", "set_string",
+        "param_string", "param_bool", "param_ints", "param_floats", "param_bools", "param_strings", "set_shape", "set_int", "set_float",
+        "set_string", "set_bool", "set_ints", "set_floats", "set_bools", "set_strings",
     ]
 
     let path: String
@@ -185,7 +228,8 @@ final class WasmOperator: OperatorInstance {
     /// The functions of module "apus" (include/apus_wasm.h).
     static func imports(store: Store, state: WasmGuestState) -> Imports {
         var imports = Imports()
-        let failed = Value.i32(UInt32(bitPattern: APUS_ERROR_INVALID_ARGUMENT.rawValue))
+        func status(_ code: apus_status_t) -> Value { .i32(UInt32(bitPattern: code.rawValue)) }
+        let failed = status(APUS_ERROR_INVALID_ARGUMENT)
         // send(output, output_len, data, data_len, element_type) -> status
         imports.define(
             module: "apus", name: "send",
@@ -265,38 +309,64 @@ final class WasmOperator: OperatorInstance {
         imports.define(
             module: "apus", name: "param_string",
             Function(store: store, parameters: [.i32, .i32, .i32, .i32], results: [.i32]) { _, arguments in
-                guard let key = state.text(arguments[0], arguments[1]), let memory = state.memory, case .i32(let capacity) = arguments[3],
-                    state.bytes(arguments[2], arguments[3]) != nil, case .i32(let start) = arguments[2]
-                else { return [failed] }
-                guard let parameter = state.input?[parameter: key] else { return [.i32(UInt32(bitPattern: APUS_ERROR_NOT_FOUND.rawValue))] }
-                guard case .string(let text) = parameter else { return [.i32(UInt32(bitPattern: APUS_ERROR_WRONG_TYPE.rawValue))] }
+                guard let key = state.text(arguments[0], arguments[1]), case .i32(let capacity) = arguments[3] else { return [failed] }
+                guard let parameter = state.input?[parameter: key] else { return [status(APUS_ERROR_NOT_FOUND)] }
+                guard case .string(let text) = parameter else { return [status(APUS_ERROR_WRONG_TYPE)] }
                 let utf8 = Array(text.utf8)
-                memory.withUnsafeMutableBufferPointer(offset: UInt(start), count: min(utf8.count, Int(capacity))) {
-                    $0.copyBytes(from: utf8[0..<$0.count])
-                }
-                return [.i32(UInt32(utf8.count))]
+                return [state.write(utf8, to: arguments[2], capacity: capacity) ? .i32(UInt32(utf8.count)) : failed]
             })
-        // param_int(key, key_len, out) -> status; param_float likewise (an f64)
-        for (name, isFloat) in [("param_int", false), ("param_float", true)] {
+        // param_int(key, key_len, out) -> status; param_float likewise (an f64), param_bool (an i32)
+        for (name, width) in [("param_int", 8), ("param_float", 8), ("param_bool", 4)] {
             imports.define(
                 module: "apus", name: name,
                 Function(store: store, parameters: [.i32, .i32, .i32], results: [.i32]) { _, arguments in
-                    guard let key = state.text(arguments[0], arguments[1]), let memory = state.memory,
-                        state.bytes(arguments[2], .i32(8)) != nil, case .i32(let out) = arguments[2]
-                    else { return [failed] }
+                    guard let key = state.text(arguments[0], arguments[1]) else { return [failed] }
                     let bits: UInt64
-                    switch (state.input?[parameter: key], isFloat) {
-                    case (.int(let value)?, false): bits = UInt64(bitPattern: value)
-                    case (.float(let value)?, true): bits = value.bitPattern
-                    case (nil, _): return [.i32(UInt32(bitPattern: APUS_ERROR_NOT_FOUND.rawValue))]
-                    default: return [.i32(UInt32(bitPattern: APUS_ERROR_WRONG_TYPE.rawValue))]
+                    switch (state.input?[parameter: key], name) {
+                    case (.int(let value)?, "param_int"): bits = UInt64(bitPattern: value)
+                    case (.float(let value)?, "param_float"): bits = value.bitPattern
+                    case (.bool(let value)?, "param_bool"): bits = value ? 1 : 0
+                    case (nil, _): return [status(APUS_ERROR_NOT_FOUND)]
+                    default: return [status(APUS_ERROR_WRONG_TYPE)]
                     }
-                    memory.withUnsafeMutableBufferPointer(offset: UInt(out), count: 8) {
-                        $0.storeBytes(of: bits.littleEndian, as: UInt64.self)
+                    let written = withUnsafeBytes(of: bits.littleEndian) { Array($0.prefix(width)) }
+                    return [state.write(written, to: arguments[2], capacity: UInt32(width)) ? .i32(0) : failed]
+                })
+        }
+        // param_ints(key, key_len, values, capacity) -> the list's length (copied up to capacity
+        // elements), or a status; param_floats, param_bools and param_strings (capacity in bytes) likewise
+        for kind in ["ints", "floats", "bools", "strings"] {
+            imports.define(
+                module: "apus", name: "param_" + kind,
+                Function(store: store, parameters: [.i32, .i32, .i32, .i32], results: [.i32]) { _, arguments in
+                    guard let key = state.text(arguments[0], arguments[1]), case .i32(let capacity) = arguments[3] else { return [failed] }
+                    guard let parameter = state.input?[parameter: key] else { return [status(APUS_ERROR_NOT_FOUND)] }
+                    guard let (bytes, width) = WasmGuestState.listBytes(parameter, as: kind) else {
+                        return [status(APUS_ERROR_WRONG_TYPE)]
                     }
+                    guard UInt64(capacity) * UInt64(width) <= UInt32.max,
+                        state.write(bytes, to: arguments[2], capacity: capacity * UInt32(width))
+                    else { return [failed] }
+                    return [.i32(UInt32(clamping: bytes.count / width))]
+                })
+            // set_ints(key, key_len, values, count), and the same for floats, bools and strings (length in bytes)
+            imports.define(
+                module: "apus", name: "set_" + kind,
+                Function(store: store, parameters: [.i32, .i32, .i32, .i32], results: [.i32]) { _, arguments in
+                    guard let key = state.text(arguments[0], arguments[1]), let list = state.list(kind, arguments[2], arguments[3]) else {
+                        return [failed]
+                    }
+                    state.stage(key, list)
                     return [.i32(0)]
                 })
         }
+        imports.define(
+            module: "apus", name: "set_bool",
+            Function(store: store, parameters: [.i32, .i32, .i32], results: [.i32]) { _, arguments in
+                guard let key = state.text(arguments[0], arguments[1]), case .i32(let value) = arguments[2] else { return [failed] }
+                state.stage(key, .bool(value != 0))
+                return [.i32(0)]
+            })
         imports.define(
             module: "apus", name: "log",
             Function(store: store, parameters: [.i32, .i32]) { _, arguments in

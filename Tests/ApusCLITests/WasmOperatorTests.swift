@@ -56,11 +56,31 @@ import Testing
 
     /// dataflows/wasm-filters.yml: a C camera, a threshold and a router in Wasm, a C sink.
     @Test func theWasmExampleRuns() throws {
+        try runExample()
+    }
+
+    /// The same example with the threshold written in Rust (dataflows/wasm/threshold.rs, built by
+    /// Debian's rustc, which .ci/run installs) gives the same masks.
+    @Test func theRustThresholdGivesTheSameMasks() throws {
+        try runExample(
+            threshold: (
+                "apus wasm-cc wasm/threshold.c",
+                "/usr/bin/rustc --target wasm32-unknown-unknown --crate-type cdylib -O wasm/threshold.rs"
+            ))
+    }
+
+    func runExample(threshold replacement: (String, String)? = nil) throws {
         let example = ApusCommand.repository.appendingPathComponent("dataflows")
         let harness = try RunHarness(dataflow: "nodes: []")
         try FileManager.default.createDirectory(at: harness.folder.appendingPathComponent("wasm"), withIntermediateDirectories: true)
-        for file in ["wasm-filters.yml", "wasm/source.c", "wasm/threshold.c", "wasm/router.c", "wasm/sink.c"] {
+        for file in ["wasm-filters.yml", "wasm/source.c", "wasm/threshold.c", "wasm/threshold.rs", "wasm/router.c", "wasm/sink.c"] {
             try FileManager.default.copyItem(at: example.appendingPathComponent(file), to: harness.folder.appendingPathComponent(file))
+        }
+        if let (original, substitute) = replacement {
+            let file = harness.folder.appendingPathComponent("wasm-filters.yml")
+            let text = try String(contentsOf: file, encoding: .utf8)
+            #expect(text.contains(original))
+            try text.replacingOccurrences(of: original, with: substitute).write(to: file, atomically: true, encoding: .utf8)
         }
         try harness.start(file: "wasm-filters.yml")
         let result = try harness.wait(timeout: 120)
@@ -84,18 +104,22 @@ import Testing
         try roundTrip(flags: "-DFORWARD")
     }
 
-    /// A guest reads its input's shape, parameters and id through apus.shape, apus.param_int,
-    /// apus.param_float and apus.input_id.
+    /// A guest reads its input's shape, parameters of every type and id through apus.shape, the
+    /// apus.param_ functions and apus.input_id.
     @Test func aGuestReadsShapeParametersAndItsInputID() throws {
         let result = try roundTrip(flags: "-DFORWARD -DINSPECT")
         let logged = result.stdout.split(separator: "\n").map { String($0) }
-        for line in ["rank 2", "dim0 2", "dim1 3", "count -42", "ratio x100 25", "ratio is no int 0", "input id length 2"] {
+        let lines = [
+            "rank 2", "dim0 2", "dim1 3", "count -42", "ratio x100 25", "ratio is no int 0", "input id length 2", "name camera-1", "flag 1",
+            "counts 3", "counts[last] 3", "ratios 2", "ratios[0] x100 50", "flags 2", "flags[1] 0", "names a|bc|",
+        ]
+        for line in lines {
             #expect(logged.contains { $0.hasSuffix("runtime/forward: \(line)") }, "\(line): \(result.stdout)")
         }
     }
 
-    /// A guest sends with a shape and parameters of its own (apus.set_shape, set_int, set_float,
-    /// set_string), and the next operator reads them.
+    /// A guest sends with a shape and parameters of its own, of every type (apus.set_shape and the
+    /// set_ functions), and the next operator reads them.
     @Test func aGuestSendsWithItsOwnShapeAndParameters() throws {
         let harness = try RunHarness(
             dataflow: """
@@ -121,7 +145,11 @@ import Testing
         try harness.start()
         let result = try harness.wait(timeout: 120)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
-        for line in ["rank 2", "dim0 1", "dim1 1", "count -42", "ratio x100 25", "name wasm"] {
+        let lines = [
+            "rank 2", "dim0 1", "dim1 1", "count -42", "ratio x100 25", "name wasm", "flag 1", "counts 3", "counts[last] -9", "ratios 2",
+            "ratios[0] x100 150", "flags 2", "flags[1] 1", "names ab||cde|",
+        ]
+        for line in lines {
             #expect(result.stdout.contains("runtime/inspect: \(line)\n"), "\(line): \(result.stdout)")
         }
         harness.expectClean()
@@ -191,6 +219,12 @@ import Testing
 
     @Test func sendingOnAnUndeclaredOutputStopsTheGuest() throws {
         expectContained(try run("-DUNDECLARED"), "sent on output 'elsewhere', which it does not declare")
+    }
+
+    @Test func pointersOutsideItsMemoryStopTheGuest() throws {
+        let result = try run("-DBAD_POINTER")
+        expectContained(result, "passed memory outside its linear memory (2147483632+")
+        #expect(!result.stdout.contains("was accepted"), "\(result.stdout)")
     }
 
     @Test func anImportThatIsNotGrantedIsRefusedAtLoad() throws {

@@ -2,9 +2,11 @@
  * output `out`, with its element type (with -DFORWARD, with all its metadata). Built with one of these, it misbehaves on its third input:
  * -DLOOP loops for ever (fuel ends it), -DOUT_OF_BOUNDS stores far outside its memory,
  * -DGROW grows its memory by 256 MiB, -DUNDECLARED sends on an output it does not declare,
- * -DUNGRANTED imports a function it is not granted, -DNO_ON_EVENT exports no apus_on_event.
- * -DINSPECT logs the shape and the `count`, `ratio` and `name` parameters of what it gets;
- * -DANNOTATE sends with a shape {1, length / 8} (an int64 row) and those three parameters set. */
+ * -DUNGRANTED imports a function it is not granted, -DNO_ON_EVENT exports no apus_on_event,
+ * -DBAD_POINTER hands host functions pointers outside its memory.
+ * -DINSPECT logs the shape and the `count`, `ratio`, `name`, `flag`, `counts`, `ratios`, `flags` and
+ * `names` parameters of what it gets; -DANNOTATE sends with a shape {1, length / 8} (an int64
+ * row) and those parameters set. */
 #include <apus_wasm.h>
 
 APUS_WASM_INPUT_BUFFER
@@ -63,6 +65,28 @@ APUS_WASM_EXPORT("apus_on_event") int32_t apus_on_event(const unsigned char *dat
     int32_t named = apus_param_string("name", 4, line + 5, 16);
     if (named >= 0 && named <= 16)
         apus_log(line, 5 + (uint32_t)named);
+    int32_t flag;
+    if (apus_param_bool("flag", 4, &flag) == 0)
+        log_number("flag", 4, flag);
+    int64_t ints[4];
+    int32_t listed = apus_param_ints("counts", 6, ints, 4);
+    if (listed >= 0)
+        log_number("counts", 6, listed), log_number("counts[last]", 12, ints[listed - 1]);
+    double floats[4];
+    listed = apus_param_floats("ratios", 6, floats, 4);
+    if (listed >= 0)
+        log_number("ratios", 6, listed), log_number("ratios[0] x100", 14, (int64_t)(floats[0] * 100));
+    uint8_t bools[4];
+    listed = apus_param_bools("flags", 5, bools, 4);
+    if (listed >= 0)
+        log_number("flags", 5, listed), log_number("flags[1]", 8, bools[1]);
+    char strings[24] = "names ";
+    listed = apus_param_strings("names", 5, strings + 6, 16);
+    if (listed >= 0 && listed <= 16) {
+        for (int i = 6; i < 6 + listed; i++)
+            strings[i] = strings[i] == 0 ? '|' : strings[i];
+        apus_log(strings, 6 + (uint32_t)listed);
+    }
 #endif
 #ifdef ANNOTATE
     uint64_t annotated[2] = {1, length / 8}; /* the tests send one int64 */
@@ -70,6 +94,14 @@ APUS_WASM_EXPORT("apus_on_event") int32_t apus_on_event(const unsigned char *dat
     apus_set_int("count", 5, -42);
     apus_set_float("ratio", 5, 0.25);
     apus_set_string("name", 4, "wasm", 4);
+    apus_set_bool("flag", 4, 1);
+    int64_t ints[3] = {7, 8, -9};
+    apus_set_ints("counts", 6, ints, 3);
+    double floats[2] = {1.5, -2};
+    apus_set_floats("ratios", 6, floats, 2);
+    uint8_t bools[2] = {0, 1};
+    apus_set_bools("flags", 5, bools, 2);
+    apus_set_strings("names", 5, "ab\0\0cde", 7); /* "ab", "", "cde" */
 #endif
     if (seen == 3) {
 #if defined(LOOP)
@@ -86,6 +118,11 @@ APUS_WASM_EXPORT("apus_on_event") int32_t apus_on_event(const unsigned char *dat
         apus_send("elsewhere", 9, data, length, apus_element_type());
 #elif defined(UNGRANTED)
         fd_write(1, 0, 0, 0);
+#elif defined(BAD_POINTER)
+        int64_t *outside = (int64_t *)0x7ffffff0;
+        if (apus_param_ints((const char *)outside, 6, outside, 4) != -2)
+            apus_log("a pointer outside its memory was accepted", 41);
+        apus_set_strings("names", 5, (const char *)outside, 1u << 20);
 #endif
     }
 #ifdef FORWARD
