@@ -49,9 +49,13 @@ let package = Package(
             swiftSettings: crossModuleOptimization
         ),
         .systemLibrary(name: "CApusHeader"),
+        // libffi (libffi-dev): Numba operators call functions whose signature is read at run time.
+        .systemLibrary(name: "CLibFFI", providers: [.apt(["libffi-dev"])]),
         .target(
             name: "ApusCAPI",
-            dependencies: ["ApusNode", "ApusTransport", "CApusHeader", "CApusSys", .product(name: "WasmKit", package: "WasmKit")],
+            dependencies: [
+                "ApusNode", "ApusTransport", "CApusHeader", "CApusSys", "CLibFFI", .product(name: "WasmKit", package: "WasmKit"),
+            ],
             exclude: ["exports.map"],
             linkerSettings: [
                 // Export the C API and nothing else: no Swift symbols, no shim functions.

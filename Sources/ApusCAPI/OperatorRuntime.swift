@@ -4,6 +4,7 @@
 // Threads: operators that feed one another (one's output is another's input) form a group and
 // share a thread, since a message between them then needs no hand-off; groups with no edge between
 // them run on threads of their own, so a slow operator never delays the events of another group.
+// A Python operator is a group of its own: a busy one holds the GIL, and no other operator waits.
 // With one group, the receiving thread runs it: no hand-off at all.
 @_spi(CAPI) import ApusNode
 import ApusTransport
@@ -109,15 +110,15 @@ enum OperatorRuntime {
         }
         let qualified = getenv("APUS_OPERATOR_QUALIFIED").map { String(cString: $0) } != "0"
         apussys_install_crash_report()
-        let node: Node
+        // The operators load before the node says it is ready, so timers start once they have.
+        var runtime: Runtime?
         do {
-            node = try Node()
+            _ = try Node(beforeStart: { node in runtime = Runtime(node: node, specs: specs, qualified: qualified) })
         } catch {
             writeLine(2, "apus-operator-runtime: \(error)")
             return 1
         }
-        let runtime = Runtime(node: node, specs: specs, qualified: qualified)
-        return runtime.run()
+        return runtime!.run()
     }
 }
 
@@ -142,14 +143,15 @@ final class Runtime: @unchecked Sendable {
             guard qualified, let slash = id.firstIndex(of: "/") else { return id }
             return String(id[id.index(after: slash)...])
         }
-        // Groups: operators joined by an edge inside this node (union-find over the operators).
+        // Groups: operators joined by an edge inside this node (union-find over the operators). A
+        // Python operator has a thread of its own: while it runs Python, nothing else waits for it.
         var parent = Array(specs.indices)
         func root(_ index: Int) -> Int { parent[index] == index ? index : root(parent[index]) }
-        for (consumer, spec) in specs.enumerated() {
+        for (consumer, spec) in specs.enumerated() where spec.kind != "python" {
             for (input, source) in node.inputSources.enumerated() where belongs(node.inputIDs[input], to: spec.id) {
                 guard source.hasPrefix("\(node.id)/") else { continue }
                 let output = String(source.dropFirst(node.id.count + 1))
-                if let producer = specs.indices.first(where: { belongs(output, to: specs[$0].id) }) {
+                if let producer = specs.indices.first(where: { belongs(output, to: specs[$0].id) }), specs[producer].kind != "python" {
                     parent[root(consumer)] = root(producer)
                 }
             }
@@ -168,6 +170,12 @@ final class Runtime: @unchecked Sendable {
                 case "wasm":
                     instance = try WasmOperator(
                         path: spec.location, view: view, fuelPerEvent: spec.fuelPerEvent, memoryLimit: spec.memoryLimit)
+                case "python":
+                    instance = try PythonOperator(path: spec.location, id: spec.id, view: view, handle: handle)
+                case "numba":
+                    instance = try NumbaOperator(
+                        path: spec.location, function: spec.function, id: spec.id, parameters: spec.parameters.map { ($0.name, $0.value) },
+                        view: view)
                 default:
                     throw OperatorLoadError(description: "operator kind '\(spec.kind)' is not one this runtime runs")
                 }

@@ -25,9 +25,9 @@ extension Supervisor {
         }
     }
 
-    /// Builds the apus Python module for the Python nodes, if there are any (see `PythonBinding`).
+    /// Builds the apus Python module for the Python nodes and operators, if there are any (see `PythonBinding`).
     func preparePython() {
-        guard plan.nodes.contains(where: { $0.descriptor.isPython }) else { return }
+        guard plan.nodes.contains(where: { $0.descriptor.usesPython }) else { return }
         let installation: Installation
         do {
             installation = try Installation.locate()
@@ -39,7 +39,7 @@ extension Supervisor {
             pythonPath = try PythonBinding(
                 python: python, installation: installation, environment: nodeEnvironmentBase(), directory: plan.dataflow.directory
             ).prepare()
-            if options.doraPython { doraPythonPath = installation.pythonSource + "/compat" }
+            doraPythonPath = installation.pythonSource + "/compat"
         } catch {
             // Python nodes that do not import apus still run; the others fail on the import, after this note.
             console.note("\(error)")
@@ -96,7 +96,9 @@ extension Supervisor {
                 OperatorSpec(
                     kind: described.kind.name, id: described.id, location: described.kind.resolvedPath,
                     fuelPerEvent: described.limits?.fuelPerEvent ?? 0, memoryLimit: described.limits?.memory ?? 0,
-                    restartPolicy: described.restartPolicy.rawValue, maxRestarts: UInt64(described.maxRestarts))
+                    restartPolicy: described.restartPolicy.rawValue, maxRestarts: UInt64(described.maxRestarts),
+                    function: described.kind.function,
+                    parameters: described.params.map { .init(name: $0.name, value: $0.value.description) })
             }
             operators = [
                 (OperatorSpec.environmentName, OperatorSpec.encode(specs)),
@@ -109,19 +111,18 @@ extension Supervisor {
                 ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
                 ("APUS_DATAFLOW", plan.dataflow.file),
             ] + operators)
-        if descriptor.isPython {
-            arguments = [python, "-u"] + arguments
-            if let pythonPath {
-                // First on the path, before whatever the environment or the node's env had.
-                var folders = [pythonPath]
-                let variable = environmentValue(environment, "APUS_DORA_PYTHON")
-                if let doraPythonPath, !["0", "false", "no", "off"].contains(variable?.lowercased() ?? "") {
-                    folders.insert(doraPythonPath, at: 0)
-                }
-                let inherited = environmentValue(environment, "PYTHONPATH") ?? ""
-                if !inherited.isEmpty { folders.append(inherited) }
-                environment = mergeEnvironment(environment, [("PYTHONPATH", folders.joined(separator: ":"))])
-            }
+        if descriptor.isPython { arguments = [python, "-u"] + arguments }
+        if descriptor.usesPython, let pythonPath {
+            // First on the path, before whatever the environment or the node's env had. Python
+            // operators always get Apus's dora module: it is their API (class Operator, DoraStatus).
+            var folders = [pythonPath]
+            let variable = environmentValue(environment, "APUS_DORA_PYTHON")
+            let doraWanted =
+                descriptor.isRuntime || (options.doraPython && !["0", "false", "no", "off"].contains(variable?.lowercased() ?? ""))
+            if let doraPythonPath, doraWanted { folders.insert(doraPythonPath, at: 0) }
+            let inherited = environmentValue(environment, "PYTHONPATH") ?? ""
+            if !inherited.isEmpty { folders.append(inherited) }
+            environment = mergeEnvironment(environment, [("PYTHONPATH", folders.joined(separator: ":")), ("APUS_PYTHON", python)])
         }
         let daemonEnd: ControlChannel
         let nodeEnd: ControlChannel

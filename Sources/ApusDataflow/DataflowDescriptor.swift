@@ -97,6 +97,8 @@ public struct NodeDescriptor: Sendable, Equatable {
 
     /// A node that hosts operators instead of running a program of its own.
     public var isRuntime: Bool { !operators.isEmpty }
+    /// Whether it runs Python: a Python node, or a runtime node with Python or Numba operators.
+    public var usesPython: Bool { isPython || operators.contains { $0.kind.usesPython } }
 
     /// What its inputs and outputs are called inside the node for operator `name`'s `id`.
     public func qualified(_ id: String, of name: String) -> String {
@@ -118,18 +120,38 @@ public struct OperatorDescriptor: Sendable, Equatable {
         case sharedLibrary(path: String, resolvedPath: String)
         /// A WebAssembly module, run sandboxed: as written, and made absolute.
         case wasm(path: String, resolvedPath: String)
+        /// A Python file with dora's `class Operator`, run in the runtime's embedded CPython.
+        case python(path: String, resolvedPath: String)
+        /// A numba `@cfunc` (`module.py:function`), called through its address.
+        case numba(path: String, resolvedPath: String, function: String)
 
         public var name: String {
             switch self {
             case .sharedLibrary: "shared-library"
             case .wasm: "wasm"
+            case .python: "python"
+            case .numba: "numba"
             }
         }
 
         /// Where its code is, absolute.
         public var resolvedPath: String {
             switch self {
-            case .sharedLibrary(_, let path), .wasm(_, let path): path
+            case .sharedLibrary(_, let path), .wasm(_, let path), .python(_, let path), .numba(_, let path, _): path
+            }
+        }
+
+        /// A Numba operator's function ("" for other kinds).
+        public var function: String {
+            if case .numba(_, _, let function) = self { return function }
+            return ""
+        }
+
+        /// Whether it runs in the embedded Python interpreter (and needs the apus module).
+        public var usesPython: Bool {
+            switch self {
+            case .python, .numba: true
+            default: false
             }
         }
     }
@@ -164,6 +186,9 @@ public struct OperatorDescriptor: Sendable, Equatable {
     /// process, whose node's restart_policy applies), and how many times (0: no limit).
     public var restartPolicy: RestartPolicy = .never
     public var maxRestarts: Int = 0
+    /// A Numba operator's scalar arguments by name (`params:`), in the order written: each a
+    /// bool, int or float.
+    public var params: [EnvVariable] = []
     /// Its own input and output ids (the node's are qualified: see `NodeDescriptor.qualified`).
     public var inputs: [String]
     public var outputs: [String]

@@ -85,13 +85,13 @@ extension DataflowLoader {
 
     /// Whether an operator's library `file` (absolute; `written` as in the file) is there; not
     /// looked for when a build step makes it (the runtime names it if it is still missing).
-    func lookUpLibrary(_ file: String, written: String, hasBuild: Bool) -> LibraryLookup {
+    func lookUpLibrary(_ file: String, written: String, hasBuild: Bool, what: String = "library") -> LibraryLookup {
         guard checksPaths, !hasBuild else { return .found }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else {
-            return .problem("library '\(written)' not found (looked for '\(file)')")
+            return .problem("\(what) '\(written)' not found (looked for '\(file)')")
         }
-        return isDirectory.boolValue ? .problem("'\(written)' is a folder, not a library ('\(file)')") : .found
+        return isDirectory.boolValue ? .problem("'\(written)' is a folder, not a \(what) ('\(file)')") : .found
     }
 }
 

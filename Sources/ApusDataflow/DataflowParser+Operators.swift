@@ -4,11 +4,11 @@ import Yams
 
 extension DataflowParser {
     static let operatorKeys = [
-        "id", "name", "description", "build", "shared-library", "wasm", "limits", "restart_policy", "max_restarts", "inputs", "outputs",
+        "id", "name", "description", "build", "shared-library", "wasm", "python", "numba", "limits", "params", "restart_policy",
+        "max_restarts", "inputs", "outputs",
     ]
+    static let operatorKinds = ["shared-library", "wasm", "python", "numba"]
     static let limitKeys = ["fuel_per_event", "memory"]
-    /// Kinds of operator dora has that Apus does not run (yet): refused by name.
-    static let unsupportedOperatorKinds: Set = ["python"]
     /// Node keys that make no sense next to `operators`: a runtime node runs its operators.
     static let programOnlyKeys = ["path", "args", "inputs", "outputs", "send_stdout_as"]
 
@@ -34,7 +34,10 @@ extension DataflowParser {
         var firstLine: [String: Int] = [:]
         for (index, item) in items.enumerated() {
             guard case .mapping(let mapping) = item else {
-                report(item, keyScope, "expected a mapping with 'id' and 'shared-library', found \(item.kindDescription)")
+                report(
+                    item, keyScope,
+                    "expected a mapping with 'id' and its kind (\(Self.operatorKinds.joined(separator: ", "))), found \(item.kindDescription)"
+                )
                 continue
             }
             guard var parsed = parseOperator(mapping, at: item, label: "#\(index + 1)", scope: scope, nodeIndex: nodeIndex)
@@ -72,6 +75,7 @@ extension DataflowParser {
         var inputs: [(InputDescriptor, PendingSource?)] = []
         var kinds: [(key: String, value: Node)] = []
         var limitsNode: Node?
+        var paramsNode: Node?
         var restartNodes: [Node] = []
         for (keyNode, value) in mapping {
             guard let key = mappingKey(keyNode, scope) else { continue }
@@ -90,8 +94,11 @@ extension DataflowParser {
                 described.inputs = inputs.map(\.0.id)
             case "outputs":
                 described.outputs = parseOutputs(value, keyScope)
-            case "shared-library", "wasm":
+            case "shared-library", "wasm", "python", "numba":
                 kinds.append((key, value))
+            case "params":
+                paramsNode = value
+                described.params = parseOperatorParams(value, keyScope)
             case "limits":
                 limitsNode = value
                 described.limits = parseLimits(value, keyScope)
@@ -102,24 +109,31 @@ extension DataflowParser {
                 restartNodes.append(value)
                 if let count = integer(value, keyScope, minimum: 0) { described.maxRestarts = Int(count) }
             default:
-                if Self.unsupportedOperatorKinds.contains(key) {
-                    report(keyNode, scope, "operator kind '\(key)' is not supported by Apus yet (use 'shared-library' or 'wasm')")
-                    kinds.append((key, value))
-                } else {
-                    report(keyNode, scope, "unknown key '\(key)' (valid keys: \(Self.operatorKeys.joined(separator: ", ")))")
-                }
+                report(keyNode, scope, "unknown key '\(key)' (valid keys: \(Self.operatorKeys.joined(separator: ", ")))")
             }
         }
         switch kinds.count {
         case 0:
-            report(item, scope, "missing its kind: one of 'shared-library', 'python' or 'wasm'")
+            report(item, scope, "missing its kind: one of \(Self.operatorKinds.map { "'\($0)'" }.joined(separator: ", "))")
         case 1:
-            let kindScope = scope.with("key '\(kinds[0].key)'")
-            if kinds[0].key == "shared-library", let path = text(kinds[0].value, kindScope) {
-                described.kind = sharedLibrary(path, at: kinds[0].value, kindScope, hasBuild: described.build != nil)
-            } else if kinds[0].key == "wasm", let path = text(kinds[0].value, kindScope) {
-                described.kind = wasmModule(path, at: kinds[0].value, kindScope, hasBuild: described.build != nil)
-                if described.limits == nil { described.limits = OperatorDescriptor.WasmLimits() }
+            let (key, value) = kinds[0]
+            let kindScope = scope.with("key '\(key)'")
+            let hasBuild = described.build != nil
+            if key == "python" {
+                if let path = pythonSource(value, kindScope) {
+                    described.kind = .python(path: path, resolvedPath: sourceFile(path, at: value, kindScope, hasBuild: hasBuild))
+                }
+            } else if let path = text(value, kindScope) {
+                switch key {
+                case "shared-library":
+                    described.kind = sharedLibrary(path, at: value, kindScope, hasBuild: hasBuild)
+                case "wasm":
+                    described.kind = .wasm(
+                        path: path, resolvedPath: sourceFile(path, at: value, kindScope, hasBuild: hasBuild, what: "module"))
+                    if described.limits == nil { described.limits = OperatorDescriptor.WasmLimits() }
+                default:
+                    if let kind = numbaFunction(path, at: value, kindScope, hasBuild: hasBuild) { described.kind = kind }
+                }
             }
         default:
             report(kinds[1].value, scope, "an operator has one kind; found \(kinds.map { "'\($0.key)'" }.joined(separator: " and "))")
@@ -132,6 +146,12 @@ extension DataflowParser {
                 )
             }
             described.restartPolicy = .never
+        }
+        if let paramsNode, kinds.first?.key != "numba" {
+            report(
+                paramsNode, scope.with("key 'params'"), "params apply to 'numba' operators only (they fill the function's scalar arguments)"
+            )
+            described.params = []
         }
         if let limitsNode, kinds.first?.key != "wasm" {
             report(limitsNode, scope.with("key 'limits'"), "limits apply to 'wasm' operators only; a shared library runs unsandboxed")
@@ -160,18 +180,88 @@ extension DataflowParser {
         return .sharedLibrary(path: path, resolvedPath: file)
     }
 
-    /// A Wasm module: the path as written, relative to the dataflow folder. Looked for unless a
-    /// build step will make it.
-    mutating func wasmModule(_ path: String, at value: Node, _ scope: Scope, hasBuild: Bool) -> OperatorDescriptor.Kind {
+    /// A file the operator's code is in (a Wasm module, a Python file): made absolute against the
+    /// dataflow folder, and looked for unless a build step will make it.
+    mutating func sourceFile(_ path: String, at value: Node, _ scope: Scope, hasBuild: Bool, what: String = "file") -> String {
         guard !path.isEmpty else {
             report(value, scope, "must not be empty")
-            return .wasm(path: path, resolvedPath: "")
+            return ""
         }
         let file = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: directory + "/")).standardizedFileURL.path
-        if case .problem(let message) = loader.lookUpLibrary(file, written: path, hasBuild: hasBuild) {
-            report(value, scope, message.replacingOccurrences(of: "library '", with: "module '"))
+        if case .problem(let message) = loader.lookUpLibrary(file, written: path, hasBuild: hasBuild, what: what) {
+            report(value, scope, message)
         }
-        return .wasm(path: path, resolvedPath: file)
+        return file
+    }
+
+    /// `python: op.py`, or dora's long form `python: {source: op.py}`.
+    mutating func pythonSource(_ value: Node, _ scope: Scope) -> String? {
+        guard case .mapping(let mapping) = value else { return text(value, scope) }
+        var source: String?
+        for (keyNode, item) in mapping {
+            guard let key = mappingKey(keyNode, scope) else { continue }
+            switch key {
+            case "source":
+                source = text(item, scope.with("key 'source'"))
+            case "conda_env":
+                report(
+                    keyNode, scope,
+                    "conda_env is not supported: Python operators run in the Python that Python nodes use ($APUS_PYTHON, else python3)")
+            default:
+                report(keyNode, scope, "unknown key '\(key)' (valid keys: source)")
+            }
+        }
+        if source == nil, mapping["source"] == nil { report(value, scope, "missing required key 'source'") }
+        return source
+    }
+
+    /// `numba: module.py:function`.
+    mutating func numbaFunction(_ written: String, at value: Node, _ scope: Scope, hasBuild: Bool) -> OperatorDescriptor.Kind? {
+        guard let colon = written.lastIndex(of: ":"), colon != written.startIndex else {
+            report(
+                value, scope, "'\(written)' is not MODULE:FUNCTION (a Python file and the name of a numba @cfunc in it, e.g. ops.py:scale)")
+            return nil
+        }
+        let path = String(written[..<colon])
+        let function = String(written[written.index(after: colon)...])
+        guard Self.isPythonIdentifier(function) else {
+            report(value, scope, "'\(function)' is not a Python function name (in '\(written)')")
+            return nil
+        }
+        return .numba(path: path, resolvedPath: sourceFile(path, at: value, scope, hasBuild: hasBuild), function: function)
+    }
+
+    static func isPythonIdentifier(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first == "_" || first.properties.isXIDStart else { return false }
+        return name.unicodeScalars.allSatisfy { $0 == "_" || $0.properties.isXIDContinue }
+    }
+
+    /// `params: {gain: 0.5, taps: 8, invert: false}`: a Numba function's scalar arguments by name.
+    mutating func parseOperatorParams(_ value: Node, _ scope: Scope) -> [EnvVariable] {
+        guard case .mapping(let mapping) = value else {
+            report(value, scope, "expected a mapping of argument names to numbers or bools, found \(value.kindDescription)")
+            return []
+        }
+        var params: [EnvVariable] = []
+        for (keyNode, item) in mapping {
+            guard let name = mappingKey(keyNode, scope) else { continue }
+            guard Self.isPythonIdentifier(name) else {
+                report(keyNode, scope, "'\(name)' is not a Python argument name")
+                continue
+            }
+            let itemScope = scope.with("'\(name)'")
+            guard case .scalar(let scalar) = item else {
+                report(item, itemScope, "expected a number or bool, found \(item.kindDescription)")
+                continue
+            }
+            switch ScalarValue(scalar) {
+            case .bool(let flag): params.append(EnvVariable(name: name, value: .bool(flag)))
+            case .int(let number): params.append(EnvVariable(name: name, value: .int(number)))
+            case .float(let number) where number.isFinite: params.append(EnvVariable(name: name, value: .float(number)))
+            default: report(item, itemScope, "expected a number or bool, found '\(scalar.string)'")
+            }
+        }
+        return params
     }
 
     /// `limits: {fuel_per_event: N, memory: 64MiB}`: each optional, each bounded.

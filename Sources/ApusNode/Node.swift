@@ -66,6 +66,13 @@ public final class Node: @unchecked Sendable {
     /// Joins the dataflow this process was started in, as `apus run` set up its environment.
     /// Returns once every node of the dataflow is connected (timers start then).
     public convenience init() throws(NodeError) {
+        try self.init(beforeStart: nil)
+    }
+
+    /// Joins like `init()`, and runs `prepare` once the node is set up but before it tells the
+    /// coordinator it is ready: the operator runtime loads its operators there, so timers wait
+    /// for them (a Numba operator compiles for a while) as they wait for a node's imports.
+    @_spi(CAPI) public convenience init(beforeStart prepare: ((Node) -> Void)?) throws(NodeError) {
         guard !joinedDataflow.load(ordering: .acquiring) else { throw .alreadyJoined }
         guard let id = getenv("APUS_NODE_ID").map({ String(cString: $0) }),
             let fdText = getenv("APUS_CONTROL_FD").map({ String(cString: $0) }), let fd = Int32(fdText), fd >= 0,
@@ -77,10 +84,10 @@ public final class Node: @unchecked Sendable {
         guard !joinedDataflow.exchange(true, ordering: .acquiringAndReleasing) else { throw .alreadyJoined }
         unsetenv("APUS_CONTROL_FD")
         apussys_line_buffer_stdout()
-        try self.init(id: id, channel: ControlChannel(adopting: fd))
+        try self.init(id: id, channel: ControlChannel(adopting: fd), prepare: prepare)
     }
 
-    init(id: String, channel: ControlChannel) throws(NodeError) {
+    init(id: String, channel: ControlChannel, prepare: ((Node) -> Void)? = nil) throws(NodeError) {
         self.channel = channel
         do {
             try channel.send(.hello(node: id, pid: Int(getpid())))
@@ -124,6 +131,7 @@ public final class Node: @unchecked Sendable {
                 try channel.send(.pool(producer: producer, index: pool.index, layout: pool.layout), fds: [pool.data.fd, pool.control.fd])
             }
             publisher.edgeReplacementWait = { bit, deadline in box.node?.awaitReplacedEdge(bit: bit, deadline: deadline) }
+            prepare?(self)
             try channel.send(.ready)
             // Wait for the start barrier; a STOP before it (the run is stopping) ends the wait too.
             while !started, !pending.contains(where: \.isStop) {

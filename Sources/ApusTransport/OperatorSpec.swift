@@ -16,11 +16,27 @@ public struct OperatorSpec: Sendable, Equatable {
     /// how many times at most (0: no limit).
     public var restartPolicy: String
     public var maxRestarts: UInt64
+    /// A Numba operator's function in its module ("" for other kinds).
+    public var function: String
+    /// A Numba operator's `params:`, by argument name, each value as text (true, false, or a number).
+    public var parameters: [Parameter]
+
+    public struct Parameter: Sendable, Equatable {
+        public var name: String
+        public var value: String
+
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
 
     public init(
         kind: String, id: String, location: String, fuelPerEvent: UInt64 = 0, memoryLimit: UInt64 = 0, restartPolicy: String = "never",
-        maxRestarts: UInt64 = 0
+        maxRestarts: UInt64 = 0, function: String = "", parameters: [Parameter] = []
     ) {
+        self.function = function
+        self.parameters = parameters
         self.restartPolicy = restartPolicy
         self.maxRestarts = maxRestarts
         self.kind = kind
@@ -30,14 +46,15 @@ public struct OperatorSpec: Sendable, Equatable {
         self.memoryLimit = memoryLimit
     }
 
-    static let fieldCount = 7
+    static let fieldCount = 9
 
-    /// Each field as `LENGTH:BYTES` (UTF-8 lengths), seven per operator: any byte may appear in a path.
+    /// Each field as `LENGTH:BYTES` (UTF-8 lengths), nine per operator: any byte may appear in a path.
+    /// Parameters are one field, `name=value` lines (names are identifiers, values have no newline).
     public static func encode(_ specs: [OperatorSpec]) -> String {
         specs.map { spec in
             [
                 spec.kind, spec.id, spec.location, String(spec.fuelPerEvent), String(spec.memoryLimit), spec.restartPolicy,
-                String(spec.maxRestarts),
+                String(spec.maxRestarts), spec.function, spec.parameters.map { "\($0.name)=\($0.value)" }.joined(separator: "\n"),
             ]
             .map { "\($0.utf8.count):\($0)" }.joined()
         }.joined()
@@ -64,10 +81,15 @@ public struct OperatorSpec: Sendable, Equatable {
         for start in stride(from: 0, to: fields.count, by: fieldCount) {
             guard let fuel = UInt64(fields[start + 3]), let memory = UInt64(fields[start + 4]), let restarts = UInt64(fields[start + 6])
             else { return nil }
+            var parameters: [Parameter] = []
+            for line in fields[start + 8].split(separator: "\n") {
+                guard let equals = line.firstIndex(of: "=") else { return nil }
+                parameters.append(Parameter(name: String(line[..<equals]), value: String(line[line.index(after: equals)...])))
+            }
             specs.append(
                 OperatorSpec(
                     kind: fields[start], id: fields[start + 1], location: fields[start + 2], fuelPerEvent: fuel, memoryLimit: memory,
-                    restartPolicy: fields[start + 5], maxRestarts: restarts))
+                    restartPolicy: fields[start + 5], maxRestarts: restarts, function: fields[start + 7], parameters: parameters))
         }
         return specs
     }

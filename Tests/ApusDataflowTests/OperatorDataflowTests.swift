@@ -74,7 +74,7 @@ import Testing
                         build: make
                         shared-library: x
                       - id: b
-                        python: op.py
+                        python: {file: op.py}
                       - id: c
                       - id: d
                         shared-library: x
@@ -86,11 +86,12 @@ import Testing
                     "3:5: node 'runtime': key 'path' does not go with 'operators': a runtime node's inputs and outputs are its operators'",
                     "6:25: node 'runtime': operator 'a': key 'shared-library': library 'missing/thing' not found (looked for '\(Fixtures.url.path)/missing/libthing.so')",
                     "7:13: node 'runtime': operator 'a': duplicate operator id (first used at line 5)",
-                    "11:9: node 'runtime': operator 'b': operator kind 'python' is not supported by Apus yet (use 'shared-library' or 'wasm')",
-                    "12:9: node 'runtime': operator 'c': missing its kind: one of 'shared-library', 'python' or 'wasm'",
+                    "11:17: node 'runtime': operator 'b': key 'python': missing required key 'source'",
+                    "11:18: node 'runtime': operator 'b': key 'python': unknown key 'file' (valid keys: source)",
+                    "12:9: node 'runtime': operator 'c': missing its kind: one of 'shared-library', 'wasm', 'python', 'numba'",
                     "15:15: node 'runtime': operator 'd': an operator has one kind; found 'shared-library' and 'wasm'",
-                    "16:9: node 'runtime': operator 'd': unknown key 'colour' (valid keys: id, name, description, build, shared-library, wasm, limits, restart_policy, max_restarts, inputs, outputs)",
-                    "17:9: node 'runtime': key 'operators': expected a mapping with 'id' and 'shared-library', found the string 'just-a-string'",
+                    "16:9: node 'runtime': operator 'd': unknown key 'colour' (valid keys: id, name, description, build, shared-library, wasm, python, numba, limits, params, restart_policy, max_restarts, inputs, outputs)",
+                    "17:9: node 'runtime': key 'operators': expected a mapping with 'id' and its kind (shared-library, wasm, python, numba), found the string 'just-a-string'",
                     "18:5: node 'runtime': key 'operator' and key 'operators' do not go together; use one",
                 ])
     }
@@ -174,6 +175,71 @@ import Testing
                 """) == [
                     "7:23: node 'runtime': operator 'native': restart_policy and max_restarts apply to 'wasm' operators; "
                         + "others share their process, whose node's restart_policy applies"
+                ])
+    }
+
+    @Test func pythonAndNumbaOperatorsAndTheirParams() throws {
+        let dataflow = try Fixtures.load(
+            """
+            nodes:
+              - id: dsp
+                operators:
+                  - id: stats
+                    build: make stats.py
+                    python: ops/stats.py
+                    inputs: { tick: apus/timer/millis/10 }
+                  - id: dora_style
+                    build: make
+                    python: { source: op.py }
+                    inputs: { tick: apus/timer/millis/10 }
+                  - id: gain
+                    build: make
+                    numba: ops/filters.py:gain
+                    params: { factor: 0.5, taps: 8, invert: false }
+                    inputs: { tick: apus/timer/millis/10 }
+            """)
+        let dsp = try #require(dataflow.node("dsp"))
+        #expect(dsp.usesPython && !dsp.isPython)
+        #expect(dsp.operators[0].kind == .python(path: "ops/stats.py", resolvedPath: "\(Fixtures.url.path)/ops/stats.py"))
+        #expect(dsp.operators[1].kind == .python(path: "op.py", resolvedPath: "\(Fixtures.url.path)/op.py"))
+        #expect(
+            dsp.operators[2].kind == .numba(path: "ops/filters.py", resolvedPath: "\(Fixtures.url.path)/ops/filters.py", function: "gain"))
+        #expect(dsp.operators[2].kind.function == "gain")
+        #expect(
+            dsp.operators[2].params == [
+                EnvVariable(name: "factor", value: .float(0.5)), EnvVariable(name: "taps", value: .int(8)),
+                EnvVariable(name: "invert", value: .bool(false)),
+            ])
+        #expect(
+            Fixtures.diagnostics(
+                """
+                nodes:
+                  - id: dsp
+                    operators:
+                      - id: a
+                        build: make
+                        numba: filters.py
+                      - id: b
+                        build: make
+                        numba: filters.py:not-a-name
+                      - id: c
+                        build: make
+                        numba: filters.py:gain
+                        params: { factor: fast, 2x: 1, list: [1, 2] }
+                      - id: d
+                        build: make
+                        python: op.py
+                        params: { factor: 1 }
+                      - id: e
+                        python: missing.py
+                """) == [
+                    "6:16: node 'dsp': operator 'a': key 'numba': 'filters.py' is not MODULE:FUNCTION (a Python file and the name of a numba @cfunc in it, e.g. ops.py:scale)",
+                    "9:16: node 'dsp': operator 'b': key 'numba': 'not-a-name' is not a Python function name (in 'filters.py:not-a-name')",
+                    "13:27: node 'dsp': operator 'c': key 'params': 'factor': expected a number or bool, found 'fast'",
+                    "13:33: node 'dsp': operator 'c': key 'params': '2x' is not a Python argument name",
+                    "13:46: node 'dsp': operator 'c': key 'params': 'list': expected a number or bool, found a list",
+                    "17:17: node 'dsp': operator 'd': key 'params': params apply to 'numba' operators only (they fill the function's scalar arguments)",
+                    "19:17: node 'dsp': operator 'e': key 'python': file 'missing.py' not found (looked for '\(Fixtures.url.path)/missing.py')",
                 ])
     }
 }

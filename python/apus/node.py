@@ -293,11 +293,14 @@ class Node:
     `next()` and iteration are for one thread at a time; `send_output`, `allocate`, `close_output`
     and `log` may be called from any thread."""
 
-    def __init__(self):
-        handle = lib.apus_node_init_from_env()
+    def __init__(self, _borrowed=None):
+        # _borrowed: the handle of a Python operator's view of its runtime node (apus.operators),
+        # which the runtime owns: `close` leaves it alone.
+        handle = lib.apus_node_init_from_env() if _borrowed is None else _borrowed
         if handle == ffi.NULL:
             raise _error()
         self._handle = handle
+        self._owned = _borrowed is None
         self.id = _text(lib.apus_node_id(handle))
         self.inputs = [_text(lib.apus_node_input_id(handle, i)) for i in range(lib.apus_node_input_count(handle))]
         # Where each input comes from: "node/output", or a timer such as "apus/timer/millis/100".
@@ -406,7 +409,8 @@ class Node:
         reported as failed."""
         if self._handle is not None:
             handle, self._handle = self._handle, None
-            lib.apus_node_free(handle)
+            if self._owned:
+                lib.apus_node_free(handle)
 
     def __enter__(self):
         return self

@@ -173,9 +173,10 @@ class _InputEvent(dict):
 class Node:
     """A dora node: `Node()` joins the dataflow `apus run` started this process in."""
 
-    def __init__(self, node_id=None, daemon_port=None):
+    def __init__(self, node_id=None, daemon_port=None, _apus_node=None):
+        # _apus_node: a Python operator's view of its runtime node (apus.operators makes it).
         try:
-            self._node = _ApusNode()
+            self._node = _ApusNode() if _apus_node is None else _apus_node
         except ApusError as error:
             raise _failure(error) from None
         if node_id is not None and node_id != self._node.id:
