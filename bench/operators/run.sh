@@ -10,14 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 messages="${1:-3000}"
-swift build -c release --product apus >/dev/null
-swift build -c release --product apus-operator-runtime >/dev/null
-swift build -c release --product ApusCAPI >/dev/null
-bin="$(swift build -c release --show-bin-path)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-flags="-std=gnu99 -O2 -Wall -Werror $("$bin/apus" config --cflags)"
-libs="$("$bin/apus" config --libs)"
+source bench/operators/prepare.sh
 for program in source sink stage_node noop_node; do
     cc $flags -o "$work/$program" "bench/operators/$program.c" $libs
 done
