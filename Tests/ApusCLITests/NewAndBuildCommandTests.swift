@@ -42,8 +42,29 @@ import Testing
         let result = try ApusCommand.run(["run", "counter/dataflow.yml", "--stop-after", "1.3s", "--no-color"], in: folder)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("[counter] input 'tick' -> sent 'message 1'"), "\(result.stdout)\n\(result.stderr)")
-        let refused = try ApusCommand.run(["new", "x", "--lang", "python", "--operator"], in: folder)
-        #expect(refused.status == 64 && refused.stderr.contains("--operator makes a C operator; use --lang c"), "\(refused.stderr)")
+        let refused = try ApusCommand.run(["new", "x", "--lang", "swift", "--operator"], in: folder)
+        #expect(refused.status == 64 && refused.stderr.contains("--operator makes a C, Python or Numba operator"), "\(refused.stderr)")
+    }
+
+    @Test func generatedPythonOperatorRuns() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let created = try ApusCommand.run(["new", "counter", "--lang", "python", "--operator", "--dataflow"], in: folder)
+        #expect(created.status == 0, "\(created.stderr)")
+        let result = try ApusCommand.run(["run", "counter/dataflow.yml", "--stop-after", "1.8s", "--no-color"], in: folder)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("[counter] input 'tick' -> sent 'message 1'"), "\(result.stdout)\n\(result.stderr)")
+    }
+
+    /// --lang numba: a @cfunc that halves float32 samples, and a Python node that feeds it and
+    /// prints what comes back.
+    @Test func generatedNumbaOperatorRuns() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let created = try ApusCommand.run(["new", "amp", "--lang", "numba", "--dataflow"], in: folder)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(exists("amp/amp.py") && exists("amp/samples.py"))
+        let result = try ApusCommand.run(["run", "amp/dataflow.yml", "--stop-after", "3s", "--no-color"], in: folder)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("[amp-samples] scaled: [0.5, 1.0, 1.5, 2.0]"), "\(result.stdout)\n\(result.stderr)")
     }
 
     @Test func generatedSwiftNodeBuildsAndRuns() throws {

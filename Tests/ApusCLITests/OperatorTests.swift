@@ -98,11 +98,7 @@ extension OperatorTests {
         let harness = try RunHarness(
             dataflow: """
                 nodes:
-                  - id: source
-                    path: \(RunHarness.testNode)
-                    args: --send 10 --on-tick
-                    inputs: { tick: apus/timer/millis/20 }
-                    outputs: [out]
+                \(RunHarness.tickingSource())
                   - id: runtime
                     operators:
                       - id: faulty
@@ -132,11 +128,7 @@ extension OperatorTests {
         let harness = try RunHarness(
             dataflow: """
                 nodes:
-                  - id: source
-                    path: \(RunHarness.testNode)
-                    args: --send 10 --on-tick
-                    inputs: { tick: apus/timer/millis/20 }
-                    outputs: [out]
+                \(RunHarness.tickingSource())
                   - id: runtime
                     operators:
                       - id: slow
@@ -157,10 +149,7 @@ extension OperatorTests {
         try harness.start()
         // The source has sent its last message (0.2 s after its first, when the slow one began
         // its 2 s): the fast operator's copy of it must follow at once, not after those 2 s.
-        try harness.waitForOutput("[source] events done", timeout: 60)
-        let sent = monotonicSeconds()
-        try harness.waitForOutput("[sink] got in 9", timeout: 10)
-        let delay = monotonicSeconds() - sent
+        let delay = try harness.seconds(from: "[source] events done", until: ["[sink] got in 9"])
         #expect(delay < 1.0, "the fast operator's last message came \(delay) s after it was sent")
         let result = try harness.wait(timeout: 60)
         #expect(result.status == 0, "\(result.stderr)")

@@ -11,6 +11,18 @@ final class RunHarness {
     static func binary(_ name: String) -> String { binaries.appendingPathComponent(name).path }
     static var testNode: String { binary("apus-test-node") }
 
+    /// The node `source` of a dataflow's `nodes:` list: apus-test-node sending `count` int64
+    /// messages on `out`, one per tick (its seq in the metadata).
+    static func tickingSource(count: Int = 10, millis: Int = 20) -> String {
+        """
+          - id: source
+            path: \(testNode)
+            args: --send \(count) --on-tick
+            inputs: { tick: apus/timer/millis/\(millis) }
+            outputs: [out]
+        """
+    }
+
     let folder: URL
     let tag = "apus-test-\(UUID().uuidString)"
     let shmBefore: Set<String>
@@ -59,8 +71,9 @@ final class RunHarness {
     }
 
     /// Starts `apus run dataflow.yml` with `arguments` in the dataflow's folder.
-    func start(_ arguments: [String] = [], file: String? = nil, in directory: URL? = nil) throws {
-        var environment = ProcessInfo.processInfo.environment
+    func start(_ arguments: [String] = [], file: String? = nil, in directory: URL? = nil, environment extra: [String: String] = [:]) throws
+    {
+        var environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
         environment["APUS_TEST_TAG"] = tag
         process = try Spawned.start(
             ApusCommand.binary.path, ["run", file ?? "dataflow.yml", "--no-color"] + arguments, directory: directory ?? folder,
@@ -102,6 +115,14 @@ final class RunHarness {
             usleep(20_000)
         }
         throw HarnessError("no output containing '\(text)' within \(timeout) s:\n\(output.stdout)\n\(output.stderr)")
+    }
+
+    /// Seconds from when `start` shows in the output until every line of `ends` does.
+    func seconds(from start: String, until ends: [String], timeout: Double = 10) throws -> Double {
+        try waitForOutput(start, timeout: 60)
+        let started = monotonicSeconds()
+        for end in ends { try waitForOutput(end, timeout: timeout) }
+        return monotonicSeconds() - started
     }
 
     func signal(_ number: Int32) {

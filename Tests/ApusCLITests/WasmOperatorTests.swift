@@ -16,11 +16,7 @@ import Testing
         let harness = try RunHarness(
             dataflow: """
                 nodes:
-                  - id: source
-                    path: \(RunHarness.testNode)
-                    args: --send 10 --on-tick
-                    inputs: { tick: apus/timer/millis/10 }
-                    outputs: [out]
+                \(RunHarness.tickingSource(millis: 10))
                   - id: runtime
                     operators:
                       - id: guest

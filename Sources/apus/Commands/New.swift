@@ -4,25 +4,29 @@ import Glibc
 
 struct New: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create a node in C, Python or Swift, or a C operator (and with --dataflow a dataflow that runs it).",
+        abstract:
+            "Create a node in C, Python or Swift, or an operator in C, Python or Numba (with --dataflow, and a dataflow that runs it).",
         discussion: """
             Makes the folder NAME with a node that, on each input, sends "message N" on its output \
             `out` and prints what it did. Without --dataflow it prints the lines to add to a dataflow \
             file; with it, NAME/dataflow.yml drives the node from a 500 ms timer: \
             `apus run NAME/dataflow.yml` builds and runs it. A Swift node depends on the ApusNode \
-            library of this apus's source tree. With --operator (C only) NAME is an operator instead: \
-            NAME/libNAME.so, loaded by a runtime node of the same name, whose output is NAME/out.
+            library of this apus's source tree. With --operator NAME is an operator instead, hosted by a \
+            runtime node of the same name whose output is NAME/out: in C, NAME/libNAME.so; in Python, \
+            NAME/NAME.py with dora's class Operator. --lang numba makes a Numba operator: NAME/NAME.py \
+            with a numba @cfunc that scales float32 samples, fed by NAME/samples.py, a Python node \
+            that prints what comes back.
             """
     )
 
     enum Language: String, ExpressibleByArgument, CaseIterable {
-        case c, python, swift
+        case c, python, swift, numba
     }
 
     @Argument(help: "The node's id and folder name (letters, digits, _ . -).")
     var name: String
 
-    @Option(help: "The node's language: c, python or swift.")
+    @Option(help: "The language: c, python or swift (a node or, with --operator, a C or Python operator), or numba (an operator).")
     var lang: Language
 
     @Flag(help: "Also write NAME/dataflow.yml around the node.")
@@ -30,7 +34,7 @@ struct New: ParsableCommand {
 
     @Flag(
         help: ArgumentHelp(
-            "Make an operator instead of a node (C only): a shared library that a runtime node loads, with Apus's operator ABI."
+            "Make an operator instead of a node: a C shared library with Apus's operator ABI, or a Python file with dora's class Operator."
         ))
     var `operator` = false
 
@@ -40,8 +44,9 @@ struct New: ParsableCommand {
             throw ValidationError("'\(name)' is not a node id: use letters, digits, _ . - (not first . or -)")
         }
         guard !["apus", "dora"].contains(name.lowercased()) else { throw ValidationError("'\(name)' is reserved") }
-        if `operator`, lang != .c {
-            throw ValidationError("--operator makes a C operator; use --lang c (Python and Wasm operators are not supported yet)")
+        if `operator`, lang == .swift {
+            throw ValidationError(
+                "--operator makes a C, Python or Numba operator; Swift code runs as a node (a Wasm operator: apus wasm-cc)")
         }
         if lang == .swift, name.first!.isNumber || name.contains(".") {
             throw ValidationError("a Swift node's name must not start with a digit or contain '.' (it names a Swift target)")
@@ -80,8 +85,24 @@ struct New: ParsableCommand {
             print(
                 template.node.replacingOccurrences(of: "    build: ", with: "    build: cd \(name) && ")
                     .replacingOccurrences(of: "    path: ", with: "    path: \(name)/")
-                    .replacingOccurrences(of: "shared-library: ", with: "shared-library: \(name)/"))
+                    .replacingOccurrences(of: "shared-library: ", with: "shared-library: \(name)/")
+                    .replacingOccurrences(of: "python: ", with: "python: \(name)/")
+                    .replacingOccurrences(of: "numba: ", with: "numba: \(name)/"))
         }
+    }
+
+    /// A runtime node of one operator, `kind` its kind line(s).
+    private func operatorEntry(_ kind: String, inputs source: String = "apus/timer/millis/500", output: String = "out") -> String {
+        """
+          - id: \(name)
+            operator:
+              id: \(name)
+              \(kind)
+              inputs:
+                \(source == "apus/timer/millis/500" ? "tick" : "samples"): \(source)
+              outputs: [\(output)]
+
+        """
     }
 
     /// The node's files and its entry in a dataflow file placed in the node's folder.
@@ -122,8 +143,23 @@ struct New: ParsableCommand {
                 ],
                 "  - id: \(name)\n    build: make\n    path: \(name)\n" + inputs
             )
+        case .python where `operator`:
+            return ([("\(name).py", pythonOperatorSource)], operatorEntry("python: \(name).py"))
         case .python:
             return ([("\(name).py", pythonSource)], "  - id: \(name)\n    path: \(name).py\n" + inputs)
+        case .numba:
+            let samples = """
+                  - id: \(name)-samples
+                    path: samples.py
+                    inputs:
+                      tick: apus/timer/millis/500
+                      scaled: \(name)/scaled
+                    outputs: [samples]
+
+                """
+            let entry = operatorEntry(
+                "numba: \(name).py:scale\n      params: { factor: 0.5 }", inputs: "\(name)-samples/samples", output: "scaled")
+            return ([("\(name).py", numbaSource), ("samples.py", numbaSamplesSource)], samples + entry)
         case .swift:
             let installation: Installation
             do {
@@ -157,115 +193,5 @@ struct New: ParsableCommand {
                 "  - id: \(name)\n    build: swift build --product \(name)\n    path: .build/debug/\(name)\n" + inputs
             )
         }
-    }
-
-    private var cOperatorSource: String {
-        """
-        /* \(name): an Apus operator in C, loaded by its runtime node (see `operators` in apus.h).
-         * On each input it sends "message N" on `out`. Build: make (makes lib\(name).so) */
-        #include <apus.h>
-        #include <stdio.h>
-        #include <stdlib.h>
-
-        typedef struct {
-            long count;
-        } state_t;
-
-        apus_status_t apus_operator_init(apus_node_t *node, void **state) {
-            (void)node;
-            *state = calloc(1, sizeof(state_t));
-            return *state != NULL ? APUS_OK : APUS_ERROR_TRANSPORT;
-        }
-
-        apus_operator_status_t apus_operator_on_event(apus_node_t *node, const apus_event_t *event, void *opaque) {
-            state_t *state = opaque;
-            if (apus_event_type(event) != APUS_EVENT_INPUT) return APUS_OPERATOR_CONTINUE;
-            char message[64];
-            int size = snprintf(message, sizeof message, "message %ld", state->count++);
-            if (apus_node_send(node, "out", message, (size_t)size, NULL) != APUS_OK) {
-                apus_operator_fail(node, apus_last_error());
-                return APUS_OPERATOR_ERROR;
-            }
-            printf("input '%s' -> sent '%s'\\n", apus_event_id(event), message);
-            fflush(stdout);
-            return APUS_OPERATOR_CONTINUE;
-        }
-
-        void apus_operator_drop(apus_node_t *node, void *state) {
-            (void)node;
-            free(state);
-        }
-
-        """
-    }
-
-    private var cSource: String {
-        """
-        /* \(name): an Apus node in C. On each input it sends "message N" on `out`. Build: make */
-        #include <apus.h>
-        #include <stdio.h>
-
-        int main(void) {
-            apus_node_t *node = apus_node_init_from_env();
-            if (node == NULL) {
-                fprintf(stderr, "%s\\n", apus_last_error());
-                return 1;
-            }
-            long count = 0;
-            apus_event_t *event;
-            while ((event = apus_node_next(node, -1)) != NULL) { /* NULL after STOP */
-                if (apus_event_type(event) == APUS_EVENT_INPUT) {
-                    size_t length = 0;
-                    apus_event_data(event, &length);
-                    char message[64];
-                    int size = snprintf(message, sizeof message, "message %ld", count++);
-                    if (apus_node_send(node, "out", message, (size_t)size, NULL) != APUS_OK) {
-                        fprintf(stderr, "%s\\n", apus_last_error());
-                        apus_event_free(event);
-                        break;
-                    }
-                    printf("input '%s' (%zu bytes) -> sent '%s'\\n", apus_event_id(event), length, message);
-                    fflush(stdout);
-                }
-                apus_event_free(event);
-            }
-            apus_node_free(node);
-            return 0;
-        }
-
-        """
-    }
-
-    private var pythonSource: String {
-        """
-        \"\"\"\(name): an Apus node in Python. On each input it sends "message N" on `out`.\"\"\"
-        from apus import Node
-
-        node = Node()
-        count = 0
-        for event in node:  # ends after STOP
-            if event.type == "INPUT":
-                node.send_output("out", f"message {count}")
-                print(f"input {event.id!r} -> sent 'message {count}'", flush=True)
-                count += 1
-
-        """
-    }
-
-    private var swiftSource: String {
-        """
-        // \(name): an Apus node in Swift. On each input it sends "message N" on `out`.
-        import ApusNode
-
-        let node = try Node()
-        var count = 0
-        while let event = try node.next() {  // nil after STOP
-            guard case .input(let input) = event else { continue }
-            try node.send("out", "message \\(count)")
-            print("input '\\(input.id)' -> sent 'message \\(count)'")
-            count += 1
-        }
-
-        """
     }
 }
