@@ -9,6 +9,12 @@ extension Supervisor {
         guard mkdirs(logDirectory) else {
             throw SupervisorError("cannot create the log folder \(logDirectory): \(String(cString: strerror(errno)))")
         }
+        // The dataflow file as JSON, for nodes that ask what they run in (dora's dataflow_descriptor()).
+        if let text = readTextFile(dataflowFile, limit: DataflowDescriptor.Limits.fileSize), let json = DataflowJSON.json(yaml: text),
+            !replaceFile(descriptorJSON, json)
+        {
+            console.note("cannot write \(descriptorJSON): \(String(cString: strerror(errno))); nodes cannot read the dataflow from it")
+        }
         for (index, nodePlan) in plan.nodes.enumerated() {
             let inbox = try Inbox(layout: nodePlan.inbox, name: nodePlan.descriptor.id)
             let node = NodeRuntime(index: index, plan: nodePlan, inbox: inbox)
@@ -78,6 +84,13 @@ extension Supervisor {
         }
     }
 
+    /// The dataflow file, absolute (nodes run in its folder, not where `apus run` was started).
+    var dataflowFile: String {
+        plan.dataflow.directory + "/" + (plan.dataflow.file.split(separator: "/").last.map(String.init) ?? plan.dataflow.file)
+    }
+
+    var descriptorJSON: String { logDirectory + "/dataflow.json" }
+
     func nodeEnvironmentBase() -> [String] {
         mergeEnvironment(options.environment, plan.dataflow.env.map { ($0.name, $0.value.description) })
     }
@@ -109,7 +122,7 @@ extension Supervisor {
             nodeEnvironmentBase(),
             descriptor.env.map { ($0.name, $0.value.description) } + [
                 ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
-                ("APUS_DATAFLOW", plan.dataflow.file),
+                ("APUS_DATAFLOW", dataflowFile), ("APUS_DATAFLOW_JSON", descriptorJSON), ("APUS_RESTART_COUNT", String(node.restarts)),
             ] + operators)
         if descriptor.isPython { arguments = [python, "-u"] + arguments }
         if descriptor.usesPython, let pythonPath {

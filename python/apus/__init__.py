@@ -13,8 +13,8 @@ here is one C call, and errors carry the C API's message.
 """
 
 from ._native import ffi as _ffi, lib as _lib
-from .node import ApusError, Event, Node
+from .node import ApusError, Event, Node, Reservation
 
-__all__ = ["ApusError", "Event", "Node"]
+__all__ = ["ApusError", "Event", "Node", "Reservation"]
 # The library's version: APUS_VERSION of the apus.h it was built with.
 __version__ = _ffi.string(_lib.apus_version()).decode()

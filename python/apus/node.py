@@ -287,6 +287,56 @@ def _payload(data):
                     "str or a numpy array")
 
 
+class Reservation:
+    """A sample reserved by `Node.reserve`: `buffer` is a writable memoryview of its bytes in shared
+    memory. `send` or `discard` it once nothing views the buffer any more; a reservation dropped
+    without either is given back."""
+
+    def __init__(self, node, sample, length):
+        self._node = node
+        self._sample = sample
+        self.buffer = memoryview(ffi.buffer(lib.apus_sample_data(sample), length))
+
+    def _take(self, check_views=True):
+        if self._sample is None:
+            raise ApusError("APUS_ERROR_INVALID_HANDLE", "the sample was sent or discarded already")
+        try:
+            if check_views:
+                self.buffer.release()
+        except BufferError:
+            raise ApusError("APUS_ERROR_INVALID_ARGUMENT",
+                            "buffer view(s) still open: delete every array or memoryview made from the sample's "
+                            "buffer before sending it") from None
+        sample, self._sample = self._sample, None
+        return sample
+
+    def send(self, metadata=None, code=0, shape=None, check_views=True):
+        """Sends the sample: `metadata` as for send_output, `code` its element type (an APUS_TYPE_*
+        number; bytes by default) and `shape` its dimensions. `check_views=False` skips the check
+        that no view of the buffer is left (`allocate`'s array outlives its `with` block)."""
+        sample = self._take(check_views)
+        try:
+            described = _Metadata(code, shape, metadata)
+        except BaseException:
+            lib.apus_sample_discard(sample)
+            raise
+        try:
+            _check(lib.apus_node_send_sample(self._node._live(), sample, described.handle))
+        finally:
+            described.free()
+
+    def discard(self):
+        """Gives the sample back unsent."""
+        lib.apus_sample_discard(self._take(check_views=False))
+
+    def __del__(self):
+        if getattr(self, "_sample", None) is not None:
+            try:
+                self.discard()
+            except Exception:  # views still open, or interpreter shutdown: the node's exit frees it
+                pass
+
+
 class Node:
     """This process's node in the dataflow `apus run` started it in.
 
@@ -375,20 +425,21 @@ class Node:
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
         if any(d < 0 for d in shape):
             raise ValueError(f"allocate: shape {shape} has a negative dimension")
-        described = _Metadata(code, shape, metadata)
+        reservation = self.reserve(output_id, math.prod(shape) * dtype.itemsize)
         try:
-            sample = ffi.new("apus_sample_t **")
-            _check(lib.apus_node_allocate(self._live(), self._output(output_id), math.prod(shape) * dtype.itemsize, sample))
-            pointer = lib.apus_sample_data(sample[0])
-            array = np.frombuffer(ffi.buffer(pointer, math.prod(shape) * dtype.itemsize), dtype=dtype).reshape(shape)
-            try:
-                yield array
-            except BaseException:
-                lib.apus_sample_discard(sample[0])
-                raise
-            _check(lib.apus_node_send_sample(self._live(), sample[0], described.handle))
-        finally:
-            described.free()
+            yield np.frombuffer(reservation.buffer, dtype=dtype).reshape(shape)
+        except BaseException:
+            reservation.discard()
+            raise
+        reservation.send(metadata, code=code, shape=shape, check_views=False)
+
+    def reserve(self, output_id, length):
+        """Reserves `length` bytes of a sample of `output_id` in shared memory: write into its
+        `buffer`, then `send()` it (no copy) or `discard()` it, once every view of the buffer (a
+        numpy array over it, say) is gone."""
+        sample = ffi.new("apus_sample_t **")
+        _check(lib.apus_node_allocate(self._live(), self._output(output_id), int(length), sample))
+        return Reservation(self, sample[0], int(length))
 
     def close_output(self, output_id):
         """Tells the consumers of `output_id` that nothing more will come."""

@@ -23,7 +23,9 @@ How values travel:
   for bytes, a one-element StringArray for text); timer ticks carry an empty NullArray, as in dora.
 """
 
+import asyncio
 import datetime
+import json
 import logging
 import os
 import time
@@ -42,6 +44,14 @@ from apus.node import ApusError
 from apus.node import Node as _ApusNode
 
 __all__ = ["Node", "DoraStatus"]
+
+
+def __getattr__(name):
+    # dora's ROS 2 bridge and tensor pool are not part of Apus: say so instead of "cannot import name".
+    if name.startswith("Ros2") or name in ("TensorPool", "tensor_pool"):
+        raise ImportError(f"dora.{name}: Apus does not provide dora's ROS 2 bridge or tensor pool "
+                          "(a node can use rclpy itself, next to `from dora import Node`)")
+    raise AttributeError(f"module 'dora' has no attribute {name!r}")
 __version__ = "1.1.0"  # the dora-rs API this module follows
 
 _ARROW_KEY = "apus.arrow"
@@ -170,6 +180,33 @@ class _InputEvent(dict):
         return dict.__repr__(self)
 
 
+class _RawSample:
+    """What `send_output_raw` gives: a context manager over the sample's buffer, or `as_memoryview`
+    and `send` by hand."""
+
+    def __init__(self, reservation, parameters):
+        self._reservation = reservation
+        self._parameters = parameters
+
+    def as_memoryview(self):
+        return self._reservation.buffer
+
+    def send(self):
+        try:
+            self._reservation.send(self._parameters)
+        except ApusError as error:
+            raise _failure(error) from None
+
+    def __enter__(self):
+        return self._reservation.buffer
+
+    def __exit__(self, kind, error, trace):
+        if kind is None:
+            self.send()
+        else:
+            self._reservation.discard()
+
+
 class Node:
     """A dora node: `Node()` joins the dataflow `apus run` started this process in."""
 
@@ -283,6 +320,45 @@ class Node:
 
     def log_trace(self, message):
         self.log("trace", message)
+
+    def send_output_raw(self, output_id, data_length, metadata=None):
+        """A sample of `data_length` bytes of `output_id` in shared memory to write into and send
+        with no copy: `with node.send_output_raw("out", n) as buffer:` (a writable memoryview; sent
+        on leaving the block), or `sample.as_memoryview()` then `sample.send()`. Delete every numpy
+        array or memoryview made from the buffer before it is sent."""
+        parameters = {k: v for k, v in (metadata or {}).items() if k != "timestamp"}
+        try:
+            return _RawSample(self._node.reserve(output_id, data_length), parameters)
+        except ApusError as error:
+            raise _failure(error) from None
+
+    async def recv_async(self, timeout=None):
+        """`next(timeout)` for asyncio: waits in a worker thread (the GIL released), so the event
+        loop runs on meanwhile. None after `timeout` seconds without an event, or at the end."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.next, timeout)
+
+    def dataflow_descriptor(self):
+        """The dataflow file this node runs in, parsed: a dict, as in the YAML."""
+        path = os.environ.get("APUS_DATAFLOW_JSON")
+        if not path:
+            raise RuntimeError("dataflow_descriptor(): this node was not started by `apus run` (no APUS_DATAFLOW_JSON)")
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+
+    def node_config(self):
+        """This node's entry of the dataflow file (a dict: its id, path, inputs, outputs, ...)."""
+        for node in self.dataflow_descriptor().get("nodes", []):
+            if isinstance(node, dict) and node.get("id") == self._node.id:
+                return node
+        return {}
+
+    def restart_count(self):
+        """How many times `apus run` has restarted this node (restart_policy): 0 at first."""
+        return int(os.environ.get("APUS_RESTART_COUNT", "0"))
+
+    def is_restart(self):
+        """Whether this run of the node is a restart."""
+        return self.restart_count() > 0
 
     def dataflow_id(self):
         return os.environ.get("APUS_RUN_ID", "")
