@@ -20,6 +20,7 @@ struct APIError: Error {
         case .unknownOutput: self.init(APUS_ERROR_UNKNOWN_OUTPUT, error.description)
         case .outputClosed: self.init(APUS_ERROR_OUTPUT_CLOSED, error.description)
         case .lengthMismatch, .shapeMismatch: self.init(APUS_ERROR_LENGTH, error.description)
+        case .contractViolation: self.init(APUS_ERROR_WRONG_TYPE, error.description)
         case .daemonGone: self.init(APUS_ERROR_DISCONNECTED, error.description)
         case .protocolViolation: self.init(APUS_ERROR_TRANSPORT, error.description)
         case .transport(let transport): self.init(transport)

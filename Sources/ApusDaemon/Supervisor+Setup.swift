@@ -84,6 +84,18 @@ extension Supervisor {
         }
     }
 
+    /// What the runtime type check holds a node's outputs to (ApusNode's OutputContracts): a line
+    /// per output with a declared type or required metadata; nil if none has.
+    static func outputContracts(_ descriptor: NodeDescriptor) -> String? {
+        let lines = descriptor.outputs.compactMap { output -> String? in
+            let type = descriptor.outputTypes.first { $0.port == output }?.type
+            let keys = descriptor.outputMetadata[output] ?? []
+            guard type != nil || !keys.isEmpty else { return nil }
+            return [output, type?.elementTypeName ?? "-", type?.description ?? "-", keys.joined(separator: ",")].joined(separator: "\t")
+        }
+        return lines.isEmpty ? nil : lines.joined(separator: "\n")
+    }
+
     /// The dataflow file, absolute (nodes run in its folder, not where `apus run` was started).
     var dataflowFile: String {
         plan.dataflow.directory + "/" + (plan.dataflow.file.split(separator: "/").last.map(String.init) ?? plan.dataflow.file)
@@ -124,6 +136,9 @@ extension Supervisor {
                 ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
                 ("APUS_DATAFLOW", dataflowFile), ("APUS_DATAFLOW_JSON", descriptorJSON), ("APUS_RESTART_COUNT", String(node.restarts)),
             ] + operators)
+        if let contracts = Self.outputContracts(descriptor) {
+            environment = mergeEnvironment(environment, [("APUS_OUTPUT_CONTRACTS", contracts)])
+        }
         if descriptor.isPython { arguments = [python, "-u"] + arguments }
         if descriptor.usesPython, let pythonPath {
             // First on the path, before whatever the environment or the node's env had. Python

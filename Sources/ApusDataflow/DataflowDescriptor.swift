@@ -24,6 +24,9 @@ public struct DataflowDescriptor: Sendable, Equatable {
     /// Variables for every node; a node's own `env` wins.
     public var env: [EnvVariable]
     public var nodes: [NodeDescriptor]
+    /// Problems that do not stop a run: type annotations that do not fit (errors with
+    /// `strict_types: true`). `apus check` and `apus run` show them.
+    public var warnings: [DataflowDiagnostic] = []
 
     public init(file: String, directory: String, env: [EnvVariable], nodes: [NodeDescriptor]) {
         self.file = file
@@ -62,6 +65,11 @@ public struct NodeDescriptor: Sendable, Equatable {
     public var maxRestartDelay: Double?
     /// Output on which each stdout line of the node is also sent as a utf8 message.
     public var sendStdoutAs: String?
+    /// Declared types of its outputs and inputs (`output_types`, `input_types`), and the metadata
+    /// keys each message of an output must carry (`output_metadata`, and `pattern`'s).
+    public var outputTypes: [PortType] = []
+    public var inputTypes: [PortType] = []
+    public var outputMetadata: [String: [String]] = [:]
     /// The operators of a runtime node (empty for a node that runs a program). The node's inputs
     /// and outputs are then theirs, named `OPERATOR/ID` (plain `ID` for a single `operator:`).
     public var operators: [OperatorDescriptor] = []
@@ -189,6 +197,10 @@ public struct OperatorDescriptor: Sendable, Equatable {
     /// A Numba operator's scalar arguments by name (`params:`), in the order written: each a
     /// bool, int or float.
     public var params: [EnvVariable] = []
+    /// Declared types and required metadata, as for a node (its own port ids).
+    public var outputTypes: [PortType] = []
+    public var inputTypes: [PortType] = []
+    public var outputMetadata: [String: [String]] = [:]
     /// Its own input and output ids (the node's are qualified: see `NodeDescriptor.qualified`).
     public var inputs: [String]
     public var outputs: [String]
@@ -285,5 +297,20 @@ public enum EnvValue: Sendable, Equatable, CustomStringConvertible {
         case .float(let value): String(value)
         case .string(let value): value
         }
+    }
+}
+
+/// A declared type of one output or input, and where it is written.
+public struct PortType: Sendable, Hashable {
+    public var port: String
+    public var type: TypeURN
+    public var line: Int?
+    public var column: Int?
+
+    public init(port: String, type: TypeURN, line: Int? = nil, column: Int? = nil) {
+        self.port = port
+        self.type = type
+        self.line = line
+        self.column = column
     }
 }

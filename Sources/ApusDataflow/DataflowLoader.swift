@@ -95,6 +95,13 @@ extension DataflowLoader {
     }
 }
 
+extension DataflowLoader {
+    /// The types a dataflow in `directory` may name: the standard ones and its `types/` folder's.
+    func typeLibrary(directory: String) -> (TypeLibrary, [String]) {
+        TypeLibrary.load(directory: directory)
+    }
+}
+
 /// The first executable `command` in the colon-separated folders of `path` (a PATH value).
 public func searchPATH(_ command: String, in path: String) -> String? {
     for directory in path.split(separator: ":") {

@@ -81,6 +81,7 @@ extension DataflowParser {
         var usesUnsupportedKey = false
         var operatorKey: String?
         var inputs: [(InputDescriptor, PendingSource?)] = []
+        var annotations = PortAnnotations()
 
         for (keyNode, value) in mapping {
             guard let key = mappingKey(keyNode, scope) else { continue }
@@ -121,6 +122,8 @@ extension DataflowParser {
                 node.maxRestartDelay = duration(value, keyScope)
             case "send_stdout_as":
                 node.sendStdoutAs = parseID(value, keyScope, what: "output id")
+            case _ where PortAnnotations.keys.contains(key):
+                parseAnnotation(key, value, keyScope, into: &annotations)
             case "operators", "operator":
                 if let other = operatorKey {
                     report(keyNode, scope, "key '\(key)' and key '\(other)' do not go together; use one")
@@ -165,6 +168,9 @@ extension DataflowParser {
         }
 
         node.inputs = inputs.map(\.0)
+        node.outputTypes += annotations.outputTypes  // after its operators' own, if it has any
+        node.inputTypes += annotations.inputTypes
+        node.outputMetadata.merge(annotations.requiredMetadata(of: node.outputs)) { $0 + $1 }
         for (inputIndex, input) in inputs.enumerated() {
             if var source = input.1 {
                 source.inputIndex = inputIndex

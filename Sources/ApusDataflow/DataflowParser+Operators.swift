@@ -5,7 +5,7 @@ import Yams
 extension DataflowParser {
     static let operatorKeys = [
         "id", "name", "description", "build", "shared-library", "wasm", "python", "numba", "limits", "params", "restart_policy",
-        "max_restarts", "inputs", "outputs",
+        "max_restarts", "inputs", "outputs", "output_types", "input_types", "output_metadata", "pattern",
     ]
     static let operatorKinds = ["shared-library", "wasm", "python", "numba"]
     static let limitKeys = ["fuel_per_event", "memory"]
@@ -51,6 +51,16 @@ extension DataflowParser {
             firstLine[parsed.operator.id] = (mapping["id"] ?? item).position.line
             node.operators.append(parsed.operator)
             node.outputs += parsed.operator.outputs.map { node.qualified($0, of: parsed.operator.id) }
+            func qualified(_ ports: [PortType]) -> [PortType] {
+                ports.map {
+                    PortType(port: node.qualified($0.port, of: parsed.operator.id), type: $0.type, line: $0.line, column: $0.column)
+                }
+            }
+            node.outputTypes += qualified(parsed.operator.outputTypes)
+            node.inputTypes += qualified(parsed.operator.inputTypes)
+            for (output, keys) in parsed.operator.outputMetadata {
+                node.outputMetadata[node.qualified(output, of: parsed.operator.id)] = keys
+            }
             for position in parsed.inputs.indices {
                 parsed.inputs[position].0.id = node.qualified(parsed.inputs[position].0.id, of: parsed.operator.id)
             }
@@ -76,6 +86,7 @@ extension DataflowParser {
         var kinds: [(key: String, value: Node)] = []
         var limitsNode: Node?
         var paramsNode: Node?
+        var annotations = PortAnnotations()
         var restartNodes: [Node] = []
         for (keyNode, value) in mapping {
             guard let key = mappingKey(keyNode, scope) else { continue }
@@ -99,6 +110,8 @@ extension DataflowParser {
             case "params":
                 paramsNode = value
                 described.params = parseOperatorParams(value, keyScope)
+            case _ where PortAnnotations.keys.contains(key):
+                parseAnnotation(key, value, keyScope, into: &annotations)
             case "limits":
                 limitsNode = value
                 described.limits = parseLimits(value, keyScope)
@@ -157,6 +170,8 @@ extension DataflowParser {
             report(limitsNode, scope.with("key 'limits'"), "limits apply to 'wasm' operators only; a shared library runs unsandboxed")
             described.limits = nil
         }
+        (described.outputTypes, described.inputTypes) = (annotations.outputTypes, annotations.inputTypes)
+        described.outputMetadata = annotations.requiredMetadata(of: described.outputs)
         guard id != nil else { return nil }
         return (described, inputs)
     }

@@ -107,6 +107,14 @@ extension DataflowParser {
         return seconds
     }
 
+    mutating func boolean(_ value: Node, _ scope: Scope) -> Bool? {
+        guard case .scalar(let scalar) = value, case .bool(let flag) = ScalarValue(scalar) else {
+            report(value, scope, "expected true or false, found \(value.kindDescription)")
+            return nil
+        }
+        return flag
+    }
+
     mutating func choice<Choice: RawRepresentable & CaseIterable>(
         _ value: Node, _ scope: Scope, _: Choice.Type
     ) -> Choice? where Choice.RawValue == String {

@@ -15,16 +15,17 @@ struct Scope {
 
 /// One pass over a composed YAML tree. Collects diagnostics instead of stopping at the first.
 struct DataflowParser {
-    static let rootKeys = ["nodes", "env"]
+    static let rootKeys = ["nodes", "env", "strict_types", "type_rules"]
     static let nodeKeys = [
         "id", "name", "description", "path", "args", "env", "build", "inputs", "outputs",
         "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as", "operators", "operator",
+        "output_types", "input_types", "output_metadata", "pattern",
     ]
     static let inputKeys = ["source", "queue_size", "queue_policy", "input_timeout"]
     /// dora keys refused by name, so a dora user learns it is a missing feature and not a typo.
     static let unsupportedRootKeys: Set = ["communication", "deploy", "_unstable_deploy", "_unstable_debug", "debug"]
     static let unsupportedNodeKeys: Set = [
-        "custom", "deploy", "_unstable_deploy", "output_types",
+        "custom", "deploy", "_unstable_deploy",
         "git", "branch", "tag", "rev",
     ]
 
@@ -81,6 +82,8 @@ struct DataflowParser {
         var env: [EnvVariable] = []
         var nodes: [NodeDescriptor] = []
         var sawNodes = false
+        var strictTypes = false
+        var typeRules: Set<[String]> = []
         for (keyNode, value) in mapping {
             guard let key = mappingKey(keyNode, Scope()) else { continue }
             switch key {
@@ -89,6 +92,10 @@ struct DataflowParser {
                 nodes = parseNodes(value)
             case "env":
                 env = parseEnv(value, Scope().with("env"))
+            case "strict_types":
+                strictTypes = boolean(value, Scope().with("key 'strict_types'")) ?? false
+            case "type_rules":
+                typeRules = parseTypeRules(value, Scope().with("key 'type_rules'"))
             default:
                 refuseKey(key, at: keyNode, Scope(), valid: Self.rootKeys, unsupported: Self.unsupportedRootKeys)
             }
@@ -96,7 +103,16 @@ struct DataflowParser {
         if !sawNodes {
             report(root, Scope(), "missing required key 'nodes'")
         }
-        return DataflowDescriptor(file: file, directory: directory, env: env, nodes: nodes)
+        var descriptor = DataflowDescriptor(file: file, directory: directory, env: env, nodes: nodes)
+        if nodes.contains(where: { !$0.outputTypes.isEmpty || !$0.inputTypes.isEmpty }) {
+            var (library, problems) = loader.typeLibrary(directory: directory)
+            library.rules = typeRules
+            let warnings =
+                problems.map { DataflowDiagnostic(file: file, line: nil, column: nil, message: $0) }
+                + typeWarnings(nodes, library: library)
+            if strictTypes { diagnostics += warnings } else { descriptor.warnings = warnings }
+        }
+        return descriptor
     }
 
     /// A mapping key as a string; keys that are mappings or lists are reported.

@@ -35,6 +35,7 @@ extension Node {
     /// Sends a copy of `bytes` on the output at `index` in `outputIDs`, with `metadata` as given.
     @_spi(CAPI) public func send(output index: Int, _ bytes: UnsafeRawBufferPointer, metadata: Metadata) throws(NodeError) {
         try validate(length: bytes.count, metadata)
+        try contracts?.check(output: index, name: outputIDs[index], metadata)
         try sendLocked(output: index) { () throws(TransportError) in _ = try publisher.send(bytes, output: index, metadata: metadata) }
     }
 
@@ -68,6 +69,7 @@ extension Node {
         var reserved = sample.take()
         do {
             try validate(length: length, metadata)
+            try contracts?.check(output: output, name: outputIDs[output], metadata)
             // publish gives the sample back on its own errors; a closed output leaves it here.
             try sendLocked(output: output) { () throws(TransportError) in
                 if let taken = reserved.take() { _ = try publisher.publish(taken, output: output, metadata: metadata) }

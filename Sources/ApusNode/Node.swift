@@ -26,6 +26,8 @@ public final class Node: @unchecked Sendable {
     let inbox: Inbox
     let subscriber: Subscriber
     var publisher: Publisher!
+    /// The runtime type check, when APUS_RUNTIME_TYPE_CHECK asks for it.
+    let contracts: OutputContracts?
     /// Inbox ring → index into `inputIDs`.
     let ringInputs: [Int]
     // State below is only touched under the node's locks (receive, send, control), never through overlapping
@@ -101,6 +103,7 @@ public final class Node: @unchecked Sendable {
             inputIDs = setup.inputs.map(\.id)
             inputSources = setup.inputs.map(\.source)
             outputIDs = setup.outputs.map(\.id)
+            contracts = OutputContracts.fromEnvironment(outputs: outputIDs)
             closedOutputs = Array(repeating: false, count: outputIDs.count)
             inbox = try Inbox(adopting: fds[0], layout: setup.inbox)
             var peers: [Inbox] = []

@@ -14,6 +14,8 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case lengthMismatch(length: Int, elementType: ElementType)
     /// The payload does not hold as many elements as `metadata.shape` says.
     case shapeMismatch(shape: [UInt64], length: Int, elementType: ElementType)
+    /// APUS_RUNTIME_TYPE_CHECK=error: the message does not fit its output's declared type or metadata.
+    case contractViolation(String)
     /// The daemon's socket closed: `apus run` is gone.
     case daemonGone
     /// The daemon sent something this node cannot use.
@@ -39,6 +41,8 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
             let dimensions = shape.map(String.init).joined(separator: "×")
             return "shape \(dimensions) of \(elementType) does not match a payload of \(length) bytes "
                 + "(\(length / elementType.byteWidth) elements of \(elementType.byteWidth) bytes)"
+        case .contractViolation(let message):
+            return message
         case .daemonGone:
             return "the connection to the apus daemon closed: `apus run` has exited"
         case .protocolViolation(let what):

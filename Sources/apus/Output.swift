@@ -22,7 +22,9 @@ enum CommandLogger {
 /// was `done` ("started", "built").
 func loadDataflow(_ file: String, nothing done: String) throws -> DataflowDescriptor {
     do {
-        return try DataflowLoader().load(file: file)
+        let dataflow = try DataflowLoader().load(file: file)
+        for warning in dataflow.warnings { printError("warning: \(warning.description)") }
+        return dataflow
     } catch {
         for diagnostic in error.diagnostics { printError(diagnostic.description) }
         let count = error.diagnostics.count

@@ -27,6 +27,28 @@ import Testing
         #expect(result.stdout.split(separator: "\n").count == files.count)
     }
 
+    /// A declared type that does not fit is a warning naming both ends; --strict-types makes it
+    /// an error. The file is Tests/DoraExamples/typed with one type changed.
+    @Test func aTypeMismatchIsReportedAtBothEnds() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("apus-check-types-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(at: ApusCommand.repository.appendingPathComponent("Tests/DoraExamples/typed"), to: folder)
+        let file = folder.appendingPathComponent("dataflow.yml")
+        let text = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: "strict_types: true\n", with: "")
+        try text.replacingOccurrences(
+            of: "reading: std/core/v1/Float64\n\n  - id: processor", with: "reading: std/core/v1/Int64\n\n  - id: processor"
+        )
+        .write(to: file, atomically: true, encoding: .utf8)
+        let warned = try ApusCommand.run(["check", "dataflow.yml"], in: folder)
+        #expect(warned.status == 0)
+        #expect(
+            warned.stderr
+                == "warning: dataflow.yml:20:16: node 'processor': type mismatch on input 'reading': it expects std/core/v1/Float64, "
+                + "but sensor/reading (declared at dataflow.yml:13:16) sends std/core/v1/Int64\n", "\(warned.stderr)")
+        let strict = try ApusCommand.run(["check", "--strict-types", "dataflow.yml"], in: folder)
+        #expect(strict.status == 1 && strict.stderr.contains("dataflow.yml: 1 type error (--strict-types)"), "\(strict.stderr)")
+    }
+
     @Test func invalidFileIsReportedWithPositionsAndExitsOne() throws {
         let file = "Tests/ApusDataflowTests/Fixtures/invalid/every-error-reported.yml"
         let result = try ApusCommand.run(["check", "dataflows/minimal.yml", file])

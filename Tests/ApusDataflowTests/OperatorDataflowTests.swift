@@ -90,7 +90,7 @@ import Testing
                     "11:18: node 'runtime': operator 'b': key 'python': unknown key 'file' (valid keys: source)",
                     "12:9: node 'runtime': operator 'c': missing its kind: one of 'shared-library', 'wasm', 'python', 'numba'",
                     "15:15: node 'runtime': operator 'd': an operator has one kind; found 'shared-library' and 'wasm'",
-                    "16:9: node 'runtime': operator 'd': unknown key 'colour' (valid keys: id, name, description, build, shared-library, wasm, python, numba, limits, params, restart_policy, max_restarts, inputs, outputs)",
+                    "16:9: node 'runtime': operator 'd': unknown key 'colour' (valid keys: id, name, description, build, shared-library, wasm, python, numba, limits, params, restart_policy, max_restarts, inputs, outputs, output_types, input_types, output_metadata, pattern)",
                     "17:9: node 'runtime': key 'operators': expected a mapping with 'id' and its kind (shared-library, wasm, python, numba), found the string 'just-a-string'",
                     "18:5: node 'runtime': key 'operator' and key 'operators' do not go together; use one",
                 ])
