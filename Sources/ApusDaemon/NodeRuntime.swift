@@ -30,6 +30,8 @@ final class NodeRuntime {
     var stderrLines = LineSplitter()
     var stderrTail: [String] = []
     var log: Int32 = -1
+    /// Bytes in its current log file (max_log_size rotates it).
+    var logBytes = 0
     var inbox: Inbox
     /// Pools this node's current incarnation announced, in order.
     var pools: [MappedPool] = []

@@ -52,8 +52,10 @@ public struct RunPlan: Sendable {
         public var outputs: [[Edge]]
         public var pool: PoolLayout
         public var largeSlotCount: Int
-        /// Edges fed by the daemon from this node's stdout lines.
+        /// Edges fed by the daemon from this node's stdout lines (`send_stdout_as`) and from its
+        /// log entries (`send_logs_as`): the two outputs of its daemon-side publisher.
         public var stdoutEdges: [Edge]
+        public var logEdges: [Edge]
         public var stdoutPool: PoolLayout
     }
 
@@ -69,6 +71,7 @@ public struct RunPlan: Sendable {
         let count = dataflow.nodes.count
         var edges = Array(repeating: [[Edge]](), count: count)
         var stdoutEdges = Array(repeating: [Edge](), count: count)
+        var logEdges = Array(repeating: [Edge](), count: count)
         var nextBit: [ProducerKey: Int] = [:]
         for (node, descriptor) in dataflow.nodes.enumerated() {
             edges[node] = Array(repeating: [], count: descriptor.outputs.count)
@@ -84,11 +87,18 @@ public struct RunPlan: Sendable {
                     let output = outputIndex[producer][outputID]
                 else { continue }
                 let fromStdout = dataflow.nodes[producer].sendStdoutAs == outputID
-                let key: ProducerKey = fromStdout ? .stdout(producer) : .node(producer)
+                let fromLogs = dataflow.nodes[producer].sendLogsAs == outputID
+                let key: ProducerKey = fromStdout || fromLogs ? .stdout(producer) : .node(producer)
                 let bit = nextBit[key, default: 1]
                 nextBit[key] = bit + 1
                 let edge = Edge(consumer: consumer, ring: rings[consumer].count, bit: bit)
-                if fromStdout { stdoutEdges[producer].append(edge) } else { edges[producer][output].append(edge) }
+                if fromStdout {
+                    stdoutEdges[producer].append(edge)
+                } else if fromLogs {
+                    logEdges[producer].append(edge)
+                } else {
+                    edges[producer][output].append(edge)
+                }
                 streams[consumer].append(Stream(input: inputIndex, producer: key, output: output, bit: bit))
                 rings[consumer].append(
                     InputRingLayout(
@@ -97,7 +107,7 @@ public struct RunPlan: Sendable {
         }
         for (node, descriptor) in dataflow.nodes.enumerated() {
             let queued = edges[node].joined().reduce(0) { $0 + rings[$1.consumer][$1.ring].capacity }
-            let stdoutQueued = stdoutEdges[node].reduce(0) { $0 + rings[$1.consumer][$1.ring].capacity }
+            let stdoutQueued = (stdoutEdges[node] + logEdges[node]).reduce(0) { $0 + rings[$1.consumer][$1.ring].capacity }
             nodes.append(
                 NodePlan(
                     descriptor: descriptor, streams: streams[node], inbox: InboxLayout(rings: rings[node]), outputs: edges[node],
@@ -105,7 +115,7 @@ public struct RunPlan: Sendable {
                         slotCount: min(max(queued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
                         holderWords: PoolLayout.holderWords(forEdges: nextBit[.node(node), default: 1])),
                     largeSlotCount: min(max(queued + 2, 4), 64),
-                    stdoutEdges: stdoutEdges[node],
+                    stdoutEdges: stdoutEdges[node], logEdges: logEdges[node],
                     stdoutPool: PoolLayout(
                         slotCount: min(max(stdoutQueued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
                         holderWords: PoolLayout.holderWords(forEdges: nextBit[.stdout(node), default: 1]))))

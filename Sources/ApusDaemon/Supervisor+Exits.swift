@@ -69,7 +69,7 @@ extension Supervisor {
         }
         closeEdges(Array(node.plan.outputs.joined()))
         node.stdoutPublisher?.closeOutputs()
-        markClosed(node.plan.stdoutEdges)
+        markClosed(node.plan.stdoutEdges + node.plan.logEdges)
         finishWaitingConsumersWithNothingLeft()
         checkStartBarrier()
     }

@@ -26,7 +26,7 @@ extension Supervisor {
             }
             nodes.append(node)
         }
-        for node in nodes where !node.plan.stdoutEdges.isEmpty {
+        for node in nodes where !node.plan.stdoutEdges.isEmpty || !node.plan.logEdges.isEmpty {
             node.stdoutPublisher = try makeStdoutPublisher(for: node)
         }
     }
@@ -75,11 +75,14 @@ extension Supervisor {
     /// The publisher that turns a node's stdout lines into utf8 messages (`send_stdout_as`).
     func makeStdoutPublisher(for node: NodeRuntime) throws(TransportError) -> Publisher {
         let key = RunPlan.ProducerKey.stdout(node.index)
-        let edges = node.plan.stdoutEdges.map { EdgeTarget(inbox: nodes[$0.consumer].inbox, ring: $0.ring, bit: $0.bit) }
+        func targets(_ edges: [RunPlan.Edge]) -> [EdgeTarget] {
+            edges.map { EdgeTarget(inbox: nodes[$0.consumer].inbox, ring: $0.ring, bit: $0.bit) }
+        }
         let configuration = Publisher.Configuration(
             name: "\(node.id)-stdout", pool: node.plan.stdoutPool, largeSlotCount: 4, maxSampleSize: LineSplitter.maxLine * 4,
             allocationTimeoutNanoseconds: 100_000_000, backpressureTimeoutNanoseconds: 100_000_000)
-        return try Publisher(configuration: configuration, outputs: [edges]) { [unowned self] pool in
+        let outputs = [targets(node.plan.stdoutEdges), targets(node.plan.logEdges)]
+        return try Publisher(configuration: configuration, outputs: outputs) { [unowned self] pool in
             relay(pool: pool.index, layout: pool.layout, fds: [pool.data.fd, pool.control.fd], producer: key)
         }
     }

@@ -65,6 +65,13 @@ public struct NodeDescriptor: Sendable, Equatable {
     public var maxRestartDelay: Double?
     /// Output on which each stdout line of the node is also sent as a utf8 message.
     public var sendStdoutAs: String?
+    /// Its log entries (apus_node_log, Python logging) as JSON messages on this output.
+    public var sendLogsAs: String?
+    /// Lines below this level are dropped from the console, the log file and `send_logs_as`.
+    public var minLogLevel: LogLevel?
+    /// Its log file is rotated at this many bytes, keeping `maxRotatedFiles` old ones.
+    public var maxLogSize: Int?
+    public var maxRotatedFiles: Int = 5
     /// Declared types of its outputs and inputs (`output_types`, `input_types`), and the metadata
     /// keys each message of an output must carry (`output_metadata`, and `pattern`'s).
     public var outputTypes: [PortType] = []
@@ -312,5 +319,15 @@ public struct PortType: Sendable, Hashable {
         self.type = type
         self.line = line
         self.column = column
+    }
+}
+
+/// How much a log line says, least first. `stdout` is what a node prints itself (any line that
+/// is not a log entry); the rest are entries made by apus_node_log or a logging library.
+public enum LogLevel: String, Sendable, CaseIterable, Comparable {
+    case stdout, trace, debug, info, warn, error
+
+    public static func < (left: LogLevel, right: LogLevel) -> Bool {
+        allCases.firstIndex(of: left)! < allCases.firstIndex(of: right)!
     }
 }

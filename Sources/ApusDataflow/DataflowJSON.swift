@@ -43,7 +43,12 @@ public enum DataflowJSON {
     }
 
     private static func string(_ text: String, to out: inout String) {
-        out += "\""
+        out += quoted(text)
+    }
+
+    /// `text` as a JSON string literal.
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -57,6 +62,6 @@ public enum DataflowJSON {
             default: out.unicodeScalars.append(scalar)
             }
         }
-        out += "\""
+        return out + "\""
     }
 }

@@ -135,6 +135,7 @@ extension DataflowParser {
     /// `nodes: a, b, c` with long lists shortened.
     func listing(_ what: String, _ names: [String]) -> String {
         let limit = 12
+        if names.isEmpty { return "it has no \(what)" }
         if names.count <= limit { return "\(what): \(names.joined(separator: ", "))" }
         return "\(what): \(names.prefix(limit).joined(separator: ", ")), … \(names.count - limit) more"
     }

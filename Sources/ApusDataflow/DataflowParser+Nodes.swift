@@ -122,6 +122,14 @@ extension DataflowParser {
                 node.maxRestartDelay = duration(value, keyScope)
             case "send_stdout_as":
                 node.sendStdoutAs = parseID(value, keyScope, what: "output id")
+            case "send_logs_as":
+                node.sendLogsAs = parseID(value, keyScope, what: "output id")
+            case "min_log_level":
+                node.minLogLevel = choice(value, keyScope, LogLevel.self)
+            case "max_log_size":
+                node.maxLogSize = logSize(value, keyScope)
+            case "max_rotated_files":
+                if let count = integer(value, keyScope, minimum: 1, maximum: 1000) { node.maxRotatedFiles = Int(count) }
             case _ where PortAnnotations.keys.contains(key):
                 parseAnnotation(key, value, keyScope, into: &annotations)
             case "operators", "operator":
@@ -146,10 +154,16 @@ extension DataflowParser {
                 "\(formatNumber(maximum)) s is shorter than restart_delay (\(formatNumber(delay)) s)")
         }
 
-        if let output = node.sendStdoutAs, !node.outputs.contains(output), let value = mapping["send_stdout_as"] {
-            report(
-                value, scope.with("key 'send_stdout_as'"),
-                "'\(output)' is not a declared output (\(listing("outputs", node.outputs)))")
+        for (key, output) in [("send_stdout_as", node.sendStdoutAs), ("send_logs_as", node.sendLogsAs)] {
+            if let output, !node.outputs.contains(output), let value = mapping[key] {
+                report(value, scope.with("key '\(key)'"), "'\(output)' is not a declared output (\(listing("outputs", node.outputs)))")
+            }
+        }
+        if let output = node.sendLogsAs, output == node.sendStdoutAs, let value = mapping["send_logs_as"] {
+            report(value, scope.with("key 'send_logs_as'"), "'\(output)' already carries its stdout (send_stdout_as): name another output")
+        }
+        if node.maxLogSize == nil, let value = mapping["max_rotated_files"] {
+            report(value, scope.with("key 'max_rotated_files'"), "has no effect without max_log_size (the size at which the log rotates)")
         }
 
         if operatorKey != nil {

@@ -121,6 +121,10 @@ extension DataflowParser {
             case "max_restarts":
                 restartNodes.append(value)
                 if let count = integer(value, keyScope, minimum: 0) { described.maxRestarts = Int(count) }
+            case "send_stdout_as", "send_logs_as", "min_log_level", "max_log_size", "max_rotated_files":
+                report(
+                    keyNode, scope,
+                    "\(key) applies to the output of a process: set it on the runtime node, whose process runs this operator")
             default:
                 report(keyNode, scope, "unknown key '\(key)' (valid keys: \(Self.operatorKeys.joined(separator: ", ")))")
             }

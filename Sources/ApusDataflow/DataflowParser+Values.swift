@@ -107,6 +107,26 @@ extension DataflowParser {
         return seconds
     }
 
+    /// A log file size: bytes, or a number with KB, MB or GB (also written KiB, MiB, GiB; 1024
+    /// each way), as dora writes "50MB"; at least 1 KiB.
+    mutating func logSize(_ value: Node, _ scope: Scope) -> Int? {
+        guard let written = text(value, scope) else { return nil }
+        let units: [(String, Int)] = [
+            ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1), ("", 1),
+        ]
+        for (suffix, factor) in units where written.hasSuffix(suffix) {
+            let digits = written.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
+            guard let number = Int(digits), number > 0, number <= (1 << 40) / factor else { break }
+            guard number * factor >= 1024 else {
+                report(value, scope, "'\(written)' is less than 1KB")
+                return nil
+            }
+            return number * factor
+        }
+        report(value, scope, "'\(written)' is not a size (write bytes, or a number with KB, MB or GB)")
+        return nil
+    }
+
     mutating func boolean(_ value: Node, _ scope: Scope) -> Bool? {
         guard case .scalar(let scalar) = value, case .bool(let flag) = ScalarValue(scalar) else {
             report(value, scope, "expected true or false, found \(value.kindDescription)")

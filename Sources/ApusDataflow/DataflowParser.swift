@@ -19,7 +19,8 @@ struct DataflowParser {
     static let nodeKeys = [
         "id", "name", "description", "path", "args", "env", "build", "inputs", "outputs",
         "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as", "operators", "operator",
-        "output_types", "input_types", "output_metadata", "pattern",
+        "output_types", "input_types", "output_metadata", "pattern", "send_logs_as", "min_log_level", "max_log_size",
+        "max_rotated_files",
     ]
     static let inputKeys = ["source", "queue_size", "queue_policy", "input_timeout"]
     /// dora keys refused by name, so a dora user learns it is a missing feature and not a typo.
