@@ -57,6 +57,9 @@ final class NodeRuntime {
     /// True when the node has stream inputs and every one of them has closed.
     var allInputsClosed: Bool { !plan.streams.isEmpty && closedRings.count == plan.streams.count }
     var restarts = 0
+    /// Restarts since the first one of the current `restart_window` (all of them without one).
+    var restartsInWindow = 0
+    var restartWindowStart: UInt64?
     var nextRestartDelay: Double
     /// Set when the node ended badly (the run then exits 1).
     var failure: String?

@@ -28,9 +28,18 @@ extension Supervisor {
         node.detach()
         let policy = node.plan.descriptor.restartPolicy
         let maxRestarts = node.plan.descriptor.maxRestarts
+        // restart_window: max_restarts counts the restarts since the first one of the current
+        // window; once the window has passed, the count starts again (N restarts per M seconds).
+        if let window = node.plan.descriptor.restartWindow, let start = node.restartWindowStart,
+            monotonicNanoseconds() &- start > seconds(window)
+        {
+            node.restartWindowStart = nil
+            node.restartsInWindow = 0
+            node.nextRestartDelay = node.plan.descriptor.restartDelay ?? 0
+        }
         let restart =
             !stopping && (policy == .always || (policy == .onFailure && failed))
-            && (maxRestarts == 0 || node.restarts < maxRestarts)
+            && (maxRestarts == 0 || node.restartsInWindow < maxRestarts)
         if restart {
             suspendInputs(of: node)
             // The next incarnation makes pools of its own; these close here (a day of restarts
@@ -38,11 +47,14 @@ extension Supervisor {
             node.poolIndexBase += node.pools.count
             node.pools = []
             node.restarts += 1
+            node.restartsInWindow += 1
+            if node.restartWindowStart == nil { node.restartWindowStart = monotonicNanoseconds() }
             RunEvent.send(.restarted(node: node.id), to: options.eventsFD)
             let delay = node.nextRestartDelay
             node.nextRestartDelay = min(max(delay * 2, delay), node.plan.descriptor.maxRestartDelay ?? .infinity)
             console.note(
-                "node '\(node.id)' \(status); restarting (\(node.restarts)\(maxRestarts > 0 ? " of \(maxRestarts)" : ""))"
+                "node '\(node.id)' \(status); restarting (\(node.restartsInWindow)\(maxRestarts > 0 ? " of \(maxRestarts)" : "")"
+                    + (node.plan.descriptor.restartWindow.map { " in \(formatSeconds($0)) s" } ?? "") + ")"
                     + (delay > 0 ? " in \(formatSeconds(delay)) s" : ""))
             node.state = .waiting(until: monotonicNanoseconds() &+ seconds(delay))
             return

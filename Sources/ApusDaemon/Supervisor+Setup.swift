@@ -167,6 +167,12 @@ extension Supervisor {
             let child = try ChildProcess.spawn(arguments, environment: environment, directory: plan.dataflow.directory, control: nodeEnd.fd)
             node.pid = child.pid
             guardian?.watch(child.pid)
+            let cpus = descriptor.cpuAffinity.map(Int32.init)
+            if !cpus.isEmpty, case let error = apussys_set_affinity(child.pid, cpus, Int32(cpus.count)), error != 0 {
+                console.note(
+                    "node '\(node.id)': cannot keep it to CPUs \(descriptor.cpuAffinity) (cpu_affinity): \(String(cString: strerror(error)))"
+                )
+            }
             node.stdout = child.stdout
             node.stderr = child.stderr
             node.channel = daemonEnd

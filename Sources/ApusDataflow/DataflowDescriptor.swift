@@ -66,6 +66,13 @@ public struct NodeDescriptor: Sendable, Equatable {
     /// Output on which each stdout line of the node is also sent as a utf8 message.
     public var sendStdoutAs: String?
     /// Its log entries (apus_node_log, Python logging) as JSON messages on this output.
+    /// `max_restarts` counts restarts within this many seconds from the first of a window.
+    public var restartWindow: Double?
+    /// Seconds without a word from the node (a send, a receive) after which it is killed and its
+    /// restart_policy applies.
+    public var healthCheckTimeout: Double?
+    /// CPUs the node's process may run on (sched_setaffinity).
+    public var cpuAffinity: [Int] = []
     public var sendLogsAs: String?
     /// Lines below this level are dropped from the console, the log file and `send_logs_as`.
     public var minLogLevel: LogLevel?

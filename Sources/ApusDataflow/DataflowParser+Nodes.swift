@@ -122,6 +122,10 @@ extension DataflowParser {
                 node.maxRestartDelay = duration(value, keyScope)
             case "send_stdout_as":
                 node.sendStdoutAs = parseID(value, keyScope, what: "output id")
+            case "restart_window":
+                node.restartWindow = duration(value, keyScope)
+            case "cpu_affinity":
+                node.cpuAffinity = parseCPUs(value, keyScope)
             case "send_logs_as":
                 node.sendLogsAs = parseID(value, keyScope, what: "output id")
             case "min_log_level":

@@ -127,6 +127,20 @@ extension DataflowParser {
         return nil
     }
 
+    /// `cpu_affinity: [0, 2]` (or one number): CPU numbers, each 0 to 1023, at least one.
+    mutating func parseCPUs(_ value: Node, _ scope: Scope) -> [Int] {
+        let items: [Node]
+        switch value {
+        case .sequence(let sequence): items = Array(sequence)
+        case .scalar: items = [value]
+        default:
+            report(value, scope, "expected a list of CPU numbers, found \(value.kindDescription)")
+            return []
+        }
+        if items.isEmpty { report(value, scope, "names no CPU; leave it out to run on any") }
+        return items.compactMap { integer($0, scope, minimum: 0, maximum: 1023).map(Int.init) }
+    }
+
     mutating func boolean(_ value: Node, _ scope: Scope) -> Bool? {
         guard case .scalar(let scalar) = value, case .bool(let flag) = ScalarValue(scalar) else {
             report(value, scope, "expected true or false, found \(value.kindDescription)")

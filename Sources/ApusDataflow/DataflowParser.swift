@@ -20,15 +20,28 @@ struct DataflowParser {
         "id", "name", "description", "path", "args", "env", "build", "inputs", "outputs",
         "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as", "operators", "operator",
         "output_types", "input_types", "output_metadata", "pattern", "send_logs_as", "min_log_level", "max_log_size",
-        "max_rotated_files",
+        "max_rotated_files", "restart_window", "cpu_affinity",
     ]
     static let inputKeys = ["source", "queue_size", "queue_policy", "input_timeout"]
-    /// dora keys refused by name, so a dora user learns it is a missing feature and not a typo.
-    static let unsupportedRootKeys: Set = ["communication", "deploy", "_unstable_deploy", "_unstable_debug", "debug"]
-    static let unsupportedNodeKeys: Set = [
-        "custom", "deploy", "_unstable_deploy",
-        "git", "branch", "tag", "rev",
+    /// dora keys refused by name, with why, so a dora user learns it is a missing feature and not a typo.
+    static let unsupportedRootKeys: [String: String] = [
+        "communication": "Apus connects nodes over shared memory, with no transport to choose",
+        "deploy": multiMachine, "_unstable_deploy": multiMachine,
+        "_unstable_debug": debugOptions, "debug": debugOptions,
+        "health_check_interval": healthChecks,
     ]
+    static let unsupportedNodeKeys: [String: String] = [
+        "custom": "dora 0.x's `custom` is gone from dora 1.x: write path, args, inputs and outputs on the node",
+        "deploy": multiMachine, "_unstable_deploy": multiMachine,
+        "git": fromGit, "branch": fromGit, "tag": fromGit, "rev": fromGit,
+        "module": "module files are not supported: write the module's nodes into the dataflow",
+        "ros2": "dora's ROS 2 bridge is not part of Apus: a node can use rclpy (or rclcpp) itself",
+        "health_check_timeout": healthChecks,
+    ]
+    static let multiMachine = "dataflows across machines are not supported yet"
+    static let debugOptions = "dora's debug options switch its Zenoh publishing, which Apus does not use"
+    static let fromGit = "Apus runs nodes from local paths: clone the repository (a `build:` step can) and name it in `path`"
+    static let healthChecks = "not supported yet: a node that hangs is found by input_timeout on its consumers"
 
     let file: String
     let directory: String
@@ -127,11 +140,11 @@ struct DataflowParser {
 
     /// Reports a key outside `valid`; returns true when it is a dora key Apus does not support.
     @discardableResult
-    mutating func refuseKey(_ key: String, at keyNode: Node, _ scope: Scope, valid: [String], unsupported: Set<String>)
+    mutating func refuseKey(_ key: String, at keyNode: Node, _ scope: Scope, valid: [String], unsupported: [String: String])
         -> Bool
     {
-        if unsupported.contains(key) {
-            report(keyNode, scope, "key '\(key)' is not supported by Apus")
+        if let reason = unsupported[key] {
+            report(keyNode, scope, "key '\(key)' is not supported by Apus: \(reason)")
             return true
         }
         report(keyNode, scope, "unknown key '\(key)' (valid keys: \(valid.joined(separator: ", ")))")

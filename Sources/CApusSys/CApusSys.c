@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -397,4 +398,16 @@ void apussys_install_crash_report(void) {
         sigemptyset(&action.sa_mask);
         sigaction(signals[i], &action, NULL);
     }
+}
+
+int apussys_set_affinity(pid_t pid, const int *cpus, int count)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++) {
+        if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE)
+            return EINVAL;
+        CPU_SET(cpus[i], &set);
+    }
+    return sched_setaffinity(pid, sizeof set, &set) == 0 ? 0 : errno;
 }

@@ -83,6 +83,9 @@ int apussys_signalfd_read(int fd);
  * a signal) and *value (the exit code or the signal number). */
 int apussys_reap(pid_t pid, int block, int *signaled, int *value);
 
+/* Limits process `pid` to the `count` CPUs in `cpus` (sched_setaffinity); 0, or an errno. */
+int apussys_set_affinity(pid_t pid, const int *cpus, int count);
+
 /* Starts fetching the cache line at `address` for writing, without waiting for it: a shared line
  * another CPU wrote last is made this CPU's own before it is needed. A hint; it never faults. */
 /* Crash reports of the operator runtime: on SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT the

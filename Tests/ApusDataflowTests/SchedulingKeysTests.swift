@@ -1,0 +1,46 @@
+import ApusDataflow
+import Testing
+
+/// `restart_window` and `cpu_affinity` (their effects are in Tests/python/test_dora_fault_keys.py).
+@Suite struct SchedulingKeysTests {
+    @Test func theKeysAreRead() throws {
+        let dataflow = try Fixtures.load(
+            """
+            nodes:
+              - id: a
+                path: /bin/true
+                restart_policy: on-failure
+                restart_window: 300.0
+                cpu_affinity: [0, 1]
+              - id: b
+                path: /bin/true
+                cpu_affinity: 3
+            """)
+        #expect(dataflow.node("a")?.restartWindow == 300 && dataflow.node("a")?.cpuAffinity == [0, 1])
+        #expect(dataflow.node("b")?.cpuAffinity == [3] && dataflow.node("b")?.restartWindow == nil)
+    }
+
+    @Test func mistakesAreNamed() {
+        #expect(
+            Fixtures.diagnostics(
+                """
+                nodes:
+                  - id: a
+                    path: /bin/true
+                    restart_window: -1
+                    cpu_affinity: []
+                  - id: b
+                    path: /bin/true
+                    cpu_affinity: [one, 5000]
+                  - id: c
+                    path: /bin/true
+                    cpu_affinity: {cpu: 1}
+                """) == [
+                    "4:21: node 'a': key 'restart_window': must be a finite number of seconds greater than 0, found -1",
+                    "5:19: node 'a': key 'cpu_affinity': names no CPU; leave it out to run on any",
+                    "8:20: node 'b': key 'cpu_affinity': expected an integer, found the string 'one'",
+                    "8:25: node 'b': key 'cpu_affinity': must be at most 1023, found 5000",
+                    "11:19: node 'c': key 'cpu_affinity': expected a list of CPU numbers, found a mapping",
+                ])
+    }
+}
