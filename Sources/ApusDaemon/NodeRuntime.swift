@@ -60,6 +60,8 @@ final class NodeRuntime {
     /// Restarts since the first one of the current `restart_window` (all of them without one).
     var restartsInWindow = 0
     var restartWindowStart: UInt64?
+    /// When the node last said something on its control socket (health_check_timeout).
+    var lastHeard: UInt64 = 0
     var nextRestartDelay: Double
     /// Set when the node ended badly (the run then exits 1).
     var failure: String?

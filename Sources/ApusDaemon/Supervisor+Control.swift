@@ -19,7 +19,10 @@ extension Supervisor {
             node.channel = nil
             return
         }
+        node.lastHeard = monotonicNanoseconds()
         switch message {
+        case .alive:
+            break  // heard: that is all (health_check_timeout)
         case .hello(let id, _) where node.state == .spawned:
             guard id == node.id else {
                 console.note("node '\(node.id)' says it is '\(id)'; closing its control socket")

@@ -26,6 +26,8 @@ extension Supervisor {
         kill(-node.pid, SIGKILL)
         guardian?.forget(node.pid)
         node.detach()
+        let reason = node.ladderReason
+        node.ladderReason = nil  // a restarted node starts with a clean record
         let policy = node.plan.descriptor.restartPolicy
         let maxRestarts = node.plan.descriptor.maxRestarts
         // restart_window: max_restarts counts the restarts since the first one of the current
@@ -60,7 +62,7 @@ extension Supervisor {
             return
         }
         if failed && node.failure == nil {
-            node.failure = node.ladderReason.map { "\($0); \(status)" } ?? status
+            node.failure = reason.map { "\($0); \(status)" } ?? status
             console.note(
                 "node '\(node.id)' \(node.failure!)"
                     + (node.restarts > 0 ? " after \(node.restarts) restart\(node.restarts == 1 ? "" : "s")" : ""))

@@ -139,6 +139,9 @@ extension Supervisor {
                 ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
                 ("APUS_DATAFLOW", dataflowFile), ("APUS_DATAFLOW_JSON", descriptorJSON), ("APUS_RESTART_COUNT", String(node.restarts)),
             ] + operators)
+        if let timeout = descriptor.healthCheckTimeout {
+            environment = mergeEnvironment(environment, [("APUS_HEALTH_CHECK_TIMEOUT", String(timeout))])
+        }
         if let contracts = Self.outputContracts(descriptor) {
             environment = mergeEnvironment(environment, [("APUS_OUTPUT_CONTRACTS", contracts)])
         }
@@ -179,6 +182,7 @@ extension Supervisor {
             node.state = .spawned
             node.stopSent = false
             node.startedAt = monotonicNanoseconds()
+            node.lastHeard = node.startedAt
             writeLog(node, "--- started: \(arguments.joined(separator: " ")) (pid \(child.pid))")
         } catch {
             fail(node, "\(error)")

@@ -22,6 +22,8 @@ public final class Supervisor {
     var graceDeadline: UInt64?
     var killDeadline: UInt64?
     var stopAfterDeadline: UInt64?
+    /// When nodes with a health_check_timeout are next checked (every health_check_interval).
+    var healthSweepDeadline: UInt64?
     var startupDeadline: UInt64 = 0
     var interrupts = 0
     /// The folder holding the apus Python module, for the Python nodes' PYTHONPATH.
@@ -76,6 +78,9 @@ public final class Supervisor {
         let now = monotonicNanoseconds()
         startupDeadline = now &+ seconds(options.startupTimeout)
         if let stopAfter = options.stopAfter { stopAfterDeadline = now &+ seconds(stopAfter) }
+        if plan.dataflow.nodes.contains(where: { $0.healthCheckTimeout != nil }) {
+            healthSweepDeadline = now &+ seconds(plan.dataflow.healthCheckInterval)
+        }
         do {
             guardian = try GroupGuardian()
         } catch {
@@ -152,7 +157,7 @@ public final class Supervisor {
     enum Source { case control, stdout, stderr }
 
     func pollTimeout() -> Int32 {
-        var deadlines: [UInt64] = [graceDeadline, killDeadline, stopAfterDeadline].compactMap { $0 }
+        var deadlines: [UInt64] = [graceDeadline, killDeadline, stopAfterDeadline, healthSweepDeadline].compactMap { $0 }
         if !started && !stopping { deadlines.append(startupDeadline) }
         for node in nodes {
             if case .waiting(let until) = node.state { deadlines.append(until) }
@@ -228,6 +233,24 @@ public final class Supervisor {
             if case .waiting(let until) = node.state, now >= until, !stopping {
                 respawn(node)
             }
+        }
+        if let sweep = healthSweepDeadline, now >= sweep {
+            healthSweepDeadline = now &+ seconds(plan.dataflow.healthCheckInterval)
+            checkHealth(now: now)
+        }
+    }
+
+    /// Kills each node with a `health_check_timeout` that has said nothing for longer (a node
+    /// stuck in its own code); its restart_policy then applies.
+    func checkHealth(now: UInt64) {
+        guard !stopping else { return }  // the grace period takes over
+        for node in nodes where node.isAlive && node.killAt == nil {
+            guard let timeout = node.plan.descriptor.healthCheckTimeout, now &- node.lastHeard > seconds(timeout) else { continue }
+            node.ladderReason =
+                "said nothing for \(formatSeconds(Double(now &- node.lastHeard) / 1e9)) s (health_check_timeout \(formatSeconds(timeout)) s)"
+            console.note("node '\(node.id)' \(node.ladderReason!): killing it")
+            kill(-node.pid, SIGKILL)
+            node.killAt = nil
         }
     }
 }

@@ -24,6 +24,8 @@ public struct DataflowDescriptor: Sendable, Equatable {
     /// Variables for every node; a node's own `env` wins.
     public var env: [EnvVariable]
     public var nodes: [NodeDescriptor]
+    /// Seconds between checks of the nodes that have a `health_check_timeout`.
+    public var healthCheckInterval: Double = 5
     /// Problems that do not stop a run: type annotations that do not fit (errors with
     /// `strict_types: true`). `apus check` and `apus run` show them.
     public var warnings: [DataflowDiagnostic] = []

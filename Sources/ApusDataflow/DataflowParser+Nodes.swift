@@ -124,6 +124,8 @@ extension DataflowParser {
                 node.sendStdoutAs = parseID(value, keyScope, what: "output id")
             case "restart_window":
                 node.restartWindow = duration(value, keyScope)
+            case "health_check_timeout":
+                node.healthCheckTimeout = duration(value, keyScope)
             case "cpu_affinity":
                 node.cpuAffinity = parseCPUs(value, keyScope)
             case "send_logs_as":

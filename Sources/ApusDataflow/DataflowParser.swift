@@ -15,12 +15,12 @@ struct Scope {
 
 /// One pass over a composed YAML tree. Collects diagnostics instead of stopping at the first.
 struct DataflowParser {
-    static let rootKeys = ["nodes", "env", "strict_types", "type_rules"]
+    static let rootKeys = ["nodes", "env", "strict_types", "type_rules", "health_check_interval"]
     static let nodeKeys = [
         "id", "name", "description", "path", "args", "env", "build", "inputs", "outputs",
         "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as", "operators", "operator",
         "output_types", "input_types", "output_metadata", "pattern", "send_logs_as", "min_log_level", "max_log_size",
-        "max_rotated_files", "restart_window", "cpu_affinity",
+        "max_rotated_files", "restart_window", "cpu_affinity", "health_check_timeout",
     ]
     static let inputKeys = ["source", "queue_size", "queue_policy", "input_timeout"]
     /// dora keys refused by name, with why, so a dora user learns it is a missing feature and not a typo.
@@ -28,7 +28,6 @@ struct DataflowParser {
         "communication": "Apus connects nodes over shared memory, with no transport to choose",
         "deploy": multiMachine, "_unstable_deploy": multiMachine,
         "_unstable_debug": debugOptions, "debug": debugOptions,
-        "health_check_interval": healthChecks,
     ]
     static let unsupportedNodeKeys: [String: String] = [
         "custom": "dora 0.x's `custom` is gone from dora 1.x: write path, args, inputs and outputs on the node",
@@ -36,12 +35,10 @@ struct DataflowParser {
         "git": fromGit, "branch": fromGit, "tag": fromGit, "rev": fromGit,
         "module": "module files are not supported: write the module's nodes into the dataflow",
         "ros2": "dora's ROS 2 bridge is not part of Apus: a node can use rclpy (or rclcpp) itself",
-        "health_check_timeout": healthChecks,
     ]
     static let multiMachine = "dataflows across machines are not supported yet"
     static let debugOptions = "dora's debug options switch its Zenoh publishing, which Apus does not use"
     static let fromGit = "Apus runs nodes from local paths: clone the repository (a `build:` step can) and name it in `path`"
-    static let healthChecks = "not supported yet: a node that hangs is found by input_timeout on its consumers"
 
     let file: String
     let directory: String
@@ -98,6 +95,7 @@ struct DataflowParser {
         var sawNodes = false
         var strictTypes = false
         var typeRules: Set<[String]> = []
+        var healthCheckInterval: Double?
         for (keyNode, value) in mapping {
             guard let key = mappingKey(keyNode, Scope()) else { continue }
             switch key {
@@ -110,6 +108,8 @@ struct DataflowParser {
                 strictTypes = boolean(value, Scope().with("key 'strict_types'")) ?? false
             case "type_rules":
                 typeRules = parseTypeRules(value, Scope().with("key 'type_rules'"))
+            case "health_check_interval":
+                healthCheckInterval = duration(value, Scope().with("key 'health_check_interval'"))
             default:
                 refuseKey(key, at: keyNode, Scope(), valid: Self.rootKeys, unsupported: Self.unsupportedRootKeys)
             }
@@ -118,6 +118,12 @@ struct DataflowParser {
             report(root, Scope(), "missing required key 'nodes'")
         }
         var descriptor = DataflowDescriptor(file: file, directory: directory, env: env, nodes: nodes)
+        if let healthCheckInterval { descriptor.healthCheckInterval = healthCheckInterval }
+        if healthCheckInterval != nil, !nodes.contains(where: { $0.healthCheckTimeout != nil }),
+            let (keyNode, _) = mapping.first(where: { $0.key.string == "health_check_interval" })
+        {
+            report(keyNode, Scope(), "health_check_interval has no effect: no node has a health_check_timeout")
+        }
         if nodes.contains(where: { !$0.outputTypes.isEmpty || !$0.inputTypes.isEmpty }) {
             var (library, problems) = loader.typeLibrary(directory: directory)
             library.rules = typeRules

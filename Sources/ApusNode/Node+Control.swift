@@ -108,7 +108,7 @@ extension Node {
             guard fds.count == 1 else { throw .malformedMessage("edge without its inbox descriptor") }
             let inbox = try Inbox(adopting: fds[0], layout: layout)
             edgeLock.locked { replacedEdges[bit] = EdgeTarget(inbox: inbox, ring: ring, bit: bit) }
-        case .hello, .ready, .closeOutput, .setup, .closeInput, .stopDataflow:
+        case .hello, .ready, .closeOutput, .setup, .closeInput, .stopDataflow, .alive:
             for fd in fds { close(fd) }
             throw .malformedMessage("a node does not expect message kind \(message.kind)")
         }

@@ -18,6 +18,7 @@ extension Node {
         if finished { return nil }
         let userDeadline = timeout.map { monotonicNanoseconds() &+ nanoseconds($0) }
         while true {
+            beatIfDue()
             if let event = controlLock.locked({ pending.isEmpty ? nil : pending.removeFirst() }) {
                 guard case .stop = event else { return event }
                 // What was sent before STOP comes first: queued samples and closed inputs.
@@ -29,7 +30,7 @@ extension Node {
                 return event
             }
             // The clock is read only when a timer or a timeout needs it: a hand-off is a few hundred ns.
-            let now = timers.isEmpty && inputTimeouts.isEmpty && userDeadline == nil ? 0 : monotonicNanoseconds()
+            let now = timers.isEmpty && inputTimeouts.isEmpty && userDeadline == nil && heartbeat == nil ? 0 : monotonicNanoseconds()
             if let due = timers.indices.min(by: { timers[$0].deadline < timers[$1].deadline }), timers[due].deadline <= now {
                 // A timer always due (work slower than its period) must not starve the inbox: after
                 // a tick, what waits there (samples, closed inputs, control and so STOP) comes first.
@@ -53,6 +54,7 @@ extension Node {
             var deadline = userDeadline
             if let timer = timers.map(\.deadline).min() { deadline = min(deadline ?? .max, timer) }
             if let timeout = inputTimeouts.map(\.deadline).min() { deadline = min(deadline ?? .max, timeout) }
+            if let heartbeat { deadline = min(deadline ?? .max, heartbeat.due) }
             // Always look at the inbox once, so a timeout of zero polls.
             switch receiveInbox(timeoutNanoseconds: deadline.map { $0 > now ? $0 - now : 0 }) {
             case .event(let event):

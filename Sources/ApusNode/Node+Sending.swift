@@ -149,6 +149,7 @@ extension Node {
     }
 
     func sendLocked<Result: ~Copyable>(output: Int, _ body: () throws(TransportError) -> Result) throws(NodeError) -> Result {
+        beatIfDue()
         // Control first, outside the send lock: a restarted consumer may have replaced an edge.
         if subscriber.controlPending { drainControlForReceiver() }
         return try sendLock.locked { () throws(NodeError) -> Result in

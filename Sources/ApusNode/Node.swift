@@ -28,6 +28,8 @@ public final class Node: @unchecked Sendable {
     var publisher: Publisher!
     /// The runtime type check, when APUS_RUNTIME_TYPE_CHECK asks for it.
     let contracts: OutputContracts?
+    /// Set when the node has a `health_check_timeout`.
+    let heartbeat = Heartbeat.fromEnvironment()
     /// Inbox ring → index into `inputIDs`.
     let ringInputs: [Int]
     // State below is only touched under the node's locks (receive, send, control), never through overlapping

@@ -32,6 +32,8 @@ public enum NodeMessage: Equatable, Sendable {
     case closeInput(ring: Int)
     /// Node → daemon: stop the whole dataflow (an operator asked for it), saying why.
     case stopDataflow(reason: String)
+    /// node → daemon: it is alive (sent every quarter of its `health_check_timeout`).
+    case alive
 
     /// The first byte of an encoded message: one tag per case, for encoding and decoding alike.
     public enum Kind: UInt8, Sendable {
@@ -46,6 +48,7 @@ public enum NodeMessage: Equatable, Sendable {
         case replaceEdge
         case closeInput
         case stopDataflow
+        case alive
     }
 
     public var kind: Kind {
@@ -61,6 +64,7 @@ public enum NodeMessage: Equatable, Sendable {
         case .replaceEdge: .replaceEdge
         case .closeInput: .closeInput
         case .stopDataflow: .stopDataflow
+        case .alive: .alive
         }
     }
 
@@ -93,6 +97,8 @@ public enum NodeMessage: Equatable, Sendable {
             writer.int(ring)
         case .stopDataflow(let reason):
             writer.string(reason)
+        case .alive:
+            break
         }
         return writer.bytes
     }
@@ -122,6 +128,7 @@ public enum NodeMessage: Equatable, Sendable {
                         layout: try InboxLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() }))
                 case .closeInput: decoded = .closeInput(ring: try reader.int())
                 case .stopDataflow: decoded = .stopDataflow(reason: try reader.string())
+                case .alive: decoded = .alive
                 }
                 guard reader.isAtEnd else { throw reader.failure("\(buffer.count - reader.offset) bytes left after a message") }
                 return decoded

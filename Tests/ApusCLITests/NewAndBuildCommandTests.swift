@@ -46,11 +46,20 @@ import Testing
         #expect(refused.status == 64 && refused.stderr.contains("--operator makes a C, Python or Numba operator"), "\(refused.stderr)")
     }
 
+    /// The generated dataflow ticks every 500 ms; the tests take 50 ms, so a slow start under
+    /// load still leaves time for several messages before --stop-after.
+    func fasterTicks(_ file: String) throws {
+        let url = folder.appendingPathComponent(file)
+        try String(contentsOf: url, encoding: .utf8).replacingOccurrences(of: "millis/500", with: "millis/50")
+            .write(to: url, atomically: true, encoding: .utf8)
+    }
+
     @Test func generatedPythonOperatorRuns() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let created = try ApusCommand.run(["new", "counter", "--lang", "python", "--operator", "--dataflow"], in: folder)
         #expect(created.status == 0, "\(created.stderr)")
-        let result = try ApusCommand.run(["run", "counter/dataflow.yml", "--stop-after", "1.8s", "--no-color"], in: folder)
+        try fasterTicks("counter/dataflow.yml")
+        let result = try ApusCommand.run(["run", "counter/dataflow.yml", "--stop-after", "4s", "--no-color"], in: folder)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("[counter] input 'tick' -> sent 'message 1'"), "\(result.stdout)\n\(result.stderr)")
     }
@@ -62,7 +71,8 @@ import Testing
         let created = try ApusCommand.run(["new", "amp", "--lang", "numba", "--dataflow"], in: folder)
         #expect(created.status == 0, "\(created.stderr)")
         #expect(exists("amp/amp.py") && exists("amp/samples.py"))
-        let result = try ApusCommand.run(["run", "amp/dataflow.yml", "--stop-after", "3s", "--no-color"], in: folder)
+        try fasterTicks("amp/dataflow.yml")
+        let result = try ApusCommand.run(["run", "amp/dataflow.yml", "--stop-after", "6s", "--no-color"], in: folder)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("[amp-samples] scaled: [0.5, 1.0, 1.5, 2.0]"), "\(result.stdout)\n\(result.stderr)")
     }

@@ -1,7 +1,8 @@
 import ApusDataflow
 import Testing
 
-/// `restart_window` and `cpu_affinity` (their effects are in Tests/python/test_dora_fault_keys.py).
+/// `restart_window`, `cpu_affinity`, `health_check_timeout` and `health_check_interval` (their
+/// effects are in Tests/python/test_dora_fault_keys.py).
 @Suite struct SchedulingKeysTests {
     @Test func theKeysAreRead() throws {
         let dataflow = try Fixtures.load(
@@ -41,6 +42,31 @@ import Testing
                     "8:20: node 'b': key 'cpu_affinity': expected an integer, found the string 'one'",
                     "8:25: node 'b': key 'cpu_affinity': must be at most 1023, found 5000",
                     "11:19: node 'c': key 'cpu_affinity': expected a list of CPU numbers, found a mapping",
+                ])
+    }
+
+    @Test func healthChecks() throws {
+        let dataflow = try Fixtures.load(
+            """
+            health_check_interval: 0.5
+            nodes:
+              - id: a
+                path: /bin/true
+                health_check_timeout: 30.0
+            """)
+        #expect(dataflow.healthCheckInterval == 0.5 && dataflow.node("a")?.healthCheckTimeout == 30)
+        #expect(try Fixtures.load("nodes: [{id: a, path: /bin/true}]").healthCheckInterval == 5)
+        #expect(
+            Fixtures.diagnostics(
+                """
+                health_check_interval: 2
+                nodes:
+                  - id: a
+                    path: /bin/true
+                    health_check_timeout: soon
+                """) == [
+                    "1:1: health_check_interval has no effect: no node has a health_check_timeout",
+                    "5:27: node 'a': key 'health_check_timeout': expected a number of seconds, found the string 'soon'",
                 ])
     }
 }

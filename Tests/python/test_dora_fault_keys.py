@@ -58,3 +58,50 @@ nodes:
     assert run.lines("pinned") == ["1"], run
     assert run.lines("free") != ["1"], run
     dataflow.expect_clean()
+
+
+HANGS = '''
+import time
+from dora import Node
+
+node = Node()
+print("started", flush=True)
+while True:  # stuck in its own code: never calls the API again
+    time.sleep(0.05)
+'''
+
+IDLE = '''
+from dora import Node
+
+for event in Node():  # waits for an input that never comes, then STOP
+    pass
+print("idle: ended cleanly", flush=True)
+'''
+
+
+@pytest.mark.parametrize("policy", ["never", "on-failure"])
+def test_health_check_timeout_kills_a_node_that_hangs_and_spares_one_that_waits(dataflow, policy):
+    dataflow.write("hangs.py", HANGS).write("idle.py", IDLE)
+    restarts = "\n    restart_policy: on-failure\n    max_restarts: 1" if policy == "on-failure" else ""
+    dataflow.start(f"""
+health_check_interval: 0.1
+nodes:
+  - id: hangs
+    path: hangs.py
+    health_check_timeout: 0.5
+    outputs: [out]{restarts}
+  - id: idle
+    path: idle.py
+    health_check_timeout: 0.5
+    inputs:
+      never: hangs/out
+""", "--stop-after", "3s")
+    run = dataflow.wait(timeout=60)
+    notes = [line for line in run.stderr.splitlines() if "(health_check_timeout 0.5 s): killing it" in line]
+    assert all(note.startswith("apus: node 'hangs' said nothing for ") for note in notes), run
+    assert len(notes) == (1 if policy == "never" else 2), run
+    assert run.lines("hangs").count("started") == len(notes), run
+    assert "idle: ended cleanly" in run.lines("idle"), run
+    assert run.status == 1, run
+    assert "node 'hangs' said nothing for" in run.stderr.split("failed:")[-1], run
+    dataflow.expect_clean()
