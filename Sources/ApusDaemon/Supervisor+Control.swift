@@ -31,7 +31,7 @@ extension Supervisor {
             }
             sendSetup(node)
             // A node restarted after all its producers ended has nothing left to wait for.
-            if stopping || node.allInputsClosed, !node.stopSent { node.stopSent = post(to: node, .stop) }
+            if stopping || isFinished(node), !node.stopSent { node.stopSent = post(to: node, .stop) }
         case .pool(let producer, let index, let layout)
         where producer == RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count) && fds.count == 2:
             do {

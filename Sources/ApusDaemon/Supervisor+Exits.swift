@@ -167,16 +167,22 @@ extension Supervisor {
     }
 
     /// Records closed inputs; a node whose stream inputs have all closed gets STOP (its timers alone
-    /// would keep it running for nothing).
+    /// would keep it running for nothing), unless `exit_when_nodes_finish: false`.
     func markClosed(_ edges: [RunPlan.Edge]) {
         for edge in edges { inputClosed(edge.ring, of: nodes[edge.consumer]) }
     }
 
     func inputClosed(_ ring: Int, of consumer: NodeRuntime) {
         consumer.closedRings.insert(ring)
-        if consumer.allInputsClosed, !consumer.stopSent {
+        if isFinished(consumer), !consumer.stopSent {
             consumer.stopSent = post(to: consumer, .stop)
         }
+    }
+
+    /// Whether the node has nothing left to do: its stream inputs have all closed, and no timer
+    /// keeps it running (`exit_when_nodes_finish: false` lets timers do so, as dora's default does).
+    func isFinished(_ node: NodeRuntime) -> Bool {
+        node.allInputsClosed && (plan.dataflow.exitWhenNodesFinish || !node.plan.descriptor.inputs.contains { $0.source.isTimer })
     }
 
     /// Starts a node again after a failure, with a fresh inbox its producers are pointed at.

@@ -24,6 +24,9 @@ public struct DataflowDescriptor: Sendable, Equatable {
     /// Variables for every node; a node's own `env` wins.
     public var env: [EnvVariable]
     public var nodes: [NodeDescriptor]
+    /// Whether a node whose data inputs have all closed gets STOP even if it also has timers
+    /// (true, Apus's default), or its timers keep it running until the dataflow stops (false).
+    public var exitWhenNodesFinish = true
     /// Seconds between checks of the nodes that have a `health_check_timeout`.
     public var healthCheckInterval: Double = 5
     /// Problems that do not stop a run: type annotations that do not fit (errors with
@@ -264,6 +267,11 @@ public enum InputSource: Sendable, Hashable, CustomStringConvertible {
     /// An output of another node (or of the same node).
     case output(node: String, output: String)
     case timer(TimerSpec)
+
+    public var isTimer: Bool {
+        if case .timer = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {

@@ -15,7 +15,7 @@ struct Scope {
 
 /// One pass over a composed YAML tree. Collects diagnostics instead of stopping at the first.
 struct DataflowParser {
-    static let rootKeys = ["nodes", "env", "strict_types", "type_rules", "health_check_interval"]
+    static let rootKeys = ["nodes", "env", "strict_types", "type_rules", "health_check_interval", "exit_when_nodes_finish"]
     static let nodeKeys = [
         "id", "name", "description", "path", "args", "env", "build", "inputs", "outputs",
         "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as", "operators", "operator",
@@ -96,6 +96,7 @@ struct DataflowParser {
         var strictTypes = false
         var typeRules: Set<[String]> = []
         var healthCheckInterval: Double?
+        var exitWhenNodesFinish: Bool?
         for (keyNode, value) in mapping {
             guard let key = mappingKey(keyNode, Scope()) else { continue }
             switch key {
@@ -108,6 +109,8 @@ struct DataflowParser {
                 strictTypes = boolean(value, Scope().with("key 'strict_types'")) ?? false
             case "type_rules":
                 typeRules = parseTypeRules(value, Scope().with("key 'type_rules'"))
+            case "exit_when_nodes_finish":
+                exitWhenNodesFinish = boolean(value, Scope().with("key 'exit_when_nodes_finish'"))
             case "health_check_interval":
                 healthCheckInterval = duration(value, Scope().with("key 'health_check_interval'"))
             default:
@@ -119,6 +122,7 @@ struct DataflowParser {
         }
         var descriptor = DataflowDescriptor(file: file, directory: directory, env: env, nodes: nodes)
         if let healthCheckInterval { descriptor.healthCheckInterval = healthCheckInterval }
+        if let exitWhenNodesFinish { descriptor.exitWhenNodesFinish = exitWhenNodesFinish }
         if healthCheckInterval != nil, !nodes.contains(where: { $0.healthCheckTimeout != nil }),
             let (keyNode, _) = mapping.first(where: { $0.key.string == "health_check_interval" })
         {

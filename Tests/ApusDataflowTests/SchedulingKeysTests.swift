@@ -69,4 +69,13 @@ import Testing
                     "5:27: node 'a': key 'health_check_timeout': expected a number of seconds, found the string 'soon'",
                 ])
     }
+
+    @Test func exitWhenNodesFinish() throws {
+        #expect(try Fixtures.load("nodes: [{id: a, path: /bin/true}]").exitWhenNodesFinish)
+        #expect(try !Fixtures.load("exit_when_nodes_finish: false\nnodes: [{id: a, path: /bin/true}]").exitWhenNodesFinish)
+        #expect(
+            Fixtures.diagnostics("exit_when_nodes_finish: sometimes\nnodes: [{id: a, path: /bin/true}]") == [
+                "1:25: key 'exit_when_nodes_finish': expected true or false, found the string 'sometimes'"
+            ])
+    }
 }

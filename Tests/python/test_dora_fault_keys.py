@@ -105,3 +105,49 @@ nodes:
     assert run.status == 1, run
     assert "node 'hangs' said nothing for" in run.stderr.split("failed:")[-1], run
     dataflow.expect_clean()
+
+
+TICKER = '''
+from dora import Node
+
+ticks = data = 0
+for event in Node():
+    if event["type"] == "INPUT":
+        if event["id"] == "tick":
+            ticks += 1
+        else:
+            data += 1
+print(f"ended after {data} data messages, still ticking: {ticks > 5}", flush=True)
+'''
+
+SOURCE = '''
+import pyarrow as pa
+from dora import Node
+
+node = Node()
+node.send_output("out", pa.array([1]))
+'''
+
+
+@pytest.mark.parametrize("setting", [None, "true", "false"])
+def test_exit_when_nodes_finish(dataflow, setting):
+    """By default (and with true) a node whose data inputs have closed gets STOP though it has a
+    timer; with false its timer keeps it running until the dataflow is stopped."""
+    dataflow.write("ticker.py", TICKER).write("source.py", SOURCE)
+    root = f"exit_when_nodes_finish: {setting}\n" if setting else ""
+    run = dataflow.run(root + """
+nodes:
+  - id: source
+    path: source.py
+    outputs: [out]
+  - id: ticker
+    path: ticker.py
+    inputs:
+      tick: dora/timer/millis/20
+      data: source/out
+""", "--stop-after", "2s")
+    assert run.status == 0, run
+    stopped_early = "--stop-after elapsed" not in run.stderr
+    assert stopped_early == (setting != "false"), run
+    assert run.lines("ticker") == [f"ended after 1 data messages, still ticking: {setting == 'false'}"], run
+    dataflow.expect_clean()
