@@ -40,7 +40,9 @@ extension DataflowParser {
                 )
                 continue
             }
-            guard var parsed = parseOperator(mapping, at: item, label: "#\(index + 1)", scope: scope, nodeIndex: nodeIndex)
+            guard
+                var parsed = parseOperator(
+                    mapping, at: item, label: "#\(index + 1)", scope: scope, nodeIndex: nodeIndex, defaultID: single ? node.id : nil)
             else { continue }
             if let line = firstLine[parsed.operator.id] {
                 report(
@@ -70,14 +72,18 @@ extension DataflowParser {
     }
 
     /// One operator; nil when it has no usable id.
+    /// `defaultID`: what a single `operator:` without an id is called (its node's id, as in dora).
     mutating func parseOperator(
-        _ mapping: Node.Mapping, at item: Node, label: String, scope nodeScope: Scope, nodeIndex: Int
+        _ mapping: Node.Mapping, at item: Node, label: String, scope nodeScope: Scope, nodeIndex: Int, defaultID: String? = nil
     ) -> (operator: OperatorDescriptor, inputs: [(InputDescriptor, PendingSource?)])? {
         var scope = nodeScope.with("operator \(label)")
         var id: String?
         if let idNode = mapping["id"] {
             id = parseID(idNode, scope.with("key 'id'"), what: "operator id")
             if let id { scope = nodeScope.with("operator '\(id)'") }
+        } else if let defaultID {
+            id = defaultID
+            scope = nodeScope.with("operator '\(defaultID)'")
         } else {
             report(item, scope, "missing required key 'id'")
         }

@@ -58,6 +58,15 @@ import Testing
             """)
         let filter = try #require(dataflow.node("filter"))
         #expect(filter.isSingleOperator && filter.outputs == ["out"] && filter.inputs.map(\.id) == ["tick"])
+        // As in dora, a single operator's id may be left out: it is the node's.
+        let unnamed = try Fixtures.load(
+            "nodes:\n  - id: detector\n    operator: {build: make, python: detect.py, inputs: {tick: apus/timer/millis/10}, outputs: [bbox]}"
+        )
+        #expect(unnamed.node("detector")?.operators.map(\.id) == ["detector"])
+        #expect(
+            Fixtures.diagnostics("nodes:\n  - id: r\n    operators:\n      - {build: make, python: a.py}") == [
+                "4:9: node 'r': operator #1: missing required key 'id'"
+            ])
     }
 
     @Test func badOperatorsAreReportedWithFileLineAndKey() {
