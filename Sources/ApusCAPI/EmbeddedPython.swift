@@ -94,6 +94,7 @@ final class EmbeddedPython: @unchecked Sendable {
         let literals = facts.path.map(Self.literal).joined(separator: ", ")
         let setup = "import sys\nsys.path[:] = [\(literals)]\nsys.executable = \(Self.literal(facts.executable))\n"
         if runString(setup, nil) != 0 {
+            _ = saveThread()
             throw OperatorLoadError(description: "\(python)'s interpreter cannot be set up (see the traceback above)")
         }
         guard let host = importModule("apus.operators") else {
