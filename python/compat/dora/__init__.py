@@ -40,8 +40,15 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 import numpy as np
 
-from apus.node import ApusError
-from apus.node import Node as _ApusNode
+try:
+    from apus.node import ApusError
+    from apus.node import Node as _ApusNode
+except ImportError as _missing:  # outside `apus run`: DoraStatus and dora.testing still work
+    _ApusNode = None
+    _APUS_MISSING = _missing
+
+    class ApusError(Exception):
+        pass
 
 __all__ = ["Node", "DoraStatus"]
 
@@ -212,6 +219,9 @@ class Node:
 
     def __init__(self, node_id=None, daemon_port=None, _apus_node=None):
         # _apus_node: a Python operator's view of its runtime node (apus.operators makes it).
+        if _ApusNode is None and _apus_node is None:
+            raise RuntimeError(f"dora.Node needs Apus's apus module ({_APUS_MISSING}): run the node with `apus run`, "
+                               "or `pip install ./python` from the Apus tree")
         try:
             self._node = _ApusNode() if _apus_node is None else _apus_node
         except ApusError as error:
