@@ -22,6 +22,8 @@ def test_mock_node_replays_inputs_then_stop_and_keeps_outputs():
     assert [array.to_pylist() for array in node.outputs["doubled"]] == [[2, 4], [10]]
     assert node.metadata_sent["doubled"] == [{"from": "a"}, {"from": "b"}]
     assert node.next() is None
+    node.log_warn("careful")
+    assert node.logs == [("warn", "careful")]
 
 
 def test_mock_node_gives_stop_last_and_works_with_asyncio():

@@ -187,6 +187,25 @@ class _InputEvent(dict):
         return dict.__repr__(self)
 
 
+class _LevelLogging:
+    """dora's log_<level> functions, each a `log(level, message)`."""
+
+    def log_error(self, message):
+        self.log("error", message)
+
+    def log_warn(self, message):
+        self.log("warn", message)
+
+    def log_info(self, message):
+        self.log("info", message)
+
+    def log_debug(self, message):
+        self.log("debug", message)
+
+    def log_trace(self, message):
+        self.log("trace", message)
+
+
 class _RawSample:
     """What `send_output_raw` gives: a context manager over the sample's buffer, or `as_memoryview`
     and `send` by hand."""
@@ -214,7 +233,7 @@ class _RawSample:
             self._reservation.discard()
 
 
-class Node:
+class Node(_LevelLogging):
     """A dora node: `Node()` joins the dataflow `apus run` started this process in."""
 
     def __init__(self, node_id=None, daemon_port=None, _apus_node=None):
@@ -315,21 +334,6 @@ class Node:
         if fields:
             text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
         self._node.log("debug" if level == "trace" else level, text)
-
-    def log_error(self, message):
-        self.log("error", message)
-
-    def log_warn(self, message):
-        self.log("warn", message)
-
-    def log_info(self, message):
-        self.log("info", message)
-
-    def log_debug(self, message):
-        self.log("debug", message)
-
-    def log_trace(self, message):
-        self.log("trace", message)
 
     def send_output_raw(self, output_id, data_length, metadata=None):
         """A sample of `data_length` bytes of `output_id` in shared memory to write into and send

@@ -10,10 +10,12 @@ sends.
     assert node.outputs["result"][0].to_pylist() == [42]
 """
 
+from . import _LevelLogging
+
 __all__ = ["MockNode"]
 
 
-class MockNode:
+class MockNode(_LevelLogging):
     """Events from `inputs` ((input id, value) pairs, each with its own copy of `metadata`), then
     STOP; `outputs` maps each output id to what was sent on it, in order (`metadata_sent` to the
     metadata that went with it)."""
@@ -66,21 +68,6 @@ class MockNode:
 
     def log(self, level, message, target=None, fields=None):
         self.logs.append((level, str(message)))
-
-    def log_error(self, message):
-        self.log("error", message)
-
-    def log_warn(self, message):
-        self.log("warn", message)
-
-    def log_info(self, message):
-        self.log("info", message)
-
-    def log_debug(self, message):
-        self.log("debug", message)
-
-    def log_trace(self, message):
-        self.log("trace", message)
 
     def dataflow_id(self):
         return "mock"
