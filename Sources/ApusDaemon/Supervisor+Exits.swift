@@ -131,14 +131,22 @@ extension Supervisor {
         Reclamation.move(from: old, to: node.inbox.rings[ring], bit: stream.bit, pools: pools)
     }
 
+    /// What input `ring` of the node has lost so far in all its incarnations: evicted from a full
+    /// `drop_oldest` queue, and sent while it was gone.
+    func losses(of node: NodeRuntime, ring: Int) -> (dropped: UInt64, skipped: UInt64) {
+        let inboxes = [node.retiredInbox, node.inbox].compactMap { $0 }
+        return (
+            inboxes.reduce(node.earlierDropped[ring]) { $0 + $1.rings[ring].dropped },
+            inboxes.reduce(node.earlierSkipped[ring]) { $0 + $1.rings[ring].skipped }
+        )
+    }
+
     /// Says, at the end of the run, how many messages each input of the node lost in all its
     /// incarnations, and how: evicted from a full `drop_oldest` queue, queued for it when it died,
     /// or sent while it was gone (restarting, or ended before its producer). No loss goes unseen.
     func reportDrops(of node: NodeRuntime) {
-        let inboxes = [node.retiredInbox, node.inbox].compactMap { $0 }
         for (ring, stream) in node.plan.streams.enumerated() {
-            let dropped = inboxes.reduce(node.earlierDropped[ring]) { $0 + $1.rings[ring].dropped }
-            let skipped = inboxes.reduce(node.earlierSkipped[ring]) { $0 + $1.rings[ring].skipped }
+            let (dropped, skipped) = losses(of: node, ring: ring)
             let queued = UInt64(node.lostQueued[ring])
             guard dropped + skipped + queued > 0 else { continue }
             let input = node.plan.descriptor.inputs[stream.input]

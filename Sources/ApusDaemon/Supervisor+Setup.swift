@@ -9,6 +9,12 @@ extension Supervisor {
         guard mkdirs(logDirectory) else {
             throw SupervisorError("cannot create the log folder \(logDirectory): \(String(cString: strerror(errno)))")
         }
+        do {
+            inspection = try RunInspection(
+                runID: runID, description: RunDescription(run: runID, name: runName, dataflow: dataflowFile, pid: getpid()))
+        } catch {
+            console.note("this run cannot be inspected (apus top): \(error)")
+        }
         // The dataflow file as JSON, for nodes that ask what they run in (dora's dataflow_descriptor()).
         if let text = readTextFile(dataflowFile, limit: DataflowDescriptor.Limits.fileSize), let json = DataflowJSON.json(yaml: text),
             !replaceFile(descriptorJSON, json)

@@ -24,6 +24,8 @@ public final class Supervisor {
     var stopAfterDeadline: UInt64?
     /// When nodes with a health_check_timeout are next checked (every health_check_interval).
     var healthSweepDeadline: UInt64?
+    /// Where `apus top` asks this run for snapshots; nil if it could not be made.
+    var inspection: RunInspection?
     var startupDeadline: UInt64 = 0
     var interrupts = 0
     /// The folder holding the apus Python module, for the Python nodes' PYTHONPATH.
@@ -60,6 +62,7 @@ public final class Supervisor {
 
     /// Runs the dataflow to its end and returns the exit code for `apus run`.
     public func run() -> Int32 {
+        defer { inspection = nil }  // its socket and description go with the run
         guard let signals = watchSignals() else { return 1 }
         if options.runBuild {
             if let code = Builder(plan: plan, console: console, environment: nodeEnvironmentBase(), signals: signals.fd).run() {
@@ -124,7 +127,10 @@ public final class Supervisor {
 
     func loop() {
         while !nodes.allSatisfy({ $0.state == .finished }) {
-            var entries = [pollfd(fd: signals?.fd ?? -1, events: Int16(POLLIN), revents: 0)]
+            var entries = [
+                pollfd(fd: signals?.fd ?? -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: inspection?.listener.fd ?? -1, events: Int16(POLLIN), revents: 0),
+            ]
             var owners: [(node: NodeRuntime, source: Source)] = []
             for node in nodes {
                 for (fd, source) in [(node.channel?.fd ?? -1, Source.control), (node.stdout, .stdout), (node.stderr, .stderr)] where fd >= 0
@@ -141,7 +147,7 @@ public final class Supervisor {
                 return
             }
             if ready > 0 {
-                for (offset, owner) in owners.enumerated() where entries[offset + 1].revents != 0 {
+                for (offset, owner) in owners.enumerated() where entries[offset + 2].revents != 0 {
                     switch owner.source {
                     case .control: readControl(owner.node)
                     case .stdout: readOutput(owner.node, stderr: false)
@@ -149,6 +155,7 @@ public final class Supervisor {
                     }
                 }
                 if entries[0].revents != 0 { handleSignals() }
+                if entries[1].revents != 0 { inspection?.serve(snapshot) }
             }
             handleDeadlines()
         }

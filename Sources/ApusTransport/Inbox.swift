@@ -169,6 +169,9 @@ public struct InputRing: @unchecked Sendable {
     @inline(__always)
     func stamp(_ entry: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> { atomic64(entry, 0) }
 
+    /// Samples queued since the ring was made (for metrics, as `queued`).
+    public var enqueued: UInt64 { tail.pointee.load(ordering: .acquiring) }
+
     /// Samples waiting to be taken (for metrics: it reads `tail`, which the consumer never polls).
     public var queued: Int {
         let tail = tail.pointee.load(ordering: .acquiring)

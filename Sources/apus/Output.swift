@@ -32,3 +32,12 @@ func loadDataflow(_ file: String, nothing done: String) throws -> DataflowDescri
         throw ExitCode(1)
     }
 }
+
+/// Rows as columns padded to their widest cell, the first row the header.
+func tableText(_ rows: [[String]]) -> String {
+    let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    return rows.map { row in
+        zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            .trimmingCharacters(in: .whitespaces)
+    }.joined(separator: "\n")
+}

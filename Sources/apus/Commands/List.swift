@@ -32,12 +32,7 @@ struct List: ParsableCommand {
                 formatUptime((dataflow.endedAt ?? now) - dataflow.startedAt), "\(dataflow.restarts)",
             ])
         }
-        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max()! }
-        for row in rows {
-            print(
-                zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                    .trimmingCharacters(in: .whitespaces))
-        }
+        print(tableText(rows))
     }
 }
 
