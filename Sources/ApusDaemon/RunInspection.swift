@@ -29,6 +29,8 @@ public struct RunSnapshot: Codable, Sendable {
         public var dropped: UInt64
         /// Sent while it was gone (restarting, or ended).
         public var skipped: UInt64
+        /// Sampled latencies from send to take, by InputRing's buckets (this incarnation).
+        public var latency: [UInt64]
     }
 
     public struct Node: Codable, Sendable {
@@ -92,7 +94,7 @@ extension Supervisor {
                 let (dropped, skipped) = losses(of: node, ring: ring)
                 return RunSnapshot.Input(
                     id: input.id, source: input.source.description, capacity: input.queueSize, queued: counters.queued,
-                    received: counters.enqueued, dropped: dropped, skipped: skipped)
+                    received: counters.enqueued, dropped: dropped, skipped: skipped, latency: counters.latencyHistogram)
             }
             let process = node.isAlive ? ProcessFigures(pid: node.pid) : nil
             return RunSnapshot.Node(

@@ -20,7 +20,8 @@ public struct InputRingLayout: Sendable, Equatable {
         self.policy = policy
     }
 
-    static let headerSize = 192
+    /// Counters through 160, then the latency histogram (`latencyBuckets` words) from 192.
+    public static let headerSize = 192 + InputRing.latencyBuckets * 8
     static let entrySize = 64
     /// Entries in memory: `capacity` rounded up to a power of two, so that finding a position's
     /// entry is a mask, not a division, on the path the consumer polls.
@@ -160,6 +161,29 @@ public struct InputRing: @unchecked Sendable {
     var spaceSignal: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 140) }
     var producerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 144) }
     var skippedCounter: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(base, 152) }
+
+    /// Latency from send to take, sampled by the consumer every `latencySampling` takes, in
+    /// buckets by powers of two of microseconds: bucket 0 is under 1 µs, bucket b from 2^(b-1)
+    /// to 2^b µs, the last everything above (for `apus top`; the consumer writes, anyone reads).
+    public static let latencyBuckets = 24
+    /// A power of two; computed, not stored, so the hot path reads no lazily made global.
+    @inline(__always) public static var latencySampling: UInt64 { 16 }
+
+    @inline(__always)
+    func latencyCounter(_ bucket: Int) -> UnsafeMutablePointer<Atomic<UInt64>> { atomic64(base, 192 + bucket * 8) }
+
+    /// Counts one sampled latency of `nanoseconds`.
+    @inline(__always)
+    public func recordLatency(_ nanoseconds: UInt64) {
+        let microseconds = nanoseconds >> 10
+        let bucket = min(microseconds == 0 ? 0 : 64 - microseconds.leadingZeroBitCount, Self.latencyBuckets - 1)
+        latencyCounter(bucket).pointee.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// The sampled latencies so far, per bucket.
+    public var latencyHistogram: [UInt64] {
+        (0..<Self.latencyBuckets).map { latencyCounter($0).pointee.load(ordering: .relaxed) }
+    }
 
     @inline(__always)
     func entry(_ position: UInt64) -> UnsafeMutableRawPointer {

@@ -289,6 +289,8 @@ public final class Subscriber: @unchecked Sendable {
             // travels while the entry is taken and checked rather than after.
             prefetchPayload(input: best, descriptor: entry.descriptor)
             guard state[best].ring.take(at: position) else { continue }
+            // Every latencySampling-th position of the ring: no counter of its own to keep.
+            if position & (InputRing.latencySampling - 1) == 0 { sampleLatency(input: best, sent: entry.timestamp) }
             let sample = try open(entry, input: best)
             guard !state[best].discarding else {
                 discard(sample)
@@ -296,6 +298,13 @@ public final class Subscriber: @unchecked Sendable {
             }
             return sample
         }
+    }
+
+    /// One latency sample for `apus top` (kept out of line: one take in `latencySampling`).
+    @inline(never)
+    private func sampleLatency(input: Int, sent: UInt64) {
+        let now = monotonicNanoseconds()
+        if sent > 0, now > sent { state[input].ring.recordLatency(now - sent) }
     }
 
     /// A closed input whose queue is drained, reported once (rare: kept out of line).

@@ -231,7 +231,7 @@ func corrupt() throws(TransportError) {
     let inbox = try Inbox(adopting: fds[0], layout: layout)
     let ring = inbox.segment.base + 128
     let tail = ring.load(fromByteOffset: 64, as: UInt64.self)
-    let entry = ring + 192 + Int(tail % UInt64(layout.rings[0].entryCount)) * 64
+    let entry = ring + InputRingLayout.headerSize + Int(tail % UInt64(layout.rings[0].entryCount)) * 64
     entry.storeBytes(of: options.descriptor, toByteOffset: 8, as: UInt64.self)
     entry.storeBytes(of: UInt64.max, toByteOffset: 16, as: UInt64.self)
     entry.storeBytes(of: options.length, toByteOffset: 32, as: UInt64.self)

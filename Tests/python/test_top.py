@@ -127,3 +127,29 @@ def test_live_top_in_a_real_terminal_redraws_and_quits_with_q(dataflow):
     dataflow.process.send_signal(signal.SIGINT)
     assert dataflow.wait().status == 0
     dataflow.expect_clean()
+
+
+def test_top_shows_each_inputs_latency_from_send_to_take(dataflow):
+    """The consumer samples one take in 16 against the send stamp; a fast sink's latency is small."""
+    dataflow.start(f"""
+nodes:
+  - id: source
+    path: {TEST_NODE}
+    args: --send 3000 --on-tick
+    inputs: {{ tick: apus/timer/millis/1 }}
+    outputs: [out]
+  - id: sink
+    path: {TEST_NODE}
+    inputs: {{ in: source/out }}
+""")
+    time.sleep(1.5)
+    shown = top("dataflow", "--once", "--json")
+    assert shown.returncode == 0, shown.stderr
+    (sink,) = [node for node in json.loads(shown.stdout)["nodes"] if node["id"] == "sink"]
+    (entry,) = sink["inputs"]
+    assert len(entry["latency_histogram"]) == 24 and sum(entry["latency_histogram"]) > 10, entry
+    assert entry["latency_p50_us_under"] <= entry["latency_p99_us_under"] <= 4096, entry
+    assert 500 < entry["rate_hz"] < 1100, entry
+    dataflow.process.send_signal(signal.SIGINT)
+    assert dataflow.wait().status == 0
+    dataflow.expect_clean()

@@ -10,8 +10,9 @@ struct Top: ParsableCommand {
         discussion: """
             Finds the dataflow by NAME (its file's name without .yml, or its `apus start --name`) or \
             run id; with none given, the only one running. Per node: pid, CPU %, memory, restarts, \
-            status. Per input: messages per second, queue fill, and what it lost (dropped from a full \
-            drop_oldest queue, sent while it was gone). The figures come from counters the run keeps \
+            status. Per input: messages per second, queue fill, what it lost (dropped from a full \
+            drop_oldest queue, sent while it was gone), and its latency from send to take p50/p99 \
+            (the consumer samples one message in 16; shown as the power-of-two bound it is under). The figures come from counters the run keeps \
             in shared memory and from /proc: no node is asked anything. --once prints one snapshot \
             (rates over half a second) and exits; --json prints it as JSON.
             """
@@ -82,6 +83,33 @@ struct TopView {
         return Double(input.received - before.received) / seconds
     }
 
+    /// The bucket upper bounds (µs) under which half and 99 % of the latencies sampled since the
+    /// previous snapshot fall; nil without samples.
+    func latency(_ node: RunSnapshot.Node, _ input: RunSnapshot.Input) -> (p50: Double, p99: Double)? {
+        var counts = input.latency
+        if let before = previous[node.id]?.inputs.first(where: { $0.id == input.id }), before.latency.count == counts.count,
+            zip(counts, before.latency).allSatisfy({ $0 >= $1 }), zip(counts, before.latency).contains(where: { $0 > $1 })
+        {
+            counts = zip(counts, before.latency).map { $0 - $1 }
+        }
+        let total = counts.reduce(0, +)
+        guard total > 0 else { return nil }
+        func bound(_ fraction: Double) -> Double {
+            var seen: UInt64 = 0
+            for (bucket, count) in counts.enumerated() {
+                seen += count
+                if Double(seen) >= fraction * Double(total) { return Double(1 << bucket) }
+            }
+            return Double(1 << (counts.count - 1))
+        }
+        return (bound(0.5), bound(0.99))
+    }
+
+    static func microseconds(_ value: Double?) -> String {
+        guard let value else { return "-" }
+        return value >= 1000 ? String(format: "<%.0f ms", value / 1000) : String(format: "<%.0f µs", value)
+    }
+
     var table: String {
         var rows = [["NODE", "PID", "CPU%", "MEM", "RESTARTS", "STATUS"]]
         for node in current.nodes {
@@ -90,12 +118,13 @@ struct TopView {
                 node.rssBytes.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "-", "\(node.restarts)", node.status,
             ])
         }
-        var inputs = [["INPUT", "SOURCE", "MSG/S", "QUEUE", "DROPPED", "SKIPPED"]]
+        var inputs = [["INPUT", "SOURCE", "MSG/S", "QUEUE", "DROPPED", "SKIPPED", "LATENCY P50", "P99"]]
         for node in current.nodes {
             for input in node.inputs {
+                let latency = latency(node, input)
                 inputs.append([
                     "\(node.id)/\(input.id)", input.source, String(format: "%.1f", rate(node, input)), "\(input.queued)/\(input.capacity)",
-                    "\(input.dropped)", "\(input.skipped)",
+                    "\(input.dropped)", "\(input.skipped)", Self.microseconds(latency?.p50), Self.microseconds(latency?.p99),
                 ])
             }
         }
@@ -107,10 +136,16 @@ struct TopView {
             var entry: [String: Any] = [
                 "id": node.id, "status": node.status, "restarts": node.restarts,
                 "inputs": node.inputs.map { input -> [String: Any] in
-                    [
+                    var entry: [String: Any] = [
                         "id": input.id, "source": input.source, "capacity": input.capacity, "queued": input.queued,
                         "received": input.received, "dropped": input.dropped, "skipped": input.skipped, "rate_hz": rate(node, input),
+                        "latency_histogram": input.latency,
                     ]
+                    if let latency = latency(node, input) {
+                        entry["latency_p50_us_under"] = latency.p50
+                        entry["latency_p99_us_under"] = latency.p99
+                    }
+                    return entry
                 },
             ]
             if let pid = node.pid { entry["pid"] = pid }
