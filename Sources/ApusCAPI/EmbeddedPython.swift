@@ -90,9 +90,9 @@ final class EmbeddedPython: @unchecked Sendable {
         initialize(0)  // 0: Python installs no signal handlers; the runtime's stay
         unsetenv("PYTHONHOME")
         guard isInitialized() != 0 else { throw OperatorLoadError(description: "\(python)'s interpreter did not start") }
-        // The interpreter's own sys.path (site-packages, a venv's included) and program.
-        let literals = facts.path.map(Self.literal).joined(separator: ", ")
-        let setup = "import sys\nsys.path[:] = [\(literals)]\nsys.executable = \(Self.literal(facts.executable))\n"
+        // The interpreter's own sys.path (site-packages, a venv's included) and program, as the
+        // Python literals it printed them as.
+        let setup = "import sys\nsys.path[:] = \(facts.path)\nsys.executable = \(facts.executable)\n"
         if runString(setup, nil) != 0 {
             _ = saveThread()
             throw OperatorLoadError(description: "\(python)'s interpreter cannot be set up (see the traceback above)")
@@ -108,12 +108,13 @@ final class EmbeddedPython: @unchecked Sendable {
         _ = saveThread()  // the GIL is taken per call from here on
     }
 
-    /// What `python` says of itself: its shared libpython, home and sys.path.
+    /// What `python` says of itself: its shared libpython and home, and its executable and
+    /// sys.path as Python literals (repr, so any character in a path survives the one line).
     struct Facts {
         var library = ""
         var home = ""
         var executable = ""
-        var path: [String] = []
+        var path = ""
     }
 
     static let question = """
@@ -124,8 +125,8 @@ final class EmbeddedPython: @unchecked Sendable {
         found = [os.path.join(f, n) for n in names for f in folders if os.path.exists(os.path.join(f, n))]
         print("library", found[0] if found else "", sep="\\t")
         print("home", sys.base_prefix + ":" + sys.base_exec_prefix, sep="\\t")
-        print("executable", sys.executable, sep="\\t")
-        for entry in sys.path: print("path", entry, sep="\\t")
+        print("executable", repr(sys.executable), sep="\\t")
+        print("path", repr(sys.path), sep="\\t")
         """
 
     /// Runs `python` once to learn where its libpython is.
@@ -142,11 +143,11 @@ final class EmbeddedPython: @unchecked Sendable {
             case "library": facts.library = parts[1]
             case "home": facts.home = parts[1]
             case "executable": facts.executable = parts[1]
-            case "path": facts.path.append(parts[1])
+            case "path": facts.path = parts[1]
             default: continue
             }
         }
-        guard status == 0, !facts.home.isEmpty else {
+        guard status == 0, !facts.home.isEmpty, !facts.path.isEmpty, !facts.executable.isEmpty else {
             throw OperatorLoadError(description: "the Python interpreter '\(python)' could not say where its libpython is (exit \(status))")
         }
         guard !facts.library.isEmpty else {
@@ -155,20 +156,6 @@ final class EmbeddedPython: @unchecked Sendable {
                     + "point APUS_PYTHON at a Python that has one (Debian's python3 does)")
         }
         return facts
-    }
-
-    /// `text` as a Python string literal.
-    static func literal(_ text: String) -> String {
-        var quoted = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\\": quoted += "\\\\"
-            case "\"": quoted += "\\\""
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f: quoted += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
-            default: quoted.unicodeScalars.append(scalar)
-            }
-        }
-        return quoted + "\""
     }
 
     // MARK: Calls, each with the GIL held
@@ -280,12 +267,6 @@ final class EmbeddedPython: @unchecked Sendable {
     /// Gives up a reference. Hold the GIL.
     func release(_ object: PyObject?) {
         decRef(object)
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        String(repeating: "0", count: max(0, width - count)) + self
     }
 }
 

@@ -81,27 +81,24 @@ extension Supervisor {
 
     /// A log entry on the node's `send_logs_as` output, as dora's JSON.
     func forwardLog(_ node: NodeRuntime, _ entry: LogEntry) {
-        guard let publisher = node.stdoutPublisher, let output = node.plan.descriptor.sendLogsAs else { return }
-        var json = entry.json(node: node.id)
-        let sent = json.withUTF8 { bytes in
-            Result { () throws(TransportError) in
-                try publisher.send(UnsafeRawBufferPointer(bytes), output: 1, metadata: SampleMetadata(elementType: .utf8))
-            }
-        }
-        if case .failure(let error) = sent { console.note("node '\(node.id)': log entry not sent on '\(output)': \(error)") }
+        publish(node, entry.json(node: node.id), output: 1, as: node.plan.descriptor.sendLogsAs, what: "log entry")
     }
 
     func forwardStdout(_ node: NodeRuntime, _ line: String) {
-        guard let publisher = node.stdoutPublisher else { return }
-        var line = line
-        let sent = line.withUTF8 { bytes in
+        publish(node, line, output: 0, as: node.plan.descriptor.sendStdoutAs, what: "stdout line")
+    }
+
+    /// `text` as a utf8 message on output `output` of the node's daemon-side publisher (0 for
+    /// send_stdout_as, 1 for send_logs_as), if the node names that output `name`.
+    private func publish(_ node: NodeRuntime, _ text: String, output: Int, as name: String?, what: String) {
+        guard let publisher = node.stdoutPublisher, let name else { return }
+        var text = text
+        let sent = text.withUTF8 { bytes in
             Result { () throws(TransportError) in
-                try publisher.send(UnsafeRawBufferPointer(bytes), output: 0, metadata: SampleMetadata(elementType: .utf8))
+                try publisher.send(UnsafeRawBufferPointer(bytes), output: output, metadata: SampleMetadata(elementType: .utf8))
             }
         }
-        if case .failure(let error) = sent {
-            console.note("node '\(node.id)': stdout line not sent on '\(node.plan.descriptor.sendStdoutAs ?? "")': \(error)")
-        }
+        if case .failure(let error) = sent { console.note("node '\(node.id)': \(what) not sent on '\(name)': \(error)") }
     }
 }
 

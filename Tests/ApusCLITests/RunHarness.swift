@@ -11,6 +11,13 @@ final class RunHarness {
     static func binary(_ name: String) -> String { binaries.appendingPathComponent(name).path }
     static var testNode: String { binary("apus-test-node") }
 
+    /// What apus-api-node's consumer checks in each message its producer sends, in order: every
+    /// element type, then parameters and a zero-copy sample. It prints "ok <check>" for each that holds.
+    static let apiNodeChecks = [
+        "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float16", "float32", "float64", "bool", "utf8",
+        "parameters", "allocate",
+    ]
+
     /// The node `source` of a dataflow's `nodes:` list: apus-test-node sending `count` int64
     /// messages on `out`, one per tick (its seq in the metadata).
     static func tickingSource(count: Int = 10, millis: Int = 20) -> String {

@@ -177,10 +177,7 @@ import Testing
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         let consumer = result.lines(of: "consumer")
         #expect(!consumer.contains { $0.hasPrefix("FAIL") }, "\(consumer)")
-        let cases = [
-            "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float16", "float32",
-            "float64", "bool", "utf8", "parameters", "allocate",
-        ]
+        let cases = RunHarness.apiNodeChecks
         #expect(consumer.filter { $0.hasPrefix("ok") && $0 != "ok released" } == cases.map { "ok \($0)" }, "\(consumer)")
         harness.expectClean()
         return result
