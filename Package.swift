@@ -73,6 +73,7 @@ let package = Package(
             dependencies: [
                 "ApusDataflow",
                 "ApusDaemon",
+                "ApusNode",
                 "ApusTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -18,8 +18,28 @@ final class NodeRuntime {
         case finished
     }
 
+    /// How a node came into the run.
+    enum Origin {
+        /// From the dataflow file.
+        case planned
+        /// `apus node add`: spawned and supervised like the others.
+        case added
+        /// An inspector's consumer (`apus topic`): its process is the inspector's, never
+        /// signalled; it leaves when its socket closes.
+        case attached
+    }
+
     let index: Int
     let plan: RunPlan.NodePlan
+    let origin: Origin
+    /// A node that joined: its producers feed its inputs (from when it is ready until it leaves).
+    var wired = false
+    /// A node that joined and left: its edges are gone from its producers, its holder bits free.
+    var unwired = false
+    /// An inspector's process, from its hello (shown by `apus top`; never signalled).
+    var attachedPID: Int32 = 0
+    /// `apus node remove` asked it to leave: it is not restarted, and its end is no failure.
+    var removing = false
     var id: String { plan.descriptor.id }
     var state: State = .waiting(until: 0)
     var pid: pid_t = 0
@@ -71,14 +91,18 @@ final class NodeRuntime {
     /// When to SIGKILL this node's process group, if it must go before the stop ladder's end.
     var killAt: UInt64?
 
-    init(index: Int, plan: RunPlan.NodePlan, inbox: Inbox) {
+    init(index: Int, plan: RunPlan.NodePlan, inbox: Inbox, origin: Origin = .planned) {
         self.index = index
         self.plan = plan
+        self.origin = origin
         self.inbox = inbox
         nextRestartDelay = plan.descriptor.restartDelay ?? 0
     }
 
     var isAlive: Bool { pid > 0 }
+
+    /// Whether its inputs' holder bits are taken in their producers' pools.
+    var holdsBits: Bool { origin == .planned || !unwired }
 
     func remember(stderrLine line: String) {
         stderrTail.append(line)

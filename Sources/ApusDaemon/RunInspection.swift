@@ -33,8 +33,16 @@ public struct RunSnapshot: Codable, Sendable {
         public var latency: [UInt64]
     }
 
+    public struct Output: Codable, Sendable {
+        public var id: String
+        /// Its consumers' inputs, `node/input`, inspectors included.
+        public var subscribers: [String]
+    }
+
     public struct Node: Codable, Sendable {
         public var id: String
+        /// `dataflow` (from the file), `added` (`apus node add`) or `inspector`.
+        public var origin: String
         public var pid: Int32?
         public var status: String
         public var restarts: Int
@@ -42,6 +50,10 @@ public struct RunSnapshot: Codable, Sendable {
         public var cpuSeconds: Double?
         public var rssBytes: UInt64?
         public var inputs: [Input]
+        public var outputs: [Output]
+        /// Slots of its current pools, and those a consumer holds or has queued (or it fills).
+        public var poolSlots: Int
+        public var poolSlotsInUse: Int
     }
 
     public var run: String
@@ -51,9 +63,41 @@ public struct RunSnapshot: Codable, Sendable {
     public var nodes: [Node]
 }
 
-/// The listening side, owned by the Supervisor.
+/// What an inspector asks of a run: a consumer of its own on each of `sources` (NODE/OUTPUT),
+/// with `drop_oldest` queues of `queueSize`, so that it can never slow a producer.
+public struct AttachRequest: Codable, Sendable {
+    /// What the inspector is (`topic-echo`): its consumer's id is this and a number.
+    public var name: String
+    public var sources: [String]
+    public var queueSize: Int
+
+    public init(name: String, sources: [String], queueSize: Int) {
+        self.name = name
+        self.sources = sources
+        self.queueSize = queueSize
+    }
+}
+
+/// `apus node add`: a node file (one node, in the dataflow's node shape) to add to the run.
+public struct AddNodeRequest: Codable, Sendable {
+    /// The file as the user named it (for messages), its folder (absolute), and its text.
+    public var file: String
+    public var directory: String
+    public var yaml: String
+
+    public init(file: String, directory: String, yaml: String) {
+        self.file = file
+        self.directory = directory
+        self.yaml = yaml
+    }
+}
+
+/// The listening side, owned by the Supervisor. A request is one message: a verb (`snapshot`,
+/// `attach`, `add`, `remove`), a newline and a JSON body. `snapshot` is answered with JSON and
+/// the connection closes; the others with `ok` or `error`, a newline and text. After an `ok` to
+/// `attach` the connection carries the node protocol (`NodeMessage`) of the inspector's consumer.
 final class RunInspection {
-    static let request = "snapshot"
+    static let snapshotVerb = "snapshot"
     let listener: ControlListener
     let descriptionPath: String
 
@@ -70,17 +114,21 @@ final class RunInspection {
         unlink(descriptionPath)
     }
 
-    /// Answers one client: a short wait for its request (a client that says nothing costs at
-    /// most that), then the snapshot, then the connection closes.
-    func serve(_ snapshot: () -> RunSnapshot) {
-        guard let client = try? listener.accept() else { return }
+    /// Accepts one client and reads its request, waiting a short while (a client that says
+    /// nothing costs at most that; a consumer's later messages are read only once they are whole).
+    func accept() -> (client: ControlChannel, verb: String, body: [UInt8])? {
+        guard let client = try? listener.accept() else { return nil }
         var limit = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        guard let (request, fds) = try? client.receive() else { return }
+        guard let (request, fds) = try? client.receive() else { return nil }
         for fd in fds { close(fd) }
-        guard String(decoding: request, as: UTF8.self) == Self.request, let body = try? JSONEncoder().encode(snapshot()) else { return }
-        try? client.send([UInt8](body))
+        let verb = request.prefix { $0 != UInt8(ascii: "\n") }
+        return (client, String(decoding: verb, as: UTF8.self), Array(request.dropFirst(verb.count + 1)))
+    }
+
+    func answer(_ client: ControlChannel, ok: Bool, _ text: String) {
+        try? client.send(Array(((ok ? "ok\n" : "error\n") + text).utf8))
     }
 }
 
@@ -96,12 +144,27 @@ extension Supervisor {
                     id: input.id, source: input.source.description, capacity: input.queueSize, queued: counters.queued,
                     received: counters.enqueued, dropped: dropped, skipped: skipped, latency: counters.latencyHistogram)
             }
-            let process = node.isAlive ? ProcessFigures(pid: node.pid) : nil
+            let process = node.isAlive ? ProcessFigures(pid: node.pid) : nil  // not an inspector's: not ours
+            let outputs = node.plan.descriptor.outputs.enumerated().map { output, id in
+                RunSnapshot.Output(id: id, subscribers: subscribers(of: node, output: output))
+            }
+            let pid = node.origin == .attached ? node.attachedPID : node.pid
             return RunSnapshot.Node(
-                id: node.id, pid: node.isAlive ? node.pid : nil, status: node.statusWord, restarts: node.restarts,
-                cpuSeconds: process?.cpuSeconds, rssBytes: process?.rssBytes, inputs: inputs)
+                id: node.id, origin: node.originWord, pid: pid > 0 && node.state != .finished ? pid : nil, status: node.statusWord,
+                restarts: node.restarts, cpuSeconds: process?.cpuSeconds, rssBytes: process?.rssBytes, inputs: inputs,
+                outputs: outputs, poolSlots: node.pools.reduce(0) { $0 + $1.view.layout.slotCount },
+                poolSlotsInUse: node.pools.reduce(0) { $0 + $1.view.usedSlots })
         }
         return RunSnapshot(run: runID, name: runName, time: monotonicNanoseconds(), nodes: nodes)
+    }
+
+    /// The inputs `output` of `node` feeds now, as `consumer/input`.
+    func subscribers(of node: NodeRuntime, output: Int) -> [String] {
+        nodes.filter { $0.state != .finished && $0.origin == .planned || $0.wired && !$0.unwired }.flatMap { consumer in
+            consumer.plan.streams.filter { $0.producer.node == node.index && $0.output == output }.map {
+                "\(consumer.id)/\(consumer.plan.descriptor.inputs[$0.input].id)"
+            }
+        }
     }
 
     /// The run's name for `apus top NAME`: the dataflow file's name without its extension.
@@ -112,12 +175,20 @@ extension Supervisor {
 }
 
 extension NodeRuntime {
+    var originWord: String {
+        switch origin {
+        case .planned: "dataflow"
+        case .added: "added"
+        case .attached: "inspector"
+        }
+    }
+
     var statusWord: String {
         switch state {
         case .waiting: "restarting"
         case .spawned, .connected: "starting"
         case .ready: "running"
-        case .finished: failure == nil ? "finished" : "failed"
+        case .finished: failure != nil ? "failed" : removing ? "removed" : origin == .attached ? "left" : "finished"
         }
     }
 }
@@ -197,16 +268,40 @@ public enum RunFinder {
 
     /// A snapshot of the run at `socket`.
     public static func snapshot(_ socket: String) throws(ControlError) -> RunSnapshot {
-        let channel: ControlChannel
-        do {
-            channel = try ControlChannel.connect(path: socket, maxMessageSize: ControlProtocol.maximumResponse)
-            try channel.send(Array(RunInspection.request.utf8))
-        } catch {
-            throw .refused("cannot reach the dataflow at \(socket): \(error)")
-        }
+        let channel = try connect(socket, RunInspection.snapshotVerb, [])
         guard let (body, _) = try? channel.receive(), let snapshot = try? JSONDecoder().decode(RunSnapshot.self, from: Data(body)) else {
             throw .protocolViolation("the dataflow at \(socket) sent no snapshot")
         }
         return snapshot
+    }
+
+    /// Asks the run at `socket` for `verb` with `body` (see `RunInspection`) and returns its
+    /// answer's text, with the connection (after `attach`, the inspector's consumer's own).
+    public static func ask(_ socket: String, _ verb: String, _ body: [UInt8]) throws(ControlError) -> (ControlChannel, String) {
+        let channel = try connect(socket, verb, body)
+        guard let (answer, fds) = try? channel.receive() else {
+            throw .protocolViolation("the dataflow at \(socket) did not answer")
+        }
+        for fd in fds { close(fd) }
+        let text = String(decoding: answer, as: UTF8.self)
+        if text.hasPrefix("ok\n") { return (channel, String(text.dropFirst(3))) }
+        throw .refused(text.hasPrefix("error\n") ? String(text.dropFirst(6)) : "the dataflow at \(socket) answered '\(text.prefix(80))'")
+    }
+
+    /// `ask` with a JSON body.
+    public static func ask<T: Encodable>(_ socket: String, _ verb: String, json request: T) throws(ControlError) -> (ControlChannel, String)
+    {
+        guard let body = try? JSONEncoder().encode(request) else { throw .protocolViolation("cannot encode the request") }
+        return try ask(socket, verb, [UInt8](body))
+    }
+
+    private static func connect(_ socket: String, _ verb: String, _ body: [UInt8]) throws(ControlError) -> ControlChannel {
+        do {
+            let channel = try ControlChannel.connect(path: socket, maxMessageSize: ControlProtocol.maximumResponse)
+            try channel.send(Array(verb.utf8) + [UInt8(ascii: "\n")] + body)
+            return channel
+        } catch {
+            throw .refused("cannot reach the dataflow at \(socket): \(error)")
+        }
     }
 }

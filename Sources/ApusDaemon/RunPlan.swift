@@ -18,12 +18,12 @@ public struct RunPlan: Sendable {
             }
         }
 
-        /// The number nodes know the producer by in `NodeMessage`s: a node's index, or the node
-        /// count plus its index for its stdout.
-        public func wire(nodeCount: Int) -> Int {
+        /// The number nodes know the producer by in `NodeMessage`s: a node's index, or 2^20 plus
+        /// its index for its stdout (apart from every node's, also those that join later).
+        public var wire: Int {
             switch self {
             case .node(let index): index
-            case .stdout(let index): nodeCount + index
+            case .stdout(let index): 1 << 20 + index
             }
         }
     }
@@ -120,6 +120,24 @@ public struct RunPlan: Sendable {
                         slotCount: min(max(stdoutQueued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
                         holderWords: PoolLayout.holderWords(forEdges: nextBit[.stdout(node), default: 1]))))
         }
+    }
+
+    /// The plan of a node that joins the running dataflow (`apus node add`, or an inspector's
+    /// consumer): `streams` are its stream inputs in ring order, with the holder bits the
+    /// coordinator chose. Its outputs feed nobody yet; consumers that join later are added to them.
+    public static func joining(_ descriptor: NodeDescriptor, streams: [Stream]) -> NodePlan {
+        let rings = streams.map { stream in
+            let input = descriptor.inputs[stream.input]
+            return InputRingLayout(capacity: input.queueSize, policy: input.queuePolicy == .backpressure ? .backpressure : .dropOldest)
+        }
+        let emptyPool = PoolLayout(slotCount: 2, payloadCapacity: 64, holderWords: 1)
+        let hasStdoutOutput = descriptor.sendStdoutAs != nil || descriptor.sendLogsAs != nil
+        return NodePlan(
+            descriptor: descriptor, streams: streams, inbox: InboxLayout(rings: rings),
+            outputs: Array(repeating: [], count: descriptor.outputs.count),
+            pool: descriptor.outputs.isEmpty ? emptyPool : PoolLayout(slotCount: 64, payloadCapacity: firstPoolPayload, holderWords: 1),
+            largeSlotCount: 8, stdoutEdges: [], logEdges: [],
+            stdoutPool: hasStdoutOutput ? PoolLayout(slotCount: 32, payloadCapacity: firstPoolPayload, holderWords: 1) : emptyPool)
     }
 
     /// The producers feeding node `consumer`.

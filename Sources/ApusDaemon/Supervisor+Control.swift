@@ -13,17 +13,20 @@ extension Supervisor {
             (message, fds) = try channel.receiveMessage()
         } catch .disconnected {
             node.channel = nil
+            inspectorLeft(node)
             return
         } catch {
             console.note("node '\(node.id)': \(error); closing its control socket")
             node.channel = nil
+            inspectorLeft(node)
             return
         }
         node.lastHeard = monotonicNanoseconds()
         switch message {
         case .alive:
             break  // heard: that is all (health_check_timeout)
-        case .hello(let id, _) where node.state == .spawned:
+        case .hello(let id, let pid) where node.state == .spawned:
+            if node.origin == .attached { node.attachedPID = Int32(clamping: pid) }
             guard id == node.id else {
                 console.note("node '\(node.id)' says it is '\(id)'; closing its control socket")
                 node.channel = nil
@@ -33,7 +36,7 @@ extension Supervisor {
             // A node restarted after all its producers ended has nothing left to wait for.
             if stopping || isFinished(node), !node.stopSent { node.stopSent = post(to: node, .stop) }
         case .pool(let producer, let index, let layout)
-        where producer == RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count) && fds.count == 2:
+        where producer == RunPlan.ProducerKey.node(node.index).wire && fds.count == 2:
             do {
                 let pool = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1], readsPayloads: false)
                 node.pools.append(pool)
@@ -43,9 +46,10 @@ extension Supervisor {
             }
         case .ready where node.state == .connected:
             node.state = .ready
+            wire(node)
             if started { post(to: node, .start) } else { checkStartBarrier() }
         case .closeOutput(let output) where output < node.plan.outputs.count:
-            closeEdges(node.plan.outputs[output])
+            closeEdges(allEdges(of: node)[output])
         case .closeInput(let ring) where ring < node.plan.streams.count:
             node.timedOutRings.insert(ring)
             inputClosed(ring, of: node)
@@ -70,11 +74,11 @@ extension Supervisor {
         }
         for (ring, stream) in node.plan.streams.enumerated() {
             inputs[stream.input].kind = .stream(
-                producer: stream.producer.wire(nodeCount: nodes.count), producerNode: nodes[stream.producer.node].id, ring: ring,
+                producer: stream.producer.wire, producerNode: nodes[stream.producer.node].id, ring: ring,
                 bit: stream.bit)
         }
         var peers: [Int] = []
-        let outputs = zip(descriptor.outputs, node.plan.outputs).map { id, edges in
+        let outputs = zip(descriptor.outputs, allEdges(of: node)).map { id, edges in
             NodeSetup.Output(
                 id: id,
                 edges: edges.map { edge in
@@ -83,7 +87,7 @@ extension Supervisor {
                 })
         }
         let setup = NodeSetup(
-            node: node.id, producer: RunPlan.ProducerKey.node(node.index).wire(nodeCount: nodes.count), inputs: inputs,
+            node: node.id, producer: RunPlan.ProducerKey.node(node.index).wire, inputs: inputs,
             inbox: node.inbox.layout, outputs: outputs,
             peerInboxes: peers.map { nodes[$0].inbox.layout }, pool: node.plan.pool, largeSlotCount: node.plan.largeSlotCount,
             maxSampleSize: RunPlan.maxSampleSize, firstPoolIndex: node.poolIndexBase + node.pools.count,
@@ -92,10 +96,10 @@ extension Supervisor {
         do {
             try channel.send(.setup(setup), fds: [node.inbox.segment.fd] + peers.map { nodes[$0].inbox.segment.fd })
             node.state = .connected
-            for producer in plan.producers(of: node.index) {
+            for producer in Set(node.plan.streams.map(\.producer)) {
                 for pool in pools(ofProducer: producer) {
                     try channel.send(
-                        .pool(producer: producer.wire(nodeCount: nodes.count), index: pool.index, layout: pool.layout),
+                        .pool(producer: producer.wire, index: pool.index, layout: pool.layout),
                         fds: [pool.dataFD, pool.controlFD])
                 }
             }
@@ -117,7 +121,7 @@ extension Supervisor {
     /// Makes a producer's new pool known to every connected consumer it feeds.
     func relay(pool index: Int, layout: PoolLayout, fds: [Int32], producer: RunPlan.ProducerKey) {
         for consumer in nodes where consumer.plan.streams.contains(where: { $0.producer == producer }) {
-            post(to: consumer, .pool(producer: producer.wire(nodeCount: nodes.count), index: index, layout: layout), fds: fds)
+            post(to: consumer, .pool(producer: producer.wire, index: index, layout: layout), fds: fds)
         }
     }
 
@@ -131,10 +135,12 @@ extension Supervisor {
             try channel.send(message, fds: fds)
         } catch .disconnected {
             node.channel = nil
+            inspectorLeft(node)
             return false
         } catch {
             console.note("node '\(node.id)': cannot send it \(message.kind): \(error); closing its control socket")
             node.channel = nil
+            inspectorLeft(node)
             return false
         }
         node.inbox.postControl()

@@ -39,6 +39,11 @@ extension Supervisor {
             node.restartsInWindow = 0
             node.nextRestartDelay = node.plan.descriptor.restartDelay ?? 0
         }
+        if node.removing {
+            console.note("node '\(node.id)' removed (\(status))")
+            finish(node, failed: false, message: "removed")
+            return
+        }
         let restart =
             !stopping && (policy == .always || (policy == .onFailure && failed))
             && (maxRestarts == 0 || node.restartsInWindow < maxRestarts)
@@ -74,14 +79,15 @@ extension Supervisor {
     func finish(_ node: NodeRuntime, failed: Bool, message: String) {
         node.state = .finished
         releaseInputs(of: node)
+        unwire(node)
         if failed {
             for key in [RunPlan.ProducerKey.node(node.index), .stdout(node.index)] {
                 for consumer in nodes where consumer.plan.streams.contains(where: { $0.producer == key }) {
-                    post(to: consumer, .producerFailed(producer: key.wire(nodeCount: nodes.count), message: "node '\(node.id)' \(message)"))
+                    post(to: consumer, .producerFailed(producer: key.wire, message: "node '\(node.id)' \(message)"))
                 }
             }
         }
-        closeEdges(Array(node.plan.outputs.joined()))
+        closeEdges(Array(allEdges(of: node).joined()))
         node.stdoutPublisher?.closeOutputs()
         markClosed(node.plan.stdoutEdges + node.plan.logEdges)
         finishWaitingConsumersWithNothingLeft()

@@ -38,8 +38,8 @@ extension Supervisor {
     }
 
     /// Builds the apus Python module for the Python nodes and operators, if there are any (see `PythonBinding`).
-    func preparePython() {
-        guard plan.nodes.contains(where: { $0.descriptor.usesPython }) else { return }
+    func preparePython(always: Bool = false) {
+        guard always || plan.nodes.contains(where: { $0.descriptor.usesPython }) else { return }
         let installation: Installation
         do {
             installation = try Installation.locate()

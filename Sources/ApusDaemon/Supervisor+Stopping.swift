@@ -13,7 +13,7 @@ extension Supervisor {
                 node.state = .finished
                 if node.restarts > 0 && node.failure == nil { node.failure = "stopped while waiting to restart" }
                 finish(node, failed: false, message: "stopped")
-            } else if node.isAlive, !node.stopSent {
+            } else if node.isAlive || node.origin == .attached, node.state != .finished, !node.stopSent {
                 node.stopSent = post(to: node, .stop)
             }
         }

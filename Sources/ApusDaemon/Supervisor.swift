@@ -92,7 +92,7 @@ public final class Supervisor {
         for node in nodes { spawn(node) }
         loop()
         guardian = nil
-        for node in nodes { reportDrops(of: node) }
+        for node in nodes where node.origin != .attached { reportDrops(of: node) }  // an inspector reports its own
         return report()
     }
 
@@ -126,7 +126,10 @@ public final class Supervisor {
     // MARK: The loop
 
     func loop() {
-        while !nodes.allSatisfy({ $0.state == .finished }) {
+        // Inspectors do not keep a run going: they get STOP with the others, and once every node
+        // has ended their sockets close.
+        defer { for node in nodes where node.origin == .attached { inspectorLeft(node) } }
+        while !nodes.allSatisfy({ $0.state == .finished || $0.origin == .attached }) {
             var entries = [
                 pollfd(fd: signals?.fd ?? -1, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: inspection?.listener.fd ?? -1, events: Int16(POLLIN), revents: 0),
@@ -155,7 +158,7 @@ public final class Supervisor {
                     }
                 }
                 if entries[0].revents != 0 { handleSignals() }
-                if entries[1].revents != 0 { inspection?.serve(snapshot) }
+                if entries[1].revents != 0 { serveInspection() }
             }
             handleDeadlines()
         }

@@ -38,6 +38,17 @@ public struct DataflowLoader: Sendable {
         throw DataflowErrors(parser.sortedDiagnostics)
     }
 
+    /// Parses a node file (`apus node add`): one node, checked as `apus check` checks a dataflow's
+    /// nodes, with inputs that may name the outputs of `running`, the nodes already running.
+    public func parseJoiningNode(yaml: String, file: String, directory: String, running: [NodeDescriptor]) throws(DataflowErrors)
+        -> NodeDescriptor
+    {
+        var parser = DataflowParser(file: file, directory: directory, loader: self)
+        let node = parser.parseJoining(yaml, running: running)
+        if let node, parser.diagnostics.isEmpty { return node }
+        throw DataflowErrors(parser.sortedDiagnostics)
+    }
+
     private static func readFailure(_ file: String) -> String {
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) {

@@ -62,6 +62,30 @@ extension DataflowParser {
         return nodes
     }
 
+    /// Parses a node file (one node, in the shape of a dataflow's node) for a node that joins the
+    /// running dataflow whose nodes are `running`: its id must be new, and its inputs may name
+    /// their outputs (or its own).
+    mutating func parseJoining(_ yaml: String, running: [NodeDescriptor]) -> NodeDescriptor? {
+        guard
+            let (root, mapping) = composeMapping(
+                yaml, empty: "a node file needs 'id' and 'path'", wanted: "one node: a mapping with 'id' and 'path'")
+        else { return nil }
+        var pending: [PendingSource] = []
+        guard var node = parseNode(mapping, at: root, label: "#1", sources: &pending, nodeIndex: running.count) else { return nil }
+        if let idNode = mapping["id"], running.contains(where: { $0.id == node.id }) {
+            report(idNode, Scope(node: node.id).with("key 'id'"), "duplicate id: the running dataflow already has a node '\(node.id)'")
+            return nil
+        }
+        let nodes = running + [node]
+        let indexByID = Dictionary(nodes.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for source in pending {
+            if let resolved = resolveSource(source, nodes: nodes, indexByID: indexByID, outputs: nodes.map { Set($0.outputs) }) {
+                node.inputs[source.inputIndex].source = resolved
+            }
+        }
+        return node
+    }
+
     /// Parses one node. Returns nil only when it has no usable id; its other problems are
     /// reported and the node is kept, so inputs naming it are not reported a second time.
     mutating func parseNode(

@@ -68,7 +68,9 @@ struct DataflowParser {
 
     // MARK: Root
 
-    mutating func parse(_ yaml: String) -> DataflowDescriptor? {
+    /// The file's top-level mapping, or nil with the problem reported: `empty` says what an empty
+    /// file lacks, `wanted` what the top level should be.
+    mutating func composeMapping(_ yaml: String, empty: String, wanted: String) -> (Node, Node.Mapping)? {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml, Resolver.basic)
@@ -80,15 +82,21 @@ struct DataflowParser {
             return nil
         }
         guard let root else {
-            diagnostics.append(
-                DataflowDiagnostic(
-                    file: file, line: 1, column: 1, message: "the file is empty; a dataflow needs a 'nodes' list"))
+            diagnostics.append(DataflowDiagnostic(file: file, line: 1, column: 1, message: "the file is empty; \(empty)"))
             return nil
         }
         guard case .mapping(let mapping) = root else {
-            report(root, Scope(), "expected a mapping with a 'nodes' key at the top level, found \(root.kindDescription)")
+            report(root, Scope(), "expected \(wanted) at the top level, found \(root.kindDescription)")
             return nil
         }
+        return (root, mapping)
+    }
+
+    mutating func parse(_ yaml: String) -> DataflowDescriptor? {
+        guard
+            let (root, mapping) = composeMapping(
+                yaml, empty: "a dataflow needs a 'nodes' list", wanted: "a mapping with a 'nodes' key")
+        else { return nil }
 
         var env: [EnvVariable] = []
         var nodes: [NodeDescriptor] = []

@@ -18,17 +18,29 @@ extension Node {
     }
 
     /// Points the publisher at the new inboxes of restarted consumers (what the old ones still
-    /// had queued moves along). Takes `sendLock`: call it holding no other lock.
+    /// had queued moves along), and adds and removes the edges of consumers that joined or left
+    /// the running dataflow, in the order the daemon sent them. Takes `sendLock`: call it
+    /// holding no other lock.
     func applyReplacedEdges() {
-        guard edgeLock.locked({ !replacedEdges.isEmpty }) else { return }
+        guard edgeLock.locked({ !replacedEdges.isEmpty || !edgeChanges.isEmpty }) else { return }
         sendLock.locked {
-            let targets = edgeLock.locked { () -> [Int: EdgeTarget] in
-                defer { replacedEdges = [:] }
-                return replacedEdges
+            let (targets, changes) = edgeLock.locked { () -> ([Int: EdgeTarget], [EdgeChange]) in
+                defer { (replacedEdges, edgeChanges) = ([:], []) }
+                return (replacedEdges, edgeChanges)
             }
             for (bit, target) in targets {
                 do {
                     try publisher.replaceEdge(bit: bit, with: target)
+                } catch {
+                    controlLock.locked { pending.append(.error("control message: \(error)")) }
+                }
+            }
+            for change in changes {
+                do {
+                    switch change {
+                    case .add(let output, let target): try publisher.addEdge(output: output, target: target)
+                    case .remove(let bit): publisher.removeEdge(bit: bit)
+                    }
                 } catch {
                     controlLock.locked { pending.append(.error("control message: \(error)")) }
                 }
@@ -108,6 +120,14 @@ extension Node {
             guard fds.count == 1 else { throw .malformedMessage("edge without its inbox descriptor") }
             let inbox = try Inbox(adopting: fds[0], layout: layout)
             edgeLock.locked { replacedEdges[bit] = EdgeTarget(inbox: inbox, ring: ring, bit: bit) }
+        case .addEdge(let output, let bit, let ring, let layout):
+            guard fds.count == 1 else { throw .malformedMessage("edge without its inbox descriptor") }
+            let inbox = try Inbox(adopting: fds[0], layout: layout)
+            guard ring < layout.rings.count else { throw .malformedMessage("edge to ring \(ring) of an inbox of \(layout.rings.count)") }
+            edgeLock.locked { edgeChanges.append(.add(output: output, EdgeTarget(inbox: inbox, ring: ring, bit: bit))) }
+        case .removeEdge(let bit):
+            for fd in fds { close(fd) }
+            edgeLock.locked { edgeChanges.append(.remove(bit: bit)) }
         case .hello, .ready, .closeOutput, .setup, .closeInput, .stopDataflow, .alive:
             for fd in fds { close(fd) }
             throw .malformedMessage("a node does not expect message kind \(message.kind)")

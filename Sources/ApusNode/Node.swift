@@ -50,6 +50,13 @@ public final class Node: @unchecked Sendable {
     /// `sendLock`, which the thread reading the control socket may not be able to take).
     let edgeLock = Lock()
     @exclusivity(unchecked) var replacedEdges: [Int: EdgeTarget] = [:]
+    /// Edges of consumers that joined or left the running dataflow, in the order they came.
+    @exclusivity(unchecked) var edgeChanges: [EdgeChange] = []
+
+    enum EdgeChange {
+        case add(output: Int, EdgeTarget)
+        case remove(bit: Int)
+    }
 
     struct Timer {
         var input: Int
@@ -164,4 +171,12 @@ public final class Node: @unchecked Sendable {
 
     /// Where `events` waits, so no task of the cooperative pool blocks.
     let waitQueue = DispatchQueue(label: "apus.node.events")
+}
+
+extension Node {
+    /// Joins a running dataflow as an inspector's consumer (`apus topic`), over `channel`: the
+    /// run's inspection socket after the run accepted it as node `id`. Returns once it receives.
+    @_spi(Inspection) public convenience init(inspecting channel: ControlChannel, id: String) throws(NodeError) {
+        try self.init(id: id, channel: channel)
+    }
 }

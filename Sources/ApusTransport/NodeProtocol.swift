@@ -6,7 +6,7 @@ import Glibc
 /// its outputs feed, as descriptors) and a `pool` for every pool its producers already have; the
 /// node creates its first pool and announces it with `pool`, then sends `ready`; once every node is
 /// ready the daemon sends `start`. Afterwards the daemon relays new pools, and sends `stop`,
-/// `producerFailed` and `replaceEdge`, each followed by `Inbox.postControl` so they arrive through
+/// `producerFailed`, `replaceEdge`, `addEdge` and `removeEdge`, each followed by `Inbox.postControl` so they arrive through
 /// the node's doorbell. Data never passes here.
 public enum NodeMessage: Equatable, Sendable {
     /// Node → daemon: the node's id as it read it from its environment.
@@ -34,6 +34,11 @@ public enum NodeMessage: Equatable, Sendable {
     case stopDataflow(reason: String)
     /// node → daemon: it is alive (sent every quarter of its `health_check_timeout`).
     case alive
+    /// Daemon → producer: a consumer joined the running dataflow; feed ring `ring` of its inbox
+    /// (attached) from `output`, with holder bit `bit`.
+    case addEdge(output: Int, bit: Int, ring: Int, layout: InboxLayout)
+    /// Daemon → producer: the consumer on edge `bit` left; stop feeding it.
+    case removeEdge(bit: Int)
 
     /// The first byte of an encoded message: one tag per case, for encoding and decoding alike.
     public enum Kind: UInt8, Sendable {
@@ -49,6 +54,8 @@ public enum NodeMessage: Equatable, Sendable {
         case closeInput
         case stopDataflow
         case alive
+        case addEdge
+        case removeEdge
     }
 
     public var kind: Kind {
@@ -65,6 +72,8 @@ public enum NodeMessage: Equatable, Sendable {
         case .closeInput: .closeInput
         case .stopDataflow: .stopDataflow
         case .alive: .alive
+        case .addEdge: .addEdge
+        case .removeEdge: .removeEdge
         }
     }
 
@@ -88,7 +97,7 @@ public enum NodeMessage: Equatable, Sendable {
         case .producerFailed(let producer, let message):
             writer.int(producer)
             writer.string(message)
-        case .replaceEdge(let output, let bit, let ring, let layout):
+        case .replaceEdge(let output, let bit, let ring, let layout), .addEdge(let output, let bit, let ring, let layout):
             writer.int(output)
             writer.int(bit)
             writer.int(ring)
@@ -99,6 +108,8 @@ public enum NodeMessage: Equatable, Sendable {
             writer.string(reason)
         case .alive:
             break
+        case .removeEdge(let bit):
+            writer.int(bit)
         }
         return writer.bytes
     }
@@ -122,13 +133,17 @@ public enum NodeMessage: Equatable, Sendable {
                 case .start: decoded = .start
                 case .stop: decoded = .stop
                 case .producerFailed: decoded = .producerFailed(producer: try reader.int(), message: try reader.string())
-                case .replaceEdge:
-                    decoded = .replaceEdge(
-                        output: try reader.int(), bit: try reader.int(), ring: try reader.int(),
-                        layout: try InboxLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() }))
+                case .replaceEdge, .addEdge:
+                    let (output, bit, ring) = (try reader.int(), try reader.int(), try reader.int())
+                    let layout = try InboxLayout(encoded: try reader.list { (r: inout ByteReader) throws(TransportError) in try r.u64() })
+                    decoded =
+                        kind == .addEdge
+                        ? .addEdge(output: output, bit: bit, ring: ring, layout: layout)
+                        : .replaceEdge(output: output, bit: bit, ring: ring, layout: layout)
                 case .closeInput: decoded = .closeInput(ring: try reader.int())
                 case .stopDataflow: decoded = .stopDataflow(reason: try reader.string())
                 case .alive: decoded = .alive
+                case .removeEdge: decoded = .removeEdge(bit: try reader.int())
                 }
                 guard reader.isAtEnd else { throw reader.failure("\(buffer.count - reader.offset) bytes left after a message") }
                 return decoded

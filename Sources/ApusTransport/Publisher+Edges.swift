@@ -61,3 +61,49 @@ extension Publisher {
         edges[position].ring.skippedCounter.pointee.wrappingAdd(UInt64(taken), ordering: .relaxed)
     }
 }
+
+extension Publisher {
+    /// Starts feeding `target` from `output`: a consumer that joined the running dataflow. Only
+    /// what is published from now on reaches it. Call it where publishing is (the send lock).
+    public func addEdge(output: Int, target: EdgeTarget) throws(TransportError) {
+        guard output >= 0, output < outputs.count else { throw .invalidArgument("no output \(output) to add an edge to") }
+        guard target.bit >= 1, target.bit < holderWords * 64, !outputs.joined().contains(where: { $0.bit == target.bit }) else {
+            throw .invalidArgument("edge bit \(target.bit) is taken or does not fit \(holderWords) holder words")
+        }
+        var kept = Array(edges)
+        kept.insert(Edge(target), at: edgeStarts[output + 1])
+        outputs[output].append(target)
+        rebuildEdges(kept)
+    }
+
+    /// Stops feeding the edge with holder bit `bit` (its consumer left): what is queued to it and
+    /// what it held is released, and the bit is free for a later edge. False if there is none.
+    @discardableResult
+    public func removeEdge(bit: Int) -> Bool {
+        guard let position = (0..<edges.count).first(where: { edges[$0].bit == bit }),
+            let output = outputs.firstIndex(where: { $0.contains { $0.bit == bit } })
+        else { return false }
+        edges[position].ring.setFlag(InputRing.consumerGone)
+        sweep(position)
+        var kept = Array(edges)
+        kept.remove(at: position)
+        outputs[output].removeAll { $0.bit == bit }
+        rebuildEdges(kept)
+        return true
+    }
+
+    /// Replaces the edge table by `kept` (in output order, matching `outputs`), keeping each edge's
+    /// positions.
+    private func rebuildEdges(_ kept: [Edge]) {
+        edges.deallocate()
+        edges = .allocate(capacity: kept.count)
+        _ = edges.initialize(from: kept)
+        var next = 0
+        for output in outputs.indices {
+            edgeStarts[output] = next
+            next += outputs[output].count
+        }
+        edgeStarts[outputs.count] = next
+        updateHolderMasks()
+    }
+}

@@ -15,7 +15,8 @@ struct Apus: ParsableCommand {
         version: ApusVersion.current,
         subcommands: [
             Run.self, Build.self, New.self, Check.self, Graph.self, Config.self, WasmCC.self,
-            Up.self, Down.self, Start.self, Stop.self, List.self, Logs.self, Top.self, DaemonServe.self,
+            Up.self, Down.self, Start.self, Stop.self, List.self, Logs.self, Top.self, Topic.self, NodeCommand.self,
+            DaemonServe.self,
         ]
     )
 }

@@ -54,8 +54,8 @@ import Testing
         #expect(plan.nodes[0].outputs[0].isEmpty, "the daemon publishes the stdout output")
         #expect(plan.nodes[0].stdoutEdges == [RunPlan.Edge(consumer: 1, ring: 0, bit: 1)])
         #expect(plan.nodes[1].streams.map(\.producer) == [.stdout(0), .node(0)])
-        #expect(RunPlan.ProducerKey.stdout(0).wire(nodeCount: 2) == 2)
-        #expect(RunPlan.ProducerKey.node(1).wire(nodeCount: 2) == 1)
+        #expect(RunPlan.ProducerKey.stdout(0).wire == 1 << 20)
+        #expect(RunPlan.ProducerKey.node(1).wire == 1)
         #expect(RunPlan.ProducerKey.stdout(1).node == 1)
     }
 }

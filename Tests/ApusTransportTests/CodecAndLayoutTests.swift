@@ -90,6 +90,8 @@ import Testing
             .hello(node: "camera", pid: 1234), .pool(producer: 2, index: 5, layout: PoolLayout(slotCount: 4, payloadCapacity: 1 << 20)),
             .ready, .closeOutput(1), .setup(setup), .start, .stop, .producerFailed(producer: 1, message: "node 'x' exited with status 1"),
             .replaceEdge(output: 0, bit: 2, ring: 1, layout: InboxLayout(rings: [InputRingLayout(capacity: 8, policy: .backpressure)])),
+            .addEdge(output: 1, bit: 5, ring: 0, layout: InboxLayout(rings: [InputRingLayout(capacity: 3, policy: .dropOldest)])),
+            .removeEdge(bit: 5), .alive, .closeInput(ring: 2), .stopDataflow(reason: "done"),
         ]
         for message in messages {
             #expect(try NodeMessage(decoding: message.encoded) == message)

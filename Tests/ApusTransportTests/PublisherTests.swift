@@ -144,6 +144,40 @@ import Testing
         #expect(view.holderWord(3, 0).pointee.load(ordering: .relaxed) == 0b110)
     }
 
+    @Test func anEdgeAddedAtRunTimeGetsWhatIsPublishedFromThenAndGivesItAllBackWhenRemoved() throws {
+        let layout = InboxLayout(rings: [InputRingLayout(capacity: 4, policy: .dropOldest)])
+        let (planned, joiner) = (try Inbox(layout: layout, name: "unit-planned"), try Inbox(layout: layout, name: "unit-joiner"))
+        let configuration = Publisher.Configuration(name: "unit", pool: PoolLayout(slotCount: 16, payloadCapacity: 64))
+        let publisher = try Publisher(configuration: configuration, outputs: [[EdgeTarget(inbox: planned, ring: 0, bit: 1)], []]) { _ in }
+        let bytes: [UInt8] = [7]
+        func send(_ output: Int = 0) throws -> PublishReport {
+            try bytes.withUnsafeBytes { try publisher.send($0, output: output, metadata: SampleMetadata()) }
+        }
+        #expect(try send().delivered == 1)
+        try publisher.addEdge(output: 0, target: EdgeTarget(inbox: joiner, ring: 0, bit: 2))
+        // A bit in use, one past the holder words, and an output that is not there are refused.
+        #expect(throws: TransportError.self) { try publisher.addEdge(output: 0, target: EdgeTarget(inbox: joiner, ring: 0, bit: 1)) }
+        #expect(throws: TransportError.self) { try publisher.addEdge(output: 0, target: EdgeTarget(inbox: joiner, ring: 0, bit: 64)) }
+        #expect(throws: TransportError.self) { try publisher.addEdge(output: 2, target: EdgeTarget(inbox: joiner, ring: 0, bit: 3)) }
+        for _ in 0..<6 { #expect(try send().delivered == 2) }
+        #expect(try send(1).delivered == 0)  // the other output still feeds nobody
+        #expect(joiner.rings[0].queued == 4 && joiner.rings[0].dropped == 2)  // the joiner's queue, its drops
+        #expect(planned.rings[0].dropped == 3)  // the planned consumer takes nothing here either
+        // Removed: its queue and its bit go back, and the planned edge carries on alone.
+        #expect(publisher.removeEdge(bit: 2))
+        #expect(!publisher.removeEdge(bit: 2))
+        #expect(joiner.rings[0].queued == 0)
+        let view = publisher.pools[0].view
+        #expect((0..<view.layout.slotCount).allSatisfy { view.holderWord($0, 0).pointee.load(ordering: .relaxed) & 0b100 == 0 })
+        #expect(try send().delivered == 1)
+        // The bit is free for the next joiner (which has an inbox of its own).
+        let next = try Inbox(layout: layout, name: "unit-next")
+        try publisher.addEdge(output: 1, target: EdgeTarget(inbox: next, ring: 0, bit: 2))
+        #expect(try send(1).delivered == 1)
+        #expect(next.rings[0].queued == 1)
+        #expect(publisher.usedSlots == 5)  // the planned ring's 4 and the next joiner's 1
+    }
+
     @Test func aFullRingPastTheFirstEdgeIsMadeRoomInOnlyAfterTheEdgesBeforeItAreRung() throws {
         // Publishing queues on every edge with room first and rings their consumers together; a
         // full ring sends the rest the slow way, which must ring the edges already queued to

@@ -134,7 +134,9 @@ struct TopView {
     var json: String {
         let nodes: [[String: Any]] = current.nodes.map { node in
             var entry: [String: Any] = [
-                "id": node.id, "status": node.status, "restarts": node.restarts,
+                "id": node.id, "origin": node.origin, "status": node.status, "restarts": node.restarts,
+                "pool_slots": node.poolSlots, "pool_slots_in_use": node.poolSlotsInUse,
+                "outputs": node.outputs.map { ["id": $0.id, "subscribers": $0.subscribers] },
                 "inputs": node.inputs.map { input -> [String: Any] in
                     var entry: [String: Any] = [
                         "id": input.id, "source": input.source, "capacity": input.capacity, "queued": input.queued,

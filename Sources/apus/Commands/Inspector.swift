@@ -1,0 +1,84 @@
+// What `apus topic` commands share: a consumer of their own in a running dataflow, and Ctrl-C.
+import ApusDaemon
+@_spi(Inspection) import ApusNode
+import ApusTransport
+import ArgumentParser
+import Foundation
+import Glibc
+import Synchronization
+
+/// Set by SIGINT and SIGTERM, so that an inspector finishes (prints its summary, leaves the run
+/// cleanly) instead of dying mid-line.
+private let interrupted = Atomic<Bool>(false)
+
+/// An inspector attached to a running dataflow: its consumer's inputs take the named outputs
+/// through `drop_oldest` queues, so a slow inspector never slows a producer.
+struct Inspector {
+    let run: RunFinder.Found
+    let node: Node
+    let sources: [String]
+
+    /// Attaches to `sources` (NODE/OUTPUT) of `run` with queues of `queueSize`.
+    init(_ run: RunFinder.Found, name: String, sources: [String], queueSize: Int) throws {
+        self.run = run
+        self.sources = sources
+        let (channel, id) = try RunFinder.ask(run.socket, "attach", json: AttachRequest(name: name, sources: sources, queueSize: queueSize))
+        node = try Node(inspecting: channel, id: id)
+        for signal in [SIGINT, SIGTERM] {
+            Glibc.signal(signal) { _ in interrupted.store(true, ordering: .relaxed) }
+        }
+    }
+
+    var wasInterrupted: Bool { interrupted.load(ordering: .relaxed) }
+
+    /// The next message, or nil when the inspection is over: interrupted, past `deadline`
+    /// (monotonic ns), or the dataflow stopping or closing every input.
+    func next(until deadline: UInt64?) throws -> Input? {
+        var closed = Set<String>()
+        while !wasInterrupted {
+            if let deadline, monotonicNanoseconds() >= deadline { return nil }
+            switch try node.next(timeout: .milliseconds(100)) {
+            case .input(let input)?: return input
+            case .inputClosed(let id)?:
+                closed.insert(id)
+                if closed.count == sources.count { return nil }
+            case .stop?: return nil
+            case .error(let text)?: printError("apus: \(text)")
+            case .nodeFailed?, nil: continue
+            }
+        }
+        return nil
+    }
+
+    /// This inspector's own figures in the run (`apus top` shows them too): what each of its
+    /// queues dropped.
+    func drops() -> [String: UInt64] {
+        guard let snapshot = try? RunFinder.snapshot(run.socket), let own = snapshot.nodes.first(where: { $0.id == node.id }) else {
+            return [:]
+        }
+        return Dictionary(own.inputs.map { ($0.id, $0.dropped) }, uniquingKeysWith: +)
+    }
+
+    /// Says what the inspector dropped, if anything: nothing is lost without a word.
+    func reportDrops(queueSize: Int) {
+        for (source, dropped) in drops().sorted(by: { $0.key < $1.key }) where dropped > 0 {
+            printError(
+                "apus: \(source): this inspector dropped \(dropped) message\(dropped == 1 ? "" : "s") "
+                    + "(its drop_oldest queue of \(queueSize) was full; the producer and other consumers lost nothing)")
+        }
+    }
+}
+
+/// `NODE/OUTPUT`, checked for shape.
+func topicArgument(_ text: String) throws -> String {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+        throw ValidationError("'\(text)' is not an output: write NODE/OUTPUT, as in a dataflow's inputs (apus topic list shows them)")
+    }
+    return text
+}
+
+/// `--duration` as a deadline.
+func deadline(after seconds: Double?) -> UInt64? {
+    seconds.map { monotonicNanoseconds() &+ UInt64(max($0, 0) * 1e9) }
+}
