@@ -11,7 +11,12 @@ extension Publisher {
         // Pool 0 is of the smallest class: pools added later are larger, or more of a full class.
         let size = UInt(bitPattern: length)
         if size <= smallestClassLimit {
-            if let slot = slots[0].view.tryReserve(from: &slots[0].cursor) { return ReservedSample(pool: 0, slot: slot, length: length) }
+            // The pool of the class that had a free slot last: pool 0 until the class grew because
+            // consumers hold many samples (then a full pool 0 is not searched for every sample).
+            let position = lastSmallPosition
+            if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
+                return ReservedSample(pool: position, slot: slot, length: length)
+            }
         } else if size > lastLargeClass.lower, size <= lastLargeClass.upper {
             // Large samples mostly come in one size: the class found last time, without the search.
             let position = lastLargeClass.position
@@ -42,7 +47,11 @@ extension Publisher {
         let capacity = slots[first].view.layout.payloadCapacity
         for position in first..<slots.count where slots[position].view.layout.payloadCapacity == capacity {
             if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
-                if capacity > configuration.pool.payloadCapacity { rememberLargeClass(capacity, at: position) }
+                if capacity > configuration.pool.payloadCapacity {
+                    rememberLargeClass(capacity, at: position)
+                } else {
+                    lastSmallPosition = position
+                }
                 return ReservedSample(pool: position, slot: slot, length: length)
             }
         }
@@ -57,6 +66,7 @@ extension Publisher {
             return try reserve(in: positions, length: length, timeoutNanoseconds: configuration.growthWaitNanoseconds)
         } catch .poolExhausted {
             try addPool(layout)
+            if capacity == configuration.pool.payloadCapacity { lastSmallPosition = pools.count - 1 }
             return try reserve(in: [pools.count - 1], length: length)
         }
     }

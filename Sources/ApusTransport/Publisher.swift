@@ -105,6 +105,8 @@ public final class Publisher: @unchecked Sendable {
     /// The larger class `allocate` reserved in last: samples of `lower` + 1 to `upper` bytes are
     /// of that class (no class lies between), and its pool at `position` had a free slot.
     @exclusivity(unchecked) var lastLargeClass = (lower: UInt.max, upper: UInt(0), position: 0)
+    /// The pool of the smallest class that had a free slot last (pool 0, or one it grew by).
+    @exclusivity(unchecked) var lastSmallPosition = 0
     /// Stamps samples: CLOCK_MONOTONIC, read through the cycle counter where that is sound.
     @exclusivity(unchecked) var clock = StampClock()
 
