@@ -169,6 +169,7 @@ extension Supervisor {
 
     /// The run's name for `apus top NAME`: the dataflow file's name without its extension.
     var runName: String {
+        if let name = options.name { return name }
         let file = plan.dataflow.file.split(separator: "/").last.map(String.init) ?? plan.dataflow.file
         return file.hasSuffix(".yml") || file.hasSuffix(".yaml") ? String(file[..<file.lastIndex(of: ".")!]) : file
     }

@@ -16,6 +16,9 @@ public struct RunOptions: Sendable {
     public var color: Bool?
     /// Where `RunEvent`s go, one line each (the daemon's pipe); nil: nowhere.
     public var eventsFD: Int32?
+    /// What `apus top` and `apus topic` find the run by, besides its id; nil: the dataflow
+    /// file's name without its extension.
+    public var name: String?
     /// The folder of the nodes' log files; nil: out/<run id>/ next to the dataflow file.
     public var logDirectory: String?
     /// The environment nodes start from (and `$VAR`s were expanded with).

@@ -331,3 +331,34 @@ def test_hostile_requests_on_the_run_socket_change_nothing(dataflow):
     run = dataflow.wait()
     assert run.status == 0 and "receiver: 250 values, none missing" in run.lines("receiver"), run
     dataflow.expect_clean()
+
+
+def test_a_dataflow_in_the_daemon_is_found_by_its_name(tmp_path):
+    """`apus start --name demo`: topic, node and top find it as `demo`, like a foreground run."""
+    shutil.copytree(DYNAMIC, tmp_path / "flow")
+    environment = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
+    shm_before = set(os.listdir("/dev/shm"))
+
+    def daemon(*arguments):
+        return subprocess.run([str(APUS), *arguments], capture_output=True, text=True, timeout=60, env=environment)
+
+    assert daemon("up").returncode == 0
+    try:
+        started = daemon("start", str(tmp_path / "flow" / "dataflow.yml"), "--name", "demo")
+        assert started.returncode == 0, started.stderr
+        deadline = time.monotonic() + 30
+        while daemon("topic", "echo", "demo", "sender/value", "--count", "1", "--duration", "2").stdout == "":
+            assert time.monotonic() < deadline, "the dataflow in the daemon never ran"
+        echoed = daemon("topic", "echo", "demo", "sender/value", "--count", "2", "--json")
+        assert echoed.returncode == 0 and len(echoed.stdout.splitlines()) == 2, echoed
+        added = daemon("node", "add", "--from-yaml", str(tmp_path / "flow" / "filter-node.yml"), "--dataflow", "demo")
+        assert added.returncode == 0, added.stderr
+        deadline = time.monotonic() + 30
+        while "filter/input" not in daemon("topic", "list", "demo", "--window", "0.3").stdout:
+            assert time.monotonic() < deadline, "the filter never joined"
+        removed = daemon("node", "remove", "demo", "filter")
+        assert removed.returncode == 0, removed.stderr
+        assert daemon("stop", "demo").returncode == 0
+    finally:
+        assert daemon("down").returncode == 0
+    assert set(os.listdir("/dev/shm")) - shm_before == set()

@@ -24,13 +24,14 @@ int main(void)
         fprintf(stderr, "%s\n", apus_last_error());
         return 1;
     }
-    /* BENCH_BURST: everything at the first tick, as fast as the consumer takes it. */
-    int burst = getenv("BENCH_BURST") != NULL;
+    /* BENCH_BURST: everything at the first tick, as fast as the consumer takes it; BENCH_PER_TICK:
+     * that many messages on each tick (a high rate from a timer the node need not chase). */
+    long per_tick = getenv("BENCH_BURST") != NULL ? count : getenv("BENCH_PER_TICK") != NULL ? atol(getenv("BENCH_PER_TICK")) : 1;
     long sent = 0;
     meter_t meter = {0};
     apus_event_t *event;
     while (sent < count && (event = apus_node_next(node, -1)) != NULL) {
-        for (int more = 1; more && sent < count && apus_event_type(event) == APUS_EVENT_INPUT; more = burst) {
+        for (long n = 0; n < per_tick && sent < count && apus_event_type(event) == APUS_EVENT_INPUT; n++) {
             apus_sample_t *sample;
             if (apus_node_allocate(node, "out", size, &sample) == APUS_OK) {
                 unsigned char *data = apus_sample_data(sample);

@@ -13,8 +13,19 @@ static inline apus_status_t forward(apus_node_t *node, const apus_event_t *event
 
 /* The first messages make and map the pools of every size class (at 2 MiB the first one takes
  * hundreds of ms, and a backlog forms behind it): they are left out of the
- * figures, which are for the steady state. */
-#define WARMUP 500
+ * figures, which are for the steady state. 500 of them, or BENCH_WARMUP (slow streams). */
+#include <stdlib.h>
+#define WARMUP warmup_messages()
+
+static inline long warmup_messages(void)
+{
+    static long count = 0;
+    if (count == 0) {
+        const char *text = getenv("BENCH_WARMUP");
+        count = text != NULL && atol(text) > 0 ? atol(text) : 500;
+    }
+    return count;
+}
 
 /* This process's CPU time so far (user + system), in microseconds. */
 static inline long cpu_us(void)

@@ -121,7 +121,7 @@ extension ControlDaemon {
         do {
             // Its events (restarts) come on a pipe of their own, as its fd 3.
             child = try ChildProcess.spawn(
-                [executable, "run", file, "--no-color", "--events-fd", "3"],
+                [executable, "run", file, "--no-color", "--events-fd", "3", "--name=\(name)"],
                 environment: request.environment ?? currentEnvironment(),
                 directory: directory.isEmpty ? "/" : directory, control: events[1])
         } catch {

@@ -47,6 +47,12 @@ struct Run: ParsableCommand {
     @Option(help: .hidden)
     var eventsFD: Int32?
 
+    @Option(
+        help: ArgumentHelp(
+            "The name `apus top`, `apus topic` and `apus node` find this run by.",
+            discussion: "By default the dataflow file's name without .yml; the run id always works too."))
+    var name: String?
+
     @Flag(help: "Skip the nodes' build steps.")
     var noBuild = false
 
@@ -76,6 +82,7 @@ struct Run: ParsableCommand {
         options.startupTimeout = parseDuration(startupTimeout) ?? 30
         options.runBuild = !noBuild
         options.eventsFD = eventsFD
+        options.name = name
         options.logDirectory = logDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         options.color = color
         options.doraPython = !noDoraPython
