@@ -135,7 +135,8 @@ final class RunInspection {
 extension Supervisor {
     /// What `apus top` shows: each node's process and each input's counters.
     func snapshot() -> RunSnapshot {
-        let nodes = nodes.map { node -> RunSnapshot.Node in
+        // An inspector that left is gone (its place is kept only until the next one takes it).
+        let nodes = nodes.filter { $0.origin != .attached || $0.state != .finished }.map { node -> RunSnapshot.Node in
             let inputs = node.plan.streams.enumerated().map { ring, stream -> RunSnapshot.Input in
                 let input = node.plan.descriptor.inputs[stream.input]
                 let counters = node.inbox.rings[ring]
@@ -189,7 +190,7 @@ extension NodeRuntime {
         case .waiting: "restarting"
         case .spawned, .connected: "starting"
         case .ready: "running"
-        case .finished: failure != nil ? "failed" : removing ? "removed" : origin == .attached ? "left" : "finished"
+        case .finished: failure != nil ? "failed" : removing ? "removed" : "finished"
         }
     }
 }

@@ -44,8 +44,13 @@ extension Supervisor {
         } catch {
             throw SupervisorError("cannot create its inbox: \(error)")
         }
-        let node = NodeRuntime(index: nodes.count, plan: plan, inbox: inbox, origin: origin)
-        nodes.append(node)
+        // An inspector that left is forgotten: its place goes to the next inspector, so a day of
+        // `apus topic echo` does not pile up inboxes. (Nothing refers to it once it is unwired.)
+        let place =
+            origin == .attached
+            ? nodes.firstIndex { $0.origin == .attached && $0.state == .finished && $0.unwired } ?? nodes.count : nodes.count
+        let node = NodeRuntime(index: place, plan: plan, inbox: inbox, origin: origin)
+        if place == nodes.count { nodes.append(node) } else { nodes[place] = node }
         if let channel {
             node.channel = channel
             node.state = .spawned
