@@ -64,6 +64,7 @@ let package = Package(
         ),
         // The program of a runtime node: a few lines of C that load libapus.so and run its runtime.
         .executableTarget(name: "apus-operator-runtime", path: "Sources/OperatorRuntime", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "ApusRecording", dependencies: ["ApusTransport"], linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "ApusDaemon",
             dependencies: ["ApusDataflow", "ApusTransport", "CApusHeader", "CApusSys"]
@@ -74,6 +75,7 @@ let package = Package(
                 "ApusDataflow",
                 "ApusDaemon",
                 "ApusNode",
+                "ApusRecording",
                 "ApusTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -117,6 +119,7 @@ let package = Package(
             exclude: ["corpus"]
         ),
         .testTarget(name: "ApusNodeTests", dependencies: ["ApusNode", "ApusTransport"]),
+        .testTarget(name: "ApusRecordingTests", dependencies: ["ApusRecording"]),
         .testTarget(name: "ApusDaemonTests", dependencies: ["ApusDaemon", "ApusDataflow", "ApusTransport"]),
         .testTarget(
             name: "ApusCLITests",

@@ -64,17 +64,20 @@ public struct RunSnapshot: Codable, Sendable {
 }
 
 /// What an inspector asks of a run: a consumer of its own on each of `sources` (NODE/OUTPUT),
-/// with `drop_oldest` queues of `queueSize`, so that it can never slow a producer.
+/// with queues of `queueSize`: `drop_oldest`, so that it can never slow a producer, unless it is a
+/// recorder that must lose nothing (`backpressure`).
 public struct AttachRequest: Codable, Sendable {
     /// What the inspector is (`topic-echo`): its consumer's id is this and a number.
     public var name: String
     public var sources: [String]
     public var queueSize: Int
+    public var backpressure: Bool?
 
-    public init(name: String, sources: [String], queueSize: Int) {
+    public init(name: String, sources: [String], queueSize: Int, backpressure: Bool = false) {
         self.name = name
         self.sources = sources
         self.queueSize = queueSize
+        self.backpressure = backpressure
     }
 }
 

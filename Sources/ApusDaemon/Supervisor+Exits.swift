@@ -188,7 +188,8 @@ extension Supervisor {
 
     func inputClosed(_ ring: Int, of consumer: NodeRuntime) {
         consumer.closedRings.insert(ring)
-        if isFinished(consumer), !consumer.stopSent {
+        // An inspector ends by itself once it has taken what is queued: STOP would come first.
+        if isFinished(consumer), !consumer.stopSent, consumer.origin != .attached {
             consumer.stopSent = post(to: consumer, .stop)
         }
     }

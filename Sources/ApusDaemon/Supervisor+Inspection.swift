@@ -64,7 +64,9 @@ extension Supervisor {
                         + (outputs.isEmpty ? " (no running node has outputs)" : " (outputs: \(outputs.joined(separator: ", ")))"))
             }
             inputs.append(
-                InputDescriptor(id: source, source: .output(node: parts[0], output: parts[1]), queueSize: request.queueSize))
+                InputDescriptor(
+                    id: source, source: .output(node: parts[0], output: parts[1]), queueSize: request.queueSize,
+                    queuePolicy: request.backpressure == true ? .backpressure : .dropOldest))
         }
         let stem = request.name.filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(40)
         var number = 1

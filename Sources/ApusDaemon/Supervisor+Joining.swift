@@ -173,4 +173,12 @@ extension Supervisor {
         node.channel = nil
         finish(node, failed: false, message: "left")
     }
+
+    /// Whether every inspector has left (called once every node has ended): they get the grace
+    /// period from then.
+    func inspectorsHaveLeft(now: UInt64) -> Bool {
+        guard nodes.contains(where: { $0.origin == .attached && $0.state != .finished }) else { return true }
+        if inspectorsDeadline == nil { inspectorsDeadline = now &+ seconds(options.grace) }
+        return now >= inspectorsDeadline!
+    }
 }

@@ -13,7 +13,9 @@ extension Supervisor {
                 node.state = .finished
                 if node.restarts > 0 && node.failure == nil { node.failure = "stopped while waiting to restart" }
                 finish(node, failed: false, message: "stopped")
-            } else if node.isAlive || node.origin == .attached, node.state != .finished, !node.stopSent {
+            } else if node.isAlive, !node.stopSent {
+                // (Inspectors get no STOP: their inputs close as the nodes end, once they have
+                // taken what is queued for them.)
                 node.stopSent = post(to: node, .stop)
             }
         }

@@ -24,6 +24,8 @@ public final class Supervisor {
     var stopAfterDeadline: UInt64?
     /// When nodes with a health_check_timeout are next checked (every health_check_interval).
     var healthSweepDeadline: UInt64?
+    /// Once every node has ended: until when inspectors may take what is queued for them.
+    var inspectorsDeadline: UInt64?
     /// Where `apus top` asks this run for snapshots; nil if it could not be made.
     var inspection: RunInspection?
     var startupDeadline: UInt64 = 0
@@ -126,10 +128,13 @@ public final class Supervisor {
     // MARK: The loop
 
     func loop() {
-        // Inspectors do not keep a run going: they get STOP with the others, and once every node
-        // has ended their sockets close.
+        // Inspectors do not keep a run going: once every node has ended, their inputs are closed,
+        // and they get the grace period to take what is queued for them (a recorder writes it
+        // all) and leave; then their sockets close.
         defer { for node in nodes where node.origin == .attached { inspectorLeft(node) } }
-        while !nodes.allSatisfy({ $0.state == .finished || $0.origin == .attached }) {
+        while !nodes.allSatisfy({ $0.state == .finished || $0.origin == .attached })
+            || !inspectorsHaveLeft(now: monotonicNanoseconds())
+        {
             var entries = [
                 pollfd(fd: signals?.fd ?? -1, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: inspection?.listener.fd ?? -1, events: Int16(POLLIN), revents: 0),
@@ -167,7 +172,9 @@ public final class Supervisor {
     enum Source { case control, stdout, stderr }
 
     func pollTimeout() -> Int32 {
-        var deadlines: [UInt64] = [graceDeadline, killDeadline, stopAfterDeadline, healthSweepDeadline].compactMap { $0 }
+        var deadlines: [UInt64] = [graceDeadline, killDeadline, stopAfterDeadline, healthSweepDeadline, inspectorsDeadline].compactMap {
+            $0
+        }
         if !started && !stopping { deadlines.append(startupDeadline) }
         for node in nodes {
             if case .waiting(let until) = node.state { deadlines.append(until) }

@@ -179,4 +179,12 @@ extension Node {
     @_spi(Inspection) public convenience init(inspecting channel: ControlChannel, id: String) throws(NodeError) {
         try self.init(id: id, channel: channel)
     }
+
+    /// What each stream input's `drop_oldest` queue dropped so far, from its ring in shared memory
+    /// (readable after the dataflow has ended too).
+    @_spi(Inspection) public var droppedPerInput: [String: UInt64] {
+        var dropped: [String: UInt64] = [:]
+        for (ring, input) in ringInputs.enumerated() { dropped[inputIDs[input], default: 0] += inbox.rings[ring].dropped }
+        return dropped
+    }
 }

@@ -15,7 +15,7 @@ struct Apus: ParsableCommand {
         version: ApusVersion.current,
         subcommands: [
             Run.self, Build.self, New.self, Check.self, Graph.self, Config.self, WasmCC.self,
-            Up.self, Down.self, Start.self, Stop.self, List.self, Logs.self, Top.self, Topic.self, NodeCommand.self,
+            Up.self, Down.self, Start.self, Stop.self, List.self, Logs.self, Top.self, Topic.self, NodeCommand.self, Record.self,
             DaemonServe.self,
         ]
     )

@@ -29,14 +29,24 @@ final class Inspector {
     private var interval: useconds_t = 5_000
     /// Messages taken since the inspector last slept.
     private var taken = 0
+    private var closed = Set<String>()
+    /// The dataflow stopped, or closed every input: nothing more will come.
+    private(set) var isOver = false
 
-    /// Attaches to `sources` (NODE/OUTPUT) of `run` with queues of `queueSize`.
-    init(_ run: RunFinder.Found, name: String, sources: [String], queueSize: Int) throws {
+    /// Waits on its doorbell instead of polling: a recorder on `backpressure` queues, which its
+    /// producers wait for when they are full.
+    let waits: Bool
+
+    /// Attaches to `sources` (NODE/OUTPUT) of `run` with queues of `queueSize` (`backpressure`
+    /// ones, that the inspector then waits on, for a recorder).
+    init(_ run: RunFinder.Found, name: String, sources: [String], queueSize: Int, backpressure: Bool = false) throws {
         self.run = run
         self.sources = sources
         self.queueSize = queueSize
+        waits = backpressure
         let (channel, id) = try RunFinder.ask(
-            run.socket, "attach", json: AttachRequest(name: name, sources: sources, queueSize: queueSize))
+            run.socket, "attach",
+            json: AttachRequest(name: name, sources: sources, queueSize: queueSize, backpressure: backpressure))
         node = try Node(inspecting: channel, id: id)
         for signal in [SIGINT, SIGTERM] {
             Glibc.signal(signal) { _ in interrupted.store(true, ordering: .relaxed) }
@@ -59,32 +69,27 @@ final class Inspector {
     /// The next message, or nil when the inspection is over: interrupted, past `deadline`
     /// (monotonic ns), or the dataflow stopping or closing every input.
     func next(until deadline: UInt64?) throws -> Input? {
-        var closed = Set<String>()
-        while !wasInterrupted {
+        while !wasInterrupted && !isOver {
             if let deadline, monotonicNanoseconds() >= deadline { return nil }
-            switch try node.next(timeout: .zero) {
+            switch try node.next(timeout: waits ? .milliseconds(100) : .zero) {
             case .input(let input)?:
                 taken += 1
                 return input
             case .inputClosed(let id)?:
                 closed.insert(id)
-                if closed.count == sources.count { return nil }
-            case .stop?: return nil
+                if closed.count == sources.count { isOver = true }
+            case .stop?: isOver = true
             case .error(let text)?: printError("apus: \(text)")
             case .nodeFailed?: continue
-            case nil: sleep()
+            case nil: if !waits { sleep() }
             }
         }
         return nil
     }
 
-    /// This inspector's own figures in the run (`apus top` shows them too): what each of its
-    /// queues dropped.
+    /// What each of its queues dropped, counted in its rings (as `apus top` shows them).
     func drops() -> [String: UInt64] {
-        guard let snapshot = try? RunFinder.snapshot(run.socket), let own = snapshot.nodes.first(where: { $0.id == node.id }) else {
-            return [:]
-        }
-        return Dictionary(own.inputs.map { ($0.id, $0.dropped) }, uniquingKeysWith: +)
+        node.droppedPerInput
     }
 
     /// Says what the inspector dropped, if anything: nothing is lost without a word.

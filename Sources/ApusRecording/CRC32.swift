@@ -1,0 +1,57 @@
+// CRC-32 (the zlib polynomial, as MCAP's chunk, data and summary checksums use), eight bytes at a
+// time from eight tables.
+
+public struct CRC32: Sendable {
+    public private(set) var value: UInt32 = 0
+
+    public init() {}
+
+    /// Eight tables of 256 entries, one after the other; made once, never written again.
+    nonisolated(unsafe) private static let table: UnsafePointer<UInt32> = {
+        let table = UnsafeMutablePointer<UInt32>.allocate(capacity: 8 * 256)
+        for byte in 0..<256 {
+            var crc = UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            table[byte] = crc
+        }
+        for slice in 1..<8 {
+            for byte in 0..<256 {
+                let previous = table[(slice - 1) * 256 + byte]
+                table[slice * 256 + byte] = (previous >> 8) ^ table[Int(previous & 0xFF)]
+            }
+        }
+        return UnsafePointer(table)
+    }()
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        let t = Self.table
+        var crc = ~value
+        var offset = 0
+        let count = bytes.count
+        while offset &+ 8 <= count {
+            let low = (base + offset).loadUnaligned(as: UInt32.self).littleEndian ^ crc
+            let high = (base + (offset &+ 4)).loadUnaligned(as: UInt32.self).littleEndian
+            crc =
+                t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)] ^ t[5 * 256 + Int((low >> 16) & 0xFF)]
+                ^ t[4 * 256 + Int(low >> 24)] ^ t[3 * 256 + Int(high & 0xFF)] ^ t[2 * 256 + Int((high >> 8) & 0xFF)]
+                ^ t[256 + Int((high >> 16) & 0xFF)] ^ t[Int(high >> 24)]
+            offset &+= 8
+        }
+        while offset < count {
+            crc = (crc >> 8) ^ t[Int((crc ^ UInt32(base.load(fromByteOffset: offset, as: UInt8.self))) & 0xFF)]
+            offset &+= 1
+        }
+        value = ~crc
+    }
+
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    public static func of(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc = CRC32()
+        crc.update(bytes)
+        return crc.value
+    }
+}
