@@ -1,6 +1,7 @@
 """`apus record`: a running dataflow's outputs into MCAP, read back with the official `mcap`
 reader (which checks CRCs and structure); a killed recorder's file recovered; damaged files
-refused with a message, never a crash."""
+refused with a message, never a crash. `apus replay`: the recorded frames, byte for byte, spaced
+as recorded."""
 import signal
 import struct
 import subprocess
@@ -223,3 +224,94 @@ def test_damaged_files_get_a_clear_error_never_a_crash(tmp_path):
     assert whole.stdout.startswith("recovered 40 messages") and "(it was whole)" in whole.stdout, whole
     for length in range(8, 400, 7):  # every kind of cut, none a crash
         recover(good[:length])
+
+
+CAMERA_FLOW = """
+nodes:
+  - id: camera
+    path: camera.py
+    inputs: {{ tick: apus/timer/millis/20 }}
+    outputs: [frame]
+  - id: checker
+    path: checker.py
+    inputs: {{ frame: {{ source: camera/frame, queue_policy: backpressure }} }}
+"""
+
+CAMERA = """
+import os
+import numpy as np
+from apus import Node
+node = Node()
+sent = 0
+for event in node:
+    if event.type == "INPUT" and os.path.exists("go") and sent < 200:
+        sent += 1
+        frame = np.random.default_rng(sent).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        node.send_output("frame", frame, {"frame_id": sent, "encoding": "rgb8"})
+        if sent == 200:
+            break
+"""
+
+# Prints, per frame: a checksum of its bytes, dtype, shape and metadata, and when it was sent.
+CHECKER = """
+import hashlib
+from apus import Node
+for event in Node():
+    if event.type == "INPUT":
+        value = event.value
+        digest = hashlib.sha256(value.tobytes() + str(value.dtype).encode() + str(value.shape).encode()
+                                + repr(sorted(event.metadata.items())).encode()).hexdigest()
+        print(f"frame {digest} {event.timestamp}", flush=True)
+"""
+
+
+def checksums(run):
+    lines = [line.split() for line in run.lines("checker") if line.startswith("frame ")]
+    return [line[1] for line in lines], [int(line[2]) for line in lines]
+
+
+def test_replay_gives_the_same_frames_with_the_same_spacing(dataflow):
+    dataflow.write("camera.py", CAMERA).write("checker.py", CHECKER)
+    dataflow.start(CAMERA_FLOW.format())
+    wait_until(running("camera", "checker"), what="the dataflow running")
+    recording = dataflow.folder / "camera.mcap"
+    recorder = subprocess.Popen([str(APUS), "record", "dataflow", "-o", str(recording)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    attached(dataflow)
+    live = dataflow.wait()
+    assert live.status == 0, live
+    assert recorder.wait(timeout=30) == 0
+    recorded, _ = checksums(live)
+    assert len(recorded) == 200
+    with open(recording, "rb") as file:
+        times = [message.log_time for _, _, message in make_reader(file).iter_messages(topics=["camera/frame"])]
+    assert len(times) == 200
+    replay = subprocess.run([str(APUS), "replay", str(recording), "dataflow.yml", "--replace", "camera", "--no-color"],
+                            cwd=dataflow.folder, capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 0, replay.stderr
+    from conftest import Run
+    run = Run(replay.returncode, replay.stdout, replay.stderr)
+    replayed, sent = checksums(run)
+    assert "replayed 200 messages;" in run.lines("camera")[-1], run
+    assert replayed == recorded  # byte-identical frames, same dtype, shape and metadata
+    # Each frame is sent as long after the first as it was recorded, within 1 ms (p99; a late
+    # frame delays no other: the player keeps to the recording's clock, not to the last send).
+    errors = sorted(abs((s - sent[0]) - (t - times[0])) for s, t in zip(sent, times))
+    assert errors[int(len(errors) * 0.99) - 1] <= 1_000_000, (errors[-5:], run.lines("camera"))
+    # Twice as fast: half the spacing.
+    fast = subprocess.run([str(APUS), "replay", str(recording), "dataflow.yml", "--replace", "camera", "--speed", "2",
+                           "--no-color"], cwd=dataflow.folder, capture_output=True, text=True, timeout=120)
+    _, quick = checksums(Run(fast.returncode, fast.stdout, fast.stderr))
+    assert abs((quick[-1] - quick[0]) * 2 - (times[-1] - times[0])) < 20_000_000, (quick[-1] - quick[0], times[-1] - times[0])
+    # A recording without an output a consumer needs is refused before anything starts.
+    (dataflow.folder / "other.yml").write_text(CAMERA_FLOW.format().replace("camera/frame", "camera/depth").replace(
+        "outputs: [frame]", "outputs: [frame, depth]"))
+    refused = subprocess.run([str(APUS), "replay", str(recording), "other.yml", "--replace", "camera"],
+                             cwd=dataflow.folder, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "camera.mcap has no 'camera/depth', which checker/frame takes" in refused.stderr, refused
+    damaged = dataflow.folder / "cut.mcap"
+    damaged.write_bytes(recording.read_bytes()[:len(recording.read_bytes()) // 2])
+    cut = subprocess.run([str(APUS), "replay", str(damaged), "dataflow.yml", "--replace", "camera"],
+                         cwd=dataflow.folder, capture_output=True, text=True, timeout=60)
+    assert cut.returncode == 1 and "the file ends inside a record" in cut.stderr and "nothing was replayed" in cut.stderr, cut
+    dataflow.expect_clean()
