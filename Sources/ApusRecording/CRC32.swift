@@ -1,5 +1,6 @@
-// CRC-32 (the zlib polynomial, as MCAP's chunk, data and summary checksums use), eight bytes at a
-// time from eight tables.
+// CRC-32 (the zlib polynomial, as MCAP's chunk and summary checksums use): zlib's when libz.so.1
+// is there (it is wherever Swift runs), else eight bytes at a time from eight tables.
+import Glibc
 
 public struct CRC32: Sendable {
     public private(set) var value: UInt32 = 0
@@ -23,12 +24,34 @@ public struct CRC32: Sendable {
         return UnsafePointer(table)
     }()
 
+    /// zlib's `crc32` (the same checksum, several times faster), when libz.so.1 can be loaded.
+    private typealias ZlibCRC = @convention(c) (UInt, UnsafeRawPointer?, UInt32) -> UInt
+    nonisolated(unsafe) private static let zlib: ZlibCRC? = {
+        guard let library = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(library, "crc32") else { return nil }
+        return unsafeBitCast(symbol, to: ZlibCRC.self)
+    }()
+
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress else { return }
+        if let zlib = Self.zlib {
+            var crc = UInt(value)
+            var offset = 0
+            while offset < bytes.count {
+                let piece = min(bytes.count - offset, 1 << 30)
+                crc = zlib(crc, base + offset, UInt32(piece))
+                offset += piece
+            }
+            value = UInt32(truncatingIfNeeded: crc)
+            return
+        }
+        updateInSwift(base, count: bytes.count)
+    }
+
+    /// The same, eight bytes at a time from eight tables.
+    mutating func updateInSwift(_ base: UnsafeRawPointer, count: Int) {
         let t = Self.table
         var crc = ~value
         var offset = 0
-        let count = bytes.count
         while offset &+ 8 <= count {
             let low = (base + offset).loadUnaligned(as: UInt32.self).littleEndian ^ crc
             let high = (base + (offset &+ 4)).loadUnaligned(as: UInt32.self).littleEndian

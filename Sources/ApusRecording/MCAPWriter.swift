@@ -21,9 +21,9 @@ public final class MCAPWriter {
     let fd: Int32
     let compression: Compression
     let chunkSize: Int
-    /// Where the next byte goes, and the CRC of the data section so far.
+    /// Where the next byte goes. (The data section's CRC is left at 0, "not computed", as the
+    /// spec allows: every chunk carries its own, and one pass over each payload is saved.)
     private var offset: UInt64 = 0
-    private var dataCRC = CRC32()
     private var schemas: [[UInt8]] = []
     private var channels: [[UInt8]] = []
     private var channelCounts: [UInt16: UInt64] = [:]
@@ -105,16 +105,17 @@ public final class MCAPWriter {
     {
         let dataLength = parts.reduce(0) { $0 + $1.count }
         if !chunk.isEmpty, chunk.count + 31 + dataLength > chunkSize { try flushChunk() }
+        if dataLength > chunkSize, compression == .none {
+            try writeAlone(channel: channel, sequence: sequence, logTime: logTime, publishTime: publishTime, parts: parts)
+            return
+        }
         let start = chunk.count
-        var head = RecordBytes()
-        head.u8(MCAP.Opcode.message.rawValue)
-        head.u64(UInt64(22 + dataLength))
-        head.u16(channel)
-        head.u32(sequence)
-        head.u64(logTime)
-        head.u64(publishTime)
-        chunk += head.bytes
-        for part in parts { chunk.append(contentsOf: part) }
+        chunk += Self.messageHeader(
+            channel: channel, sequence: sequence, logTime: logTime, publishTime: publishTime, dataLength: dataLength)
+        for part in parts {
+            // As typed bytes, so the append is one copy (memcpy), not an element-wise loop.
+            chunk.append(contentsOf: UnsafeBufferPointer(start: part.baseAddress?.assumingMemoryBound(to: UInt8.self), count: part.count))
+        }
         chunk.withUnsafeBytes { chunkCRC.update(UnsafeRawBufferPointer(rebasing: $0[start...])) }
         chunkIndex[channel, default: []].append((logTime, UInt64(start)))
         chunkStart = min(chunkStart, logTime)
@@ -123,6 +124,69 @@ public final class MCAPWriter {
         lastTime = max(lastTime, logTime)
         messageCount += 1
         channelCounts[channel, default: 0] += 1
+    }
+
+    /// A message larger than a chunk, uncompressed: a chunk of its own, written straight from
+    /// `parts` (no copy into the chunk buffer), with its message index.
+    private func writeAlone(channel: UInt16, sequence: UInt32, logTime: UInt64, publishTime: UInt64, parts: [UnsafeRawBufferPointer])
+        throws(MCAPError)
+    {
+        let dataLength = parts.reduce(0) { $0 + $1.count }
+        let message = Self.messageHeader(
+            channel: channel, sequence: sequence, logTime: logTime, publishTime: publishTime, dataLength: dataLength)
+        var crc = CRC32()
+        crc.update(message)
+        for part in parts { crc.update(part) }
+        let recordsLength = message.count + dataLength
+        let chunkOffset = offset
+        var head = RecordBytes()
+        head.u8(MCAP.Opcode.chunk.rawValue)
+        head.u64(UInt64(8 + 8 + 8 + 4 + 4 + 8 + recordsLength))
+        head.u64(logTime)
+        head.u64(logTime)
+        head.u64(UInt64(recordsLength))
+        head.u32(crc.value)
+        head.string("")
+        head.u64(UInt64(recordsLength))
+        try emit(head.bytes + message)
+        for part in parts { try emit(part) }
+        let chunkLength = offset - chunkOffset
+        let indexStart = offset
+        try emit(
+            RecordBytes.record(.messageIndex) {
+                $0.u16(channel)
+                $0.u32(16)
+                $0.u64(logTime)
+                $0.u64(0)
+            })
+        chunkIndexes.append(
+            RecordBytes.record(.chunkIndex) { [offset] in
+                $0.u64(logTime)
+                $0.u64(logTime)
+                $0.u64(chunkOffset)
+                $0.u64(chunkLength)
+                $0.countMap([(channel, indexStart)])
+                $0.u64(offset - indexStart)
+                $0.string("")
+                $0.u64(UInt64(recordsLength))
+                $0.u64(UInt64(recordsLength))
+            })
+        firstTime = min(firstTime, logTime)
+        lastTime = max(lastTime, logTime)
+        messageCount += 1
+        channelCounts[channel, default: 0] += 1
+    }
+
+    /// A message record up to its data (`dataLength` bytes, which follow).
+    static func messageHeader(channel: UInt16, sequence: UInt32, logTime: UInt64, publishTime: UInt64, dataLength: Int) -> [UInt8] {
+        var head = RecordBytes()
+        head.u8(MCAP.Opcode.message.rawValue)
+        head.u64(UInt64(22 + dataLength))
+        head.u16(channel)
+        head.u32(sequence)
+        head.u64(logTime)
+        head.u64(publishTime)
+        return head.bytes
     }
 
     /// Adds a metadata record (name and key-value pairs) to the data section.
@@ -204,7 +268,7 @@ public final class MCAPWriter {
     public func close() throws(MCAPError) {
         guard !closed else { return }
         try flushChunk()
-        try emit(RecordBytes.record(.dataEnd) { [crc = dataCRC.value] in $0.u32(crc) })
+        try emit(RecordBytes.record(.dataEnd) { $0.u32(0) })
         let summaryStart = offset
         var summaryCRC = CRC32()
         var groups: [(MCAP.Opcode, UInt64, UInt64)] = []
@@ -263,7 +327,6 @@ public final class MCAPWriter {
 
     private func emit(_ bytes: UnsafeRawBufferPointer) throws(MCAPError) {
         guard !closed else { throw MCAPError("\(path) is closed") }
-        dataCRC.update(bytes)
         let result = writeAll(fd, bytes)
         guard result == 0 else { throw MCAPError("cannot write \(path): \(String(cString: strerror(-result)))") }
         offset += UInt64(bytes.count)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "stage.h"
 
 static uint64_t now(void)
@@ -27,11 +28,14 @@ int main(void)
     /* BENCH_BURST: everything at the first tick, as fast as the consumer takes it; BENCH_PER_TICK:
      * that many messages on each tick (a high rate from a timer the node need not chase). */
     long per_tick = getenv("BENCH_BURST") != NULL ? count : getenv("BENCH_PER_TICK") != NULL ? atol(getenv("BENCH_PER_TICK")) : 1;
+    /* BENCH_GO: ticks are ignored until this file exists (a benchmark attaches something first). */
+    const char *go = getenv("BENCH_GO");
     long sent = 0;
     meter_t meter = {0};
     apus_event_t *event;
     while (sent < count && (event = apus_node_next(node, -1)) != NULL) {
-        for (long n = 0; n < per_tick && sent < count && apus_event_type(event) == APUS_EVENT_INPUT; n++) {
+        int waiting = go != NULL && access(go, F_OK) != 0;
+        for (long n = 0; !waiting && n < per_tick && sent < count && apus_event_type(event) == APUS_EVENT_INPUT; n++) {
             apus_sample_t *sample;
             if (apus_node_allocate(node, "out", size, &sample) == APUS_OK) {
                 unsigned char *data = apus_sample_data(sample);
