@@ -117,12 +117,17 @@ public final class Supervisor {
     }
 
     static func makeRunID() -> String {
+        "\(utcStamp())-\(getpid())"
+    }
+
+    /// The time now in UTC as YYYYMMDD-HHMMSS (run ids, recordings' default names).
+    public static func utcStamp() -> String {
         var now = time(nil)
         var parts = tm()
         gmtime_r(&now, &parts)
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
         return
-            "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))-\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))-\(getpid())"
+            "\(parts.tm_year + 1900)\(two(parts.tm_mon + 1))\(two(parts.tm_mday))-\(two(parts.tm_hour))\(two(parts.tm_min))\(two(parts.tm_sec))"
     }
 
     // MARK: The loop

@@ -14,14 +14,14 @@ extension Node {
             return pending.count > before
         }
         if woke { subscriber.wakeReceiver() }
-        applyReplacedEdges()
+        applyEdgeChanges()
     }
 
     /// Points the publisher at the new inboxes of restarted consumers (what the old ones still
     /// had queued moves along), and adds and removes the edges of consumers that joined or left
     /// the running dataflow, in the order the daemon sent them. Takes `sendLock`: call it
     /// holding no other lock.
-    func applyReplacedEdges() {
+    func applyEdgeChanges() {
         guard edgeLock.locked({ !replacedEdges.isEmpty || !edgeChanges.isEmpty }) else { return }
         sendLock.locked {
             let (targets, changes) = edgeLock.locked { () -> ([Int: EdgeTarget], [EdgeChange]) in
@@ -137,7 +137,7 @@ extension Node {
     /// A pool the subscriber met in a descriptor: known already, or announced shortly (the daemon
     /// relays a producer's pools before the producer can use them).
     func resolvePool(producer: Int, index: Int) throws(TransportError) -> MappedPool {
-        defer { applyReplacedEdges() }  // read on the way, perhaps
+        defer { applyEdgeChanges() }  // read on the way, perhaps
         return try controlLock.locked { () throws(TransportError) -> MappedPool in
             while true {
                 if let pool = knownPools[producer]?[index] { return pool }

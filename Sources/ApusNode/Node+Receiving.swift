@@ -119,7 +119,7 @@ extension Node {
             return .nothing
         case .control:
             controlLock.locked { drainControl() }
-            applyReplacedEdges()
+            applyEdgeChanges()
             return .control
         case .sample(let sample):
             let metadata: SampleMetadata

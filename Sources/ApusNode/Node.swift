@@ -149,7 +149,7 @@ public final class Node: @unchecked Sendable {
             while !started, !pending.contains(where: \.isStop) {
                 try controlLock.locked { () throws(TransportError) in try handleNextMessage() }
             }
-            applyReplacedEdges()
+            applyEdgeChanges()
         } catch let error as NodeError {
             throw error
         } catch let error as TransportError {

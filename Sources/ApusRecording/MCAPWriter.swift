@@ -120,10 +120,7 @@ public final class MCAPWriter {
         chunkIndex[channel, default: []].append((logTime, UInt64(start)))
         chunkStart = min(chunkStart, logTime)
         chunkEnd = max(chunkEnd, logTime)
-        firstTime = min(firstTime, logTime)
-        lastTime = max(lastTime, logTime)
-        messageCount += 1
-        channelCounts[channel, default: 0] += 1
+        count(channel: channel, logTime: logTime)
     }
 
     /// A message larger than a chunk, uncompressed: a chunk of its own, written straight from
@@ -131,46 +128,74 @@ public final class MCAPWriter {
     private func writeAlone(channel: UInt16, sequence: UInt32, logTime: UInt64, publishTime: UInt64, parts: [UnsafeRawBufferPointer])
         throws(MCAPError)
     {
-        let dataLength = parts.reduce(0) { $0 + $1.count }
         let message = Self.messageHeader(
-            channel: channel, sequence: sequence, logTime: logTime, publishTime: publishTime, dataLength: dataLength)
+            channel: channel, sequence: sequence, logTime: logTime, publishTime: publishTime,
+            dataLength: parts.reduce(0) { $0 + $1.count })
         var crc = CRC32()
         crc.update(message)
         for part in parts { crc.update(part) }
-        let recordsLength = message.count + dataLength
+        try message.withUnsafeBytes { head in
+            Result { () throws(MCAPError) in
+                try writeChunk(
+                    start: logTime, end: logTime, crc: crc.value, compression: "", records: [head] + parts,
+                    uncompressedSize: head.count + parts.reduce(0) { $0 + $1.count }, index: [channel: [(logTime, 0)]])
+            }
+        }.get()
+        count(channel: channel, logTime: logTime)
+    }
+
+    /// Writes a chunk record of `records` (stored as they are: compressed or not), then its
+    /// message indexes (per channel, each message's log time and offset in the uncompressed
+    /// records), and keeps its chunk index for the summary.
+    private func writeChunk(
+        start: UInt64, end: UInt64, crc: UInt32, compression: String, records: [UnsafeRawBufferPointer], uncompressedSize: Int,
+        index: [UInt16: [(UInt64, UInt64)]]
+    ) throws(MCAPError) {
+        let storedSize = records.reduce(0) { $0 + $1.count }
         let chunkOffset = offset
         var head = RecordBytes()
         head.u8(MCAP.Opcode.chunk.rawValue)
-        head.u64(UInt64(8 + 8 + 8 + 4 + 4 + 8 + recordsLength))
-        head.u64(logTime)
-        head.u64(logTime)
-        head.u64(UInt64(recordsLength))
-        head.u32(crc.value)
-        head.string("")
-        head.u64(UInt64(recordsLength))
-        try emit(head.bytes + message)
-        for part in parts { try emit(part) }
+        head.u64(UInt64(8 + 8 + 8 + 4 + 4 + compression.utf8.count + 8 + storedSize))
+        head.u64(start)
+        head.u64(end)
+        head.u64(UInt64(uncompressedSize))
+        head.u32(crc)
+        head.string(compression)
+        head.u64(UInt64(storedSize))
+        try emit(head.bytes)
+        for part in records { try emit(part) }
         let chunkLength = offset - chunkOffset
+        var indexOffsets: [(UInt16, UInt64)] = []
         let indexStart = offset
-        try emit(
-            RecordBytes.record(.messageIndex) {
-                $0.u16(channel)
-                $0.u32(16)
-                $0.u64(logTime)
-                $0.u64(0)
-            })
+        for channel in index.keys.sorted() {
+            indexOffsets.append((channel, offset))
+            try emit(
+                RecordBytes.record(.messageIndex) {
+                    $0.u16(channel)
+                    let entries = index[channel]!
+                    $0.u32(UInt32(entries.count * 16))
+                    for (time, position) in entries {
+                        $0.u64(time)
+                        $0.u64(position)
+                    }
+                })
+        }
         chunkIndexes.append(
             RecordBytes.record(.chunkIndex) { [offset] in
-                $0.u64(logTime)
-                $0.u64(logTime)
+                $0.u64(start)
+                $0.u64(end)
                 $0.u64(chunkOffset)
                 $0.u64(chunkLength)
-                $0.countMap([(channel, indexStart)])
+                $0.countMap(indexOffsets)
                 $0.u64(offset - indexStart)
-                $0.string("")
-                $0.u64(UInt64(recordsLength))
-                $0.u64(UInt64(recordsLength))
+                $0.string(compression)
+                $0.u64(UInt64(storedSize))
+                $0.u64(UInt64(uncompressedSize))
             })
+    }
+
+    /// Counts a message for the summary's statistics.
+    private func count(channel: UInt16, logTime: UInt64) {
         firstTime = min(firstTime, logTime)
         lastTime = max(lastTime, logTime)
         messageCount += 1
@@ -209,54 +234,14 @@ public final class MCAPWriter {
     /// Writes what is buffered as a chunk and its message indexes: from here on it survives a kill.
     public func flushChunk() throws(MCAPError) {
         guard !chunk.isEmpty else { return }
-        let records: [UInt8]
-        if compression == .zstd, let zstd = Zstd.shared {
-            records = try zstd.compress(chunk)
-        } else {
-            records = chunk
-        }
-        let chunkOffset = offset
-        var head = RecordBytes()
-        head.u8(MCAP.Opcode.chunk.rawValue)
-        let compressionName = compression.rawValue
-        head.u64(UInt64(8 + 8 + 8 + 4 + 4 + compressionName.utf8.count + 8 + records.count))
-        head.u64(chunkStart)
-        head.u64(chunkEnd)
-        head.u64(UInt64(chunk.count))
-        head.u32(chunkCRC.value)
-        head.string(compressionName)
-        head.u64(UInt64(records.count))
-        try emit(head.bytes)
-        try emit(records)
-        let chunkLength = offset - chunkOffset
-        var indexOffsets: [(UInt16, UInt64)] = []
-        let indexStart = offset
-        for channel in chunkIndex.keys.sorted() {
-            indexOffsets.append((channel, offset))
-            try emit(
-                RecordBytes.record(.messageIndex) {
-                    $0.u16(channel)
-                    let entries = chunkIndex[channel]!
-                    $0.u32(UInt32(entries.count * 16))
-                    for (time, position) in entries {
-                        $0.u64(time)
-                        $0.u64(position)
-                    }
-                })
-        }
-        let (start, end, uncompressed) = (chunkStart, chunkEnd, UInt64(chunk.count))
-        chunkIndexes.append(
-            RecordBytes.record(.chunkIndex) {
-                $0.u64(start)
-                $0.u64(end)
-                $0.u64(chunkOffset)
-                $0.u64(chunkLength)
-                $0.countMap(indexOffsets)
-                $0.u64(offset - indexStart)
-                $0.string(compressionName)
-                $0.u64(UInt64(records.count))
-                $0.u64(uncompressed)
-            })
+        let records = compression == .zstd ? try Zstd.shared!.compress(chunk) : chunk
+        try records.withUnsafeBytes { stored in
+            Result { () throws(MCAPError) in
+                try writeChunk(
+                    start: chunkStart, end: chunkEnd, crc: chunkCRC.value, compression: compression.rawValue, records: [stored],
+                    uncompressedSize: chunk.count, index: chunkIndex)
+            }
+        }.get()
         chunk.removeAll(keepingCapacity: chunk.capacity <= 2 * chunkSize + (1 << 16))
         chunkCRC = CRC32()
         chunkStart = .max

@@ -87,14 +87,9 @@ final class Inspector {
         return nil
     }
 
-    /// What each of its queues dropped, counted in its rings (as `apus top` shows them).
-    func drops() -> [String: UInt64] {
-        node.droppedPerInput
-    }
-
     /// Says what the inspector dropped, if anything: nothing is lost without a word.
     func reportDrops() {
-        for (source, dropped) in drops().sorted(by: { $0.key < $1.key }) where dropped > 0 {
+        for (source, dropped) in node.droppedPerInput.sorted(by: { $0.key < $1.key }) where dropped > 0 {
             printError(
                 "apus: \(source): this inspector dropped \(dropped) message\(dropped == 1 ? "" : "s") "
                     + "(its drop_oldest queue of \(queueSize) was full; the producer and other consumers lost nothing)")

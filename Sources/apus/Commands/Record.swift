@@ -1,6 +1,6 @@
 // `apus record`: a running dataflow's outputs into an MCAP file, by a consumer that joins the run.
 import ApusDaemon
-import ApusNode
+@_spi(Inspection) import ApusNode
 import ApusRecording
 import ApusTransport
 import ArgumentParser
@@ -75,7 +75,7 @@ struct Record: ParsableCommand {
         let available = running.flatMap { node in node.outputs.map { "\(node.id)/\($0.id)" } }
         let topics = try outputs.map { list in try list.split(separator: ",").map { try topicArgument(String($0)) } } ?? available
         guard !topics.isEmpty else { throw ValidationError("\(run.description.name): no running node has outputs to record") }
-        let path = file ?? "\(run.description.name)-\(Self.stamp()).mcap"
+        let path = file ?? "\(run.description.name)-\(Supervisor.utcStamp()).mcap"
         let writer = try MCAPWriter(
             path: path, library: "apus \(ApusVersion.current)",
             compression: MCAPWriter.Compression(rawValue: compression == "none" ? "" : compression)!, chunkSize: chunkSize)
@@ -124,7 +124,7 @@ struct Record: ParsableCommand {
             ("dataflow", run.description.dataflow), ("run", run.description.run), ("outputs", topics.joined(separator: ",")),
             ("queue_policy", lossy ? "drop_oldest" : "backpressure"), ("wall_minus_monotonic_ns", String(offset)),
         ]
-        let drops = inspector.drops()
+        let drops = inspector.node.droppedPerInput
         for topic in topics { entries.append(("dropped/\(topic)", String(drops[topic] ?? 0))) }
         try writer.addMetadata(name: "apus", entries)
         try writer.close()
@@ -172,15 +172,6 @@ struct Record: ParsableCommand {
         print(
             "recovered \(count) message\(count == 1 ? "" : "s") from \(ending.chunks) complete chunk\(ending.chunks == 1 ? "" : "s") "
                 + "of \(damaged) into \(path)" + (ending.problem.map { " (\($0))" } ?? " (it was whole)"))
-    }
-
-    static func stamp() -> String {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        return String(
-            format: "%04d%02d%02d-%02d%02d%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min,
-            parts.tm_sec)
     }
 
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds.

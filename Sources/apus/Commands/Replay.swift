@@ -144,8 +144,7 @@ struct ReplayNode: ParsableCommand {
                 if first == nil {
                     // Make (and map) the pool of its size before the clock starts: the first
                     // message goes as promptly as the rest.
-                    let warm: OutputSample<UInt8>? = try? node.allocate(output: output, byteCount: max(message.data.count - 16, 0))
-                    _ = warm
+                    _ = try? node.allocate(output: output, byteCount: max(message.data.count - 16, 0)) as OutputSample<UInt8>
                 }
                 let origin = first ?? (message.logTime, monotonicNanoseconds())
                 first = origin
