@@ -21,6 +21,9 @@ public struct RunOptions: Sendable {
     public var name: String?
     /// The folder of the nodes' log files; nil: out/<run id>/ next to the dataflow file.
     public var logDirectory: String?
+    /// Nodes that get no STOP when the run is stopped: they end once their inputs have closed,
+    /// having taken everything their producers sent (the recorder of `apus run --record`).
+    public var drainingNodes: Set<String> = []
     /// The environment nodes start from (and `$VAR`s were expanded with).
     public var environment: [String]
 

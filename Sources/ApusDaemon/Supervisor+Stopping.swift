@@ -13,9 +13,9 @@ extension Supervisor {
                 node.state = .finished
                 if node.restarts > 0 && node.failure == nil { node.failure = "stopped while waiting to restart" }
                 finish(node, failed: false, message: "stopped")
-            } else if node.isAlive, !node.stopSent {
-                // (Inspectors get no STOP: their inputs close as the nodes end, once they have
-                // taken what is queued for them.)
+            } else if node.isAlive, !node.stopSent, !options.drainingNodes.contains(node.id) {
+                // (Inspectors and draining nodes get no STOP: their inputs close as the nodes
+                // end, once they have taken what is queued for them.)
                 node.stopSent = post(to: node, .stop)
             }
         }

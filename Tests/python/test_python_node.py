@@ -395,7 +395,7 @@ def test_the_demo_dataflow_runs_c_python_and_swift_nodes_together(dataflow):
     assert monitor and " msg/s, latency p50 " in monitor[0] and "| boxes: " in monitor[0], run.stdout
     assert any(line.startswith("[sink] sink: boxes #") for line in lines), run.stdout
     assert any(line.startswith("[camera] camera: sent ") for line in lines), run.stdout
-    assert any(line.startswith("[detector] detector: ") and line.endswith(" frames") for line in lines), run.stdout
+    assert any(line.startswith("[detector] detector: ") and line.endswith(" boxes") for line in lines), run.stdout
     dataflow.expect_clean()
 
 

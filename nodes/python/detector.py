@@ -24,4 +24,4 @@ for event in node:
     node.send_output("boxes", box, {"frame": event.metadata.get("frame", -1),
                                     "captured_ns": event.metadata.get("captured_ns", event.timestamp)})
     frames += 1
-print(f"detector: {frames} frames")
+print(f"detector: {frames} frames, sent {frames} boxes")

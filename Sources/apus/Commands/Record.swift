@@ -13,8 +13,11 @@ struct Record: ParsableCommand {
         discussion: """
             Joins the running dataflow (by name or run id) as a consumer of every output (or those \
             --outputs names) and writes each message, with its element type, shape, metadata and \
-            send timestamp, into one MCAP channel per output (message encoding apus.sample; the \
-            schema's data describes the layout). By default its queues use backpressure: a producer \
+            send timestamp, into one MCAP channel per output: images as foxglove.RawImage or \
+            foxglove.CompressedImage (protobuf), up to 64 numbers as JSON that Foxglove plots, \
+            anything else as apus.sample (its schema's data describes the layout); each keeps \
+            what `apus replay` needs to send it again exactly. `apus run FLOW --record FILE` \
+            records from the first message instead. By default its queues use backpressure: a producer \
             waits for the recorder rather than lose a message. --lossy uses drop_oldest instead and \
             writes the drops into the file's `apus` metadata record. Messages go into chunks of \
             --chunk-size bytes (zstd-compressed with --compression zstd), each complete on disk before \
@@ -76,21 +79,10 @@ struct Record: ParsableCommand {
         let topics = try outputs.map { list in try list.split(separator: ",").map { try topicArgument(String($0)) } } ?? available
         guard !topics.isEmpty else { throw ValidationError("\(run.description.name): no running node has outputs to record") }
         let path = file ?? "\(run.description.name)-\(Supervisor.utcStamp()).mcap"
-        let writer = try MCAPWriter(
+        let recorder = try SampleRecorder(
             path: path, library: "apus \(ApusVersion.current)",
-            compression: MCAPWriter.Compression(rawValue: compression == "none" ? "" : compression)!, chunkSize: chunkSize)
-        let schema = try writer.addSchema(
-            name: SampleRecord.schemaName, encoding: SampleRecord.schemaEncoding, data: Array(SampleRecord.schemaText.utf8))
-        var channels: [String: UInt16] = [:]
-        for topic in topics {
-            channels[topic] = try writer.addChannel(topic: topic, messageEncoding: SampleRecord.messageEncoding, schema: schema)
-        }
+            compression: MCAPWriter.Compression(rawValue: compression == "none" ? "" : compression)!, chunkSize: chunkSize, topics: topics)
         let inspector = try Inspector(run, name: "record", sources: topics, queueSize: queueSize, backpressure: !lossy)
-        // Log times are wall-clock (what MCAP readers show); the send timestamp itself travels in
-        // each message's header.
-        let offset = Self.wallMinusMonotonic()
-        var sequences = [UInt16: UInt32]()
-        var count = 0
         let end = deadline(after: duration)
         printError("apus: recording \(topics.count) output\(topics.count == 1 ? "" : "s") of \(run.description.name) into \(path)")
         // A chunk goes to disk when full, and at least every second: a killed recorder loses at
@@ -100,7 +92,7 @@ struct Record: ParsableCommand {
             let input = try inspector.next(until: min(end ?? .max, nextFlush))
             let flushDue = monotonicNanoseconds() >= nextFlush
             if flushDue {
-                try writer.flushChunk()
+                try recorder.flush()
                 nextFlush = monotonicNanoseconds() &+ Self.flushInterval
             }
             guard let input else {
@@ -109,29 +101,26 @@ struct Record: ParsableCommand {
                 }
                 continue  // only the flush was due
             }
-            guard let channel = channels[input.id] else { continue }
-            let header = SampleRecord.header(input.metadata)
-            let time = input.timestamp &+ offset
-            let sequence = sequences[channel, default: 0]
-            sequences[channel] = sequence &+ 1
-            try header.withUnsafeBytes { head in
-                try writer.write(channel: channel, sequence: sequence, logTime: time, publishTime: time, parts: [head, input.bytes])
-            }
+            try recorder.write(topic: input.id, metadata: input.metadata, payload: input.bytes)
             input.release()
-            count += 1
         }
-        var entries = [
-            ("dataflow", run.description.dataflow), ("run", run.description.run), ("outputs", topics.joined(separator: ",")),
-            ("queue_policy", lossy ? "drop_oldest" : "backpressure"), ("wall_minus_monotonic_ns", String(offset)),
-        ]
         let drops = inspector.node.droppedPerInput
-        for topic in topics { entries.append(("dropped/\(topic)", String(drops[topic] ?? 0))) }
-        try writer.addMetadata(name: "apus", entries)
-        try writer.close()
+        try recorder.finish(
+            metadata: Self.runEntries(
+                dataflow: run.description.dataflow, run: run.description.run, topics: topics, lossy: lossy, drops: drops))
         let dropped = drops.values.reduce(0, +)
         printError(
-            "apus: recorded \(count) message\(count == 1 ? "" : "s") into \(path)"
+            "apus: recorded \(recorder.count) message\(recorder.count == 1 ? "" : "s") into \(path)"
                 + (dropped > 0 ? "; \(dropped) dropped by --lossy (counted in the file's apus metadata)" : ""))
+    }
+
+    /// The `apus` metadata record's entries: which run, which outputs, how they were queued and
+    /// what each lost.
+    static func runEntries(dataflow: String, run: String, topics: [String], lossy: Bool, drops: [String: UInt64]) -> [(String, String)] {
+        [
+            ("dataflow", dataflow), ("run", run), ("outputs", topics.joined(separator: ",")),
+            ("queue_policy", lossy ? "drop_oldest" : "backpressure"),
+        ] + topics.map { ("dropped/\($0)", String(drops[$0] ?? 0)) }
     }
 
     static let flushInterval: UInt64 = 1_000_000_000
@@ -172,13 +161,5 @@ struct Record: ParsableCommand {
         print(
             "recovered \(count) message\(count == 1 ? "" : "s") from \(ending.chunks) complete chunk\(ending.chunks == 1 ? "" : "s") "
                 + "of \(damaged) into \(path)" + (ending.problem.map { " (\($0))" } ?? " (it was whole)"))
-    }
-
-    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds.
-    static func wallMinusMonotonic() -> UInt64 {
-        var wall = timespec()
-        clock_gettime(CLOCK_REALTIME, &wall)
-        let now = UInt64(wall.tv_sec) * 1_000_000_000 + UInt64(wall.tv_nsec)
-        return now &- monotonicNanoseconds()
     }
 }

@@ -68,7 +68,7 @@ struct Replay: ParsableCommand {
             printError("\(recording): nothing was replayed")
             throw ExitCode(1)
         }
-        let recorded = Set(reader.channels.values.filter { $0.messageEncoding == SampleRecord.messageEncoding }.map(\.topic))
+        let recorded = Set(reader.channels.values.filter { reader.encoding(of: $0) != nil }.map(\.topic))
         guard let executable = Installation.executablePath() else {
             throw ValidationError("cannot find the apus executable to run the player")
         }
@@ -135,49 +135,67 @@ struct ReplayNode: ParsableCommand {
                     + (late > 0 ? " (the latest by \(String(format: "%.1f", Double(latest) / 1e6)) ms)" : ""))
         }
         repeat {
-            // The first message goes now, each next one as long after it as it was recorded.
+            // The first message goes shortly, each next one as long after it as it was recorded.
             var first: (recorded: UInt64, sent: UInt64)?
             try reader.forEachMessage { (message) throws(MCAPError) in
-                guard !stopped, let channel = reader.channels[message.channel], channel.messageEncoding == SampleRecord.messageEncoding,
+                guard !stopped, let channel = reader.channels[message.channel], let encoding = reader.encoding(of: channel),
                     let output = outputs[channel.topic]
                 else { return }
-                if first == nil {
-                    // Make (and map) the pool of its size before the clock starts: the first
-                    // message goes as promptly as the rest.
-                    _ = try? node.allocate(output: output, byteCount: max(message.data.count - 16, 0)) as OutputSample<UInt8>
-                }
-                let origin = first ?? (message.logTime, monotonicNanoseconds())
-                first = origin
-                let due = origin.sent &+ UInt64(Double(message.logTime &- origin.recorded) / speed)
-                stopped = Self.wait(until: due, node: node)
-                guard !stopped else { return }
-                var (metadata, range) = try SampleRecord.decode(message.data)
-                metadata.timestamp = 0  // stamped anew: the consumers see a message sent now
-                do {
-                    try node.send(output: output, UnsafeRawBufferPointer(rebasing: message.data[range]), metadata: metadata)
-                    let lateness = monotonicNanoseconds() &- due
-                    sent += 1
-                    if lateness > 1_000_000, lateness < 1 << 62 {
-                        late += 1
-                        latest = max(latest, lateness)
+                try encoding.decode(message.data) { (recorded, payload) throws(MCAPError) in
+                    // Copied into shared memory before it is due: at its time, only publishing is
+                    // left (a frame's copy and its page faults do not make it late).
+                    let sample: OutputSample<UInt8>
+                    do {
+                        sample = try node.allocate(output: output, byteCount: payload.count)
+                    } catch {
+                        throw MCAPError("\(channel.topic): \(error)")
                     }
-                } catch {
-                    throw MCAPError("\(channel.topic): \(error)")
+                    if let from = payload.baseAddress, let to = sample.buffer.baseAddress {
+                        UnsafeMutableRawPointer(to).copyMemory(from: from, byteCount: payload.count)
+                    }
+                    // The first message is due a moment from now, not now: it goes the way every
+                    // other does (the first calls into the node cost a few hundred microseconds).
+                    let origin = first ?? (message.logTime, monotonicNanoseconds() &+ Self.leadIn)
+                    first = origin
+                    let due = origin.sent &+ UInt64(Double(message.logTime &- origin.recorded) / speed)
+                    stopped = Self.wait(until: due, node: node)
+                    guard !stopped else { return }  // (the sample goes back to the pool)
+                    var metadata = recorded
+                    metadata.timestamp = 0  // stamped anew: the consumers see a message sent now
+                    // Late as its stamp is (publishing wakes the consumers, who may take the
+                    // CPU from the player before the call returns).
+                    let lateness = monotonicNanoseconds() &- due
+                    do {
+                        try node.send(sample, as: metadata)
+                        sent += 1
+                        if lateness > 1_000_000, lateness < 1 << 62 {
+                            late += 1
+                            latest = max(latest, lateness)
+                        }
+                    } catch {
+                        throw MCAPError("\(channel.topic): \(error)")
+                    }
                 }
             }
         } while loop && !stopped
     }
 
+    /// How long before a message is due the player stops sleeping and spins: a wake-up from
+    /// sleep is late by tens of microseconds. (Spinning longer does not help against the
+    /// millisecond stalls a virtual machine has now and then, and costs a core at 1 kHz.)
+    static let spinWindow: UInt64 = 200_000
+    /// How long after the player starts its first message is due.
+    static let leadIn: UInt64 = 10_000_000
+
     /// Waits until `due` (monotonic ns), looking for STOP every 20 ms; true if it came. It sleeps
-    /// to 200 µs before, then spins: a wake-up from sleep is late by tens of microseconds and, on
-    /// a busy machine, by more.
+    /// to `spinWindow` before, then spins.
     static func wait(until due: UInt64, node: Node) -> Bool {
         while true {
             if case .stop? = try? node.next(timeout: .zero) { return true }
             let now = monotonicNanoseconds()
             guard now < due else { return false }
-            if due - now <= 200_000 { continue }
-            let wake = min(due - 200_000, now + 20_000_000)
+            if due - now <= Self.spinWindow { continue }
+            let wake = min(due - Self.spinWindow, now + 20_000_000)
             var time = timespec(tv_sec: Int(wake / 1_000_000_000), tv_nsec: Int(wake % 1_000_000_000))
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil)
         }

@@ -53,6 +53,12 @@ struct Run: ParsableCommand {
             discussion: "By default the dataflow file's name without .yml; the run id always works too."))
     var name: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Record every output into this MCAP file from the first message (with backpressure: nothing is lost; see apus record).",
+            valueName: "file"))
+    var record: String?
+
     @Flag(help: "Skip the nodes' build steps.")
     var noBuild = false
 
@@ -75,8 +81,12 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let dataflow = try loadDataflow(file, nothing: "started")
+        var dataflow = try loadDataflow(file, nothing: "started")
         var options = RunOptions()
+        if let record {
+            let path = record.hasPrefix("/") ? record : FileManager.default.currentDirectoryPath + "/" + record
+            options.drainingNodes.insert(try RecordNode.add(to: &dataflow, file: path))
+        }
         options.stopAfter = stopAfter.flatMap(parseDuration)
         options.grace = parseDuration(grace) ?? 10
         options.startupTimeout = parseDuration(startupTimeout) ?? 30
