@@ -145,6 +145,9 @@ extension Supervisor {
                 ("APUS_NODE_ID", descriptor.id), ("APUS_CONTROL_FD", "3"), ("APUS_RUN_ID", runID),
                 ("APUS_DATAFLOW", dataflowFile), ("APUS_DATAFLOW_JSON", descriptorJSON), ("APUS_RESTART_COUNT", String(node.restarts)),
             ] + operators)
+        if let wait = descriptor.wait {
+            environment = mergeEnvironment(environment, [("APUS_WAIT", wait.rawValue)])
+        }
         if let timeout = descriptor.healthCheckTimeout {
             environment = mergeEnvironment(environment, [("APUS_HEALTH_CHECK_TIMEOUT", String(timeout))])
         }

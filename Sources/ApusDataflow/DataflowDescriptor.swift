@@ -78,6 +78,8 @@ public struct NodeDescriptor: Sendable, Equatable {
     public var healthCheckTimeout: Double?
     /// CPUs the node's process may run on (sched_setaffinity).
     public var cpuAffinity: [Int] = []
+    /// How the node waits for its inputs (`wait`); nil: the default, adaptive.
+    public var wait: WaitMode?
     public var sendLogsAs: String?
     /// Lines below this level are dropped from the console, the log file and `send_logs_as`.
     public var minLogLevel: LogLevel?
@@ -287,6 +289,11 @@ public enum QueuePolicy: String, Sendable, CaseIterable {
     case dropOldest = "drop_oldest"
     /// Make the producer wait for room, bounded by a timeout.
     case backpressure
+}
+
+/// A node's `wait` key: how it waits for its inputs (ApusTransport's WaitPolicy, by name).
+public enum WaitMode: String, Sendable, CaseIterable {
+    case adaptive, spin, sleep
 }
 
 public enum RestartPolicy: String, Sendable, CaseIterable {

@@ -152,6 +152,8 @@ extension DataflowParser {
                 node.healthCheckTimeout = duration(value, keyScope)
             case "cpu_affinity":
                 node.cpuAffinity = parseCPUs(value, keyScope)
+            case "wait":
+                node.wait = choice(value, keyScope, WaitMode.self)
             case "send_logs_as":
                 node.sendLogsAs = parseID(value, keyScope, what: "output id")
             case "min_log_level":

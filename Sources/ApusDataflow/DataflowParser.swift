@@ -20,7 +20,7 @@ struct DataflowParser {
         "id", "name", "description", "path", "args", "env", "build", "inputs", "outputs",
         "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as", "operators", "operator",
         "output_types", "input_types", "output_metadata", "pattern", "send_logs_as", "min_log_level", "max_log_size",
-        "max_rotated_files", "restart_window", "cpu_affinity", "health_check_timeout",
+        "max_rotated_files", "restart_window", "cpu_affinity", "health_check_timeout", "wait",
     ]
     static let inputKeys = ["source", "queue_size", "queue_policy", "input_timeout"]
     /// dora keys refused by name, with why, so a dora user learns it is a missing feature and not a typo.

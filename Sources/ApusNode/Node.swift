@@ -134,6 +134,10 @@ public final class Node: @unchecked Sendable {
                 return try node.resolvePool(producer: producer, index: index)
             }
             box.node = self
+            // The dataflow's `wait` key; unset (a node started by hand): adaptive.
+            if let text = getenv("APUS_WAIT").map({ String(cString: $0) }), let policy = WaitPolicy(rawValue: text) {
+                subscriber.waitPolicy = policy
+            }
             let configuration = Publisher.Configuration(
                 name: setup.node, pool: setup.pool, largeSlotCount: setup.largeSlotCount, maxSampleSize: setup.maxSampleSize,
                 backpressureTimeoutNanoseconds: setup.backpressureTimeoutNanoseconds, firstPoolIndex: setup.firstPoolIndex)

@@ -98,23 +98,50 @@ public struct Doorbell: @unchecked Sendable {
     }
 }
 
+/// How a consumer waits for what it receives: a node's `wait` key (APUS_WAIT).
+public enum WaitPolicy: String, Sendable, CaseIterable {
+    /// Spins for about as long as recent waits took (up to `AdaptiveSpin.maximumNanoseconds`),
+    /// then sleeps.
+    case adaptive
+    /// Spins up to `AdaptiveSpin.maximumNanoseconds` before every sleep, whatever the waits were:
+    /// a peer that answers within that is never waited for asleep (no wake-up, tens of
+    /// microseconds on a VM, per hop). Costs up to that much CPU per message when messages
+    /// arrive further apart; an idle node spins once and sleeps.
+    case spin
+    /// Sleeps at once: no CPU spent waiting, a wake-up for every message not already there.
+    case sleep
+}
+
 /// A spin budget sized from how long recent waits took, as adaptive mutexes do. A wait short enough
 /// to have been spun through (the producer runs on another CPU and answers within microseconds)
 /// grows the budget to cover it; a long wait (an idle input, or a producer sharing this CPU, which
-/// spinning would only delay) halves it, down to zero, so an idle node does not burn CPU.
+/// spinning would only delay) halves it, down to zero, so an idle node does not burn CPU. Under
+/// `WaitPolicy.spin` or `.sleep` the budget is fixed at the maximum or zero.
 public struct AdaptiveSpin: Sendable {
     public static let maximumNanoseconds: UInt64 = 200_000
     /// Looks `spinBriefly` takes (about a microsecond, paced), for a timeout of at least `quickSpinBound`.
     static let quickChecks = 96
     static let quickSpinBound: UInt64 = 20_000
     public private(set) var budgetNanoseconds: UInt64
+    public let policy: WaitPolicy
 
     public init(budgetNanoseconds: UInt64 = 10_000) {
         self.budgetNanoseconds = min(budgetNanoseconds, Self.maximumNanoseconds)
+        policy = .adaptive
+    }
+
+    public init(policy: WaitPolicy) {
+        self.policy = policy
+        switch policy {
+        case .adaptive: budgetNanoseconds = 10_000
+        case .spin: budgetNanoseconds = Self.maximumNanoseconds
+        case .sleep: budgetNanoseconds = 0
+        }
     }
 
     /// Records how long a whole wait took (spinning and sleeping).
     mutating func record(waitNanoseconds: UInt64) {
+        guard policy == .adaptive else { return }
         if waitNanoseconds <= Self.maximumNanoseconds {
             budgetNanoseconds = min(Self.maximumNanoseconds, max(budgetNanoseconds, waitNanoseconds * 2))
         } else {

@@ -95,6 +95,12 @@ public final class Subscriber: @unchecked Sendable {
     /// Pools one subscriber can map: a sample names its pool in 16 bits.
     static let maximumPools = 1 << 16
     @exclusivity(unchecked) private var spin = AdaptiveSpin()
+
+    /// How `receive` waits (the node's `wait` key); set before receiving.
+    public var waitPolicy: WaitPolicy {
+        get { spin.policy }
+        set { spin = AdaptiveSpin(policy: newValue) }
+    }
     /// Per input: its ring, binding, the pool it used last (consecutive samples almost always
     /// share it) and whether its closing was reported. Held outside any array or class so the
     /// hand-off path runs without reference counting (the inbox, which owns the rings' memory,

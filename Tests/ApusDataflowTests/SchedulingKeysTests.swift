@@ -70,6 +70,29 @@ import Testing
                 ])
     }
 
+    @Test func waitModes() throws {
+        let dataflow = try Fixtures.load(
+            """
+            nodes:
+              - {id: a, path: /bin/true, wait: spin}
+              - {id: b, path: /bin/true, wait: sleep}
+              - {id: c, path: /bin/true, wait: adaptive}
+              - {id: d, path: /bin/true}
+            """)
+        #expect(dataflow.node("a")?.wait == .spin && dataflow.node("b")?.wait == .sleep && dataflow.node("c")?.wait == .adaptive)
+        #expect(dataflow.node("d")?.wait == nil)
+        #expect(
+            Fixtures.diagnostics(
+                """
+                nodes:
+                  - {id: a, path: /bin/true, wait: busy}
+                  - {id: b, path: /bin/true, wait: [spin]}
+                """) == [
+                    "2:36: node 'a': key 'wait': unknown value 'busy' (expected one of adaptive, spin, sleep)",
+                    "3:36: node 'b': key 'wait': expected one of adaptive, spin, sleep, found a list",
+                ])
+    }
+
     @Test func exitWhenNodesFinish() throws {
         #expect(try Fixtures.load("nodes: [{id: a, path: /bin/true}]").exitWhenNodesFinish)
         #expect(try !Fixtures.load("exit_when_nodes_finish: false\nnodes: [{id: a, path: /bin/true}]").exitWhenNodesFinish)
