@@ -10,9 +10,11 @@ against dora-rs's Python API, run by the same interpreter of a venv of the bench
   at 8 B .. 40 MiB;
 - throughput of an unpaced Python sender: messages/s, MB/s, received vs sent, drops as reported;
 - start-up: wall time of a two-node Python dataflow sending one message (median of 10);
-- memory: peak RSS (VmHWM) of the daemon and of each node during 40 MiB ping-pong;
+- memory: peak RSS (VmHWM) of the daemon and of each node during 40 MiB ping-pong, and the largest
+  PSS seen (shared pages divided among the processes mapping them) and its sum over the processes;
 - CPU: CPU time of a dataflow idling on a 1 Hz timer, over 10 s.
-Systems alternate run by run so drift hits both alike. Writes bench/results.json and prints a table
+Systems alternate run by run so drift hits both alike; the Python ping-pong runs 5 times per system
+(--quick: once), and the table shows the spread of the runs' p50s and flags a bimodal one. Writes bench/results.json and prints a table
 with Apus/dora ratios. Not part of the tests: numbers depend on the machine and its load."""
 import argparse
 import datetime
@@ -164,6 +166,17 @@ def peak_rss_kib(pid):
     return None
 
 
+def pss_kib(pid):
+    """Proportional set size: each shared page counts 1/n in each of the n processes mapping it."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def cpu_seconds(pids):
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
@@ -224,20 +237,28 @@ def startup(systems, system, work):
 
 
 def memory(systems, system, work):
-    """Peak RSS of the run's processes during 40 MiB Python ping-pong."""
+    """Peak RSS of the run's processes during 40 MiB Python ping-pong, the largest PSS each had
+    when sampled, and the largest sum of PSS over them (what the dataflow costs the machine: RSS
+    counts a shared page in every process that maps it)."""
     flow = work / "py-pingpong" / "dataflow.yml"
     env = dict(systems.env, SIZES=str(40 * MIB), ROUNDS="30", BUDGET="5", WARMUP="5")
     process = subprocess.Popen(systems.command(system, flow), cwd=flow.parent, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    peaks = {}
+    peaks, pss, total = {}, {}, 0
     while process.poll() is None:
+        sampled = 0
         for pid in descendants(process.pid):
-            name, peak = describe(pid), peak_rss_kib(pid)
+            name, peak, proportional = describe(pid), peak_rss_kib(pid), pss_kib(pid)
             if name and peak:
                 key = "daemon" if pid == process.pid else name  # `apus run` and `dora run` hold the daemon
                 peaks[key] = max(peaks.get(key, 0), peak)
+                if proportional:
+                    pss[key] = max(pss.get(key, 0), proportional)
+                    sampled += proportional
+        total = max(total, sampled)
         time.sleep(0.02)
-    return {k: v / 1024 for k, v in peaks.items()}
+    return {"rss": {k: v / 1024 for k, v in peaks.items()}, "pss": {k: v / 1024 for k, v in pss.items()},
+            "pss_sum": total / 1024}
 
 
 def idle_cpu(systems, system, work, seconds):
@@ -294,6 +315,14 @@ nodes:
         copy_flow(work, name, text)
 
 
+def spread(p50s):
+    """Min, median and max of several runs' p50s; bimodal when the largest is over 1.5 times the
+    smallest (one run waited asleep, another spun: the kind of result a single run hides)."""
+    ordered = sorted(p50s)
+    return {"runs": len(ordered), "min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1],
+            "bimodal": ordered[-1] > 1.5 * ordered[0]}
+
+
 def median_row(rows):
     """Of several runs' rows for one size, the one with the median p50."""
     ordered = sorted(rows, key=lambda r: r["p50_us"])
@@ -308,7 +337,7 @@ def main():
     options = parser.parse_args()
 
     systems_list = ["apus", "dora"] if options.vs_dora else ["apus"]
-    reps = 1 if options.quick else 3
+    reps = 1 if options.quick else 5
     rounds, budget = (100, 2) if options.quick else (300, 4)
     python = venv(options.vs_dora)
     with tempfile.TemporaryDirectory(prefix="apus-bench-") as folder:
@@ -327,6 +356,8 @@ def main():
             for system in systems_list:
                 runs[system].append(pingpong_python(systems, system, work, SIZES, rounds, budget))
         result["pingpong_python"] = {s: [median_row([r[size] for r in runs[s]]) for size in SIZES] for s in systems_list}
+        result["pingpong_python_spread"] = {s: [spread([r[size]["p50_us"] for r in runs[s]]) for size in SIZES]
+                                            for s in systems_list}
 
         log("ping-pong, zero-copy C <-> C, Swift <-> Swift and Python <-> Python (Apus) and the raw C futex floor")
         native = [pingpong_native(systems, work, SIZES, max(rounds, 2000), budget) for _ in range(reps)]
@@ -381,6 +412,15 @@ def table(result):
             d = result["pingpong_python"]["dora"][i]
             row += f" {d['p50_us']:.1f} | {d['p90_us']:.1f} | {d['p99_us']:.1f} | {ratio(a['p50_us'], d['p50_us'])} |"
         lines.append(row)
+    lines += ["", "Spread of the per-run p50s (µs), Python <-> Python with dora's API: min / median / max",
+              "| size | Apus | dora |" if dora else "| size | Apus |", "|---|---|---|" if dora else "|---|---|"]
+    for i, size in enumerate(SIZES):
+        cells = []
+        for system in (("apus", "dora") if dora else ("apus",)):
+            w = result["pingpong_python_spread"][system][i]
+            cells.append(f"{w['min']:.1f} / {w['median']:.1f} / {w['max']:.1f} ({w['runs']} runs)"
+                         + (" BIMODAL" if w["bimodal"] else ""))
+        lines.append(f"| {label(size)} | " + " | ".join(cells) + " |")
     lines += ["", "Ping-pong RTT/2 (µs), native nodes on Apus, zero-copy, against a raw C futex ping-pong",
               "| size | C p50 | p90 | p99 | Swift p50 | p90 | p99 | Python p50 | p90 | p99 | raw C futex p50 | p99 | C/raw p50 |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -412,11 +452,17 @@ def table(result):
             d = result[key]["dora"]
             text += f", dora {fmt.format(d)} {unit}, Apus/dora {ratio(a, d)}"
         lines.append(text)
-    rss = result["peak_rss_mib"]
-    text = "Peak RSS at 40 MiB ping-pong (MiB): Apus " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(rss["apus"].items()))
+    memory_ = result["peak_rss_mib"]
+    for measure, title in (("rss", "Peak RSS"), ("pss", "Peak PSS")):
+        text = f"{title} at 40 MiB ping-pong (MiB): Apus " + ", ".join(
+            f"{k} {v:.0f}" for k, v in sorted(memory_["apus"][measure].items()))
+        if dora:
+            text += "; dora " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(memory_["dora"][measure].items()))
+            text += f"; daemon Apus/dora {ratio(memory_['apus'][measure].get('daemon'), memory_['dora'][measure].get('daemon'))}"
+        lines.append(text)
+    text = f"Sum of PSS at 40 MiB ping-pong (MiB): Apus {memory_['apus']['pss_sum']:.0f}"
     if dora:
-        text += "; dora " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(rss["dora"].items()))
-        text += f"; daemon Apus/dora {ratio(rss['apus'].get('daemon'), rss['dora'].get('daemon'))}"
+        text += f", dora {memory_['dora']['pss_sum']:.0f}, Apus/dora {ratio(memory_['apus']['pss_sum'], memory_['dora']['pss_sum'])}"
     lines.append(text)
     return "\n".join(lines)
 
