@@ -31,6 +31,11 @@ public struct Installation: Sendable, Equatable {
         isInstalled ? "\(libraryDirectory)/apus/apus-operator-runtime" : "\(libraryDirectory)/apus-operator-runtime"
     }
 
+    /// The folder of apusConfig.cmake: lib/cmake/apus when installed, cmake/ in the source tree.
+    public var cmakeDirectory: String {
+        sourceTree.map { "\($0)/cmake" } ?? "\(libraryDirectory)/cmake/apus"
+    }
+
     /// Compiler flags for a C node: the include path.
     public var cflags: String { "-I\(includeDirectory)" }
 

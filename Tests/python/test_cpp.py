@@ -65,3 +65,37 @@ nodes:
     assert run.lines("producer")[-1] == "producer: ok", run
     assert run.lines("consumer")[-1] == "consumer: ok", run
     dataflow.expect_clean()
+
+
+SINK = """
+from apus import Node
+count = 0
+for event in Node():
+    if event.type == "INPUT":
+        count += 1
+        print(f"sink got {event.value}", flush=True)
+print(f"sink: {count} messages", flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["node", "operator"])
+def test_apus_new_lang_cpp_scaffolds_a_cmake_project_that_runs(dataflow, kind):
+    """`apus new NAME --lang cpp` writes NAME.cpp and a CMakeLists.txt that finds apus with
+    find_package (apus config --cmake-dir: the source tree's cmake/apusConfig.cmake here); the
+    dataflow it writes builds it with CMake and runs it."""
+    if shutil.which("cmake") is None:
+        pytest.fail("cmake is missing: the tests need it (scripts/test installs it)")
+    flag = ["--operator"] if kind == "operator" else []
+    made = subprocess.run([str(APUS), "new", "hello", "--lang", "cpp", "--dataflow", *flag], cwd=dataflow.folder,
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert "find_package(apus REQUIRED)" in (dataflow.folder / "hello" / "CMakeLists.txt").read_text()
+    flow = dataflow.folder / "hello" / "dataflow.yml"
+    (dataflow.folder / "hello" / "sink.py").write_text(SINK)
+    # (A runtime node of one `operator:` exposes its outputs as its own: hello/out either way.)
+    flow.write_text(flow.read_text() + "  - id: sink\n    path: sink.py\n    inputs: { text: hello/out }\n")
+    result = subprocess.run([str(APUS), "run", str(flow), "--stop-after", "2s", "--no-color"], cwd=dataflow.folder,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[sink] sink got message 0" in result.stdout and "[sink] sink got message 2" in result.stdout, result.stdout
+    dataflow.expect_clean()

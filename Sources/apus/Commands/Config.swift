@@ -3,7 +3,7 @@ import ArgumentParser
 
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the compiler and linker flags for building a C node against this apus.",
+        abstract: "Print the compiler and linker flags for building a C or C++ node against this apus.",
         discussion: """
             Prints the requested flags on one line, for use in a build command, e.g.
               cc -std=c99 -o node node.c $(apus config --cflags --libs)
@@ -25,9 +25,12 @@ struct Config: ParsableCommand {
     @Flag(help: "The folder holding the library.")
     var libDir = false
 
+    @Flag(help: "The folder holding apusConfig.cmake, for CMake's find_package(apus) (-Dapus_DIR=...).")
+    var cmakeDir = false
+
     func validate() throws {
-        if !(cflags || libs || includeDir || libDir) {
-            throw ValidationError("Name what to print: --cflags, --libs, --include-dir or --lib-dir.")
+        if !(cflags || libs || includeDir || libDir || cmakeDir) {
+            throw ValidationError("Name what to print: --cflags, --libs, --include-dir, --lib-dir or --cmake-dir.")
         }
     }
 
@@ -44,6 +47,7 @@ struct Config: ParsableCommand {
         if libs { parts.append(installation.libs) }
         if includeDir { parts.append(installation.includeDirectory) }
         if libDir { parts.append(installation.libraryDirectory) }
+        if cmakeDir { parts.append(installation.cmakeDirectory) }
         print(parts.joined(separator: " "))
     }
 }

@@ -5,14 +5,15 @@ import Glibc
 struct New: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Create a node in C, Python or Swift, or an operator in C, Python or Numba (with --dataflow, and a dataflow that runs it).",
+            "Create a node in C, C++, Python or Swift, or an operator in C, C++, Python or Numba (with --dataflow, and a dataflow that runs it).",
         discussion: """
             Makes the folder NAME with a node that, on each input, sends "message N" on its output \
             `out` and prints what it did. Without --dataflow it prints the lines to add to a dataflow \
             file; with it, NAME/dataflow.yml drives the node from a 500 ms timer: \
             `apus run NAME/dataflow.yml` builds and runs it. A Swift node depends on the ApusNode \
-            library of this apus's source tree. With --operator NAME is an operator instead, hosted by a \
-            runtime node of the same name whose output is NAME/out: in C, NAME/libNAME.so; in Python, \
+            library of this apus's source tree; a C++ node (include/apus.hpp) builds with CMake, \
+            finding apus through `apus config --cmake-dir`. With --operator NAME is an operator instead, hosted by a \
+            runtime node of the same name whose output is NAME/out: in C or C++, NAME/libNAME.so; in Python, \
             NAME/NAME.py with dora's class Operator. --lang numba makes a Numba operator: NAME/NAME.py \
             with a numba @cfunc that scales float32 samples, fed by NAME/samples.py, a Python node \
             that prints what comes back.
@@ -20,13 +21,14 @@ struct New: ParsableCommand {
     )
 
     enum Language: String, ExpressibleByArgument, CaseIterable {
-        case c, python, swift, numba
+        case c, cpp, python, swift, numba
     }
 
     @Argument(help: "The node's id and folder name (letters, digits, _ . -).")
     var name: String
 
-    @Option(help: "The language: c, python or swift (a node or, with --operator, a C or Python operator), or numba (an operator).")
+    @Option(
+        help: "The language: c, cpp, python or swift (a node or, with --operator, a C, C++ or Python operator), or numba (an operator).")
     var lang: Language
 
     @Flag(help: "Also write NAME/dataflow.yml around the node.")
@@ -143,6 +145,16 @@ struct New: ParsableCommand {
                 ],
                 "  - id: \(name)\n    build: make\n    path: \(name)\n" + inputs
             )
+        case .cpp:
+            let build = "cmake -S . -B build -Dapus_DIR=$(apus config --cmake-dir) && cmake --build build"
+            let files = [
+                ("\(name).cpp", `operator` ? cppOperatorSource : cppSource), ("CMakeLists.txt", cmakeLists(operator: `operator`)),
+                (".gitignore", "build/\nout/\n"),
+            ]
+            if `operator` {
+                return (files, operatorEntry("build: \(build)\n      shared-library: \(name)"))
+            }
+            return (files, "  - id: \(name)\n    build: \(build)\n    path: \(name)\n" + inputs)
         case .python where `operator`:
             return ([("\(name).py", pythonOperatorSource)], operatorEntry("python: \(name).py"))
         case .python:

@@ -78,6 +78,85 @@ extension New {
         """
     }
 
+    var cppSource: String {
+        """
+        // \(name): an Apus node in C++ (include/apus.hpp). On each input it sends "message N" on
+        // `out`. Build: cmake -S . -B build -Dapus_DIR=$(apus config --cmake-dir) && cmake --build build
+        #include <apus.hpp>
+
+        #include <iostream>
+        #include <string>
+
+        int main() {
+            try {
+                apus::Node node;
+                long count = 0;
+                for (auto &event : node) {  // ends after STOP
+                    if (!event.is_input()) continue;
+                    std::string message = "message " + std::to_string(count++);
+                    node.send("out", message);
+                    std::cout << "input '" << event.id() << "' (" << event.bytes().size() << " bytes) -> sent '" << message
+                              << "'" << std::endl;
+                }
+            } catch (const apus::Error &error) {
+                std::cerr << error.what() << std::endl;
+                return 1;
+            }
+        }
+
+        """
+    }
+
+    var cppOperatorSource: String {
+        """
+        // \(name): an Apus operator in C++ (include/apus.hpp). On each input it sends "message N"
+        // on `out`. Build: cmake -S . -B build -Dapus_DIR=$(apus config --cmake-dir) && cmake --build build
+        #include <apus.hpp>
+
+        #include <string>
+
+        class Operator {
+        public:
+            explicit Operator(apus::Node &) {}
+
+            apus::OperatorStatus on_event(apus::Node &node, const apus::Event &event) {
+                if (event.is_input()) node.send("out", "message " + std::to_string(count_++));
+                return apus::OperatorStatus::Continue;
+            }
+
+        private:
+            long count_ = 0;
+        };
+
+        APUS_OPERATOR(Operator)
+
+        """
+    }
+
+    /// CMakeLists.txt of a C++ node, or (operator) of a shared library for the operator runtime,
+    /// which has libapus loaded already: the headers, not the library.
+    func cmakeLists(operator: Bool) -> String {
+        let target =
+            `operator`
+            ? """
+            add_library(\(name) SHARED \(name).cpp)
+            target_include_directories(\(name) PRIVATE $<TARGET_PROPERTY:apus::apus,INTERFACE_INCLUDE_DIRECTORIES>)
+            """
+            : """
+            add_executable(\(name) \(name).cpp)
+            target_link_libraries(\(name) PRIVATE apus::apus)
+            """
+        return """
+            cmake_minimum_required(VERSION 3.16)
+            project(\(name) CXX)
+            find_package(apus REQUIRED)  # -Dapus_DIR=$(apus config --cmake-dir)
+            \(target)
+            target_compile_features(\(name) PRIVATE cxx_std_17)
+            set_target_properties(\(name) PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_SOURCE_DIR} RUNTIME_OUTPUT_DIRECTORY ${CMAKE_SOURCE_DIR})
+
+            """
+    }
+
     var pythonSource: String {
         """
         \"\"\"\(name): an Apus node in Python. On each input it sends "message N" on `out`.\"\"\"
