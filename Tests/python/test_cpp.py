@@ -99,3 +99,79 @@ def test_apus_new_lang_cpp_scaffolds_a_cmake_project_that_runs(dataflow, kind):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[sink] sink got message 0" in result.stdout and "[sink] sink got message 2" in result.stdout, result.stdout
     dataflow.expect_clean()
+
+
+PROJECT = """
+cmake_minimum_required(VERSION 3.16)
+project(outside CXX)
+find_package(apus {version} REQUIRED)
+add_executable(outside outside.cpp)
+target_compile_features(outside PRIVATE cxx_std_17)
+target_link_libraries(outside PRIVATE apus::apus)
+"""
+
+OUTSIDE = """
+#include <apus.hpp>
+#include <cstdio>
+int main() {
+    apus::Node node;
+    int sent = 0;
+    for (auto &event : node) {
+        if (event.is_input() && sent < 3) {
+            const double values[] = {sent * 1.5, -1.0};
+            node.send("out", values, 2, apus::Metadata().set("n", sent++));
+        }
+    }
+    std::printf("outside: sent %d\\n", sent);
+}
+"""
+
+READER = """
+from apus import Node
+for event in Node():
+    if event.type == "INPUT":
+        print(f"reader got {event.value.tolist()} n={event.metadata['n']}", flush=True)
+"""
+
+
+def test_a_cmake_project_outside_the_tree_builds_against_an_installed_prefix(dataflow, tmp_path):
+    """The prefix is laid out as scripts/install lays it out (include/, lib/libapus.so, and
+    lib/cmake/apus from scripts/cmake-config, which scripts/install runs), with this build's
+    library: the release build scripts/install makes takes minutes, and links the same code."""
+    prefix = tmp_path / "prefix"
+    (prefix / "include").mkdir(parents=True)
+    (prefix / "lib").mkdir()
+    for header in ("apus.h", "apus.hpp"):
+        shutil.copy(REPO / "include" / header, prefix / "include" / header)
+    (library,) = [word for word in config("--libs") if word.endswith(".so")]
+    shutil.copy(library, prefix / "lib" / "libapus.so")
+    version = subprocess.run([str(APUS), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([str(REPO / "scripts" / "cmake-config"), str(prefix), version], check=True)
+    project = tmp_path / "outside"
+    project.mkdir()
+    (project / "outside.cpp").write_text(OUTSIDE)
+    (project / "CMakeLists.txt").write_text(PROJECT.format(version=version))
+    configure = subprocess.run(["cmake", "-S", str(project), "-B", str(project / "build"), f"-DCMAKE_PREFIX_PATH={prefix}"],
+                               capture_output=True, text=True)
+    assert configure.returncode == 0, configure.stdout + configure.stderr
+    build = subprocess.run(["cmake", "--build", str(project / "build")], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    dataflow.write("reader.py", READER)
+    run = dataflow.run(f"""
+nodes:
+  - id: outside
+    path: {project / "build" / "outside"}
+    inputs: {{ tick: apus/timer/millis/20 }}
+    outputs: [out]
+  - id: reader
+    path: reader.py
+    inputs: {{ values: outside/out }}
+""", "--stop-after", "1s")
+    assert run.status == 0, run
+    assert "reader got [0.0, -1.0] n=0" in run.lines("reader") and "reader got [3.0, -1.0] n=2" in run.lines("reader"), run
+    # A version this prefix does not have is refused by CMake, naming it.
+    (project / "CMakeLists.txt").write_text(PROJECT.format(version="99.0"))
+    refused = subprocess.run(["cmake", "-S", str(project), "-B", str(tmp_path / "again"), f"-DCMAKE_PREFIX_PATH={prefix}"],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "99.0" in refused.stderr, refused.stderr
+    dataflow.expect_clean()
