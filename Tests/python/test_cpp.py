@@ -175,3 +175,36 @@ nodes:
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "99.0" in refused.stderr, refused.stderr
     dataflow.expect_clean()
+
+
+def test_dora_cpp_node_and_operator_over_the_c_api_run_unchanged(dataflow):
+    """dora's examples/c++-dataflow in its shape: a C++ node and a C++ operator written against
+    dora's C APIs (node_api.h, operator_api.h), built with g++ against include/dora."""
+    dora = REPO / "Tests" / "CNodes" / "dora"
+    flags = "-Wall -Wextra -Werror -I$(apus config --include-dir)/dora"
+    run = dataflow.run(f"""
+nodes:
+  - id: cxx-node
+    build: g++ -std=c++17 {flags} -o cxx_node {dora}/node.cc $(apus config --libs)
+    path: ./cxx_node
+    inputs: {{ tick: dora/timer/millis/20 }}
+    outputs: [counter]
+  - id: runtime-node
+    operators:
+      - id: cxx_operator
+        build: g++ -std=c++17 {flags} -shared -fPIC -o liboperator.so {dora}/operator.cc
+        shared-library: ./operator
+        inputs: {{ counter: cxx-node/counter }}
+        outputs: [half-status]
+  - id: c_sink
+    build: gcc -std=c99 {flags} -o c_sink {dora}/counter_sink.c $(apus config --libs)
+    path: ./c_sink
+    inputs: {{ half-status: runtime-node/cxx_operator/half-status }}
+""", timeout=180)
+    assert run.status == 0, run
+    node = [line for line in run.lines("cxx-node") if not line.startswith("build: ")]
+    assert node[0] == "HELLO FROM C++ (using C API)" and node[-1] == "GOODBYE FROM C++ node (using C API)", run
+    assert "[c++ node] input tick (0 bytes), counter 20" in node, run
+    assert run.lines("runtime-node")[-1] == "C++ operator dropped after 20 inputs", run
+    assert run.lines("c_sink")[-1] == "sink: 20 messages", run
+    dataflow.expect_clean()
