@@ -2,6 +2,7 @@
 -Wall -Wextra -Wpedantic -Werror; a C++ producer, consumer and operator (Tests/CppNodes) run in a
 dataflow and check every element type, metadata, zero-copy allocate and send, STOP, and the
 error paths; a sample sent twice does not compile."""
+import os
 import shutil
 import subprocess
 
@@ -207,4 +208,21 @@ nodes:
     assert "[c++ node] input tick (0 bytes), counter 20" in node, run
     assert run.lines("runtime-node")[-1] == "C++ operator dropped after 20 inputs", run
     assert run.lines("c_sink")[-1] == "sink: 20 messages", run
+    dataflow.expect_clean()
+
+
+def test_the_cpp_pipeline_runs_cpp_nodes_and_operators_with_c_python_and_swift(dataflow):
+    """dataflows/cpp-pipeline.yml: the C++ camera (allocate, in place) and brightness operator
+    (nodes/cpp, built with CMake), the C filter, the Python detector and sink, the Swift monitor."""
+    environment = dict(os.environ, APUS_TEST_TAG=dataflow.tag)
+    run = subprocess.run([str(APUS), "run", "dataflows/cpp-pipeline.yml", "--no-color"], cwd=REPO, env=environment,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    for expected in ("[camera] camera: sent 150 frames of 640x480", "[sink] sink: received 150 on brightness, 150 on mask",
+                     "[monitor] monitor: received 150 on frame, 150 on boxes"):
+        assert expected in lines, run.stdout[-3000:]
+    # The operator's answer: three channel means of a frame, the frame number passed on.
+    shown = [line for line in lines if line.startswith("[sink] sink: brightness #")]
+    assert shown and "'frame': " in shown[0], run.stdout[-3000:]
     dataflow.expect_clean()
