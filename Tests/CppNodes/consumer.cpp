@@ -3,6 +3,9 @@
 #include <apus.hpp>
 
 #include <cmath>
+#ifdef APUS_HPP_HAS_SPAN
+#include <span>
+#endif
 #include <cstdio>
 #include <string>
 
@@ -96,6 +99,10 @@ int main() {
                 expect(std::string(error.what()).find("float32") != std::string::npos, "the error names the type");
             }
             expect(event.data<std::uint8_t>().size() == 24, "data<uint8_t>() is the bytes of any payload");
+#ifdef APUS_HPP_HAS_SPAN
+            std::span<const float> span = event.data<float>();  // C++20: a view is a std::span
+            expect(span.size() == 6 && span[5] == 50.0f, "matrix: as a std::span");
+#endif
         }
         if (id == "doubled") {
             auto values = event.data<float>();

@@ -33,7 +33,12 @@ int main() {
     send_three<std::int32_t>(node, "i32", -1, 2, -2147483647 - 1);
     send_three<std::int64_t>(node, "i64", -1, 2, -9223372036854775807ll - 1);
     send_three<apus::float16>(node, "f16", {0x3C00}, {0x4000}, {0xC000});  // 1, 2, -2
+#ifdef APUS_HPP_HAS_SPAN
+    const float f32[] = {1.5f, -2.25f, 3.0f};  // C++20: a std::span sends as it is
+    node.send("f32", std::span<const float>(f32), apus::Metadata().set("kind", "f32"));
+#else
     send_three<float>(node, "f32", 1.5f, -2.25f, 3.0f);
+#endif
     send_three<double>(node, "f64", 1.5, -2.25, 1e300);
     const bool flags[] = {true, false, true};
     node.send("flags", flags, 3);

@@ -43,7 +43,7 @@ def test_a_sample_sent_twice_does_not_compile(tmp_path):
 
 
 def test_cpp_nodes_and_an_operator_exchange_every_type(dataflow):
-    compile_node("g++", "c++17", NODES / "producer.cpp", dataflow.folder / "producer")
+    compile_node("g++", "c++20", NODES / "producer.cpp", dataflow.folder / "producer")
     compile_node("clang++", "c++20", NODES / "consumer.cpp", dataflow.folder / "consumer")
     compile_node("g++", "c++17", NODES / "doubler_operator.cpp", dataflow.folder / "libdoubler.so", shared=True)
     inputs = ", ".join(f"{o}: producer/{o}" for o in OUTPUTS)
