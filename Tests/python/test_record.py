@@ -308,35 +308,41 @@ int main(int argc, char **argv) {
 """
 
 
-def machine_p99(folder, period, count):
-    """The 99th percentile lateness (ns) of TIMER_REFERENCE waking `count` times, `period` apart."""
+def timer_reference(folder):
+    """TIMER_REFERENCE, compiled into `folder`."""
     (folder / "timer_reference.c").write_text(TIMER_REFERENCE)
     subprocess.run(["cc", "-O2", "-o", folder / "timer_reference", folder / "timer_reference.c"], check=True)
-    return int(subprocess.run([folder / "timer_reference", str(period), str(count)], capture_output=True, text=True,
-                              check=True).stdout)
+    return folder / "timer_reference"
 
 
 def replay_on_time(arguments, folder, times, recorded, environment=None):
     """Replays (the checker must see `recorded`, byte for byte, every time) until the frames'
-    spacing is within 1 ms of the recording's `times` at the 99th percentile, three tries at
+    spacing is within 1 ms of the recording's `times` at the 99th percentile, five tries at
     most; returns the last run and each try's p99 in ns. Each frame is measured from the first,
     and the player keeps to the recording's clock, so a late frame delays no other. A virtual
-    machine has minutes in which any process is late by milliseconds now and then (a plain C
-    loop that sleeps and spins to its deadlines: 0 to 35 of 300 wake-ups more than 0.5 ms late,
-    measured on this kind of machine). So when every try misses, the player must still be within
-    0.5 ms of what that loop achieves on the machine right then."""
-    p99s = []
-    for _ in range(3):
+    machine has moments in which any process is late by milliseconds (a plain C loop that sleeps
+    and spins to its deadlines: 0 to 35 of 300 wake-ups more than 0.5 ms late, measured on this
+    kind of machine, in bursts). So TIMER_REFERENCE runs beside each try, with the recording's
+    spacing, and a try whose p99 is over 1 ms still counts if it is within 0.5 ms of that loop's."""
+    reference = timer_reference(folder)
+    period = (times[-1] - times[0]) // (len(times) - 1)
+    p99s, machine = [], []
+    for _ in range(5):
+        loop = subprocess.Popen([reference, str(period), str(len(times))], stdout=subprocess.PIPE, text=True)
         result = subprocess.run([str(APUS), "replay", *arguments, "--no-color"], cwd=folder, env=environment,
                                 capture_output=True, text=True, timeout=600)
+        machine.append(int(loop.communicate(timeout=120)[0]))
         assert result.returncode == 0, result.stdout + result.stderr
         run = Run(result.returncode, result.stdout, result.stderr)
         replayed, sent = checksums(run)
         assert replayed == recorded  # byte-identical frames, same dtype, shape and metadata
         errors = sorted(abs((s - sent[0]) - (t - times[0])) for s, t in zip(sent, times))
         p99s.append(errors[int(len(errors) * 0.99) - 1])
-        if p99s[-1] <= 1_000_000:
+        if p99s[-1] <= max(1_000_000, machine[-1] + 500_000):
+            if p99s[-1] > 1_000_000:
+                print(f"replay spacing p99 {p99s} ns: over 1 ms, as the machine's own was then ({machine} ns)")
             return run, p99s
+    raise AssertionError(f"replay spacing p99 {p99s} ns, the machine's own meanwhile {machine} ns; {run.lines('camera')}")
     machine = machine_p99(folder, (times[-1] - times[0]) // (len(times) - 1), len(times))
     assert min(p99s) <= machine + 500_000, (p99s, machine, run.lines("camera"))
     print(f"replay spacing p99 {p99s} ns: over 1 ms, as the machine's own is now ({machine} ns)")
