@@ -156,25 +156,24 @@ def describe(pid):
     return Path(words[0]).name if words else None
 
 
-def peak_rss_kib(pid):
+def proc_kib(pid, file, key):
+    """A `key: N kB` line of /proc/PID/`file`; None when the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def peak_rss_kib(pid):
+    return proc_kib(pid, "status", "VmHWM:")
 
 
 def pss_kib(pid):
     """Proportional set size: each shared page counts 1/n in each of the n processes mapping it."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return proc_kib(pid, "smaps_rollup", "Pss:")
 
 
 def cpu_seconds(pids):

@@ -26,18 +26,29 @@ public enum SampleEncoding: Sendable, Hashable, CaseIterable {
         }
     }
 
-    public var schema: (name: String, encoding: String, data: [UInt8]) {
+    public var schemaName: String {
         switch self {
-        case .rawImage: ("foxglove.RawImage", "protobuf", FoxgloveSchemas.rawImage)
-        case .compressedImage: ("foxglove.CompressedImage", "protobuf", FoxgloveSchemas.compressedImage)
-        case .numbers: ("apus.Numbers", "jsonschema", Array(FoxgloveSchemas.numbers.utf8))
-        case .sample: (SampleRecord.schemaName, SampleRecord.schemaEncoding, Array(SampleRecord.schemaText.utf8))
+        case .rawImage: "foxglove.RawImage"
+        case .compressedImage: "foxglove.CompressedImage"
+        case .numbers: "apus.Numbers"
+        case .sample: SampleRecord.schemaName
         }
     }
 
-    /// The encoding of a channel with this message encoding and schema name; nil: not one Apus wrote.
+    /// The schema record's name, encoding and data (built when a channel is first added).
+    public var schema: (name: String, encoding: String, data: [UInt8]) {
+        switch self {
+        case .rawImage: (schemaName, "protobuf", FoxgloveSchemas.rawImage)
+        case .compressedImage: (schemaName, "protobuf", FoxgloveSchemas.compressedImage)
+        case .numbers: (schemaName, "jsonschema", Array(FoxgloveSchemas.numbers.utf8))
+        case .sample: (schemaName, SampleRecord.schemaEncoding, Array(SampleRecord.schemaText.utf8))
+        }
+    }
+
+    /// The encoding of a channel with this message encoding and schema name; nil: not one Apus
+    /// wrote. (The player asks for every message: names only, no schema data built.)
     public init?(messageEncoding: String, schemaName: String) {
-        guard let known = Self.allCases.first(where: { $0.messageEncoding == messageEncoding && $0.schema.name == schemaName }) else {
+        guard let known = Self.allCases.first(where: { $0.messageEncoding == messageEncoding && $0.schemaName == schemaName }) else {
             return nil
         }
         self = known
@@ -192,11 +203,11 @@ public enum SampleEncoding: Sendable, Hashable, CaseIterable {
         case .rawImage, .compressedImage:
             let fields = try ProtobufFields(data)
             guard let header = fields.delimited[Self.headerField] else {
-                throw MCAPError("a \(schema.name) message without Apus's header (field \(Self.headerField)): not recorded by Apus")
+                throw MCAPError("a \(schemaName) message without Apus's header (field \(Self.headerField)): not recorded by Apus")
             }
             let payload = fields.delimited[self == .rawImage ? 6 : 2] ?? 0..<0
             let (metadata, rest) = try SampleRecord.decode(UnsafeRawBufferPointer(rebasing: data[header]))
-            guard rest.isEmpty else { throw MCAPError("a \(schema.name) message whose Apus header is followed by \(rest.count) bytes") }
+            guard rest.isEmpty else { throw MCAPError("a \(schemaName) message whose Apus header is followed by \(rest.count) bytes") }
             return try body(metadata, UnsafeRawBufferPointer(rebasing: data[payload]))
         case .numbers:
             guard let encoded = Self.apusField(data), let whole = Base64.decode(encoded) else {

@@ -58,8 +58,19 @@ public final class SampleRecorder {
         return channel
     }
 
-    /// Writes the messages buffered so far as a chunk (a killed recorder loses none of them).
-    public func flush() throws(MCAPError) { try writer.flushChunk() }
+    /// How often buffered messages go to disk at least: a killed recorder loses at most this much.
+    public static let flushInterval: UInt64 = 1_000_000_000
+    /// When the next flush is due (monotonic ns).
+    public private(set) var nextFlush = monotonicNanoseconds() &+ SampleRecorder.flushInterval
+
+    /// Writes the messages buffered so far as a chunk, if a flush is due; true if it was.
+    public func flushIfDue() throws(MCAPError) -> Bool {
+        let now = monotonicNanoseconds()
+        guard now >= nextFlush else { return false }
+        try writer.flushChunk()
+        nextFlush = now &+ Self.flushInterval
+        return true
+    }
 
     /// Finishes the file: a channel for each recorded output that sent nothing, the `apus`
     /// metadata record (`entries` and the clock offset), the summary and the footer.

@@ -87,14 +87,9 @@ struct Record: ParsableCommand {
         printError("apus: recording \(topics.count) output\(topics.count == 1 ? "" : "s") of \(run.description.name) into \(path)")
         // A chunk goes to disk when full, and at least every second: a killed recorder loses at
         // most the last second.
-        var nextFlush = monotonicNanoseconds() &+ Self.flushInterval
         while true {
-            let input = try inspector.next(until: min(end ?? .max, nextFlush))
-            let flushDue = monotonicNanoseconds() >= nextFlush
-            if flushDue {
-                try recorder.flush()
-                nextFlush = monotonicNanoseconds() &+ Self.flushInterval
-            }
+            let input = try inspector.next(until: min(end ?? .max, recorder.nextFlush))
+            let flushDue = try recorder.flushIfDue()
             guard let input else {
                 if !flushDue || inspector.isOver || inspector.wasInterrupted || end.map({ monotonicNanoseconds() >= $0 }) == true {
                     break
@@ -122,8 +117,6 @@ struct Record: ParsableCommand {
             ("queue_policy", lossy ? "drop_oldest" : "backpressure"),
         ] + topics.map { ("dropped/\($0)", String(drops[$0] ?? 0)) }
     }
-
-    static let flushInterval: UInt64 = 1_000_000_000
 
     /// Reads what `damaged` holds in its complete, undamaged chunks and writes it, with its
     /// schemas, channels and metadata, into a whole file at `path`.

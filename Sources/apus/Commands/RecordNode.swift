@@ -55,7 +55,6 @@ struct RecordNode: ParsableCommand {
         let node = try Node()
         let topics = node.inputIDs
         let recorder = try SampleRecorder(path: file, library: "apus \(ApusVersion.current)", chunkSize: 4 << 20, topics: topics)
-        var nextFlush = monotonicNanoseconds() &+ Record.flushInterval
         var interrupted = false
         func take(_ event: Event?) throws {
             if case .input(let input) = event {
@@ -66,18 +65,16 @@ struct RecordNode: ParsableCommand {
             }
         }
         while !node.isFinished {
-            let now = monotonicNanoseconds()
-            if now >= nextFlush {
-                try recorder.flush()
-                nextFlush = now &+ Record.flushInterval
-            }
+            _ = try recorder.flushIfDue()
             if signals.next() != nil {
                 // Takes what is queued now, and ends.
                 while let event = try node.next(timeout: .zero) { try take(event) }
                 interrupted = true
                 break
             }
-            try take(try node.next(timeout: .nanoseconds(Int64(min(nextFlush &- now, 100_000_000)))))
+            let now = monotonicNanoseconds()
+            let untilFlush = recorder.nextFlush > now ? recorder.nextFlush - now : 0
+            try take(try node.next(timeout: .nanoseconds(Int64(min(untilFlush, 100_000_000)))))
         }
         let environment = ProcessInfo.processInfo.environment
         try recorder.finish(
