@@ -9,6 +9,7 @@ against dora-rs's Python API, run by the same interpreter of a venv of the bench
   C<->C, Swift<->Swift and Python<->Python with Apus's APIs; a raw C futex ping-pong as the floor;
   at 8 B .. 40 MiB;
 - throughput of an unpaced Python sender: messages/s, MB/s, received vs sent, drops as reported;
+  at 8 B also with backpressure, and batched with Apus's send_many/next_many (Apus only);
 - start-up: wall time of a two-node Python dataflow sending one message (median of 10);
 - memory: peak RSS (VmHWM) of the daemon and of each node during 40 MiB ping-pong, and the largest
   PSS seen (shared pages divided among the processes mapping them) and its sum over the processes;
@@ -118,11 +119,11 @@ def json_lines(text):
     return found
 
 
-def copy_flow(work, name, text):
+def copy_flow(work, name, text, file="dataflow.yml"):
     folder = work / name
     folder.mkdir(exist_ok=True)
-    (folder / "dataflow.yml").write_text(text)
-    return folder / "dataflow.yml"
+    (folder / file).write_text(text)
+    return folder / file
 
 
 # Process tree sampling (memory and CPU)
@@ -212,9 +213,10 @@ def pingpong_native(systems, work, sizes, rounds, budget):
     return results
 
 
-def throughput(systems, system, work, size, count):
-    flow = work / "throughput" / "dataflow.yml"
-    stdout, stderr, _ = systems.run(system, flow, env={"SIZE": str(size), "COUNT": str(count)})
+def throughput(systems, system, work, size, count, flow="dataflow.yml", batch=None):
+    flow = work / "throughput" / flow
+    env = {"SIZE": str(size), "COUNT": str(count)} | ({"BATCH": str(batch)} if batch else {})
+    stdout, stderr, _ = systems.run(system, flow, env=env)
     rows = json_lines(stdout)
     sent = next(r for r in rows if "sent" in r)
     received = next(r for r in rows if "received" in r)
@@ -308,10 +310,11 @@ nodes:
     outputs: [pong]
 """)
     for name in ("throughput", "startup", "idle"):
-        text = (BENCH / name / "dataflow.yml").read_text()
-        for script in (BENCH / name).glob("*.py"):
-            text = text.replace(f"path: {script.name}", f"path: {script}")
-        copy_flow(work, name, text)
+        for flow in (BENCH / name).glob("*.yml"):
+            text = flow.read_text()
+            for script in (BENCH / name).glob("*.py"):
+                text = text.replace(f"path: {script.name}", f"path: {script}")
+            copy_flow(work, name, text, flow.name)
 
 
 def spread(p50s):
@@ -373,6 +376,13 @@ def main():
                 count = max(20, count // 5)
             for system in systems_list:
                 result["throughput"][system].append(throughput(systems, system, work, size, count))
+
+        log("throughput at 8 B: backpressure (dora's API) and batches (Apus's API), Apus only")
+        policies = {"backpressure": [], "batch": []}
+        for _ in range(reps):
+            policies["backpressure"].append(throughput(systems, "apus", work, 8, 100_000, "backpressure.yml"))
+            policies["batch"].append(throughput(systems, "apus", work, 8, 500_000, "batch.yml", batch=1000))
+        result["throughput_8b_policies"] = policies
 
         log("start-up, two Python nodes, one message")
         times = {s: [] for s in systems_list}
@@ -442,6 +452,14 @@ def table(result):
             row += (f" {d['messages_per_s']:,.0f} | {d['megabytes_per_s']:,.0f} | {d['received']}/{d['sent']} |"
                     f" {d['sent'] - d['received']} lost, none reported | {ratio(a['messages_per_s'], d['messages_per_s'])} |")
         lines.append(row)
+    policies = result["throughput_8b_policies"]
+    lines += ["", "Throughput at 8 B, Apus, nothing lost: messages/s, min / median / max over the runs",
+              "| sender and receiver | queue | msg/s | received/sent |", "|---|---|---|---|"]
+    for key, what, queue in (("backpressure", "dora's API, one message per call", "10, backpressure"),
+                             ("batch", "Apus's API, send_many and next_many, 1000 per call", "1000, backpressure")):
+        rates = sorted(r["messages_per_s"] for r in policies[key])
+        counts = ", ".join(sorted({f"{r['received']}/{r['sent']}" for r in policies[key]}))
+        lines.append(f"| {what} | {queue} | {rates[0]:,.0f} / {rates[len(rates) // 2]:,.0f} / {rates[-1]:,.0f} | {counts} |")
     lines += [""]
     for title, key, unit, fmt in (("Start-up, two Python nodes, one message (median)", "startup_s", "s", "{:.3f}"),
                                   ("Idle dataflow CPU over 10 s (1 Hz timer)", "idle_cpu_s_per_10s", "s", "{:.3f}")):

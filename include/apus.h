@@ -207,12 +207,29 @@ const char *apus_node_output_id(const apus_node_t *node, size_t index);
  * Messages queued before STOP are delivered before it. Called by one thread at a time. */
 apus_event_t *apus_node_next(apus_node_t *node, int64_t timeout_ns);
 
+/* Receives several events in one call, for high message rates: waits as apus_node_next() does
+ * for the first, then takes whatever else is ready now, up to `capacity`, without waiting again.
+ * Stores them in out_events[0..n), and their types in out_types[0..n) unless out_types is NULL,
+ * and returns n; each event is freed with apus_event_free(). On 0, apus_last_status() says why,
+ * as for apus_node_next(). The order is that of apus_node_next(). */
+size_t apus_node_next_many(apus_node_t *node, apus_event_t **out_events, apus_event_type_t *out_types,
+                           size_t capacity, int64_t timeout_ns);
+
 /* Sends a copy of `length` bytes at `data` on `output` (one copy, into shared memory).
  * `metadata` may be NULL (a uint8 payload without parameters); it is only read during the call.
  * `data` may be NULL when `length` is 0. The length must be a whole number of elements of the
  * metadata's type, and match its shape if one is set. */
 apus_status_t apus_node_send(apus_node_t *node, const char *output, const void *data, size_t length,
                              const apus_metadata_t *metadata);
+
+/* Sends `count` messages on `output` in one call, for high message rates: message i is a copy of
+ * lengths[i] bytes at data[i], described by metadata[i] as in apus_node_send(). `metadata` may be
+ * NULL (every message plain bytes), as may any of its entries. Each message is a sample of its
+ * own with its own send timestamp, in order. Stops at the first failure; *out_sent (may be NULL)
+ * is set to how many were sent either way. */
+apus_status_t apus_node_send_many(apus_node_t *node, const char *output, const void *const *data,
+                                  const size_t *lengths, const apus_metadata_t *const *metadata, size_t count,
+                                  size_t *out_sent);
 
 /* Reserves `length` bytes in shared memory for a message on `output`, to fill in place and send
  * with apus_node_send_sample() without a copy. On success *out_sample is set; on failure it is
@@ -273,6 +290,19 @@ apus_type_t apus_event_data_type(const apus_event_t *event);
 /* INPUT: the payload's shape as sent. *out_dims points to *out_rank dimensions (rank 0: no shape
  * was set, the payload is a flat array). */
 apus_status_t apus_event_shape(const apus_event_t *event, const uint64_t **out_dims, size_t *out_rank);
+
+/* An INPUT's payload and layout in one call (what apus_event_data, apus_event_data_type and
+ * apus_event_shape give one by one), for bindings where each call costs. */
+typedef struct apus_input_view {
+    const void *data;     /* the payload in place, read-only; non-NULL */
+    size_t length;        /* in bytes */
+    apus_type_t type;     /* the element type as sent */
+    size_t rank;          /* 0: no shape was set, the payload is a flat array */
+    const uint64_t *dims; /* rank dimensions */
+} apus_input_view_t;
+
+/* INPUT: fills *out_view. Other events: APUS_ERROR_WRONG_TYPE, and *out_view is left alone. */
+apus_status_t apus_event_view(const apus_event_t *event, apus_input_view_t *out_view);
 
 /* INPUT: when the message was sent, in monotonic nanoseconds (CLOCK_MONOTONIC, comparable across
  * the nodes of one machine). 0 for other events. */

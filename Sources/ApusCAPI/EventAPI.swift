@@ -192,6 +192,21 @@ public func apus_event_data_type(_ event: OpaquePointer?) -> apus_type_t {
 }
 
 @c @implementation
+public func apus_event_view(_ event: OpaquePointer?, _ outView: UnsafeMutablePointer<apus_input_view_t>?) -> apus_status_t {
+    status("apus_event_view") { () throws(APIError) in
+        let outView = try requireOut(outView, "out_view")
+        let owner = try resolve(event, .event, as: CEvent.self)
+        let input = try owner.requireInput()
+        let bytes = input.bytes
+        let (dims, rank) = owner.converted(-1) { owner.list(input.shape) }
+        outView.pointee = apus_input_view_t(
+            data: bytes.isEmpty ? emptyPayload : bytes.baseAddress, length: bytes.count,
+            type: apus_type_t(rawValue: UInt32(input.elementType.rawValue)), rank: rank,
+            dims: dims.assumingMemoryBound(to: UInt64.self))
+    }
+}
+
+@c @implementation
 public func apus_event_shape(
     _ event: OpaquePointer?, _ outDims: UnsafeMutablePointer<UnsafePointer<UInt64>?>?, _ outRank: UnsafeMutablePointer<Int>?
 ) -> apus_status_t {

@@ -193,6 +193,42 @@ public func apus_node_next(_ node: OpaquePointer?, _ timeoutNanoseconds: Int64) 
 }
 
 @c @implementation
+public func apus_node_next_many(
+    _ node: OpaquePointer?, _ outEvents: UnsafeMutablePointer<OpaquePointer?>?, _ outTypes: UnsafeMutablePointer<apus_event_type_t>?,
+    _ capacity: Int, _ timeoutNanoseconds: Int64
+) -> Int {
+    value("apus_node_next_many", fallback: 0) { () throws(APIError) -> Int in
+        let owner = try resolve(node, .node, as: CNode.self)
+        if owner.isOperatorView { throw .invalidArgument("an operator gets its events through its on_event function") }
+        guard let outEvents else { throw .invalidArgument("out_events is NULL") }
+        guard capacity > 0 else { throw .invalidArgument("capacity is 0") }
+        var timeout: Duration? = timeoutNanoseconds < 0 ? nil : .nanoseconds(timeoutNanoseconds)
+        var count = 0
+        while count < capacity {
+            // After the first event, only what is ready now: a later error waits for the next call.
+            let event: Event?
+            do throws(NodeError) {
+                event = try owner.node.next(timeout: timeout)
+            } catch {
+                if count == 0 { throw APIError(error) }
+                break
+            }
+            guard let event else { break }
+            let wrapped = CEvent(owner: owner, event: event)
+            outEvents[count] = try register(wrapped, .event)
+            outTypes?[count] = wrapped.type
+            count += 1
+            timeout = .zero
+        }
+        if count == 0 {
+            if owner.node.isFinished { throw APIError(APUS_FINISHED, "the event stream has ended (STOP was delivered)") }
+            throw APIError(APUS_TIMEOUT, "no event within \(timeoutNanoseconds) ns")
+        }
+        return count
+    }
+}
+
+@c @implementation
 public func apus_node_send(
     _ node: OpaquePointer?, _ output: UnsafePointer<CChar>?, _ data: UnsafeRawPointer?, _ length: Int, _ metadata: OpaquePointer?
 ) -> apus_status_t {
@@ -204,6 +240,34 @@ public func apus_node_send(
         let metadata = try sendMetadata(metadata)
         try nodeCall { () throws(NodeError) in
             try owner.node.send(output: index, UnsafeRawBufferPointer(start: data, count: length), metadata: metadata)
+        }
+    }
+}
+
+@c @implementation
+public func apus_node_send_many(
+    _ node: OpaquePointer?, _ output: UnsafePointer<CChar>?, _ data: UnsafePointer<UnsafeRawPointer?>?, _ lengths: UnsafePointer<Int>?,
+    _ metadata: UnsafePointer<OpaquePointer?>?, _ count: Int, _ outSent: UnsafeMutablePointer<Int>?
+) -> apus_status_t {
+    outSent?.pointee = 0
+    return status("apus_node_send_many") { () throws(APIError) in
+        let owner = try resolve(node, .node, as: CNode.self)
+        let index = try owner.output(output)
+        let count = try requireLength(count, "count")
+        guard count > 0 else { return }
+        guard let data else { throw .invalidArgument("data is NULL but count is \(count)") }
+        guard let lengths else { throw .invalidArgument("lengths is NULL but count is \(count)") }
+        for message in 0..<count {
+            let length = lengths[message]
+            if length < 0 { _ = try requireLength(length, "lengths[\(message)]") }  // the name only when needed
+            guard data[message] != nil || length == 0 else {
+                throw .invalidArgument("data[\(message)] is NULL but its length is \(length)")
+            }
+            let described = try sendMetadata(metadata?[message])
+            try nodeCall { () throws(NodeError) in
+                try owner.node.send(output: index, UnsafeRawBufferPointer(start: data[message], count: length), metadata: described)
+            }
+            outSent?.pointee = message + 1
         }
     }
 }

@@ -138,6 +138,29 @@ static void producer_boundaries(apus_node_t *node) {
     CHECK_FAILS(apus_node_log(NULL, APUS_LOG_INFO, "x"), APUS_ERROR_INVALID_HANDLE);
     CHECK(apus_node_free(NULL) == APUS_OK);
     CHECK(apus_event_free(NULL) == APUS_OK);
+
+    /* The batch functions: NULL handles and arrays, an empty batch, a capacity of 0. */
+    apus_event_t *events[4] = {NULL};
+    apus_event_type_t kinds[4];
+    const void *many[2] = {"ab", NULL};
+    const size_t many_lengths[2] = {2, 1};
+    size_t sent = 9;
+    CHECK_FAILS(apus_node_send_many(NULL, "data", many, many_lengths, NULL, 1, &sent), APUS_ERROR_INVALID_HANDLE);
+    CHECK(sent == 0);
+    CHECK(apus_node_send_many(node, "data", NULL, NULL, NULL, 0, &sent) == APUS_OK && sent == 0);
+    CHECK_FAILS(apus_node_send_many(node, "data", NULL, many_lengths, NULL, 1, NULL), APUS_ERROR_INVALID_ARGUMENT);
+    CHECK_FAILS(apus_node_send_many(node, "data", many, NULL, NULL, 1, NULL), APUS_ERROR_INVALID_ARGUMENT);
+    CHECK_FAILS(apus_node_send_many(node, "nope", many, many_lengths, NULL, 1, &sent), APUS_ERROR_UNKNOWN_OUTPUT);
+    CHECK(sent == 0);
+    CHECK(apus_node_next_many(NULL, events, kinds, 4, 0) == 0 && apus_last_status() == APUS_ERROR_INVALID_HANDLE);
+    CHECK(apus_node_next_many(node, NULL, kinds, 4, 0) == 0 && apus_last_status() == APUS_ERROR_INVALID_ARGUMENT);
+    CHECK(apus_node_next_many(node, events, kinds, 0, 0) == 0 && apus_last_status() == APUS_ERROR_INVALID_ARGUMENT);
+    CHECK(apus_node_next_many(node, events, NULL, 4, 0) == 0 && apus_last_status() == APUS_TIMEOUT);
+    CHECK(events[0] == NULL);
+    apus_input_view_t view = {0};
+    CHECK_FAILS(apus_event_view(NULL, &view), APUS_ERROR_INVALID_HANDLE);
+    CHECK_FAILS(apus_event_view((apus_event_t *)&length, &view), APUS_ERROR_INVALID_HANDLE);
+    CHECK(view.data == NULL);
     CHECK(apus_sample_discard(NULL) == APUS_OK);
     CHECK(apus_metadata_free(NULL) == APUS_OK);
     CHECK(apus_event_type(NULL) == APUS_EVENT_ERROR && apus_last_status() == APUS_ERROR_INVALID_HANDLE);
@@ -298,7 +321,20 @@ static int producer(void) {
     CHECK(apus_metadata_set_bool(metadata, "zero_copy", true) == APUS_OK);
     CHECK(apus_node_send_sample(node, sample, metadata) == APUS_OK);
 
-    /* 4. Text, and the end marker. */
+    /* 4. Several messages in one call, each with its own description; the third is not a whole
+     *    number of float32s, so the call stops there and says two went. */
+    const float reals32[2] = {1.5f, -2.0f};
+    apus_metadata_t *as_float = apus_metadata_new();
+    CHECK(apus_metadata_set_type(as_float, APUS_TYPE_FLOAT32) == APUS_OK);
+    const void *batch[3] = {reals32, "abc", "xyz"};
+    const size_t batch_lengths[3] = {sizeof reals32, 3, 3};
+    const apus_metadata_t *batch_metadata[3] = {as_float, NULL, as_float};
+    size_t sent = 9;
+    CHECK_FAILS(apus_node_send_many(node, "data", batch, batch_lengths, batch_metadata, 3, &sent), APUS_ERROR_LENGTH);
+    CHECK(sent == 2 && strstr(apus_last_error(), "float32") != NULL);
+    apus_metadata_free(as_float);
+
+    /* 5. Text, and the end marker. */
     CHECK(apus_metadata_clear(metadata) == APUS_OK);
     CHECK(apus_metadata_set_type(metadata, APUS_TYPE_UTF8) == APUS_OK);
     CHECK(apus_node_send(node, "data", "hello from C", 12, metadata) == APUS_OK);
@@ -325,6 +361,10 @@ static void expect_typed(apus_event_t *event, int t) {
     CHECK((uintptr_t)data % 64 == 0);
     CHECK(apus_event_shape(event, &dims, &rank) == APUS_OK && rank == 2 && dims[0] == 2 && dims[1] == 2);
     CHECK(apus_event_param_int(event, "type", &type) == APUS_OK && type == t);
+    apus_input_view_t view = {0};
+    CHECK(apus_event_view(event, &view) == APUS_OK && view.data == data && view.length == length);
+    CHECK(view.type == (apus_type_t)t && view.rank == 2 && view.dims == dims);
+    CHECK(apus_event_view(event, NULL) == APUS_ERROR_INVALID_ARGUMENT);
 }
 
 static void expect_parameters(apus_event_t *event) {
@@ -402,6 +442,18 @@ static void expect_zero_copy(apus_event_t *event) {
     CHECK(words != NULL && wrong == 0);
 }
 
+/* What the producer's apus_node_send_many sent: float32 {1.5, -2}, then the bytes "abc". */
+static void expect_batch(apus_event_t *event, int index) {
+    apus_input_view_t view = {0};
+    CHECK(apus_event_view(event, &view) == APUS_OK && view.rank == 0 && apus_event_param_count(event) == 0);
+    if (index == 0) {
+        const float expected[2] = {1.5f, -2.0f};
+        CHECK(view.type == APUS_TYPE_FLOAT32 && view.length == sizeof expected && memcmp(view.data, expected, 8) == 0);
+    } else {
+        CHECK(view.type == APUS_TYPE_UINT8 && view.length == 3 && memcmp(view.data, "abc", 3) == 0);
+    }
+}
+
 static void expect_text(apus_event_t *event, const char *text) {
     size_t length = 0;
     const char *data = apus_event_data(event, &length);
@@ -428,7 +480,7 @@ static int consumer(void) {
     uint64_t last_timestamp = 0;
     apus_event_t *stop = NULL;
     for (;;) {
-        if (received == TYPE_COUNT + 4 && spare_closed && !polled) {
+        if (received == TYPE_COUNT + 6 && spare_closed && !polled) {
             /* Everything sent has arrived and the producer is waiting: a poll and a short wait time out. */
             CHECK(apus_node_next(node, 0) == NULL && apus_last_status() == APUS_TIMEOUT);
             uint64_t start = now_ns();
@@ -447,8 +499,10 @@ static int consumer(void) {
             if (received < TYPE_COUNT) expect_typed(event, received);
             else if (received == TYPE_COUNT) expect_parameters(event);
             else if (received == TYPE_COUNT + 1) expect_zero_copy(event);
-            else if (received == TYPE_COUNT + 2) expect_text(event, "hello from C");
-            else if (received == TYPE_COUNT + 3) expect_text(event, "last");
+            else if (received == TYPE_COUNT + 2) expect_batch(event, 0);
+            else if (received == TYPE_COUNT + 3) expect_batch(event, 1);
+            else if (received == TYPE_COUNT + 4) expect_text(event, "hello from C");
+            else if (received == TYPE_COUNT + 5) expect_text(event, "last");
             else CHECK(!"more messages than were sent");
             received++;
             break;
@@ -459,6 +513,9 @@ static int consumer(void) {
             if (strcmp(id, "spare") == 0) spare_closed++;
             else if (strcmp(id, "data") == 0) data_closed++;
             CHECK(apus_event_data(event, &length) == NULL && length == 0 && apus_last_status() == APUS_ERROR_WRONG_TYPE);
+            apus_input_view_t view = {.length = 7};
+            CHECK_FAILS(apus_event_view(event, &view), APUS_ERROR_WRONG_TYPE);
+            CHECK(view.length == 7);
             CHECK(apus_event_timestamp(event) == 0 && apus_event_param_count(event) == 0);
             CHECK(strcmp(apus_event_message(event), "") == 0);
             break;
@@ -480,7 +537,7 @@ static int consumer(void) {
     }
     CHECK(apus_last_status() == APUS_FINISHED);
     CHECK(apus_node_next(node, -1) == NULL && apus_last_status() == APUS_FINISHED);
-    CHECK(received == TYPE_COUNT + 4 && spare_closed == 1 && data_closed == 1 && stopped == 1 && polled == 1);
+    CHECK(received == TYPE_COUNT + 6 && spare_closed == 1 && data_closed == 1 && stopped == 1 && polled == 1);
     leave(node);
     /* Events outlive their node. */
     CHECK(stop != NULL && apus_event_type(stop) == APUS_EVENT_STOP);
@@ -569,21 +626,34 @@ static int hoarder(void) {
 }
 
 static int fast(void) {
+    /* Takes what is ready in batches (apus_node_next_many), checking each event as it comes. */
     apus_node_t *node = join();
     int64_t expected = 0;
-    apus_event_t *event;
-    while ((event = apus_node_next(node, -1)) != NULL) {
-        if (apus_event_type(event) == APUS_EVENT_INPUT) {
-            int64_t seq = -1;
-            size_t length = 0;
-            const uint8_t *data = apus_event_data(event, &length);
-            CHECK(apus_event_param_int(event, "seq", &seq) == APUS_OK && seq == expected);
-            CHECK(length == BURST_BYTES && data[0] == (uint8_t)(seq & 0xff) && data[BURST_BYTES - 1] == (uint8_t)(seq & 0xff));
-            expected = seq + 1;
+    int batches = 0, finished = 0;
+    apus_event_t *events[16];
+    apus_event_type_t kinds[16];
+    while (!finished) {
+        size_t count = apus_node_next_many(node, events, kinds, 16, -1);
+        if (count == 0) {
+            CHECK(apus_last_status() == APUS_FINISHED);
+            finished = 1;
         }
-        apus_event_free(event);
+        CHECK(count <= 16);
+        batches += count > 0;
+        for (size_t i = 0; i < count; i++) {
+            CHECK(kinds[i] == apus_event_type(events[i]));
+            if (kinds[i] == APUS_EVENT_INPUT) {
+                int64_t seq = -1;
+                size_t length = 0;
+                const uint8_t *data = apus_event_data(events[i], &length);
+                CHECK(apus_event_param_int(events[i], "seq", &seq) == APUS_OK && seq == expected);
+                CHECK(length == BURST_BYTES && data[0] == (uint8_t)(seq & 0xff) && data[BURST_BYTES - 1] == (uint8_t)(seq & 0xff));
+                expected = seq + 1;
+            }
+            CHECK(apus_event_free(events[i]) == APUS_OK);
+        }
     }
-    printf("fast: received %d of %d in order\n", (int)expected, BURST);
+    printf("fast: received %d of %d in order, in %d batches\n", (int)expected, BURST, batches);
     CHECK(expected == BURST);
     apus_node_free(node);
     return finish("fast");

@@ -269,6 +269,63 @@ nodes:
     dataflow.expect_clean()
 
 
+NUMERIC_TYPES = "uint8 uint16 uint32 uint64 int8 int16 int32 int64 float16 float32 float64".split()
+
+
+def test_dora_numeric_arrays_go_straight_from_their_arrow_buffer_with_their_type(dataflow):
+    """Arrow arrays of numbers without nulls (the dora module sends them from their Arrow buffer,
+    without numpy): every type, a slice (an offset into its buffer), an empty one, and one whose
+    only metadata is a timestamp (replaced by the send time); an Apus-native node sees the types."""
+    dataflow.write("sender.py", textwrap.dedent(f'''
+        import numpy as np
+        import pyarrow as pa
+        from dora import Node
+        node = Node()
+        for name in {NUMERIC_TYPES!r}:
+            values = pa.array(np.arange(10).astype(name))
+            node.send_output("out", values)
+            node.send_output("out", values.slice(3, 4), {{"timestamp": 5}})
+            node.send_output("out", values.slice(10, 0))
+        print("sender: ok")
+    ''')).write("receiver.py", textwrap.dedent(f'''
+        import numpy as np
+        import pyarrow as pa
+        from dora import Node
+        node = Node()
+        got = [(e["value"], e["metadata"]) for e in node if e["type"] == "INPUT"]
+        checks = [len(got) == 3 * len({NUMERIC_TYPES!r})]
+        for index, name in enumerate({NUMERIC_TYPES!r}):
+            whole, part, empty = got[3 * index: 3 * index + 3]
+            kind = pa.from_numpy_dtype(np.dtype(name))
+            checks.append(whole[0].type == kind and whole[0].to_pylist() == list(range(10)))
+            checks.append(part[0].type == kind and part[0].to_pylist() == [3, 4, 5, 6])
+            checks.append(part[1]["timestamp"].year > 2000 and set(part[1]) == {{"timestamp"}})
+            checks.append(empty[0].type == kind and len(empty[0]) == 0)
+        print("receiver:", "ok" if all(checks) else [i for i, c in enumerate(checks) if not c])
+    ''')).write("native.py", textwrap.dedent(f'''
+        import numpy as np
+        from apus import Node
+        seen = [e.value.dtype.name for e in Node() if e.type == "INPUT"]
+        print("native:", "ok" if seen == [name for name in {NUMERIC_TYPES!r} for _ in range(3)] else seen)
+    '''))
+    run = dataflow.run("""
+nodes:
+  - id: sender
+    path: sender.py
+    outputs: [out]
+  - id: receiver
+    path: receiver.py
+    inputs: {in: {source: sender/out, queue_size: 64}}
+  - id: native
+    path: native.py
+    inputs: {in: {source: sender/out, queue_size: 64}}
+""")
+    assert run.status == 0, run
+    assert ok_line(run, "receiver") == "receiver: ok", run
+    assert ok_line(run, "native") == "native: ok", run
+    dataflow.expect_clean()
+
+
 def test_the_dora_module_can_be_turned_off_and_says_when_pyarrow_is_missing(dataflow):
     dataflow.write("which.py", textwrap.dedent('''
         try:

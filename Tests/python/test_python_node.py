@@ -9,6 +9,18 @@ import time
 
 from conftest import APUS, BUILD, C_NODE_BUILD, MEMFD_MAPPING, REPO, ok_line
 
+# `expect(kind, text, call)`: appends "ok" to `results` when call() raises a `kind` whose message
+# has `text` in it, else what went wrong.
+EXPECT = textwrap.dedent('''
+    results = []
+    def expect(kind, text, call):
+        try:
+            call()
+            results.append(f"no error: {text}")
+        except kind as error:
+            results.append("ok" if text in str(error) else f"wrong message: {error}")
+''')
+
 # Every element type a Python node can send, with the values the checks expect back.
 TYPED_SOURCE = textwrap.dedent('''
     import numpy as np
@@ -335,17 +347,10 @@ def test_outside_a_dataflow_node_raises_an_error_that_says_to_use_apus_run(dataf
 
 
 def test_bad_arguments_raise_python_errors_that_name_the_problem(dataflow):
-    dataflow.write("checks.py", textwrap.dedent('''
+    dataflow.write("checks.py", EXPECT + textwrap.dedent('''
         import numpy as np
         from apus import Node, ApusError
         node = Node()
-        results = []
-        def expect(kind, text, call):
-            try:
-                call()
-                results.append(f"no error: {text}")
-            except kind as error:
-                results.append("ok" if text in str(error) else f"wrong message: {error}")
         expect(ApusError, "output 'nope' is not declared", lambda: node.send_output("nope", b"x"))
         expect(TypeError, "cannot send dict", lambda: node.send_output("out", {}))
         expect(TypeError, "complex128", lambda: node.send_output("out", np.zeros(2, dtype=complex)))
@@ -369,6 +374,79 @@ def test_bad_arguments_raise_python_errors_that_name_the_problem(dataflow):
     assert run.status == 0, run
     # The log line goes to stderr and "ok" to stdout: two pipes, read in either order.
     assert sorted(run.lines("checks")) == ["INFO  logged from python", "checks: ok"], run
+    dataflow.expect_clean()
+
+
+BATCH_SENDER = EXPECT + textwrap.dedent('''
+    import numpy as np
+    from apus import Node, ApusError
+    node = Node()
+    rows = np.arange(24, dtype=np.float32).reshape(6, 4)
+    results.append("ok" if node.send_many("out", rows) == 6 else "rows not all sent")
+    cubes = np.arange(12, dtype=np.int16).reshape(2, 2, 3)
+    node.send_many("out", cubes, {"kind": "cube"})
+    node.send_many("out", [b"ab", "text", np.array([1, 2], np.uint64)], [{"i": 0}, {"i": 1}, {"i": 2}])
+    results.append("ok" if node.send_many("out", []) == 0 else "an empty batch sent something")
+    expect(ValueError, "2 metadata dicts for 3 messages", lambda: node.send_many("out", [b"a"] * 3, [{}, {}]))
+    expect(TypeError, "complex128", lambda: node.send_many("out", np.zeros((2, 2), dtype=complex)))
+    expect(TypeError, "a dict or a list of dicts", lambda: node.send_many("out", [b"a"], "meta"))
+    expect(ApusError, "output 'nope' is not declared", lambda: node.send_many("nope", [b"a"]))
+    for n in range(1, 71):  # more element type and shape pairs than a node keeps described
+        node.send_output("out", np.full((n, 1), n, np.uint8))
+    node.send_output("out", b"")
+    print("sender:", "ok" if all(r == "ok" for r in results) else results)
+''')
+
+BATCH_RECEIVER = textwrap.dedent('''
+    import numpy as np
+    from apus import Node
+    node = Node()
+    got, batches, kept = [], 0, None
+    while (events := node.next_many(8)) is not None:
+        batches += 1
+        assert 1 <= len(events) <= 8, len(events)
+        for event in events:
+            if event.type == "INPUT":
+                got.append((event.value, event.metadata, event.timestamp))
+                if kept is None:
+                    kept = event.value  # outlives its event and the batch: the array pins the sample
+        del events, event
+    values, metadata, stamps = zip(*got)
+    rows = np.arange(24, dtype=np.float32).reshape(6, 4)
+    checks = [len(got) == 6 + 2 + 3 + 70 + 1]
+    checks += [v.dtype == np.float32 and v.shape == (4,) and np.array_equal(v, rows[i]) and m == {}
+               for i, (v, m) in enumerate(zip(values[:6], metadata[:6]))]
+    cubes = np.arange(12, dtype=np.int16).reshape(2, 2, 3)
+    checks += [v.dtype == np.int16 and v.shape == (2, 3) and np.array_equal(v, cubes[i]) and m == {"kind": "cube"}
+               for i, (v, m) in enumerate(zip(values[6:8], metadata[6:8]))]
+    checks += [bytes(values[8]) == b"ab", values[9] == "text", values[10].dtype == np.uint64 and list(values[10]) == [1, 2]]
+    checks += [[m["i"] for m in metadata[8:11]] == [0, 1, 2]]
+    checks += [v.shape == (n, 1) and v.dtype == np.uint8 and bool(np.all(v == n)) for n, v in zip(range(1, 71), values[11:81])]
+    checks += [values[81].shape == (0,)]
+    checks += [list(stamps) == sorted(stamps), len(set(stamps[:6])) > 1]  # each message its own send time
+    checks += [not kept.flags.writeable, np.array_equal(kept, rows[0])]
+    print("receiver:", "ok" if all(checks) else [i for i, c in enumerate(checks) if not c], "batches", batches)
+''')
+
+
+def test_batches_send_and_receive_many_messages_each_with_its_own_description(dataflow):
+    """send_many (rows of an array, a list with a dict each) and next_many, with the checks of
+    what they refuse; the element type and shape descriptions a node keeps run out and still work."""
+    dataflow.write("sender.py", BATCH_SENDER).write("receiver.py", BATCH_RECEIVER)
+    run = dataflow.run("""
+nodes:
+  - id: sender
+    path: sender.py
+    outputs: [out]
+  - id: receiver
+    path: receiver.py
+    inputs: {in: {source: sender/out, queue_policy: backpressure, queue_size: 16}}
+""")
+    assert run.status == 0, run
+    assert ok_line(run, "sender") == "sender: ok", run
+    receiver = ok_line(run, "receiver")
+    assert receiver.startswith("receiver: ok batches "), run
+    assert int(receiver.split()[-1]) < 82, run  # some calls took more than one event
     dataflow.expect_clean()
 
 

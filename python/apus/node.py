@@ -39,6 +39,7 @@ def _text(pointer):
 _DTYPES = [np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16, np.int32,
                                  np.int64, np.float16, np.float32, np.float64, np.bool_)]
 _TYPE_OF = {dtype: code for code, dtype in enumerate(_DTYPES)}
+_TYPESTRS = [dtype.str for dtype in _DTYPES]
 _UTF8 = lib.APUS_TYPE_UTF8
 
 _EVENT_TYPES = {
@@ -52,8 +53,22 @@ _EVENT_TYPES = {
 _LOG_LEVELS = {"error": lib.APUS_LOG_ERROR, "warn": lib.APUS_LOG_WARN, "warning": lib.APUS_LOG_WARN,
                "info": lib.APUS_LOG_INFO, "debug": lib.APUS_LOG_DEBUG}
 
+# How many element type and shape descriptions a node keeps for sending (Node._layout).
+_LAYOUTS = 64
+
 # How long one wait in C lasts at most, so Python can act on signals (Ctrl-C) in between.
 _WAIT_SLICE_NS = 100_000_000
+
+
+class _Payload:
+    """What numpy makes an INPUT's array from (`__array_interface__`: the address, shape and type
+    of the payload, read-only): one object instead of a buffer, a memoryview and a finalizer."""
+
+    __slots__ = ("__array_interface__", "_event")
+
+    def __init__(self, event, address, shape, typestr):
+        self._event = event
+        self.__array_interface__ = {"data": (address, True), "shape": shape, "typestr": typestr, "version": 3}
 
 
 class Event:
@@ -62,9 +77,9 @@ class Event:
 
     __slots__ = ("_handle", "type", "_metadata", "_value", "__weakref__")
 
-    def __init__(self, handle):
+    def __init__(self, handle, code=None):
         self._handle = handle
-        self.type = _EVENT_TYPES.get(lib.apus_event_type(handle), "ERROR")
+        self.type = _EVENT_TYPES.get(lib.apus_event_type(handle) if code is None else code, "ERROR")
         self._metadata = None
         self._value = None
 
@@ -99,23 +114,20 @@ class Event:
         cached = self._value() if self._value is not None else None
         if cached is not None:
             return cached
-        handle = self._live()
-        length = ffi.new("size_t *")
-        pointer = lib.apus_event_data(handle, length)
-        if pointer == ffi.NULL:
-            raise _error()
-        code = lib.apus_event_data_type(handle)
+        view = ffi.new("apus_input_view_t *")
+        _check(lib.apus_event_view(self._live(), view))
+        code, length = view.type, view.length
         if code == _UTF8:
-            return ffi.unpack(ffi.cast("char *", pointer), length[0]).decode("utf-8", "replace")
-        dims = ffi.new("const uint64_t **")
-        rank = ffi.new("size_t *")
-        _check(lib.apus_event_shape(handle, dims, rank))
-        # The array keeps this event (and so its sample) alive: its buffer's owner refers to it.
-        owner = ffi.gc(ffi.cast("char *", pointer), lambda _, event=self: None)
-        view = memoryview(ffi.buffer(owner, length[0])).toreadonly()
-        array = np.frombuffer(view, dtype=_DTYPES[code])
-        if rank[0] > 0:
-            array = array.reshape(tuple(dims[0][i] for i in range(rank[0])))
+            return ffi.unpack(ffi.cast("char *", view.data), length).decode("utf-8", "replace")
+        rank = view.rank
+        if rank == 0:
+            shape = (length // _DTYPES[code].itemsize,)
+        else:
+            dims = view.dims
+            shape = tuple([dims[i] for i in range(rank)])
+        # numpy reads the layout from the holder and keeps it as the array's base: the holder
+        # refers to this event, so the event (and its sample) lives as long as the array.
+        array = np.asarray(_Payload(self, int(ffi.cast("uintptr_t", view.data)), shape, _TYPESTRS[code]))
         self._value = weakref.ref(array)
         return array
 
@@ -134,7 +146,8 @@ class Event:
 
     def __del__(self):
         try:
-            self.release()
+            if self._handle is not None:  # release(), inline: one call less per message
+                lib.apus_event_free(self._handle)
         except Exception:  # interpreter shutdown: the library may be gone already
             pass
 
@@ -381,11 +394,32 @@ class Node:
         self.sources = [_text(lib.apus_node_input_source(handle, i)) for i in range(len(self.inputs))]
         self.outputs = [_text(lib.apus_node_output_id(handle, i)) for i in range(lib.apus_node_output_count(handle))]
         self._output_names = {name: name.encode("utf-8") for name in self.outputs}
+        self._layouts = {}
+        self._batch = None  # next_many's array of event handles
 
     def _live(self):
         if self._handle is None:
             raise ApusError("APUS_ERROR_INVALID_HANDLE", "the node was closed")
         return self._handle
+
+    def _layout(self, code, shape):
+        """An apus_metadata_t of only an element type and a shape, kept for the node's next sends;
+        NULL for plain bytes, and None once _LAYOUTS are kept (the caller describes each send)."""
+        if code == 0 and shape is None:
+            return ffi.NULL
+        key = (code, shape)
+        handle = self._layouts.get(key)
+        if handle is None and len(self._layouts) < _LAYOUTS:
+            made = _Metadata(code, shape, None).handle
+            handle = self._layouts.setdefault(key, made)
+            if handle is not made:  # another thread made it first
+                lib.apus_metadata_free(made)
+        return handle
+
+    def _free_layouts(self):
+        layouts, self._layouts = self._layouts, {}
+        for handle in layouts.values():
+            lib.apus_metadata_free(handle)
 
     def _output(self, output_id):
         return self._output_names.get(output_id) or _c_text(output_id, "the output id")
@@ -396,12 +430,42 @@ class Node:
         """The next event; None when `timeout` seconds passed without one, or once the event stream
         has ended (after STOP). The GIL is released while waiting."""
         handle = self._live()
+
+        def take(wait):
+            event = lib.apus_node_next(handle, wait)
+            return None if event == ffi.NULL else Event(event)
+
+        return self._waiting(timeout, take)
+
+    def next_many(self, limit=256, timeout=None):
+        """Every event ready now, up to `limit`, as a list, after waiting as `next` does for the
+        first: one call into the library for many messages. None when `timeout` seconds passed
+        without an event, or once the stream has ended (after STOP)."""
+        handle = self._live()
+        limit = int(limit)
+        if limit < 1:
+            raise ValueError(f"next_many: limit {limit} is not a positive number")
+        if self._batch is None or len(self._batch[0]) < limit:
+            size = max(limit, 256)
+            self._batch = (ffi.new("apus_event_t *[]", size), ffi.new("apus_event_type_t[]", size))
+        events, types = self._batch
+
+        def take(wait):
+            count = lib.apus_node_next_many(handle, events, types, limit, wait)
+            return [Event(events[i], types[i]) for i in range(count)] if count else None
+
+        return self._waiting(timeout, take)
+
+    def _waiting(self, timeout, take):
+        """What `take(nanoseconds)` returns (None: nothing within them), called with slices of at
+        most _WAIT_SLICE_NS, so Python can act on signals between them, until `timeout` seconds
+        passed (None: no limit) or the stream has ended; then None."""
         deadline = None if timeout is None else time.monotonic_ns() + max(0, int(timeout * 1e9))
         while True:
             wait = _WAIT_SLICE_NS if deadline is None else max(0, min(_WAIT_SLICE_NS, deadline - time.monotonic_ns()))
-            event = lib.apus_node_next(handle, wait)
-            if event != ffi.NULL:
-                return Event(event)
+            taken = take(wait)
+            if taken is not None:
+                return taken
             status = lib.apus_last_status()
             if status == lib.APUS_FINISHED:
                 return None
@@ -427,9 +491,10 @@ class Node:
         float, str and lists of those)."""
         buffer, code, shape = _payload(data)
         output = self._output(output_id)
-        if code == 0 and shape is None and not metadata:  # plain bytes: no metadata object to build
+        layout = None if metadata else self._layout(code, shape)
+        if layout is not None:  # the type and shape alone: described once per node, not per message
             pointer = ffi.from_buffer(buffer)
-            _check(lib.apus_node_send(self._live(), output, pointer, len(pointer), ffi.NULL))
+            _check(lib.apus_node_send(self._live(), output, pointer, len(pointer), layout))
             return
         described = _Metadata(code, shape, metadata)
         try:
@@ -437,6 +502,90 @@ class Node:
             _check(lib.apus_node_send(self._live(), output, pointer, len(pointer), described.handle))
         finally:
             described.free()
+
+    def send_many(self, output_id, items, metadata=None):
+        """Sends each of `items` as a message of its own on `output_id`, in one call into the
+        library: a numpy array of two or more dimensions sends one message per row (`items[i]`,
+        with the row's dtype and shape), any other sequence one message per element (anything
+        `send_output` takes). `metadata` is None, one dict for every message, or a list of dicts,
+        one per message. Every message gets its own send timestamp. Returns how many were sent
+        (all, unless it raises: then the error says how many went)."""
+        output = self._output(output_id)
+        if isinstance(items, np.ndarray) and items.ndim >= 2:
+            rows = np.ascontiguousarray(items)
+            code = _TYPE_OF.get(rows.dtype)
+            if code is None:
+                raise TypeError(f"send_many: numpy dtype {rows.dtype} is not one of " + ", ".join(str(d) for d in _DTYPES)
+                                + " (native byte order)")
+            count, row_bytes = rows.shape[0], rows[0].nbytes if rows.shape[0] else 0
+            shape = rows.shape[1:] if rows.ndim > 2 else None
+            keep = [rows]
+            base = int(ffi.cast("uintptr_t", ffi.from_buffer(rows))) if rows.nbytes else 0
+            addresses = np.arange(count, dtype=np.uintp) * row_bytes + base
+            lengths = np.full(count, row_bytes, dtype=np.uintp)
+            layouts = [(code, shape)] * count
+        else:
+            payloads = [_payload(item) for item in items]
+            count = len(payloads)
+            keep = [ffi.from_buffer(buffer) for buffer, _, _ in payloads]
+            addresses = np.fromiter((int(ffi.cast("uintptr_t", p)) for p in keep), dtype=np.uintp, count=count)
+            lengths = np.fromiter((len(p) for p in keep), dtype=np.uintp, count=count)
+            layouts = [(code, shape) for _, code, shape in payloads]
+        shared = None  # (parameters,) when every message has the same description
+        if isinstance(metadata, (list, tuple)):
+            if len(metadata) != count:
+                raise ValueError(f"send_many: {len(metadata)} metadata dicts for {count} messages")
+            parameters = metadata
+        elif metadata is None or isinstance(metadata, dict):
+            parameters = [metadata] * count
+            if count and len(set(layouts)) == 1:
+                shared = metadata or {}
+        else:
+            raise TypeError(f"send_many: metadata must be None, a dict or a list of dicts, not {type(metadata).__name__}")
+        if count == 0:
+            return 0
+        made = []  # described for this call: freed at the end
+        try:
+            def describe(code, shape, extra):
+                layout = None if extra else self._layout(code, shape)
+                if layout is None:
+                    made.append(_Metadata(code, shape, extra))
+                    layout = made[-1].handle
+                return int(ffi.cast("uintptr_t", layout))
+
+            if shared is not None:  # one description for every message
+                handles = np.full(count, describe(*layouts[0], shared), dtype=np.uintp)
+            else:
+                handles = np.fromiter((describe(code, shape, extra) for (code, shape), extra in zip(layouts, parameters)),
+                                      dtype=np.uintp, count=count)
+            sent = ffi.new("size_t *")
+            status = lib.apus_node_send_many(
+                self._live(), output, ffi.cast("const void *const *", ffi.from_buffer(addresses)),
+                ffi.cast("const size_t *", ffi.from_buffer(lengths)),
+                ffi.cast("const apus_metadata_t *const *", ffi.from_buffer(handles)), count, sent)
+            if status != lib.APUS_OK:
+                error = _error()
+                raise ApusError(error.status, f"{error} (sent {sent[0]} of {count})")
+            return count
+        finally:
+            for described in made:
+                described.free()
+            del keep
+
+    def _send_flat(self, output_id, buffer, start, length, code):
+        """Sends `length` bytes from byte `start` of `buffer` as a flat array of element type `code`
+        (the dora module's path for Arrow arrays, which needs no numpy array)."""
+        pointer = ffi.from_buffer(buffer)
+        if start < 0 or length < 0 or start + length > len(pointer):
+            raise ValueError(f"bytes {start}..{start + length} are not within the buffer's {len(pointer)}")
+        layout = self._layout(code, None)
+        described = _Metadata(code, None, None) if layout is None else None
+        try:
+            _check(lib.apus_node_send(self._live(), self._output(output_id), pointer + start, length,
+                                      layout if described is None else described.handle))
+        finally:
+            if described is not None:
+                described.free()
 
     def allocate(self, output_id, shape, dtype=np.uint8, metadata=None):
         """Reserves a sample in shared memory as a writable numpy array; it is sent on leaving the
@@ -477,6 +626,7 @@ class Node:
         reported as failed."""
         if self._handle is not None:
             handle, self._handle = self._handle, None
+            self._free_layouts()
             if self._owned:
                 lib.apus_node_free(handle)
 

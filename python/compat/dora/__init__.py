@@ -96,6 +96,14 @@ def _arrow(array):
     return pa.array(np.ravel(array))
 
 
+# Arrow arrays of numbers, by class: (Apus element type, bytes per element). Without nulls they go
+# from their Arrow buffer straight into shared memory.
+_FLAT = {array: (code, size) for code, (array, size) in enumerate((
+    (pa.UInt8Array, 1), (pa.UInt16Array, 2), (pa.UInt32Array, 4), (pa.UInt64Array, 8), (pa.Int8Array, 1),
+    (pa.Int16Array, 2), (pa.Int32Array, 4), (pa.Int64Array, 8), (pa.HalfFloatArray, 2), (pa.FloatArray, 4),
+    (pa.DoubleArray, 8)))}
+
+
 def _payload(data):
     """(what apus.Node.send_output takes, extra metadata) for dora's `data`."""
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -298,8 +306,11 @@ class Node(_LevelLogging):
     def drain(self):
         """Every event waiting now, as a list; never blocks."""
         events = []
-        while (event := self.try_recv()) is not None:
-            events.append(event)
+        try:
+            while batch := self._node.next_many(256, 0):
+                events.extend(self._event(event) for event in batch)
+        except ApusError as error:
+            raise _failure(error) from None
         return events
 
     def __iter__(self):
@@ -319,8 +330,19 @@ class Node(_LevelLogging):
     def send_output(self, output_id, data, metadata=None):
         """Sends `data` (bytes or a pyarrow.Array) on `output_id` with `metadata` (a dict of bool,
         int, float, str and lists of those; a `timestamp` key is replaced by the send time)."""
+        parameters = {k: v for k, v in metadata.items() if k != "timestamp"} if metadata else None
+        flat = _FLAT.get(type(data))
+        if flat is not None and not parameters and data.null_count == 0:
+            code, size = flat
+            buffer = data.buffers()[1]
+            try:
+                self._node._send_flat(output_id, b"" if buffer is None else buffer, data.offset * size, len(data) * size,
+                                      code)
+            except ApusError as error:
+                raise _failure(error) from None
+            return
         payload, extra = _payload(data)
-        parameters = {k: v for k, v in (metadata or {}).items() if k != "timestamp"}
+        parameters = parameters or {}
         if extra:
             parameters.update(extra)
         try:
