@@ -112,7 +112,10 @@ public struct RunPlan: Sendable {
                 NodePlan(
                     descriptor: descriptor, streams: streams[node], inbox: InboxLayout(rings: rings[node]), outputs: edges[node],
                     pool: PoolLayout(
-                        slotCount: min(max(queued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
+                        // In flight: a full ring per edge, as many taken and still held by a
+                        // consumer that takes a ring's worth at once (next_many), a few being
+                        // written. Larger classes start at a ring's worth and grow when all are held.
+                        slotCount: min(max(2 * queued + 8, 16), 4096), payloadCapacity: Self.firstPoolPayload,
                         holderWords: PoolLayout.holderWords(forEdges: nextBit[.node(node), default: 1])),
                     largeSlotCount: min(max(queued + 2, 4), 64),
                     stdoutEdges: stdoutEdges[node], logEdges: logEdges[node],

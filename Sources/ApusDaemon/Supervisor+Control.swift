@@ -38,7 +38,7 @@ extension Supervisor {
         case .pool(let producer, let index, let layout)
         where producer == RunPlan.ProducerKey.node(node.index).wire && fds.count == 2:
             do {
-                let pool = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1], readsPayloads: false)
+                let pool = try MappedPool(index: index, layout: layout, dataFD: fds[0], controlFD: fds[1])
                 node.pools.append(pool)
                 relay(pool: index, layout: layout, fds: [pool.data.fd, pool.control.fd], producer: .node(node.index))
             } catch {

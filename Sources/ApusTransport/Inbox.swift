@@ -33,7 +33,8 @@ public struct InputRingLayout: Sendable, Equatable {
 ///
 /// Segment: the control counter (u32) at 0; the doorbell at 64; rings from 128. Ring: `head` u64 at 0 and
 /// `tail` u64 at 64 (own cache lines), `dropped` u64 at 128, `flags` u32 at 136, `spaceSignal` u32
-/// at 140 (futex), `producerWaiting` u32 at 144, `skipped` u64 at 152, then `entryCount` entries of one cache line each:
+/// at 140 (futex), `producerWaiting` u32 at 144, `wakeAt` u32 at 148, `skipped` u64 at 152, then `entryCount` entries
+/// of one cache line each:
 /// `stamp` u64 at 0 (position + 1, stored last), `descriptor` u64 at 8 (pool << 32 | slot),
 /// `arrival` u64 at 16, `timestamp` u64 at 24, `length` u64 at 32, `metadataLength` u32 at 40,
 /// `elementType` u8 at 44.
@@ -160,6 +161,10 @@ public struct InputRing: @unchecked Sendable {
     var flags: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 136) }
     var spaceSignal: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 140) }
     var producerWaiting: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 144) }
+    /// The low 32 bits of the `head` at which a producer waiting for space wants to be woken.
+    var wakeAt: UnsafeMutablePointer<Atomic<UInt32>> { atomic32(base, 148) }
+    /// How long a producer facing a full ring looks for space before it sleeps.
+    static var spaceSpinNanoseconds: UInt64 { 50_000 }
     var skippedCounter: UnsafeMutablePointer<Atomic<UInt64>> { atomic64(base, 152) }
 
     /// Latency from send to take, sampled by the consumer every `latencySampling` takes, in
@@ -253,8 +258,13 @@ public struct InputRing: @unchecked Sendable {
         let (taken, _) = head.pointee.compareExchange(
             expected: position, desired: position + 1, ordering: .sequentiallyConsistent)
         if taken, layout.policy == .backpressure, producerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
-            spaceSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            _ = apussys_futex_wake(futexWord(spaceSignal), 1)
+            // Once the ring is down to the producer's mark (see `waitForSpace`): a wake per take
+            // would make a saturated edge a ping-pong of system calls.
+            let short = UInt32(truncatingIfNeeded: position &+ 1) &- wakeAt.pointee.load(ordering: .relaxed)
+            if Int32(bitPattern: short) >= 0 {
+                spaceSignal.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                _ = apussys_futex_wake(futexWord(spaceSignal), 1)
+            }
         }
         return taken
     }
@@ -321,13 +331,29 @@ public struct InputRing: @unchecked Sendable {
         return evictions
     }
 
+    /// Waits until the consumer has taken enough of a full ring that half of it is free (one
+    /// entry for a ring of one or two), or until `deadline`. Waking for every free entry would
+    /// cost a system call per message on both sides once the consumer is the slower one; woken
+    /// at half, the producer refills the ring in one go while the consumer works on the rest.
     private func waitForSpace(position: UInt64, capacity: UInt64, deadline: UInt64) -> Bool {
+        // A consumer busy on another CPU frees an entry within microseconds, sooner than a sleep
+        // and a wake-up take on a VM: look for a little while first.
+        var checks = 0
+        var now = monotonicNanoseconds()
+        let spinEnd = min(deadline, now &+ Self.spaceSpinNanoseconds)
+        while now < spinEnd {
+            if position &- head.pointee.load(ordering: .acquiring) < capacity { return true }
+            apussys_spin_pace()
+            checks &+= 1
+            if checks & 15 == 0 { now = monotonicNanoseconds() }
+        }
         defer { producerWaiting.pointee.store(0, ordering: .relaxed) }
         let seen = spaceSignal.pointee.load(ordering: .sequentiallyConsistent)
+        wakeAt.pointee.store(UInt32(truncatingIfNeeded: position &- capacity &+ max(1, capacity / 2)), ordering: .relaxed)
         producerWaiting.pointee.store(1, ordering: .sequentiallyConsistent)
         if position &- head.pointee.load(ordering: .sequentiallyConsistent) < capacity { return true }
         if flags.pointee.load(ordering: .acquiring) & (Self.consumerGone | Self.consumerRestarting) != 0 { return false }
-        let now = monotonicNanoseconds()
+        now = monotonicNanoseconds()
         guard now < deadline else { return false }
         _ = apussys_futex_wait(futexWord(spaceSignal), seen, Int64(deadline - now))
         return true

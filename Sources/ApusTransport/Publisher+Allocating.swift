@@ -39,7 +39,7 @@ extension Publisher {
         }
         guard first >= 0 else {
             var layout = configuration.pool
-            layout.payloadCapacity = min(nextPowerOfTwo(length), max(configuration.maxSampleSize, length))
+            layout.payloadCapacity = min(Self.sizeClass(of: length), max(configuration.maxSampleSize, length))
             layout.slotCount = max(2, min(configuration.largeSlotCount, configuration.largePoolBudget / max(layout.payloadCapacity, 1)))
             try addPool(layout)
             return try reserve(in: [pools.count - 1], length: length)
@@ -69,6 +69,16 @@ extension Publisher {
             if capacity == configuration.pool.payloadCapacity { lastSmallPosition = pools.count - 1 }
             return try reserve(in: [pools.count - 1], length: length)
         }
+    }
+
+    /// The payload capacity of a new class for a sample of `length` bytes: a power of two up to
+    /// 64 KiB, then the next eighth of a power of two (a 40 MiB sample gets 40 MiB slots, not 64),
+    /// so no more than an eighth is wasted while samples of about one size still share a class.
+    static func sizeClass(of length: Int) -> Int {
+        let power = nextPowerOfTwo(length)
+        guard power > 64 << 10 else { return power }
+        let step = power / 8
+        return (length + step - 1) / step * step
     }
 
     /// Notes for `allocate` the class of `capacity` bytes (larger than the first pool's), whose

@@ -126,10 +126,24 @@ public struct PoolView: @unchecked Sendable {
 
     /// Reserves a slot like `tryReserve`, waiting up to `timeoutNanoseconds` for a consumer to
     /// release one.
+    /// How long a producer facing a full pool looks for a free slot before it sleeps.
+    static var freeSpinNanoseconds: UInt64 { 50_000 }
+
     func reserve(from cursor: inout Int, timeoutNanoseconds: UInt64, payloadLength: Int) throws(TransportError) -> Int {
         if let slot = tryReserve(from: &cursor) { return slot }
         let start = monotonicNanoseconds()
         let deadline = start + timeoutNanoseconds
+        // A consumer busy on another CPU releases a sample within microseconds, sooner than a
+        // sleep and a wake-up take on a VM (and a wake-up per release would be a system call per
+        // message on both sides): look for a little while first.
+        var spunUntil = start
+        var checks = 0
+        while spunUntil < min(deadline, start &+ Self.freeSpinNanoseconds) {
+            if let slot = tryReserve(from: &cursor) { return slot }
+            apussys_spin_pace()
+            checks &+= 1
+            if checks & 15 == 0 { spunUntil = monotonicNanoseconds() }
+        }
         let (freeSignal, producerWaiting) = (Self.freeSignal(control), Self.producerWaiting(control))
         defer { producerWaiting.pointee.store(0, ordering: .relaxed) }
         while true {
@@ -250,11 +264,14 @@ public final class MappedPool: @unchecked Sendable {
     public let view: PoolView
 
     /// Maps the two segments of a pool received from another process (the descriptors are adopted).
-    /// `readsPayloads: false` (the daemon, which only reclaims) leaves the payloads unfaulted.
-    public init(index: Int, layout: PoolLayout, dataFD: Int32, controlFD: Int32, readsPayloads: Bool = true) throws(TransportError) {
+    /// The payloads are not faulted in ahead: a consumer maps the pages it reads as it reads them
+    /// (the producer made them, so that is a minor fault per 16 pages, once), and a page it never
+    /// reads (most of a large pool, for a consumer that looks at part of each message, or none,
+    /// as the daemon) costs it no memory.
+    public init(index: Int, layout: PoolLayout, dataFD: Int32, controlFD: Int32) throws(TransportError) {
         try layout.validate()
         self.index = index
-        self.data = try SharedSegment(adopting: dataFD, size: layout.dataSize, writable: false, populate: readsPayloads)
+        self.data = try SharedSegment(adopting: dataFD, size: layout.dataSize, writable: false, populate: false)
         self.control = try SharedSegment(adopting: controlFD, size: layout.controlSize, writable: true)
         self.view = PoolView(layout: layout, data: data.base, control: control.base)
     }

@@ -92,6 +92,15 @@ import Testing
         #expect(publisher.usedSlots == 0)
     }
 
+    @Test func largeClassesAreAPowerOfTwoThenEighthsOfOne() {
+        // No more than an eighth wasted above 64 KiB: a 40 MiB sample gets 40 MiB slots, not 64.
+        let kib = 1 << 10
+        let mib = 1 << 20
+        let lengths: [Int] = [1, 100, 4097, 64 * kib, 64 * kib + 1, 100_000, 6 * mib, 6 * mib + 1, 40 * mib, 40 * mib - 1]
+        let expected: [Int] = [1, 128, 8192, 64 * kib, 80 * kib, 112 * kib, 6 * mib, 7 * mib, 40 * mib, 40 * mib]
+        #expect(lengths.map(Publisher.sizeClass(of:)) == expected)
+    }
+
     @Test func fullBackpressureRingTimesOutWithAnError() throws {
         let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .backpressure)]), name: "unit")
         let configuration = Publisher.Configuration(
