@@ -63,7 +63,7 @@ public final class Publisher: @unchecked Sendable {
         public init(
             name: String, pool: PoolLayout, largeSlotCount: Int = 4, maxSampleSize: Int = 1 << 30,
             allocationTimeoutNanoseconds: UInt64 = 5_000_000_000, backpressureTimeoutNanoseconds: UInt64 = 5_000_000_000,
-            firstPoolIndex: Int = 0, largePoolBudget: Int = 128 << 20, growthBudget: Int = 512 << 20,
+            firstPoolIndex: Int = 0, largePoolBudget: Int = 64 << 20, growthBudget: Int = 512 << 20,
             growthWaitNanoseconds: UInt64 = 5_000_000
         ) {
             self.growthWaitNanoseconds = growthWaitNanoseconds
