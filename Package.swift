@@ -65,15 +65,20 @@ let package = Package(
         // The program of a runtime node: a few lines of C that load libapus.so and run its runtime.
         .executableTarget(name: "apus-operator-runtime", path: "Sources/OperatorRuntime", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "ApusRecording", dependencies: ["ApusTransport"], linkerSettings: [.linkedLibrary("dl")]),
+        // Eclipse Cyclone DDS for edges between machines, loaded at run time (dlopen): a dataflow
+        // without `deploy` never needs it, and building Apus needs none of its files.
+        .target(name: "CApusDDS", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "ApusNetwork", dependencies: ["ApusTransport", "CApusDDS"]),
         .target(
             name: "ApusDaemon",
-            dependencies: ["ApusDataflow", "ApusTransport", "CApusHeader", "CApusSys"]
+            dependencies: ["ApusDataflow", "ApusNetwork", "ApusTransport", "CApusHeader", "CApusSys"]
         ),
         .executableTarget(
             name: "apus",
             dependencies: [
                 "ApusDataflow",
                 "ApusDaemon",
+                "ApusNetwork",
                 "ApusNode",
                 "ApusRecording",
                 "ApusTransport",
@@ -120,7 +125,7 @@ let package = Package(
         ),
         .testTarget(name: "ApusNodeTests", dependencies: ["ApusNode", "ApusTransport"]),
         .testTarget(name: "ApusRecordingTests", dependencies: ["ApusRecording"]),
-        .testTarget(name: "ApusDaemonTests", dependencies: ["ApusDaemon", "ApusDataflow", "ApusTransport"]),
+        .testTarget(name: "ApusDaemonTests", dependencies: ["ApusDaemon", "ApusDataflow", "ApusNetwork", "ApusTransport"]),
         .testTarget(
             name: "ApusCLITests",
             dependencies: [

@@ -17,6 +17,16 @@ public final class SignalWatch {
         self.fd = fd
     }
 
+    /// Blocks `signals` in this thread, and so in the threads it starts from now on: for a
+    /// process that starts threads (a DDS library's) before it makes its `SignalWatch`, so the
+    /// signals are not taken by those threads instead.
+    public static func blockInThisThread(_ signals: [Int32]) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for blocked in signals { sigaddset(&set, blocked) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
     /// The next pending signal, without waiting; nil when none is pending.
     public func next() -> Int32? {
         let number = apussys_signalfd_read(fd)

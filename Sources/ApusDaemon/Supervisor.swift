@@ -8,6 +8,8 @@ import Glibc
 /// ladder. Single-threaded: one poll loop over signals, control sockets and log pipes. Its jobs
 /// are in the `Supervisor+*.swift` files.
 public final class Supervisor {
+    /// The signals a run reads from its signalfd.
+    public static let watchedSignals = [SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD]
     let plan: RunPlan
     let options: RunOptions
     let runID: String
@@ -102,7 +104,7 @@ public final class Supervisor {
     func watchSignals() -> SignalWatch? {
         signal(SIGPIPE, SIG_IGN)
         do {
-            signals = try SignalWatch([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD])
+            signals = try SignalWatch(Self.watchedSignals)
         } catch {
             console.note("\(error)")
         }

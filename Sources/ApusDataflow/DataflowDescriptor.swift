@@ -80,6 +80,8 @@ public struct NodeDescriptor: Sendable, Equatable {
     public var cpuAffinity: [Int] = []
     /// How the node waits for its inputs (`wait`); nil: the default, adaptive.
     public var wait: WaitMode?
+    /// `deploy`: the machine the node runs on (none: where the dataflow was started).
+    public var deployment = Deployment()
     public var sendLogsAs: String?
     /// Lines below this level are dropped from the console, the log file and `send_logs_as`.
     public var minLogLevel: LogLevel?

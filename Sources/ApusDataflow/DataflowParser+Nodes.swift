@@ -154,6 +154,8 @@ extension DataflowParser {
                 node.cpuAffinity = parseCPUs(value, keyScope)
             case "wait":
                 node.wait = choice(value, keyScope, WaitMode.self)
+            case "deploy", "_unstable_deploy":
+                if let deployment = parseDeploy(value, keyScope) { node.deployment = deployment }
             case "send_logs_as":
                 node.sendLogsAs = parseID(value, keyScope, what: "output id")
             case "min_log_level":

@@ -20,23 +20,22 @@ struct DataflowParser {
         "id", "name", "description", "path", "args", "env", "build", "inputs", "outputs",
         "restart_policy", "max_restarts", "restart_delay", "max_restart_delay", "send_stdout_as", "operators", "operator",
         "output_types", "input_types", "output_metadata", "pattern", "send_logs_as", "min_log_level", "max_log_size",
-        "max_rotated_files", "restart_window", "cpu_affinity", "health_check_timeout", "wait",
+        "max_rotated_files", "restart_window", "cpu_affinity", "health_check_timeout", "wait", "deploy", "_unstable_deploy",
     ]
     static let inputKeys = ["source", "queue_size", "queue_policy", "input_timeout"]
     /// dora keys refused by name, with why, so a dora user learns it is a missing feature and not a typo.
     static let unsupportedRootKeys: [String: String] = [
         "communication": "Apus connects nodes over shared memory, with no transport to choose",
-        "deploy": multiMachine, "_unstable_deploy": multiMachine,
+        "deploy": rootDeploy, "_unstable_deploy": rootDeploy,
         "_unstable_debug": debugOptions, "debug": debugOptions,
     ]
     static let unsupportedNodeKeys: [String: String] = [
         "custom": "dora 0.x's `custom` is gone from dora 1.x: write path, args, inputs and outputs on the node",
-        "deploy": multiMachine, "_unstable_deploy": multiMachine,
         "git": fromGit, "branch": fromGit, "tag": fromGit, "rev": fromGit,
         "module": "module files are not supported: write the module's nodes into the dataflow",
         "ros2": "dora's ROS 2 bridge is not part of Apus: a node can use rclpy (or rclcpp) itself",
     ]
-    static let multiMachine = "dataflows across machines are not supported yet"
+    static let rootDeploy = "a dataflow-wide deploy is not supported: give each node that runs elsewhere its own deploy: {machine: NAME}"
     static let debugOptions = "dora's debug options switch its Zenoh publishing, which Apus does not use"
     static let fromGit = "Apus runs nodes from local paths: clone the repository (a `build:` step can) and name it in `path`"
 

@@ -16,7 +16,7 @@ struct Apus: ParsableCommand {
         subcommands: [
             Run.self, Build.self, New.self, Check.self, Graph.self, Config.self, WasmCC.self,
             Up.self, Down.self, Start.self, Stop.self, List.self, Logs.self, Top.self, Topic.self, NodeCommand.self, Record.self,
-            Replay.self, ReplayNode.self, RecordNode.self,
+            Replay.self, ReplayNode.self, RecordNode.self, BridgeOut.self, BridgeIn.self,
             DaemonServe.self,
         ]
     )

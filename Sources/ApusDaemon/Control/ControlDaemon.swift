@@ -9,6 +9,8 @@ import Foundation
 import Glibc
 
 public final class ControlDaemon {
+    /// The signals the daemon reads from its signalfd.
+    public static let watchedSignals = [SIGINT, SIGTERM, SIGHUP, SIGCHLD]
     let paths: ControlPaths
     /// The `apus` executable that runs each dataflow.
     let executable: String
@@ -110,7 +112,7 @@ public final class ControlDaemon {
         guard bound == 0 else { throw .system("cannot bind \(paths.socket)", errno) }
         guard chmod(paths.socket, 0o600) == 0, listen(listener, 64) == 0 else { throw .system("cannot listen on \(paths.socket)", errno) }
         do {
-            signals = try SignalWatch([SIGINT, SIGTERM, SIGHUP, SIGCHLD])
+            signals = try SignalWatch(Self.watchedSignals)
         } catch {
             throw .system("signalfd", error.errno)
         }

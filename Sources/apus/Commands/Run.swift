@@ -1,5 +1,6 @@
 import ApusDaemon
 import ApusDataflow
+import ApusTransport
 import ArgumentParser
 import Foundation
 
@@ -59,6 +60,24 @@ struct Run: ParsableCommand {
             valueName: "file"))
     var record: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "This machine's name, for nodes with deploy: {machine: NAME}.",
+            discussion:
+                "Nodes without deploy, and those of this machine, run here; every other machine needs `apus daemon --machine NAME` running on the same DDS domain. By default the machine of the nodes with deploy: {local: true}, else `local`.",
+            valueName: "name"))
+    var machine: String?
+
+    @Option(help: ArgumentHelp("The DDS domain the machines' daemons are on.", valueName: "id"))
+    var ddsDomain: UInt32 = 0
+
+    @Option(help: ArgumentHelp("How long to look for the other machines' daemons before failing.", valueName: "duration"))
+    var discoveryTimeout = "10s"
+
+    @Option(help: .hidden) var machinePart: String?
+    @Option(help: .hidden) var localMachine: String?
+    @Option(help: .hidden) var networkRun: String?
+
     @Flag(help: "Skip the nodes' build steps.")
     var noBuild = false
 
@@ -72,7 +91,10 @@ struct Run: ParsableCommand {
     var color: Bool?
 
     func validate() throws {
-        for (name, value) in [("--stop-after", stopAfter), ("--grace", grace), ("--startup-timeout", startupTimeout)] {
+        for (name, value) in [
+            ("--stop-after", stopAfter), ("--grace", grace), ("--startup-timeout", startupTimeout),
+            ("--discovery-timeout", discoveryTimeout),
+        ] {
             guard let value else { continue }
             if parseDuration(value) == nil {
                 throw ValidationError(durationProblem(name, value))
@@ -82,6 +104,14 @@ struct Run: ParsableCommand {
 
     func run() throws {
         var dataflow = try loadDataflow(file, nothing: "started")
+        let here = machine ?? dataflow.nodes.first(where: { $0.deployment.local })?.deployment.machine ?? "local"
+        guard let executable = Installation.executablePath() else { throw ValidationError("cannot find this apus executable") }
+        if let part = machinePart, let run = networkRun {
+            // This machine's part of a run started on another one (by this machine's daemon).
+            dataflow = MachineSplit.part(
+                of: dataflow, machine: part, local: localMachine ?? here, run: run, domain: ddsDomain, executable: executable)
+        }
+        let remote = machinePart == nil ? MachineSplit.remoteMachines(dataflow, local: here) : []
         var options = RunOptions()
         if let record {
             let path = record.hasPrefix("/") ? record : FileManager.default.currentDirectoryPath + "/" + record
@@ -96,7 +126,68 @@ struct Run: ParsableCommand {
         options.logDirectory = logDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         options.color = color
         options.doraPython = !noDoraPython
+        if !remote.isEmpty {
+            try runAcrossMachines(dataflow, options: options, here: here, remote: remote, executable: executable)
+            return
+        }
         let code = Supervisor(dataflow: dataflow, options: options).run()
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    /// Finds the other machines' daemons (before anything starts), has each start its part, runs
+    /// this machine's, then stops the others' and reports how each ended.
+    func runAcrossMachines(_ dataflow: DataflowDescriptor, options: RunOptions, here: String, remote: [String], executable: String) throws {
+        guard record == nil else { throw ValidationError("--record: not supported yet for a dataflow across machines") }
+        let run = String(UInt64.random(in: 1...UInt64.max), radix: 16)
+        // DDS starts threads now; the run's signals must reach its signalfd, not them.
+        SignalWatch.blockInThisThread(Supervisor.watchedSignals)
+        let coordinator: MachineCoordinator
+        do {
+            // Whole lines, written at once: the local nodes' lines go to the same standard output.
+            coordinator = try MachineCoordinator(run: run, machines: remote, domain: ddsDomain) { line in writeAll(1, line + "\n") }
+            try coordinator.findDaemons(timeoutSeconds: parseDuration(discoveryTimeout) ?? 10)
+        } catch {
+            printError("apus run: \(file): \(error); nothing was started")
+            throw ExitCode(1)
+        }
+        let path = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        let yaml = try String(contentsOfFile: path, encoding: .utf8)
+        let part = MachineSplit.part(of: dataflow, machine: here, local: here, run: run, domain: ddsDomain, executable: executable)
+        var folders: [String: String] = [:]
+        for node in dataflow.nodes {
+            let machine = MachineSplit.machine(of: node, local: here)
+            guard let folder = node.deployment.workingDirectory else { continue }
+            if let other = folders[machine], other != folder {
+                coordinator.stop()
+                printError(
+                    "apus run: \(file): node '\(node.id)': working_dir \(folder) differs from \(other), given for machine '\(machine)' by another node; nothing was started"
+                )
+                throw ExitCode(1)
+            }
+            folders[machine] = folder
+        }
+        do {
+            try coordinator.start(file: path, yaml: yaml, local: here, folders: folders)
+        } catch {
+            coordinator.stop()
+            printError("apus run: \(error)")
+            throw ExitCode(1)
+        }
+        var code = Supervisor(dataflow: part, options: options).run()
+        // The other parts end once their inputs close; what still runs then is stopped.
+        var outcomes = coordinator.wait(timeoutSeconds: options.grace)
+        if outcomes.contains(where: { if case .failure = $0.outcome { true } else { false } }) {
+            coordinator.stop()
+            outcomes = coordinator.wait(timeoutSeconds: options.grace + 5)
+        }
+        for (machine, outcome) in outcomes {
+            switch outcome {
+            case .success(0): continue
+            case .success(let status): printError("apus: machine '\(machine)': its part exited with status \(status)")
+            case .failure(let error): printError("apus: machine '\(machine)': \(error)")
+            }
+            code = code == 0 ? 1 : code
+        }
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -1,0 +1,122 @@
+// `apus run` of a dataflow whose nodes name other machines: finds each machine's daemon over DDS
+// before anything starts, asks each to start its part, prints what the parts print (prefixed
+// with the machine), asks them to stop when the run stops, and reports how each ended.
+import ApusNetwork
+import Foundation
+import Glibc
+
+public final class MachineCoordinator: @unchecked Sendable {
+    let run: String
+    let machines: [String]
+    let participant: DDSParticipant
+    let print: @Sendable (String) -> Void
+    private var requests: [String: DDSWriter] = [:]
+    private let state = NSLock()
+    /// Per machine: its part's exit status once it ended, or why it is lost.
+    private var outcomes: [String: Result<Int32, DDSError>] = [:]
+    private var followers: [Thread] = []
+
+    public init(run: String, machines: [String], domain: UInt32, print: @escaping @Sendable (String) -> Void) throws(DDSError) {
+        self.run = run
+        self.machines = machines
+        self.print = print
+        participant = try DDSParticipant(domain: domain)
+    }
+
+    /// Waits up to `timeoutSeconds` for every machine's daemon; the error names those missing.
+    public func findDaemons(timeoutSeconds: Double) throws(DDSError) {
+        var readers: [String: DDSReader] = [:]
+        for machine in machines {
+            readers[machine] = try DDSReader(participant, topic: Federation.presenceTopic(machine), delivery: .newest(1))
+        }
+        var found = Set<String>()
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        repeat {
+            for (machine, reader) in readers where !found.contains(machine) {
+                if try reader.take(timeoutNanoseconds: 10_000_000, { _ in }) > 0 || reader.writers.alive > 0 { found.insert(machine) }
+            }
+        } while found.count < machines.count && Date() < deadline
+        let missing = machines.filter { !found.contains($0) }
+        guard missing.isEmpty else {
+            throw DDSError(
+                "no daemon for machine\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")) on DDS (waited \(timeoutSeconds) s): start `apus daemon --machine NAME` there, on the same DDS domain"
+            )
+        }
+    }
+
+    /// Asks every machine to start its part of the dataflow in `file` (its text `yaml`), in the
+    /// folder `folders` names for it (its nodes' `working_dir`), and follows what each prints.
+    public func start(file: String, yaml: String, local: String, folders: [String: String]) throws(DDSError) {
+        for machine in machines {
+            let output = try DDSReader(
+                participant, topic: Federation.outputTopic(run: run, machine: machine), delivery: .everyMessage(buffered: 1 << 16))
+            let thread = Thread { [self] in follow(machine, output) }
+            thread.start()
+            followers.append(thread)
+            let writer = try DDSWriter(participant, topic: Federation.requestTopic(machine), delivery: .newest(16))
+            requests[machine] = writer
+            let deadline = Date().addingTimeInterval(10)
+            while writer.matchedReaders == 0, Date() < deadline { usleep(5_000) }
+            let request = Federation.Request(kind: .start, run: run, local: local, yaml: yaml, file: file, folder: folders[machine] ?? "")
+            try writer.write(seq: 0, timestamp: 0, header: [], data: request.encoded())
+        }
+    }
+
+    /// Asks every part still running to stop (STOP to its nodes, as Ctrl-C would).
+    public func stop() {
+        for (machine, writer) in requests where outcome(machine) == nil {
+            try? writer.write(seq: 1, timestamp: 0, header: [], data: Federation.Request(kind: .stop, run: run).encoded())
+        }
+    }
+
+    func outcome(_ machine: String) -> Result<Int32, DDSError>? {
+        state.lock()
+        defer { state.unlock() }
+        return outcomes[machine]
+    }
+
+    /// Waits for every part to end (up to `timeoutSeconds`), and returns per machine how it
+    /// ended: its status, or why it is lost.
+    public func wait(timeoutSeconds: Double) -> [(machine: String, outcome: Result<Int32, DDSError>)] {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while machines.contains(where: { outcome($0) == nil }), Date() < deadline { usleep(20_000) }
+        return machines.map { machine in
+            (machine, outcome(machine) ?? .failure(DDSError("did not end within \(Int(timeoutSeconds)) s of the run's end")))
+        }
+    }
+
+    /// Prints what `machine`'s part prints, `[node] line` as `[machine/node] line`, until it ends
+    /// or its daemon's liveliness is lost.
+    func follow(_ machine: String, _ reader: DDSReader) {
+        var seenAlive = false
+        var expected: UInt64 = 0
+        while outcome(machine) == nil {
+            do {
+                _ = try reader.take(timeoutNanoseconds: 100_000_000) { message in
+                    if message.seq == BridgeMessage.closedSequence {
+                        let status = message.data.count == 4 ? Int32(littleEndian: message.data.loadUnaligned(as: Int32.self)) : 1
+                        record(machine, .success(status))
+                        return
+                    }
+                    guard message.seq >= expected else { return }
+                    expected = message.seq + 1
+                    let line = String(decoding: message.data, as: UTF8.self)
+                    print(line.hasPrefix("[") ? "[\(machine)/" + line.dropFirst() : "[\(machine)] \(line)")
+                }
+            } catch {
+                record(machine, .failure(error))
+            }
+            let writers = reader.writers
+            if writers.alive > 0 { seenAlive = true }
+            if seenAlive, writers.alive == 0, outcome(machine) == nil {
+                record(machine, .failure(DDSError("lost: its daemon stopped answering (DDS liveliness)")))
+            }
+        }
+    }
+
+    func record(_ machine: String, _ result: Result<Int32, DDSError>) {
+        state.lock()
+        if outcomes[machine] == nil { outcomes[machine] = result }
+        state.unlock()
+    }
+}

@@ -1,0 +1,104 @@
+// A dataflow across machines as each machine runs it: its own nodes, and bridges for the edges
+// that cross. Every machine computes its part from the same file, so they agree without talking.
+import ApusDataflow
+
+public enum MachineSplit {
+    /// The machine `node` runs on: its `deploy.machine`, or `local` (where the dataflow was started).
+    public static func machine(of node: NodeDescriptor, local: String) -> String {
+        node.deployment.local ? local : node.deployment.machine ?? local
+    }
+
+    /// The machines other than `local` that `dataflow` runs nodes on, in the order nodes name them.
+    public static func remoteMachines(_ dataflow: DataflowDescriptor, local: String) -> [String] {
+        var machines: [String] = []
+        for node in dataflow.nodes {
+            let machine = machine(of: node, local: local)
+            if machine != local, !machines.contains(machine) { machines.append(machine) }
+        }
+        return machines
+    }
+
+    /// What `machine` runs of `dataflow` in run `run`: its nodes; a bridge-out node (id
+    /// `apus-bridge-out`) taking each of their outputs read elsewhere, with backpressure; and, for
+    /// each remote node whose outputs its nodes read, a bridge-in node with that node's id and
+    /// those outputs. An output read with `backpressure` anywhere crosses with every message (the
+    /// sender keeps at most the largest queue_size beyond what each reading machine passed on);
+    /// otherwise with the newest queue_size. `executable` runs the bridges.
+    public static func part(
+        of dataflow: DataflowDescriptor, machine: String, local: String, run: String, domain: UInt32, executable: String
+    ) -> DataflowDescriptor {
+        let machineOf = Dictionary(
+            dataflow.nodes.map { ($0.id, Self.machine(of: $0, local: local)) }, uniquingKeysWith: { first, _ in first })
+        // Per crossing output (node/output): the machines that read it, and how.
+        struct Crossing {
+            var node: String
+            var output: String
+            var readers: [String] = []
+            var everyMessage = false
+            var depth = 1
+        }
+        var crossings: [String: Crossing] = [:]
+        var order: [String] = []
+        for consumer in dataflow.nodes {
+            let reader = machineOf[consumer.id] ?? local
+            for input in consumer.inputs {
+                guard case .output(let node, let output) = input.source, let producer = machineOf[node], producer != reader else {
+                    continue
+                }
+                let key = "\(node)/\(output)"
+                if crossings[key] == nil {
+                    crossings[key] = Crossing(node: node, output: output)
+                    order.append(key)
+                }
+                if !crossings[key]!.readers.contains(reader) { crossings[key]!.readers.append(reader) }
+                crossings[key]!.everyMessage = crossings[key]!.everyMessage || input.queuePolicy == .backpressure
+                crossings[key]!.depth = max(crossings[key]!.depth, input.queueSize)
+            }
+        }
+        func spec(_ crossing: Crossing) -> String { "\(crossing.everyMessage ? "all" : "last"):\(crossing.depth)" }
+
+        var part = dataflow
+        part.nodes = dataflow.nodes.filter { machineOf[$0.id] == machine }
+        // Out: every crossing output produced here, read on other machines.
+        let outgoing = order.compactMap { crossings[$0] }.filter { machineOf[$0.node] == machine }
+        if !outgoing.isEmpty {
+            var bridge = NodeDescriptor(id: uniqueID("apus-bridge-out", in: dataflow), path: executable, resolvedPath: executable)
+            bridge.args = ["bridge-out", "--run", run, "--domain", String(domain)]
+            for (index, crossing) in outgoing.enumerated() {
+                let input = "out\(index)"
+                bridge.inputs.append(
+                    InputDescriptor(
+                        id: input, source: .output(node: crossing.node, output: crossing.output), queueSize: crossing.depth,
+                        queuePolicy: .backpressure))
+                bridge.args += ["--topic", "\(input)=\(spec(crossing)):\(crossing.readers.joined(separator: ","))"]
+            }
+            bridge.description = "sends \(outgoing.map { "\($0.node)/\($0.output)" }.joined(separator: ", ")) to other machines"
+            part.nodes.append(bridge)
+        }
+        // In: per remote node read here, a stand-in with its id and the outputs read here.
+        let incoming = order.compactMap { crossings[$0] }.filter { machineOf[$0.node] != machine && $0.readers.contains(machine) }
+        var standIns: [String] = []
+        for crossing in incoming where !standIns.contains(crossing.node) { standIns.append(crossing.node) }
+        for node in standIns {
+            let outputs = incoming.filter { $0.node == node }
+            let remote = machineOf[node] ?? local
+            var bridge = NodeDescriptor(id: node, path: executable, resolvedPath: executable)
+            bridge.args = ["bridge-in", "--run", run, "--domain", String(domain), "--machine", remote, "--here", machine]
+            for crossing in outputs { bridge.args += ["--topic", "\(crossing.output)=\(spec(crossing))"] }
+            bridge.outputs = outputs.map(\.output)
+            bridge.description = "receives \(node)'s outputs from machine '\(remote)'"
+            part.nodes.append(bridge)
+        }
+        return part
+    }
+
+    static func uniqueID(_ base: String, in dataflow: DataflowDescriptor) -> String {
+        var id = base
+        var number = 1
+        while dataflow.nodes.contains(where: { $0.id == id }) {
+            number += 1
+            id = "\(base)-\(number)"
+        }
+        return id
+    }
+}

@@ -1,0 +1,57 @@
+// What one Apus message is on a DDS topic: the header holds its element type, then its shape and
+// parameters as shared memory holds them (MetadataCodec); the payload is the message's bytes. An
+// output's producer ending is a message of its own.
+@_spi(Fuzzing) import ApusTransport
+
+public enum BridgeMessage {
+    /// The sequence number of the message that says the output was closed: nothing follows.
+    public static let closedSequence = UInt64.max
+    /// The sequence number of the message that says the output's node failed (its payload says
+    /// how): nothing follows.
+    public static let failedSequence = UInt64.max - 1
+
+    /// The header of a message described by `metadata`.
+    public static func header(_ metadata: SampleMetadata) -> [UInt8] {
+        let encoded = metadata.shape.isEmpty && metadata.parameters.isEmpty ? [] : MetadataCodec.encode(metadata)
+        return [metadata.elementType.rawValue] + encoded
+    }
+
+    /// The metadata a header describes, with `timestamp`; a malformed header is an error that
+    /// says what is wrong (they come from the network).
+    public static func metadata(header: UnsafeRawBufferPointer, timestamp: UInt64) throws(TransportError) -> SampleMetadata {
+        guard let first = header.first else { throw .corrupted("a message header of 0 bytes") }
+        guard let type = ElementType(rawValue: first) else { throw .corrupted("a message header with element type \(first)") }
+        return try MetadataCodec.decode(UnsafeRawBufferPointer(rebasing: header.dropFirst()), elementType: type, timestamp: timestamp)
+    }
+
+    /// The topic of `node`'s `output` in run `run`.
+    public static func topic(run: String, node: String, output: String) -> String {
+        topicName(["apus", run, node, output])
+    }
+
+    /// The topic on which `machine` says how many messages of that output it has passed on (its
+    /// credit: the sender keeps at most the delivery's depth beyond the smallest).
+    public static func creditTopic(run: String, node: String, output: String, machine: String) -> String {
+        topicName(["apus", run, "credit", node, output, machine])
+    }
+
+    /// A DDS topic name from `parts` joined by '/': DDS allows only letters, digits, '_' and '/'
+    /// in names, so within a part '_' is written "__", '-' "_h", '.' "_p", '/' "_s", and any
+    /// other character "_u" and its code in hex then "_" (one name per list of parts).
+    public static func topicName(_ parts: [String]) -> String {
+        parts.map { part in
+            var name = ""
+            for scalar in part.unicodeScalars {
+                switch scalar {
+                case "a"..."z", "A"..."Z", "0"..."9": name.unicodeScalars.append(scalar)
+                case "_": name += "__"
+                case "-": name += "_h"
+                case ".": name += "_p"
+                case "/": name += "_s"
+                default: name += "_u\(String(scalar.value, radix: 16))_"
+                }
+            }
+            return name
+        }.joined(separator: "/")
+    }
+}

@@ -1,0 +1,63 @@
+// How `apus run` and the daemons of other machines talk over DDS: each daemon announces its
+// machine; a run asks a machine's daemon to start or stop its part; the daemon sends back what
+// the part prints, and its end. Requests are JSON.
+import Foundation
+
+public enum Federation {
+    /// A daemon's presence: one message, kept for whoever joins later; its liveliness says the
+    /// daemon is still there.
+    public static func presenceTopic(_ machine: String) -> String { BridgeMessage.topicName(["apus", "machines", machine]) }
+    /// Requests to a machine's daemon.
+    public static func requestTopic(_ machine: String) -> String { BridgeMessage.topicName(["apus", "requests", machine]) }
+    /// What a machine's part of run `run` prints, line by line; its end is the last message.
+    public static func outputTopic(run: String, machine: String) -> String {
+        BridgeMessage.topicName(["apus", "runs", run, "output", machine])
+    }
+
+    /// What a line of output's header says: which stream it came from, or that the part ended.
+    public enum Stream: UInt8, Sendable {
+        case stdout = 1
+        case stderr = 2
+    }
+
+    /// A request to a daemon.
+    public struct Request: Sendable, Equatable {
+        public enum Kind: String, Sendable { case start, stop }
+        public var kind: Kind
+        public var run: String
+        /// start: the machine `apus run` runs on, the dataflow file's text, its path there, and
+        /// the folder to run it in on this machine (its nodes' `deploy.working_dir`; empty: the
+        /// file's folder).
+        public var local = ""
+        public var yaml = ""
+        public var file = ""
+        public var folder = ""
+
+        public init(kind: Kind, run: String, local: String = "", yaml: String = "", file: String = "", folder: String = "") {
+            self.kind = kind
+            self.run = run
+            self.local = local
+            self.yaml = yaml
+            self.file = file
+            self.folder = folder
+        }
+
+        public func encoded() -> [UInt8] {
+            let object: [String: String] = [
+                "kind": kind.rawValue, "run": run, "local": local, "yaml": yaml, "file": file, "folder": folder,
+            ]
+            return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+        }
+
+        /// A request from the network; nil for anything else.
+        public init?(_ bytes: UnsafeRawBufferPointer) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: String],
+                let kind = object["kind"].flatMap(Kind.init(rawValue:)), let run = object["run"], !run.isEmpty,
+                run.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") })
+            else { return nil }
+            self.init(
+                kind: kind, run: run, local: object["local"] ?? "", yaml: object["yaml"] ?? "", file: object["file"] ?? "",
+                folder: object["folder"] ?? "")
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import ApusDataflow
+import ApusNetwork
+import ApusTransport
+import Testing
+
+@testable import ApusDaemon
+
+/// How each machine's part of a dataflow is made: its nodes, and bridges for the edges that cross.
+@Suite struct MachineSplitTests {
+    static let yaml = """
+        nodes:
+          - id: camera
+            path: camera
+            outputs: [frame, depth]
+          - id: detector
+            deploy: {machine: gpu, working_dir: /srv/flows}
+            path: detector
+            inputs:
+              frame: {source: camera/frame, queue_policy: backpressure, queue_size: 4}
+              depth: {source: camera/depth, queue_size: 2}
+            outputs: [boxes]
+          - id: viewer
+            path: viewer
+            inputs: {boxes: detector/boxes, frame: camera/frame, tick: apus/timer/millis/10}
+          - id: logger
+            _unstable_deploy: {machine: disk}
+            path: logger
+            inputs: {frame: {source: camera/frame, queue_size: 8}}
+        """
+
+    func dataflow() throws -> DataflowDescriptor {
+        try DataflowLoader(checksPaths: false).parse(yaml: Self.yaml, file: "split.yml", directory: "/flows")
+    }
+
+    @Test func deployNamesTheMachineAndItsFolder() throws {
+        let flow = try dataflow()
+        #expect(flow.nodes.map(\.deployment.machine) == [nil, "gpu", nil, "disk"])
+        #expect(flow.nodes[1].deployment.workingDirectory == "/srv/flows")
+        #expect(MachineSplit.remoteMachines(flow, local: "robot") == ["gpu", "disk"])
+        #expect(MachineSplit.machine(of: flow.nodes[0], local: "robot") == "robot")
+    }
+
+    @Test func theStartingMachineSendsWhatOthersReadAndStandsInForWhatItReads() throws {
+        let part = MachineSplit.part(of: try dataflow(), machine: "robot", local: "robot", run: "r1", domain: 3, executable: "/bin/apus")
+        #expect(part.nodes.map(\.id) == ["camera", "viewer", "apus-bridge-out", "detector"])
+        let out = part.nodes[2]
+        // camera/frame: backpressure on gpu, so every message, depth the largest queue (8, disk's).
+        #expect(out.inputs.map(\.source) == [.output(node: "camera", output: "frame"), .output(node: "camera", output: "depth")])
+        #expect(out.inputs.allSatisfy { $0.queuePolicy == .backpressure })
+        #expect(out.args == ["bridge-out", "--run", "r1", "--domain", "3", "--topic", "out0=all:8:gpu,disk", "--topic", "out1=last:2:gpu"])
+        // The viewer reads detector/boxes through a stand-in with the detector's id.
+        let standIn = part.nodes[3]
+        #expect(standIn.outputs == ["boxes"])
+        #expect(
+            standIn.args == [
+                "bridge-in", "--run", "r1", "--domain", "3", "--machine", "gpu", "--here", "robot", "--topic", "boxes=last:10",
+            ])
+    }
+
+    @Test func aRemoteMachineRunsItsNodesWithStandInsForTheStartingMachine() throws {
+        let part = MachineSplit.part(of: try dataflow(), machine: "gpu", local: "robot", run: "r1", domain: 0, executable: "/bin/apus")
+        #expect(part.nodes.map(\.id) == ["detector", "apus-bridge-out", "camera"])
+        #expect(part.nodes[1].args.suffix(2) == ["--topic", "out0=last:10:robot"])
+        #expect(part.nodes[2].outputs == ["frame", "depth"])
+        #expect(part.nodes[2].args.suffix(4) == ["--topic", "frame=all:8", "--topic", "depth=last:2"])
+        let disk = MachineSplit.part(of: try dataflow(), machine: "disk", local: "robot", run: "r1", domain: 0, executable: "/bin/apus")
+        #expect(disk.nodes.map(\.id) == ["logger", "camera"])
+        #expect(disk.nodes[1].outputs == ["frame"])
+    }
+
+    @Test func topicNamesKeepToWhatDDSAllowsAndStayDistinct() {
+        let names = [["a-b", "c"], ["a_hb", "c"], ["a.b", "c"], ["a/b", "c"], ["a", "b/c"], ["é"]].map(BridgeMessage.topicName)
+        #expect(names == ["a_hb/c", "a__hb/c", "a_pb/c", "a_sb/c", "a/b_sc", "_ue9_"])
+        #expect(Set(names).count == names.count)
+        #expect(names.allSatisfy { $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "/") } })
+    }
+
+    @Test func headersRoundTripAndHostileOnesAreErrors() throws {
+        let metadata = SampleMetadata(
+            elementType: .float32, shape: [2, 3], timestamp: 7, parameters: [("i", .int(5)), ("name", .string("cam"))])
+        let header = BridgeMessage.header(metadata)
+        let back = try header.withUnsafeBytes { try BridgeMessage.metadata(header: $0, timestamp: 7) }
+        #expect(back == metadata)
+        for hostile: [UInt8] in [[], [200], [9, 1], [9, 255, 255, 255, 255], [9, 1, 0, 0, 0] + [UInt8](repeating: 0xff, count: 8)] {
+            #expect(throws: (any Error).self) { try hostile.withUnsafeBytes { try BridgeMessage.metadata(header: $0, timestamp: 0) } }
+        }
+    }
+
+    @Test func requestsFromTheNetworkAreCheckedBeforeUse() {
+        let request = Federation.Request(kind: .start, run: "4f2a", local: "robot", yaml: "nodes: []", file: "/flows/a.yml")
+        let bytes = request.encoded()
+        #expect(bytes.withUnsafeBytes { Federation.Request($0) } == request)
+        for hostile in [
+            "", "null", "[]", "{\"kind\":\"start\"}", "{\"kind\":\"launch\",\"run\":\"1\"}", "{\"kind\":\"stop\",\"run\":\"../x\"}",
+            "\u{ff}",
+        ] {
+            #expect(Array(hostile.utf8).withUnsafeBytes { Federation.Request($0) } == nil, "\(hostile)")
+        }
+    }
+}
