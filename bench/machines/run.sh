@@ -1,69 +1,89 @@
 #!/usr/bin/env bash
 # Across machines: Apus's DDS edges against Cyclone's own ddsperf over the same veth link, in one
-# run. Two network namespaces joined by a veth pair stand for two machines. Measures RTT/2 p50 of a
-# ping-pong at 8 B and 64 KiB (Apus: the C nodes of bench/nodes/pingpong.c, ping on A, pong on B),
-# and 1 MiB throughput (Apus: an unpaced C sender on A, backpressure, a C receiver on B).
-# Needs root, iproute2 and cyclonedds-tools (ddsperf). Usage: bench/machines/run.sh (not a test)
-set -euo pipefail
+# run. Two network namespaces joined by a veth pair stand for two machines. Measures RTT/2 p50 of
+# a ping-pong at the smallest size and at 64 KiB (Apus: the C nodes of bench/nodes/pingpong.c, ping
+# on A, pong on B, backpressure edges; ddsperf: its ping/pong, reliable, which reports round
+# trips), and 1 MiB throughput (Apus: bench/throughput's unpaced sender on A, backpressure, the
+# receiver on B; ddsperf: pub/sub, reliable keep-all).
+# Needs root, iproute2, cyclonedds-tools (ddsperf) and bench/.venv (python3 bench/bench.py makes it).
+# Usage: bench/machines/run.sh   (not part of the tests)
+set -uo pipefail
 cd "$(dirname "$0")/../.."
-swift build -c release --product apus >/dev/null
-swift build -c release --product ApusCAPI >/dev/null
+swift build -c release --product apus >/dev/null && swift build -c release --product ApusCAPI >/dev/null || exit 1
 apus="$(swift build -c release --show-bin-path)/apus"
+python="${APUS_PYTHON:-$PWD/bench/.venv/bin/python}"
 work="$(mktemp -d)"
-tag="b$$"
+tag="bm$$"
 cleanup() {
-    pkill -f "apus daemon --machine B" 2>/dev/null || true
-    ip netns del "$tag-A" 2>/dev/null || true
-    ip netns del "$tag-B" 2>/dev/null || true
+    pkill -f "apus daemon --machine B" 2>/dev/null
+    ip netns del "$tag-A" 2>/dev/null
+    ip netns del "$tag-B" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
-ip netns add "$tag-A"
-ip netns add "$tag-B"
+ip netns add "$tag-A" && ip netns add "$tag-B" || exit 1
 ip link add "${tag}a" type veth peer name "${tag}b"
 ip link set "${tag}a" netns "$tag-A"
 ip link set "${tag}b" netns "$tag-B"
 ip -n "$tag-A" addr add 10.214.0.1/24 dev "${tag}a"
 ip -n "$tag-B" addr add 10.214.0.2/24 dev "${tag}b"
-for side in A B; do
-    ip -n "$tag-$side" link set lo up
-done
+for side in A B; do ip -n "$tag-$side" link set lo up; done
 ip -n "$tag-A" link set "${tag}a" up
 ip -n "$tag-B" link set "${tag}b" up
+A() { ip netns exec "$tag-A" "$@"; }
+B() { ip netns exec "$tag-B" "$@"; }
 
-cc -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -o "$work/pingpong" bench/nodes/pingpong.c $("$apus" config --cflags --libs)
-
-echo "== ddsperf ping-pong (reliable, keep-last 1), 10 s per size"
-for size in 8 65536; do
-    ip netns exec "$tag-B" ddsperf -D 14 pong >/dev/null 2>&1 &
-    sleep 1
-    ip netns exec "$tag-A" ddsperf -D 10 ping size "$size" 2>&1 | grep -E "mean|min" | tail -1 | sed "s/^/size $size: /"
+echo "== ddsperf ping-pong, RTT (halve it for RTT/2), the last second of 8"
+for topic in "-T OU" "size 64k"; do
+    set -- $topic
+    if [ "$1" = "-T" ]; then B ddsperf -D 11 -T OU pong >/dev/null 2>&1 & sleep 1; A ddsperf -D 8 -T OU ping 2>&1 | grep "50%" | tail -1
+    else B ddsperf -D 11 pong >/dev/null 2>&1 & sleep 1; A ddsperf -D 8 ping size 64k 2>&1 | grep "50%" | tail -1; fi
     wait
 done
-echo "== ddsperf 1 MiB throughput (reliable, keep-all), 10 s"
-ip netns exec "$tag-B" ddsperf -D 12 -k all sub >"$work/sub.txt" 2>&1 &
+echo "== ddsperf 1 MiB, reliable keep-all: samples/s and Mb/s"
+B ddsperf -D 10 -k all sub >"$work/sub.txt" 2>&1 &
 sleep 1
-ip netns exec "$tag-A" ddsperf -D 10 -k all pub size 1048576 >/dev/null 2>&1 || true
+A ddsperf -D 8 -k all pub size 1M >/dev/null 2>&1
 wait
-grep -E "rate|Mb/s|MB/s" "$work/sub.txt" | tail -3
+grep "size 1048576" "$work/sub.txt" | sed -n '3,6p'
 
+cc -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -o "$work/pingpong" bench/nodes/pingpong.c $("$apus" config --cflags --libs)
 mkdir -p "$work/xdg-A" "$work/xdg-B"
-XDG_RUNTIME_DIR="$work/xdg-B" ip netns exec "$tag-B" "$apus" daemon --machine B >"$work/daemon.log" 2>&1 &
+XDG_RUNTIME_DIR="$work/xdg-B" B "$apus" daemon --machine B >"$work/daemon.log" 2>&1 &
 sleep 1
 cat >"$work/pingpong.yml" <<YAML
 nodes:
   - id: ping
     path: $work/pingpong
     args: ping
-    inputs: {pong: pong/pong}
+    inputs: {pong: {source: pong/pong, queue_policy: backpressure}}
     outputs: [ping]
   - id: pong
     deploy: {machine: B}
     path: $work/pingpong
     args: pong
-    inputs: {ping: ping/ping}
+    inputs: {ping: {source: ping/ping, queue_policy: backpressure}}
     outputs: [pong]
 YAML
-echo "== Apus ping-pong across machines (RTT/2, µs)"
-SIZES=8,65536 ROUNDS=2000 WARMUP=200 BUDGET=30 XDG_RUNTIME_DIR="$work/xdg-A" ip netns exec "$tag-A" \
-    "$apus" run "$work/pingpong.yml" --no-color 2>&1 | grep -E "p50" || cat "$work/daemon.log"
+echo "== Apus ping-pong across machines, RTT/2 (µs)"
+SIZES=8,65536 ROUNDS=2000 WARMUP=200 BUDGET=30 XDG_RUNTIME_DIR="$work/xdg-A" A "$apus" run "$work/pingpong.yml" --no-color 2>&1 | grep p50
+cat >"$work/throughput.yml" <<YAML
+nodes:
+  - id: sender
+    path: $PWD/bench/throughput/sender.py
+    outputs: [data]
+  - id: receiver
+    deploy: {machine: B}
+    path: $PWD/bench/throughput/receiver.py
+    inputs: {data: {source: sender/data, queue_policy: backpressure}}
+YAML
+echo "== Apus 1 MiB across machines, backpressure"
+SIZE=1048576 COUNT=1000 APUS_PYTHON="$python" XDG_RUNTIME_DIR="$work/xdg-A" A "$apus" run "$work/throughput.yml" --no-color 2>&1 \
+    | "$python" -c '
+import json, sys
+rows = [json.loads(line.split("] ", 1)[1]) for line in sys.stdin if "] {" in line]
+sent = next(r for r in rows if "sent" in r)
+got = next(r for r in rows if "received" in r)
+seconds = got["last"] - sent["start"]
+count = got["received"]
+print(count, "of", sent["sent"], round(count / seconds), "msg/s", round(count * 1.048576 / seconds), "MB/s")'
