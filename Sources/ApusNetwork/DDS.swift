@@ -231,16 +231,12 @@ public final class DDSReader: @unchecked Sendable {
         return (Int(matched.current_count), Int(liveliness.alive_count), Int(liveliness.not_alive_count))
     }
 
-    /// Wakes a `take` waiting on another thread.
-    public func wake() { _ = participant.api.waitset_set_trigger(waitset, true) }
-
     /// Waits up to `timeoutNanoseconds` for messages, then hands each one taken (up to 64) to
     /// `body`, in order. Returns how many.
     public func take(timeoutNanoseconds: Int64, _ body: (DDSMessage) throws(DDSError) -> Void) throws(DDSError) -> Int {
         let api = participant.api
         var triggered: [Int] = [0]
         _ = api.waitset_wait(waitset, &triggered, 1, timeoutNanoseconds)
-        _ = api.waitset_set_trigger(waitset, false)
         var samples = [UnsafeMutableRawPointer?](repeating: nil, count: 64)
         var infos = [apusdds_sample_info_t](repeating: apusdds_sample_info_t(), count: 64)
         let count = try participant.check(api.take(entity, &samples, &infos, 64, 64), "dds_take('\(topic)')")

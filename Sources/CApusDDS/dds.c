@@ -89,7 +89,6 @@ int apusdds_load(apusdds_api_t *api, char *error, size_t error_size) {
     LOOK_UP(create_waitset, "dds_create_waitset");
     LOOK_UP(waitset_attach, "dds_waitset_attach");
     LOOK_UP(waitset_wait, "dds_waitset_wait");
-    LOOK_UP(waitset_set_trigger, "dds_waitset_set_trigger");
     LOOK_UP(create_readcondition, "dds_create_readcondition");
     LOOK_UP(set_status_mask, "dds_set_status_mask");
     LOOK_UP(get_publication_matched_status, "dds_get_publication_matched_status");

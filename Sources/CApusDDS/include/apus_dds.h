@@ -102,7 +102,6 @@ typedef struct apusdds_api {
     apusdds_return_t (*waitset_attach)(apusdds_entity_t waitset, apusdds_entity_t entity, intptr_t argument);
     apusdds_return_t (*waitset_wait)(apusdds_entity_t waitset, intptr_t *triggered, size_t capacity,
                                      apusdds_duration_t timeout);
-    apusdds_return_t (*waitset_set_trigger)(apusdds_entity_t waitset, bool trigger);
     apusdds_entity_t (*create_readcondition)(apusdds_entity_t reader, uint32_t mask);
     apusdds_return_t (*set_status_mask)(apusdds_entity_t entity, uint32_t mask);
     apusdds_return_t (*get_publication_matched_status)(apusdds_entity_t writer, apusdds_matched_status_t *status);

@@ -193,7 +193,6 @@ struct BridgeIn: ParsableCommand {
         var expected: UInt64 = 0
         var dropped: UInt64 = 0
         var closed = false
-        var lost = false
         var failure: String?
 
         init(output: String, reader: DDSReader, delivery: DDSDelivery, credit: DDSWriter?) {
