@@ -5,13 +5,16 @@ answers within that. A Python ping-pong's peer answers in about 10 µs."""
 import re
 import time
 
-PING_PONG = """
-import sys
-from apus import Node
-
+# For node sources: this process's voluntary context switches so far (/proc/self/status).
+SWITCHES = """
 def switches():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+"""
+
+PING_PONG = SWITCHES + """
+import sys
+from apus import Node
 
 role, rounds, warmup = sys.argv[1], 2000, 100
 node = Node()
@@ -120,13 +123,9 @@ nodes:
     dataflow.expect_clean()
 
 
-SATURATING_SENDER = """
+SATURATING_SENDER = SWITCHES + """
 import numpy as np
 from apus import Node
-
-def switches():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
 
 node = Node()
 rows = np.zeros((1000, 8), dtype=np.uint8)
