@@ -1,8 +1,10 @@
 // `apus daemon --machine NAME`: this machine's part in dataflows started on other machines. It
-// announces the machine over DDS, starts a part when a run asks (an `apus run` of the dataflow
-// restricted to this machine's nodes and bridges), sends back every line the part prints and
-// its end, and stops it when asked. A part dies with the daemon (its parent-death signal), so
-// the other machines see its bridges' liveliness go.
+// announces the machine (and its labels) over DDS; when a run asks, it has the daemon start a
+// part (an `apus run` of the dataflow restricted to this machine's nodes and bridges, listed by
+// `apus list` here as NAME@MACHINE), sends back every line the part prints and its end, and has
+// the daemon stop it when asked. A part dies with the daemon (its parent-death signal), so the
+// other machines see its bridges' liveliness go.
+import ApusDataflow
 import ApusNetwork
 import CApusSys
 import Foundation
@@ -10,44 +12,72 @@ import Glibc
 
 public final class MachineAgent: @unchecked Sendable {
     let machine: String
+    let labels: [String: String]
     let domain: UInt32
-    let executable: String
     let log: @Sendable (String) -> Void
 
-    /// A running part: its `apus run` process, the file it runs, and where its output goes.
-    final class Part {
+    /// A part the daemon runs: the file written for it, and where its output goes. Its lines
+    /// come on the daemon's thread, one at a time.
+    final class Part: @unchecked Sendable {
         let run: String
-        let child: ChildProcess
         let file: String
         let output: DDSWriter
-        var pipes: [Int32]
-        var splitters = [LineSplitter(), LineSplitter()]
         var sequence: UInt64 = 0
 
-        init(run: String, child: ChildProcess, file: String, output: DDSWriter) {
+        init(run: String, file: String, output: DDSWriter) {
             self.run = run
-            self.child = child
             self.file = file
             self.output = output
-            pipes = [child.stdout, child.stderr]
         }
     }
 
-    public init(machine: String, domain: UInt32, executable: String, log: @escaping @Sendable (String) -> Void) {
+    /// Parts that ended, with their status, from the daemon's thread to the agent's.
+    final class Ends: @unchecked Sendable {
+        private let lock = NSLock()
+        private var ended: [(Part, Int32)] = []
+
+        func append(_ part: Part, _ status: Int32) {
+            lock.lock()
+            ended.append((part, status))
+            lock.unlock()
+        }
+
+        func take() -> [(Part, Int32)] {
+            lock.lock()
+            defer { lock.unlock() }
+            let taken = ended
+            ended = []
+            return taken
+        }
+    }
+
+    public init(machine: String, labels: [String: String] = [:], domain: UInt32, log: @escaping @Sendable (String) -> Void) {
         self.machine = machine
+        self.labels = labels
         self.domain = domain
-        self.executable = executable
         self.log = log
     }
 
-    /// Serves until `shouldStop` says so; then stops the parts still running.
-    public func serve(shouldStop: () -> Bool) throws(DDSError) {
+    /// Serves until `shouldStop` says so (once the daemon has stopped every part), handing the
+    /// parts to run and stop to the daemon through `mailbox`.
+    public func serve(mailbox: ControlDaemon.Mailbox, shouldStop: () -> Bool) throws(DDSError) {
         let participant = try DDSParticipant(domain: domain)
-        let presence = try DDSWriter(participant, topic: Federation.presenceTopic(machine), delivery: .newest(1))
+        let presence = try DDSWriter(participant, topic: Federation.directoryTopic, delivery: .newest(1))
         let requests = try DDSReader(participant, topic: Federation.requestTopic(machine), delivery: .newest(256))
-        try presence.write(seq: 0, timestamp: 0, header: [], data: Array("apus daemon on \(machine)".utf8))
-        log("machine '\(machine)' announced on DDS domain \(domain)")
-        var parts: [Part] = []
+        try presence.write(seq: 0, timestamp: 0, header: [], data: Federation.Presence(machine: machine, labels: labels).encoded())
+        log(
+            "machine '\(machine)'\(labels.isEmpty ? "" : " with labels \(MachineSplit.describe(labels))") announced on DDS domain \(domain)"
+        )
+        var runs = Set<String>()
+        let ends = Ends()
+        func finish() {
+            for (part, status) in ends.take() {
+                try? end(part.output, seq: part.sequence, status: status)
+                _ = part.output.waitForAcknowledgements(timeoutNanoseconds: 5_000_000_000)
+                unlink(part.file)
+                log("run \(part.run): its part ended with status \(status)")
+            }
+        }
         while !shouldStop() {
             _ = try requests.take(timeoutNanoseconds: 50_000_000) { message throws(DDSError) in
                 guard let request = Federation.Request(message.data) else {
@@ -56,75 +86,56 @@ public final class MachineAgent: @unchecked Sendable {
                 }
                 switch request.kind {
                 case .start:
-                    guard !parts.contains(where: { $0.run == request.run }) else { return }
-                    if let part = try start(request, participant: participant) { parts.append(part) }
+                    guard runs.insert(request.run).inserted else { return }
+                    try start(request, participant: participant, mailbox: mailbox, ends: ends)
                 case .stop:
-                    for part in parts where part.run == request.run { kill(-part.child.pid, SIGINT) }
+                    mailbox.post { $0.stopPart(run: request.run) }
                 }
             }
-            parts.removeAll { forward($0) }
+            finish()
         }
-        for part in parts { kill(-part.child.pid, SIGINT) }
-        while !parts.isEmpty {
-            usleep(20_000)
-            parts.removeAll { forward($0) }
-        }
+        finish()
     }
 
-    /// Starts run `request.run`'s part on this machine: the dataflow written into the folder its
-    /// nodes' `working_dir` names, else next to where it is on the machine that started it (so
-    /// its relative paths mean the same), run by `apus run`.
-    func start(_ request: Federation.Request, participant: DDSParticipant) throws(DDSError) -> Part? {
+    /// Has the daemon start run `request.run`'s part on this machine: the dataflow written into
+    /// the folder its nodes' `working_dir` names, else next to where it is on the machine that
+    /// started it (so its relative paths mean the same), run by `apus run`.
+    func start(
+        _ request: Federation.Request, participant: DDSParticipant, mailbox: ControlDaemon.Mailbox, ends: Ends
+    ) throws(DDSError) {
         let output = try DDSWriter(
             participant, topic: Federation.outputTopic(run: request.run, machine: machine), delivery: .newest(1 << 16))
         let folder = request.folder.isEmpty ? (request.file as NSString).deletingLastPathComponent : request.folder
         let file = folder + "/.\((request.file as NSString).lastPathComponent).\(request.run).\(machine).yml"
-        func fail(_ text: String) throws(DDSError) -> Part? {
+        let part = Part(run: request.run, file: file, output: output)
+        guard FileManager.default.createFile(atPath: file, contents: Data(request.yaml.utf8)) else {
+            let text = "cannot write the dataflow into \(folder) (it must exist on this machine too)"
             log("run \(request.run): \(text)")
             try send(output, seq: 0, stream: .stderr, "apus: machine '\(machine)': \(text)")
-            try end(output, seq: 1, status: 1)
-            return nil
+            part.sequence = 1
+            ends.append(part, 1)
+            return
         }
-        guard FileManager.default.createFile(atPath: file, contents: Data(request.yaml.utf8)) else {
-            return try fail("cannot write the dataflow into \(folder) (it must exist on this machine too)")
+        let placements = MachineSplit.placements(request.placements.split(separator: "\n").map(String.init))
+        let nodes =
+            (try? DataflowLoader(checksPaths: false).parse(yaml: request.yaml, file: file, directory: folder)).map { dataflow in
+                MachineSplit.placed(dataflow, placements).nodes.filter { MachineSplit.machine(of: $0, local: request.local) == machine }
+                    .count
+            } ?? 0
+        let arguments =
+            ["--machine-part", machine, "--local-machine", request.local, "--network-run", request.run, "--dds-domain", String(domain)]
+            + MachineSplit.placementArguments(placements).flatMap { ["--placement", $0] }
+        let name = (request.name.isEmpty ? "dataflow" : request.name) + "@" + request.local
+        mailbox.post { daemon in
+            daemon.startPart(
+                MachinePart(
+                    run: request.run, name: name, nodes: nodes, file: file, arguments: arguments, directory: folder,
+                    line: { standardError, text in
+                        try? self.send(part.output, seq: part.sequence, stream: standardError ? .stderr : .stdout, text)
+                        part.sequence += 1
+                    },
+                    ended: { status in ends.append(part, status) }))
         }
-        let arguments = [
-            executable, "run", file, "--no-color", "--machine-part", machine, "--local-machine", request.local, "--network-run",
-            request.run, "--dds-domain", String(domain),
-        ]
-        let environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
-        do {
-            let child = try ChildProcess.spawn(arguments, environment: environment, directory: folder)
-            log("run \(request.run): started its part (pid \(child.pid))")
-            return Part(run: request.run, child: child, file: file, output: output)
-        } catch {
-            unlink(file)
-            return try fail("\(error)")
-        }
-    }
-
-    /// Sends what `part` printed; when it has ended, its status. True once it has ended.
-    func forward(_ part: Part) -> Bool {
-        for stream in 0..<2 where part.pipes[stream] >= 0 {
-            var lines: [String] = []
-            if !drainPipe(part.pipes[stream], into: &part.splitters[stream], { lines.append($0) }) {
-                close(part.pipes[stream])
-                part.pipes[stream] = -1
-            }
-            for line in lines {
-                try? send(part.output, seq: part.sequence, stream: stream == 0 ? .stdout : .stderr, line)
-                part.sequence += 1
-            }
-        }
-        var signaled: Int32 = 0
-        var value: Int32 = 0
-        guard part.pipes.allSatisfy({ $0 < 0 }), apussys_reap(part.child.pid, 0, &signaled, &value) == part.child.pid else { return false }
-        let status = signaled != 0 ? 128 + value : value
-        try? end(part.output, seq: part.sequence, status: status)
-        _ = part.output.waitForAcknowledgements(timeoutNanoseconds: 5_000_000_000)
-        unlink(part.file)
-        log("run \(part.run): its part ended with status \(status)")
-        return true
     }
 
     func send(_ writer: DDSWriter, seq: UInt64, stream: Federation.Stream, _ line: String) throws(DDSError) {

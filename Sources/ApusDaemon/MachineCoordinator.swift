@@ -7,46 +7,59 @@ import Glibc
 
 public final class MachineCoordinator: @unchecked Sendable {
     let run: String
-    let machines: [String]
     let participant: DDSParticipant
     let print: @Sendable (String) -> Void
+    /// The machines asked to start a part (`start`).
+    private(set) var machines: [String] = []
     private var requests: [String: DDSWriter] = [:]
     private let state = NSLock()
     /// Per machine: its part's exit status once it ended, or why it is lost.
     private var outcomes: [String: Result<Int32, DDSError>] = [:]
     private var followers: [Thread] = []
 
-    public init(run: String, machines: [String], domain: UInt32, print: @escaping @Sendable (String) -> Void) throws(DDSError) {
+    public init(run: String, domain: UInt32, print: @escaping @Sendable (String) -> Void) throws(DDSError) {
         self.run = run
-        self.machines = machines
         self.print = print
         participant = try DDSParticipant(domain: domain)
     }
 
-    /// Waits up to `timeoutSeconds` for every machine's daemon; the error names those missing.
-    public func findDaemons(timeoutSeconds: Double) throws(DDSError) {
-        var readers: [String: DDSReader] = [:]
-        for machine in machines {
-            readers[machine] = try DDSReader(participant, topic: Federation.presenceTopic(machine), delivery: .newest(1))
+    /// Waits up to `timeoutSeconds` for the daemons of every machine `named`, and for each label
+    /// set of `labelled` one whose machine has them (or this machine has them: `here`), and
+    /// returns every daemon found with its labels. The error names those missing.
+    public func findDaemons(
+        named: [String], labelled: [[String: String]] = [], here: [String: String] = [:], timeoutSeconds: Double
+    ) throws(DDSError) -> [String: [String: String]] {
+        let directory = try DDSReader(participant, topic: Federation.directoryTopic, delivery: .newest(1024))
+        var found: [String: [String: String]] = [:]
+        func complete() -> Bool {
+            named.allSatisfy { found[$0] != nil }
+                && labelled.allSatisfy { wanted in
+                    MachineSplit.has(here, wanted) || found.values.contains { MachineSplit.has($0, wanted) }
+                }
         }
-        var found = Set<String>()
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         repeat {
-            for (machine, reader) in readers where !found.contains(machine) {
-                if try reader.take(timeoutNanoseconds: 10_000_000, { _ in }) > 0 || reader.writers.alive > 0 { found.insert(machine) }
+            _ = try directory.take(timeoutNanoseconds: 10_000_000) { message in
+                if let presence = Federation.Presence(message.data) { found[presence.machine] = presence.labels }
             }
-        } while found.count < machines.count && Date() < deadline
-        let missing = machines.filter { !found.contains($0) }
+        } while !complete() && Date() < deadline
+        let missing = named.filter { found[$0] == nil }
         guard missing.isEmpty else {
             throw DDSError(
                 "no daemon for machine\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")) on DDS (waited \(timeoutSeconds) s): start `apus daemon --machine NAME` there, on the same DDS domain"
             )
         }
+        return found
     }
 
-    /// Asks every machine to start its part of the dataflow in `file` (its text `yaml`), in the
-    /// folder `folders` names for it (its nodes' `working_dir`), and follows what each prints.
-    public func start(file: String, yaml: String, local: String, folders: [String: String]) throws(DDSError) {
+    /// Asks every machine of `machines` to start its part of run `name`, the dataflow in `file` (its text
+    /// `yaml`, with the nodes `placements` places by their labels), in the folder `folders` names
+    /// for it (its nodes' `working_dir`), and follows what each prints.
+    public func start(
+        machines: [String], name: String, file: String, yaml: String, local: String, placements: [String: String],
+        folders: [String: String]
+    ) throws(DDSError) {
+        self.machines = machines
         for machine in machines {
             let output = try DDSReader(
                 participant, topic: Federation.outputTopic(run: run, machine: machine), delivery: .everyMessage(buffered: 1 << 16))
@@ -57,7 +70,9 @@ public final class MachineCoordinator: @unchecked Sendable {
             requests[machine] = writer
             let deadline = Date().addingTimeInterval(10)
             while writer.matchedReaders == 0, Date() < deadline { usleep(5_000) }
-            let request = Federation.Request(kind: .start, run: run, local: local, yaml: yaml, file: file, folder: folders[machine] ?? "")
+            let request = Federation.Request(
+                kind: .start, run: run, local: local, yaml: yaml, file: file, folder: folders[machine] ?? "",
+                placements: MachineSplit.placementArguments(placements).joined(separator: "\n"), name: name)
             try writer.write(seq: 0, timestamp: 0, header: [], data: request.encoded())
         }
     }

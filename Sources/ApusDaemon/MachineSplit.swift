@@ -2,10 +2,70 @@
 // that cross. Every machine computes its part from the same file, so they agree without talking.
 import ApusDataflow
 
+/// Why nodes chosen by labels have no machine.
+public struct PlacementError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
 public enum MachineSplit {
     /// The machine `node` runs on: its `deploy.machine`, or `local` (where the dataflow was started).
     public static func machine(of node: NodeDescriptor, local: String) -> String {
         node.deployment.local ? local : node.deployment.machine ?? local
+    }
+
+    /// Where the nodes chosen by `deploy.labels` run, given the labels of this machine (`here`,
+    /// where the dataflow was started) and of each daemon found (`daemons`, machine to labels): a
+    /// node with labels and no machine runs here when this machine has them all, else on the
+    /// first machine by name that has; one whose machine is named (or `local`) must find them
+    /// there. Returns node id to machine; the error names the node, its labels and what each
+    /// machine has.
+    public static func place(
+        _ dataflow: DataflowDescriptor, here: String, labels: [String: String], daemons: [String: [String: String]]
+    ) throws(PlacementError) -> [String: String] {
+        var machines = daemons
+        machines[here] = labels
+        var placements: [String: String] = [:]
+        for node in dataflow.nodes where !node.deployment.labels.isEmpty {
+            let wanted = node.deployment.labels
+            let named = node.deployment.local || node.deployment.machine != nil ? machine(of: node, local: here) : nil
+            if let named {
+                guard let theirs = machines[named] else { continue }  // a missing machine is reported by name
+                guard has(theirs, wanted) else {
+                    throw PlacementError(
+                        "node '\(node.id)': machine '\(named)' has labels \(describe(theirs)), not all of \(describe(wanted))")
+                }
+                continue
+            }
+            let candidates = [here] + daemons.keys.sorted().filter { $0 != here }
+            guard let chosen = candidates.first(where: { has(machines[$0] ?? [:], wanted) }) else {
+                let found = candidates.map { "'\($0)' \(describe(machines[$0] ?? [:]))" }.joined(separator: ", ")
+                throw PlacementError("node '\(node.id)': no machine has labels \(describe(wanted)) (machines: \(found))")
+            }
+            placements[node.id] = chosen
+        }
+        return placements
+    }
+
+    /// Whether `labels` include every one of `wanted`.
+    public static func has(_ labels: [String: String], _ wanted: [String: String]) -> Bool {
+        wanted.allSatisfy { labels[$0.key] == $0.value }
+    }
+
+    /// `{arch=arm64, gpu=true}`, sorted.
+    public static func describe(_ labels: [String: String]) -> String {
+        "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + "}"
+    }
+
+    /// `dataflow` with each node of `placements` on its machine.
+    public static func placed(_ dataflow: DataflowDescriptor, _ placements: [String: String]) -> DataflowDescriptor {
+        var placed = dataflow
+        for index in placed.nodes.indices {
+            guard let machine = placements[placed.nodes[index].id] else { continue }
+            placed.nodes[index].deployment.machine = machine
+            placed.nodes[index].deployment.local = false
+        }
+        return placed
     }
 
     /// The machines other than `local` that `dataflow` runs nodes on, in the order nodes name them.
@@ -90,6 +150,34 @@ public enum MachineSplit {
             part.nodes.append(bridge)
         }
         return part
+    }
+
+    /// Labels given as `--label KEY=VALUE` options; the error names the one malformed.
+    public static func labels(fromArguments arguments: [String]) throws(PlacementError) -> [String: String] {
+        var labels: [String: String] = [:]
+        for argument in arguments {
+            let halves = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard halves.count == 2, Deployment.isLabel(halves[0]), Deployment.isLabel(halves[1]) else {
+                throw PlacementError(
+                    "--label '\(argument)': expected KEY=VALUE, each of letters, digits, '_', '.', '/' and '-' (at most 64)")
+            }
+            labels[halves[0]] = halves[1]
+        }
+        return labels
+    }
+
+    /// Placements as command-line values (`NODE=MACHINE`), and back.
+    public static func placementArguments(_ placements: [String: String]) -> [String] {
+        placements.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    public static func placements(_ arguments: [String]) -> [String: String] {
+        var placements: [String: String] = [:]
+        for argument in arguments {
+            let halves = argument.split(separator: "=", maxSplits: 1).map(String.init)
+            if halves.count == 2 { placements[halves[0]] = halves[1] }
+        }
+        return placements
     }
 
     static func uniqueID(_ base: String, in dataflow: DataflowDescriptor) -> String {

@@ -2,24 +2,27 @@
 import Yams
 
 /// Where a node runs: `machine` names a machine whose daemon runs it (`apus daemon --machine
-/// NAME`); nil, where the dataflow was started.
+/// NAME`); nil, where the dataflow was started. `labels` pick a machine whose daemon has them all
+/// (`apus daemon --label KEY=VALUE`); with `machine` too, that machine must have them.
 public struct Deployment: Sendable, Equatable {
     public var machine: String?
+    public var labels: [String: String] = [:]
     /// The folder the node runs in on its machine; its relative `path` is found from there.
     public var workingDirectory: String?
     /// dora's `local: true`: the node runs where the dataflow was started (with `machine`, that
     /// machine is the one `apus run` runs on).
     public var local = false
 
-    public init(machine: String? = nil, workingDirectory: String? = nil, local: Bool = false) {
+    public init(machine: String? = nil, labels: [String: String] = [:], workingDirectory: String? = nil, local: Bool = false) {
         self.machine = machine
+        self.labels = labels
         self.workingDirectory = workingDirectory
         self.local = local
     }
 }
 
 extension DataflowParser {
-    static let deployKeys = ["machine", "working_dir", "local", "distribute"]
+    static let deployKeys = ["machine", "labels", "working_dir", "local", "distribute"]
 
     mutating func parseDeploy(_ value: Node, _ scope: Scope) -> Deployment? {
         guard case .mapping(let mapping) = value else {
@@ -49,11 +52,43 @@ extension DataflowParser {
                     report(item, keyScope, "'\(how)' is not supported: a node runs on one machine (distribute: local, the default)")
                 }
             case "labels":
-                report(keyNode, scope, "key 'labels' is not supported yet: name the node's machine with 'machine'")
+                deployment.labels = parseLabels(item, keyScope)
             default:
                 report(keyNode, scope, "unknown key '\(key)' (expected one of \(Self.deployKeys.joined(separator: ", ")))")
             }
         }
         return deployment
+    }
+
+    /// `labels: {gpu: "true", arch: arm64}`: names to values, each a bool, number or string (as
+    /// written), compared as text with the labels a daemon was started with.
+    mutating func parseLabels(_ value: Node, _ scope: Scope) -> [String: String] {
+        guard case .mapping(let mapping) = value else {
+            report(value, scope, "must be a mapping of label names to values such as {gpu: \"true\"}")
+            return [:]
+        }
+        var labels: [String: String] = [:]
+        for (keyNode, item) in mapping {
+            guard let name = mappingKey(keyNode, scope) else { continue }
+            guard Deployment.isLabel(name) else {
+                report(keyNode, scope, "label name '\(name)' may contain only letters, digits, '_', '.', '/' and '-'")
+                continue
+            }
+            guard let text = text(item, scope.with("label '\(name)'")) else { continue }
+            guard Deployment.isLabel(text) else {
+                report(item, scope.with("label '\(name)'"), "value '\(text)' may contain only letters, digits, '_', '.', '/' and '-'")
+                continue
+            }
+            labels[name] = text
+        }
+        return labels
+    }
+}
+
+extension Deployment {
+    /// Whether `text` may name a label (or be one's value): what a command line and DDS carry
+    /// unchanged.
+    public static func isLabel(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 64 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-/".contains($0)) }
     }
 }

@@ -4,9 +4,9 @@
 import Foundation
 
 public enum Federation {
-    /// A daemon's presence: one message, kept for whoever joins later; its liveliness says the
-    /// daemon is still there.
-    public static func presenceTopic(_ machine: String) -> String { BridgeMessage.topicName(["apus", "machines", machine]) }
+    /// Every daemon's presence: one message each (`Presence`), kept for whoever joins later; its
+    /// writer's liveliness says the daemon is still there.
+    public static let directoryTopic = BridgeMessage.topicName(["apus", "machines"])
     /// Requests to a machine's daemon.
     public static func requestTopic(_ machine: String) -> String { BridgeMessage.topicName(["apus", "requests", machine]) }
     /// What a machine's part of run `run` prints, line by line; its end is the last message.
@@ -20,6 +20,31 @@ public enum Federation {
         case stderr = 2
     }
 
+    /// What a daemon announces: its machine's name and labels.
+    public struct Presence: Sendable, Equatable {
+        public var machine: String
+        public var labels: [String: String]
+
+        public init(machine: String, labels: [String: String] = [:]) {
+            self.machine = machine
+            self.labels = labels
+        }
+
+        public func encoded() -> [UInt8] {
+            let object: [String: Any] = ["machine": machine, "labels": labels]
+            return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+        }
+
+        /// A presence from the network; nil for anything else.
+        public init?(_ bytes: UnsafeRawBufferPointer) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+                let machine = object["machine"] as? String, !machine.isEmpty,
+                let labels = object["labels"] as? [String: String]
+            else { return nil }
+            self.init(machine: machine, labels: labels)
+        }
+    }
+
     /// A request to a daemon.
     public struct Request: Sendable, Equatable {
         public enum Kind: String, Sendable { case start, stop }
@@ -27,24 +52,33 @@ public enum Federation {
         public var run: String
         /// start: the machine `apus run` runs on, the dataflow file's text, its path there, and
         /// the folder to run it in on this machine (its nodes' `deploy.working_dir`; empty: the
-        /// file's folder).
+        /// file's folder), the machines chosen for nodes by their labels (`NODE=MACHINE` lines),
+        /// and the run's name (`apus run --name`, else the file's name).
         public var local = ""
         public var yaml = ""
         public var file = ""
         public var folder = ""
+        public var placements = ""
+        public var name = ""
 
-        public init(kind: Kind, run: String, local: String = "", yaml: String = "", file: String = "", folder: String = "") {
+        public init(
+            kind: Kind, run: String, local: String = "", yaml: String = "", file: String = "", folder: String = "",
+            placements: String = "", name: String = ""
+        ) {
             self.kind = kind
             self.run = run
             self.local = local
             self.yaml = yaml
             self.file = file
             self.folder = folder
+            self.placements = placements
+            self.name = name
         }
 
         public func encoded() -> [UInt8] {
             let object: [String: String] = [
-                "kind": kind.rawValue, "run": run, "local": local, "yaml": yaml, "file": file, "folder": folder,
+                "kind": kind.rawValue, "run": run, "local": local, "yaml": yaml, "file": file, "folder": folder, "placements": placements,
+                "name": name,
             ]
             return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
         }
@@ -53,11 +87,12 @@ public enum Federation {
         public init?(_ bytes: UnsafeRawBufferPointer) {
             guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: String],
                 let kind = object["kind"].flatMap(Kind.init(rawValue:)), let run = object["run"], !run.isEmpty,
-                run.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") })
+                run.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
+                (object["name"] ?? "").allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })
             else { return nil }
             self.init(
                 kind: kind, run: run, local: object["local"] ?? "", yaml: object["yaml"] ?? "", file: object["file"] ?? "",
-                folder: object["folder"] ?? "")
+                folder: object["folder"] ?? "", placements: object["placements"] ?? "", name: object["name"] ?? "")
         }
     }
 }

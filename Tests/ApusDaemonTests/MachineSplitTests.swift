@@ -92,9 +92,69 @@ import Testing
         #expect(bytes.withUnsafeBytes { Federation.Request($0) } == request)
         for hostile in [
             "", "null", "[]", "{\"kind\":\"start\"}", "{\"kind\":\"launch\",\"run\":\"1\"}", "{\"kind\":\"stop\",\"run\":\"../x\"}",
+            "{\"kind\":\"start\",\"run\":\"1\",\"name\":\"../x\"}",
             "\u{ff}",
         ] {
             #expect(Array(hostile.utf8).withUnsafeBytes { Federation.Request($0) } == nil, "\(hostile)")
+        }
+    }
+
+    @Test func labelsPlaceANodeHereFirstThenOnTheFirstMachineByNameThatHasThemAll() throws {
+        let flow = try DataflowLoader(checksPaths: false).parse(
+            yaml: """
+                nodes:
+                  - id: camera
+                    path: camera
+                    outputs: [frame]
+                  - id: detector
+                    deploy: {labels: {gpu: true, arch: arm64}}
+                    path: detector
+                    inputs: {frame: camera/frame}
+                  - id: logger
+                    deploy: {machine: disk, labels: {ssd: "yes"}}
+                    path: logger
+                    inputs: {frame: camera/frame}
+                """, file: "labels.yml", directory: "/flows")
+        #expect(flow.nodes[1].deployment.labels == ["gpu": "true", "arch": "arm64"])
+        let daemons = [
+            "zeta": ["gpu": "true", "arch": "arm64"], "beta": ["gpu": "true", "arch": "arm64", "ram": "64"], "alpha": ["gpu": "true"],
+            "disk": ["ssd": "yes"],
+        ]
+        let placements = try MachineSplit.place(flow, here: "robot", labels: [:], daemons: daemons)
+        #expect(placements == ["detector": "beta"])
+        // This machine has them: the node stays here.
+        #expect(
+            try MachineSplit.place(flow, here: "robot", labels: ["gpu": "true", "arch": "arm64"], daemons: daemons) == ["detector": "robot"]
+        )
+        let placed = MachineSplit.placed(flow, placements)
+        #expect(MachineSplit.remoteMachines(placed, local: "robot") == ["beta", "disk"])
+        // The part a daemon runs is made from the same placements, carried as arguments.
+        #expect(MachineSplit.placements(MachineSplit.placementArguments(placements)) == placements)
+
+        // No machine has them; a named machine lacks them.
+        #expect {
+            try MachineSplit.place(flow, here: "robot", labels: [:], daemons: ["alpha": ["gpu": "true"], "disk": ["ssd": "yes"]])
+        } throws: { error in
+            "\(error)"
+                == "node 'detector': no machine has labels {arch=arm64, gpu=true} (machines: 'robot' {}, 'alpha' {gpu=true}, 'disk' {ssd=yes})"
+        }
+        #expect {
+            try MachineSplit.place(flow, here: "robot", labels: [:], daemons: ["beta": daemons["beta"]!, "disk": ["ssd": "no"]])
+        } throws: { error in
+            "\(error)" == "node 'logger': machine 'disk' has labels {ssd=no}, not all of {ssd=yes}"
+        }
+    }
+
+    @Test func labelOptionsAndPresencesFromTheNetworkAreChecked() throws {
+        #expect(
+            try MachineSplit.labels(fromArguments: ["gpu=true", "arch=arm64", "a=b=c"].dropLast()) == ["gpu": "true", "arch": "arm64"])
+        for bad in ["gpu", "=x", "gpu=", "a b=c", "x=\(String(repeating: "y", count: 65))", "a=b=c"] {
+            #expect(throws: PlacementError.self, "\(bad)") { try MachineSplit.labels(fromArguments: [bad]) }
+        }
+        let presence = Federation.Presence(machine: "gpu", labels: ["arch": "arm64"])
+        #expect(presence.encoded().withUnsafeBytes { Federation.Presence($0) } == presence)
+        for hostile in ["", "{}", "{\"machine\":\"\",\"labels\":{}}", "{\"machine\":\"a\",\"labels\":{\"x\":1}}", "[1]", "\u{ff}"] {
+            #expect(Array(hostile.utf8).withUnsafeBytes { Federation.Presence($0) } == nil, "\(hostile)")
         }
     }
 }

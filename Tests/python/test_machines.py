@@ -1,6 +1,7 @@
 """Dataflows across machines: each "machine" is a network namespace with its own `apus daemon
 --machine NAME`, joined to the others through a bridge in a namespace of its own, and the
 dataflow is started with `apus run` in one of them. Real Cyclone DDS over real veth links."""
+import json
 import os
 import re
 import signal
@@ -63,10 +64,11 @@ class Machines:
         runtime.mkdir(exist_ok=True, mode=0o700)
         return dict(os.environ, XDG_RUNTIME_DIR=str(runtime), APUS_TEST_TAG=self.test_tag)
 
-    def start_daemon(self, name):
+    def start_daemon(self, name, *arguments):
         log = open(self.folder / f"daemon-{name}.log", "w")
         self.daemons[name] = subprocess.Popen(
-            ["ip", "netns", "exec", self.spaces[name], str(APUS), "daemon", "--machine", name], env=self.environment(name),
+            ["ip", "netns", "exec", self.spaces[name], str(APUS), "daemon", "--machine", name, *arguments],
+            env=self.environment(name),
             stdout=log, stderr=subprocess.STDOUT)
         return self.daemons[name]
 
@@ -78,6 +80,11 @@ class Machines:
         return subprocess.Popen(["ip", "netns", "exec", self.spaces[name], str(APUS), "run", file, "--no-color"],
                                 cwd=self.folder, env=self.environment(name), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
+
+    def apus(self, name, *arguments, timeout=120):
+        """`apus ARGUMENTS...` on machine `name`, to its end."""
+        return subprocess.run(["ip", "netns", "exec", self.spaces[name], str(APUS), *arguments], cwd=self.folder,
+                              env=self.environment(name), capture_output=True, text=True, timeout=timeout)
 
     def run(self, name, file, *arguments, timeout=120):
         result = subprocess.run(["ip", "netns", "exec", self.spaces[name], str(APUS), "run", file, "--no-color", *arguments],
@@ -175,6 +182,86 @@ nodes:
     assert "checker: ok 20000 0 ['INPUT_CLOSED', 'STOP']" in lines(run.stdout, "[B/checker] "), run
     assert "producer: sent 20000" in lines(run.stdout, "[producer] "), run
     assert time.monotonic() - started < 60
+
+
+def test_labels_choose_the_machine_a_node_runs_on(machines, tmp_path):
+    group = machines("A", "B", "C")
+    (tmp_path / "producer.py").write_text(PRODUCER)
+    (tmp_path / "checker.py").write_text(CHECKER)
+    flow = """
+nodes:
+  - id: producer
+    path: producer.py
+    args: "500"
+    outputs: [out]
+  - id: checker
+    deploy: {labels: {gpu: true, arch: x86_64}}
+    path: checker.py
+    args: "500"
+    inputs:
+      in: {source: producer/out, queue_policy: backpressure}
+"""
+    (tmp_path / "flow.yml").write_text(flow)
+    (tmp_path / "tpu.yml").write_text(flow.replace("gpu: true", "gpu: tpu"))
+    group.start_daemon("B", "--label", "gpu=false", "--label", "arch=x86_64")
+    group.start_daemon("C", "--label", "gpu=true", "--label", "arch=x86_64")
+    # Only C has both labels.
+    run = group.run("A", "flow.yml")
+    assert run.returncode == 0, run
+    assert "apus: node 'checker' runs on machine 'C' (its labels)" in run.stderr, run
+    assert "checker: ok 500 0 ['INPUT_CLOSED', 'STOP']" in lines(run.stdout, "[C/checker] "), run
+    # This machine has them too: the node runs here, and no other machine is asked.
+    run = group.run("A", "flow.yml", "--label", "gpu=true", "--label", "arch=x86_64")
+    assert run.returncode == 0, run
+    assert "checker: ok 500 0 ['INPUT_CLOSED', 'STOP']" in lines(run.stdout, "[checker] "), run
+    assert group.daemon_log("C").count("started its part") == 1 and "started its part" not in group.daemon_log("B")
+    # No machine has them: the run says what each has, before anything starts.
+    run = group.run("A", "tpu.yml", "--discovery-timeout", "2s")
+    assert run.returncode == 1, run
+    assert ("node 'checker': no machine has labels {arch=x86_64, gpu=tpu} "
+            "(machines: 'local' {}, 'B' {arch=x86_64, gpu=false}, 'C' {arch=x86_64, gpu=true}); nothing was started") in run.stderr, run
+    bad = group.run("A", "flow.yml", "--label", "gpu")
+    assert bad.returncode != 0 and "--label 'gpu': expected KEY=VALUE" in bad.stderr, bad
+
+
+def test_background_daemons_start_list_and_show_the_logs_of_a_dataflow_across_machines(machines, tmp_path):
+    group = machines("A", "B")
+    (tmp_path / "producer.py").write_text(PRODUCER)
+    (tmp_path / "checker.py").write_text(CHECKER)
+    (tmp_path / "flow.yml").write_text("""
+nodes:
+  - id: producer
+    path: producer.py
+    args: "300"
+    outputs: [out]
+  - id: checker
+    deploy: {labels: {gpu: "true"}}
+    path: checker.py
+    args: "300"
+    inputs:
+      in: {source: producer/out, queue_policy: backpressure}
+""")
+    try:
+        assert group.apus("A", "up").returncode == 0
+        up = group.apus("B", "up", "--machine", "B", "--label", "gpu=true")
+        assert up.returncode == 0, up
+        started = group.apus("A", "start", "flow.yml", "--name", "demo", "--machine", "A", "--attach")
+        assert started.returncode == 0, started
+        assert "checker: ok 300 0 ['INPUT_CLOSED', 'STOP']" in lines(started.stdout, "[B/checker] "), started
+        # Where it was started: the dataflow, and every machine's lines, by node.
+        listed = json.loads(group.apus("A", "list", "--json").stdout)
+        assert [(d["name"], d["status"], d["nodes"]) for d in listed] == [("demo", "finished", 2)], listed
+        logs = group.apus("A", "logs", "demo", "checker")
+        assert logs.stdout.splitlines() == ["checker: ok 300 0 ['INPUT_CLOSED', 'STOP']"], logs
+        assert "producer: sent 300" in group.apus("A", "logs", "demo").stdout
+        # On B: its part, named after the run and the machine that started it, with its own log.
+        listed = json.loads(group.apus("B", "list", "--json").stdout)
+        assert [(d["name"], d["status"], d["nodes"]) for d in listed] == [("demo@A", "finished", 1)], listed
+        assert group.apus("B", "logs", "demo@A", "checker").stdout.splitlines() == ["checker: ok 300 0 ['INPUT_CLOSED', 'STOP']"]
+        assert "needs --machine" in group.apus("B", "up", "--label", "gpu=true").stderr
+    finally:
+        for name in ("A", "B"):
+            group.apus(name, "down", "--force")
 
 
 def test_a_machine_without_a_daemon_fails_the_run_before_anything_starts(machines, tmp_path):

@@ -22,6 +22,7 @@ extension ControlDaemon {
             }
         } else {
             record(lines, of: managed)
+            if let part = managed.part { for line in lines { part.line(stream == .stderr, line) } }
         }
     }
 
@@ -51,6 +52,7 @@ extension ControlDaemon {
             for fd in managed.pipes where fd >= 0 { close(fd) }
             managed.pipes = managed.pipes.map { _ in -1 }
             close(managed.log)
+            managed.part?.ended(managed.status.exitStatus ?? 1)
             for client in clients where client.fd >= 0 && client.following?.id == managed.status.id { end(client, managed) }
         }
     }

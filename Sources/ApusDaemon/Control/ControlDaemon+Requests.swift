@@ -101,50 +101,68 @@ extension ControlDaemon {
                 ControlResponse(ok: false, error: "a dataflow named '\(name)' is running (id \(running.status.id)); give another --name"))
             return
         }
+        var arguments = ["--name=\(name)"]
+        if let machine = request.machine { arguments.append("--machine=\(machine)") }
+        if let domain = request.ddsDomain { arguments.append("--dds-domain=\(domain)") }
+        for label in request.labels ?? [] { arguments.append("--label=\(label)") }
+        if let timeout = request.discoveryTimeout { arguments.append("--discovery-timeout=\(timeout)") }
+        let directory = String(file[..<file.lastIndex(of: "/")!])
+        let managed: Managed
+        switch launch(
+            file: file, name: name, nodes: descriptor.nodes.count, arguments: arguments,
+            environment: request.environment ?? currentEnvironment(), directory: directory.isEmpty ? "/" : directory)
+        {
+        case .success(let launched): managed = launched
+        case .failure(let problem):
+            reply(client, ControlResponse(ok: false, error: problem.description))
+            return
+        }
+        let status = managed.status
+        var response = ControlResponse(ok: true)
+        response.dataflow = status
+        reply(client, response)
+        if request.follow == true {
+            client.following = (status.id, nil)
+            client.deadline = nil
+        }
+    }
+
+    /// Runs `apus run FILE ARGUMENTS...` in `directory` as a dataflow of this daemon, its output
+    /// kept in its log; the error says why it could not start.
+    func launch(
+        file: String, name: String, nodes: Int, arguments: [String], environment: [String], directory: String
+    ) -> Result<Managed, ControlError> {
         var id = ""
         repeat { id = String(UInt32.random(in: 0...UInt32.max), radix: 16).leftPadded(8) } while dataflows.contains { $0.status.id == id }
         let logPath = "\(paths.runs)/\(id).log"
         let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard log >= 0 else {
-            reply(client, ControlResponse(ok: false, error: "cannot create \(logPath): \(String(cString: strerror(errno)))"))
-            return
-        }
-        let directory = String(file[..<file.lastIndex(of: "/")!])
+        guard log >= 0 else { return .failure(.system("cannot create \(logPath)", errno)) }
         var events: [Int32] = [-1, -1]
         let piped = apussys_pipe(&events)
         guard piped == 0 else {
             close(log)
-            reply(client, ControlResponse(ok: false, error: "cannot start the dataflow: pipe: \(String(cString: strerror(-piped)))"))
-            return
+            return .failure(.system("cannot start the dataflow: pipe", -piped))
         }
         let child: ChildProcess
         do {
             // Its events (restarts) come on a pipe of their own, as its fd 3.
             child = try ChildProcess.spawn(
-                [executable, "run", file, "--no-color", "--events-fd", "3", "--name=\(name)"],
-                environment: request.environment ?? currentEnvironment(),
-                directory: directory.isEmpty ? "/" : directory, control: events[1])
+                [executable, "run", file, "--no-color", "--events-fd", "3"] + arguments, environment: environment, directory: directory,
+                control: events[1])
         } catch {
             close(log)
             close(events[0])
             close(events[1])
-            reply(client, ControlResponse(ok: false, error: "cannot start the dataflow: \(error)"))
-            return
+            return .failure(.refused("cannot start the dataflow: \(error)"))
         }
         close(events[1])
         _ = fcntl(events[0], F_SETFL, fcntl(events[0], F_GETFL) | O_NONBLOCK)
         let status = DataflowStatus(
-            id: id, name: name, file: file, status: .running, nodes: descriptor.nodes.count, startedAt: Date().timeIntervalSince1970,
-            endedAt: nil, restarts: 0, exitStatus: nil, pid: child.pid)
+            id: id, name: name, file: file, status: .running, nodes: nodes, startedAt: Date().timeIntervalSince1970, endedAt: nil,
+            restarts: 0, exitStatus: nil, pid: child.pid)
         let managed = Managed(status: status, stdout: child.stdout, stderr: child.stderr, events: events[0], log: log)
         dataflows.append(managed)
-        var response = ControlResponse(ok: true)
-        response.dataflow = status
-        reply(client, response)
-        if request.follow == true {
-            client.following = (id, nil)
-            client.deadline = nil
-        }
+        return .success(managed)
     }
 
     func stop(_ managed: Managed, grace: Double) {
@@ -176,11 +194,14 @@ extension ControlDaemon {
         }
     }
 
-    /// The line as a follower of `node` sees it: the node's own lines without their prefix.
+    /// The line as a follower of `node` sees it: the node's own lines without their prefix. A
+    /// node of another machine prints `[MACHINE/NODE] `: `NODE` or `MACHINE/NODE` selects it.
     func select(_ line: String, _ node: String?) -> String? {
         guard let node else { return line }
-        let prefix = "[\(node)] "
-        return line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count)) : nil
+        guard line.hasPrefix("["), let close = line.firstIndex(of: "]"), line[close...].hasPrefix("] ") else { return nil }
+        let name = line[line.index(after: line.startIndex)..<close]
+        guard name == node || (!node.contains("/") && name.hasSuffix("/" + node)) else { return nil }
+        return String(line[line.index(close, offsetBy: 2)...])
     }
 
     func end(_ client: Client, _ managed: Managed) {

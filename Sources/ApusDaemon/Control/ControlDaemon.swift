@@ -22,6 +22,8 @@ public final class ControlDaemon {
     /// Set by `down` (or SIGTERM): no new dataflows; exit once the running ones have ended.
     var shuttingDown = false
     var downClients: [Client] = []
+    /// Work other threads hand the loop (a machine's parts of runs started elsewhere).
+    public let mailbox: Mailbox
 
     /// Seconds a client has to send a complete request.
     static let requestTimeout: UInt64 = 10_000_000_000
@@ -52,6 +54,8 @@ public final class ControlDaemon {
         var splitters = [LineSplitter](repeating: LineSplitter(), count: Stream.allCases.count)
         let log: Int32
         var killAt: UInt64?
+        /// For a part of a run started on another machine: who is told each line and the end.
+        var part: MachinePart?
 
         init(status: DataflowStatus, stdout: Int32, stderr: Int32, events: Int32, log: Int32) {
             self.status = status
@@ -62,9 +66,10 @@ public final class ControlDaemon {
         var isRunning: Bool { status.status.isRunning }
     }
 
-    public init(paths: ControlPaths, executable: String) {
+    public init(paths: ControlPaths, executable: String) throws(ControlError) {
         self.paths = paths
         self.executable = executable
+        mailbox = try Mailbox()
     }
 
     /// Listens and serves until `down`; returns the process exit code.
@@ -124,6 +129,7 @@ public final class ControlDaemon {
         case signals, listener
         case client(Client)
         case output(Managed, Managed.Stream)
+        case mailbox
     }
 
     /// Serves until shut down; returns why it could not go on, if it could not.
@@ -136,6 +142,7 @@ public final class ControlDaemon {
                 sources.append(source)
             }
             watch(signals?.fd ?? -1, POLLIN, .signals)
+            watch(mailbox.fd, POLLIN, .mailbox)
             if !shuttingDown { watch(listener, POLLIN, .listener) }
             for client in clients { watch(client.fd, POLLIN | (client.output.isEmpty ? 0 : POLLOUT), .client(client)) }
             for managed in dataflows {
@@ -155,6 +162,7 @@ public final class ControlDaemon {
                 case .listener: accept()
                 case .client(let client): serve(client, entry.revents)
                 case .output(let managed, let stream): readOutput(of: managed, stream)
+                case .mailbox: for work in mailbox.take() { work(self) }
                 }
             }
             expireDeadlines()

@@ -35,6 +35,12 @@ public struct ControlRequest: Codable, Sendable {
     public var grace: Double?
     /// down: stop running dataflows first instead of refusing.
     public var force: Bool?
+    /// start, of a dataflow across machines: `apus run`'s --machine, --dds-domain, --label
+    /// (KEY=VALUE each) and --discovery-timeout.
+    public var machine: String?
+    public var ddsDomain: UInt32?
+    public var labels: [String]?
+    public var discoveryTimeout: String?
 
     public init(_ command: Command) {
         version = ControlProtocol.version

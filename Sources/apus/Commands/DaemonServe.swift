@@ -11,14 +11,7 @@ struct DaemonServe: ParsableCommand {
         commandName: "daemon", abstract: "Run the daemon in the foreground (`apus up` starts it in the background).",
         shouldDisplay: false)
 
-    @Option(
-        help: ArgumentHelp(
-            "Serve as this machine for dataflows started on other machines (nodes with deploy: {machine: NAME}), over DDS.",
-            valueName: "name"))
-    var machine: String?
-
-    @Option(help: ArgumentHelp("The DDS domain to serve on.", valueName: "id"))
-    var ddsDomain: UInt32 = 0
+    @OptionGroup var machineOptions: MachineOptions
 
     func run() throws {
         guard let executable = Installation.executablePath() else {
@@ -27,24 +20,32 @@ struct DaemonServe: ParsableCommand {
         }
         let stopping = StopFlag()
         let agentEnded = DispatchSemaphore(value: 0)
-        if let machine {
+        let daemon: ControlDaemon
+        do {
+            daemon = try ControlDaemon(paths: ControlPaths(), executable: executable)
+        } catch {
+            printError("apus daemon: \(error)")
+            throw ExitCode(1)
+        }
+        if let machine = machineOptions.machine {
             // The agent's DDS threads must not take the signals the daemon reads from its signalfd.
             SignalWatch.blockInThisThread(ControlDaemon.watchedSignals)
-            let agent = MachineAgent(machine: machine, domain: ddsDomain, executable: executable) { line in
+            let mailbox = daemon.mailbox
+            let agent = MachineAgent(machine: machine, labels: machineOptions.labels, domain: machineOptions.ddsDomain ?? 0) { line in
                 printError("apus daemon: \(line)")
             }
             Thread.detachNewThread {
                 defer { agentEnded.signal() }
                 do {
-                    try agent.serve { stopping.value.load(ordering: .relaxed) }
+                    try agent.serve(mailbox: mailbox) { stopping.value.load(ordering: .relaxed) }
                 } catch {
                     printError("apus daemon: machine '\(machine)': \(error)")
                     Glibc.exit(1)
                 }
             }
         }
-        let code = ControlDaemon(paths: ControlPaths(), executable: executable).run()
-        if machine != nil {
+        let code = daemon.run()
+        if machineOptions.machine != nil {
             stopping.value.store(true, ordering: .relaxed)
             agentEnded.wait()
         }

@@ -71,12 +71,20 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("The DDS domain the machines' daemons are on.", valueName: "id"))
     var ddsDomain: UInt32 = 0
 
+    @Option(
+        help: ArgumentHelp(
+            "A label of this machine, for nodes with deploy: {labels: {KEY: VALUE}} (repeat for several).",
+            discussion: "Such a node runs here when this machine has all its labels, else on the first machine by name whose daemon has.",
+            valueName: "key=value"))
+    var label: [String] = []
+
     @Option(help: ArgumentHelp("How long to look for the other machines' daemons before failing.", valueName: "duration"))
     var discoveryTimeout = "10s"
 
     @Option(help: .hidden) var machinePart: String?
     @Option(help: .hidden) var localMachine: String?
     @Option(help: .hidden) var networkRun: String?
+    @Option(help: .hidden) var placement: [String] = []
 
     @Flag(help: "Skip the nodes' build steps.")
     var noBuild = false
@@ -100,6 +108,11 @@ struct Run: ParsableCommand {
                 throw ValidationError(durationProblem(name, value))
             }
         }
+        do {
+            _ = try MachineSplit.labels(fromArguments: label)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     func run() throws {
@@ -109,9 +122,12 @@ struct Run: ParsableCommand {
         if let part = machinePart, let run = networkRun {
             // This machine's part of a run started on another one (by this machine's daemon).
             dataflow = MachineSplit.part(
-                of: dataflow, machine: part, local: localMachine ?? here, run: run, domain: ddsDomain, executable: executable)
+                of: MachineSplit.placed(dataflow, MachineSplit.placements(placement)), machine: part, local: localMachine ?? here, run: run,
+                domain: ddsDomain, executable: executable)
         }
-        let remote = machinePart == nil ? MachineSplit.remoteMachines(dataflow, local: here) : []
+        let acrossMachines =
+            machinePart == nil
+            && (!MachineSplit.remoteMachines(dataflow, local: here).isEmpty || dataflow.nodes.contains { !$0.deployment.labels.isEmpty })
         var options = RunOptions()
         if let record {
             let path = record.hasPrefix("/") ? record : FileManager.default.currentDirectoryPath + "/" + record
@@ -126,32 +142,44 @@ struct Run: ParsableCommand {
         options.logDirectory = logDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         options.color = color
         options.doraPython = !noDoraPython
-        if !remote.isEmpty {
-            try runAcrossMachines(dataflow, options: options, here: here, remote: remote, executable: executable)
+        if acrossMachines {
+            try runAcrossMachines(dataflow, options: options, here: here, executable: executable)
             return
         }
         let code = Supervisor(dataflow: dataflow, options: options).run()
         if code != 0 { throw ExitCode(code) }
     }
 
-    /// Finds the other machines' daemons (before anything starts), has each start its part, runs
-    /// this machine's, then stops the others' and reports how each ended.
-    func runAcrossMachines(_ dataflow: DataflowDescriptor, options: RunOptions, here: String, remote: [String], executable: String) throws {
+    /// Finds the other machines' daemons (before anything starts) and places the nodes chosen by
+    /// labels, has each machine start its part, runs this machine's, then stops the others' and
+    /// reports how each ended.
+    func runAcrossMachines(_ written: DataflowDescriptor, options: RunOptions, here: String, executable: String) throws {
         guard record == nil else { throw ValidationError("--record: not supported yet for a dataflow across machines") }
         let run = String(UInt64.random(in: 1...UInt64.max), radix: 16)
         // DDS starts threads now; the run's signals must reach its signalfd, not them.
         SignalWatch.blockInThisThread(Supervisor.watchedSignals)
         let coordinator: MachineCoordinator
+        let placements: [String: String]
         do {
             // Whole lines, written at once: the local nodes' lines go to the same standard output.
-            coordinator = try MachineCoordinator(run: run, machines: remote, domain: ddsDomain) { line in writeAll(1, line + "\n") }
-            try coordinator.findDaemons(timeoutSeconds: parseDuration(discoveryTimeout) ?? 10)
+            coordinator = try MachineCoordinator(run: run, domain: ddsDomain) { line in writeAll(1, line + "\n") }
+            let labels = try MachineSplit.labels(fromArguments: label)
+            let daemons = try coordinator.findDaemons(
+                named: MachineSplit.remoteMachines(written, local: here),
+                labelled: written.nodes.map(\.deployment.labels).filter { !$0.isEmpty }, here: labels,
+                timeoutSeconds: parseDuration(discoveryTimeout) ?? 10)
+            placements = try MachineSplit.place(written, here: here, labels: labels, daemons: daemons)
         } catch {
             printError("apus run: \(file): \(error); nothing was started")
             throw ExitCode(1)
         }
         let path = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
         let yaml = try String(contentsOfFile: path, encoding: .utf8)
+        let dataflow = MachineSplit.placed(written, placements)
+        let remote = MachineSplit.remoteMachines(dataflow, local: here)
+        for (node, machine) in placements.sorted(by: { $0.key < $1.key }) {
+            printError("apus: node '\(node)' runs on machine '\(machine)' (its labels)")
+        }
         let part = MachineSplit.part(of: dataflow, machine: here, local: here, run: run, domain: ddsDomain, executable: executable)
         var folders: [String: String] = [:]
         for node in dataflow.nodes {
@@ -167,7 +195,9 @@ struct Run: ParsableCommand {
             folders[machine] = folder
         }
         do {
-            try coordinator.start(file: path, yaml: yaml, local: here, folders: folders)
+            let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            try coordinator.start(
+                machines: remote, name: options.name ?? base, file: path, yaml: yaml, local: here, placements: placements, folders: folders)
         } catch {
             coordinator.stop()
             printError("apus run: \(error)")

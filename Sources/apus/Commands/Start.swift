@@ -22,12 +22,40 @@ struct Start: ParsableCommand {
     @Flag(help: "Print the dataflow's output until it ends.")
     var attach = false
 
+    @Option(help: ArgumentHelp("This machine's name, for a dataflow across machines (as `apus run --machine`).", valueName: "name"))
+    var machine: String?
+
+    @Option(help: ArgumentHelp("The DDS domain the machines' daemons are on.", valueName: "id"))
+    var ddsDomain: UInt32?
+
+    @Option(
+        help: ArgumentHelp("A label of this machine, for nodes with deploy: {labels: ...}; repeat for several.", valueName: "key=value"))
+    var label: [String] = []
+
+    @Option(help: ArgumentHelp("How long to look for the other machines' daemons before failing.", valueName: "duration"))
+    var discoveryTimeout: String?
+
+    func validate() throws {
+        if let discoveryTimeout, parseDuration(discoveryTimeout) == nil {
+            throw ValidationError(durationProblem("--discovery-timeout", discoveryTimeout))
+        }
+        do {
+            _ = try MachineSplit.labels(fromArguments: label)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
     func run() throws {
         let path = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
         var start = ControlRequest(.start)
         start.file = URL(fileURLWithPath: path).standardizedFileURL.path
         start.name = name
         start.follow = attach
+        start.machine = machine
+        start.ddsDomain = ddsDomain
+        start.labels = label.isEmpty ? nil : label
+        start.discoveryTimeout = discoveryTimeout
         start.environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
         let (connection, response) = try request(start)
         guard let dataflow = response.dataflow else { return }

@@ -7,12 +7,19 @@ import Glibc
 struct Up: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start the background daemon that `apus start` runs dataflows in.",
-        discussion: socketDiscussion + " Says so when one is running already; replaces a socket left by a daemon that died.")
+        discussion: socketDiscussion
+            + " Says so when one is running already; replaces a socket left by a daemon that died. With --machine it also serves as that machine for dataflows started on other machines (see `apus run --machine`)."
+    )
+
+    @OptionGroup var machineOptions: MachineOptions
 
     func run() throws {
         let paths = ControlPaths()
         if let response = try? ping(paths) {
             print("an apus daemon is already running (pid \(response.pid ?? 0), apus \(response.version)); socket \(paths.socket)")
+            if machineOptions.machine != nil {
+                print("it keeps the options it was started with: `apus down`, then `apus up --machine ...`, to change them")
+            }
             return
         }
         guard let executable = Installation.executablePath() else {
@@ -22,7 +29,8 @@ struct Up: ParsableCommand {
         let pid: pid_t
         do {
             pid = try DaemonLauncher.launch(
-                executable: executable, paths: paths, environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
+                executable: executable, arguments: machineOptions.arguments, paths: paths,
+                environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
         } catch {
             printError("apus up: \(error)")
             throw ExitCode(1)

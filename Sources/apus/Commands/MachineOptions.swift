@@ -1,0 +1,42 @@
+// The options that make a daemon serve as a machine of dataflows across machines (`apus up`,
+// `apus daemon`).
+import ApusDaemon
+import ArgumentParser
+
+struct MachineOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Serve as this machine for dataflows started on other machines (nodes with deploy: {machine: NAME}), over DDS.",
+            valueName: "name"))
+    var machine: String?
+
+    @Option(help: ArgumentHelp("The DDS domain to serve on (default 0; with --machine).", valueName: "id"))
+    var ddsDomain: UInt32?
+
+    @Option(
+        help: ArgumentHelp(
+            "A label of this machine (with --machine), for nodes with deploy: {labels: {KEY: VALUE}}; repeat for several.",
+            valueName: "key=value"))
+    var label: [String] = []
+
+    func validate() throws {
+        let labels: [String: String]
+        do {
+            labels = try MachineSplit.labels(fromArguments: label)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if machine == nil, !labels.isEmpty || ddsDomain != nil {
+            throw ValidationError("\(labels.isEmpty ? "--dds-domain" : "--label") needs --machine: it is about serving as a machine")
+        }
+    }
+
+    /// The labels, checked by `validate`.
+    var labels: [String: String] { (try? MachineSplit.labels(fromArguments: label)) ?? [:] }
+
+    /// These options as `apus daemon` takes them.
+    var arguments: [String] {
+        (machine.map { ["--machine", $0] } ?? []) + (ddsDomain.map { ["--dds-domain", String($0)] } ?? [])
+            + label.flatMap { ["--label", $0] }
+    }
+}
