@@ -125,6 +125,7 @@ public final class MachineAgent: @unchecked Sendable {
         let arguments =
             ["--machine-part", machine, "--local-machine", request.local, "--network-run", request.run, "--dds-domain", String(domain)]
             + MachineSplit.placementArguments(placements).flatMap { ["--placement", $0] }
+            + (request.record.isEmpty ? [] : ["--record", request.record])
         let name = (request.name.isEmpty ? "dataflow" : request.name) + "@" + request.local
         mailbox.post { daemon in
             daemon.startPart(

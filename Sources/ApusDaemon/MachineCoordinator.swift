@@ -54,10 +54,11 @@ public final class MachineCoordinator: @unchecked Sendable {
 
     /// Asks every machine of `machines` to start its part of run `name`, the dataflow in `file` (its text
     /// `yaml`, with the nodes `placements` places by their labels), in the folder `folders` names
-    /// for it (its nodes' `working_dir`), and follows what each prints.
+    /// for it (its nodes' `working_dir`), recorded into `record` on this machine (`--record`; empty:
+    /// not recorded), and follows what each prints.
     public func start(
         machines: [String], name: String, file: String, yaml: String, local: String, placements: [String: String],
-        folders: [String: String]
+        folders: [String: String], record: String = ""
     ) throws(DDSError) {
         self.machines = machines
         for machine in machines {
@@ -72,7 +73,7 @@ public final class MachineCoordinator: @unchecked Sendable {
             while writer.matchedReaders == 0, Date() < deadline { usleep(5_000) }
             let request = Federation.Request(
                 kind: .start, run: run, local: local, yaml: yaml, file: file, folder: folders[machine] ?? "",
-                placements: MachineSplit.placementArguments(placements).joined(separator: "\n"), name: name)
+                placements: MachineSplit.placementArguments(placements).joined(separator: "\n"), name: name, record: record)
             try writer.write(seq: 0, timestamp: 0, header: [], data: request.encoded())
         }
     }

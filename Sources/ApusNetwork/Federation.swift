@@ -53,17 +53,19 @@ public enum Federation {
         /// start: the machine `apus run` runs on, the dataflow file's text, its path there, and
         /// the folder to run it in on this machine (its nodes' `deploy.working_dir`; empty: the
         /// file's folder), the machines chosen for nodes by their labels (`NODE=MACHINE` lines),
-        /// and the run's name (`apus run --name`, else the file's name).
+        /// the run's name (`apus run --name`, else the file's name), and the file `apus run
+        /// --record` writes on the machine that started it (empty: none).
         public var local = ""
         public var yaml = ""
         public var file = ""
         public var folder = ""
         public var placements = ""
         public var name = ""
+        public var record = ""
 
         public init(
             kind: Kind, run: String, local: String = "", yaml: String = "", file: String = "", folder: String = "",
-            placements: String = "", name: String = ""
+            placements: String = "", name: String = "", record: String = ""
         ) {
             self.kind = kind
             self.run = run
@@ -73,12 +75,13 @@ public enum Federation {
             self.folder = folder
             self.placements = placements
             self.name = name
+            self.record = record
         }
 
         public func encoded() -> [UInt8] {
             let object: [String: String] = [
                 "kind": kind.rawValue, "run": run, "local": local, "yaml": yaml, "file": file, "folder": folder, "placements": placements,
-                "name": name,
+                "name": name, "record": record,
             ]
             return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
         }
@@ -88,11 +91,13 @@ public enum Federation {
             guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: String],
                 let kind = object["kind"].flatMap(Kind.init(rawValue:)), let run = object["run"], !run.isEmpty,
                 run.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
+                (object["record"] ?? "").isEmpty || (object["record"] ?? "").hasPrefix("/"),
                 (object["name"] ?? "").allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })
             else { return nil }
             self.init(
                 kind: kind, run: run, local: object["local"] ?? "", yaml: object["yaml"] ?? "", file: object["file"] ?? "",
-                folder: object["folder"] ?? "", placements: object["placements"] ?? "", name: object["name"] ?? "")
+                folder: object["folder"] ?? "", placements: object["placements"] ?? "", name: object["name"] ?? "",
+                record: object["record"] ?? "")
         }
     }
 }

@@ -264,6 +264,44 @@ nodes:
             group.apus(name, "down", "--force")
 
 
+def test_a_run_across_machines_is_recorded_whole_where_it_started(machines, tmp_path):
+    from mcap.reader import make_reader
+    group = machines("A", "B")
+    (tmp_path / "producer.py").write_text(PRODUCER)
+    (tmp_path / "checker.py").write_text(CHECKER)
+    # B's own producer is read by no node: only the recorder, on A, takes its messages.
+    (tmp_path / "flow.yml").write_text("""
+nodes:
+  - id: producer
+    path: producer.py
+    args: "300"
+    outputs: [out]
+  - id: checker
+    deploy: {machine: B}
+    path: checker.py
+    args: "300"
+    inputs: {in: {source: producer/out, queue_policy: backpressure}}
+  - id: far
+    deploy: {machine: B}
+    path: producer.py
+    args: "250"
+    outputs: [out]
+""")
+    group.start_daemon("B")
+    run = group.run("A", "flow.yml", "--record", "run.mcap")
+    assert run.returncode == 0, run
+    assert "checker: ok 300 0 ['INPUT_CLOSED', 'STOP']" in lines(run.stdout, "[B/checker] "), run
+    with open(tmp_path / "run.mcap", "rb") as file:
+        reader = make_reader(file, validate_crcs=True)
+        summary = reader.get_summary()
+        topics = {channel.id: channel.topic for channel in summary.channels.values()}
+        counts = {topics[id]: count for id, count in summary.statistics.channel_message_counts.items()}
+        assert counts == {"producer/out": 300, "far/out": 250}, counts
+        # In order, each with its metadata, as sent on B.
+        seen = [json.loads(message.data)["values"][0] for _, _, message in reader.iter_messages(topics=["far/out"])]
+        assert seen == [float(i) for i in range(250)], seen[:5]
+
+
 def test_a_machine_without_a_daemon_fails_the_run_before_anything_starts(machines, tmp_path):
     group = machines("A", "B")
     (tmp_path / "checker.py").write_text(CHECKER)

@@ -119,6 +119,12 @@ struct Run: ParsableCommand {
         var dataflow = try loadDataflow(file, nothing: "started")
         let here = machine ?? dataflow.nodes.first(where: { $0.deployment.local })?.deployment.machine ?? "local"
         guard let executable = Installation.executablePath() else { throw ValidationError("cannot find this apus executable") }
+        var options = RunOptions()
+        if let record {
+            // Across machines, every part adds the recorder too (on the machine the run started
+            // on), so each sends it what it records.
+            options.drainingNodes.insert(try RecordNode.add(to: &dataflow, file: recordPath(record)))
+        }
         if let part = machinePart, let run = networkRun {
             // This machine's part of a run started on another one (by this machine's daemon).
             dataflow = MachineSplit.part(
@@ -128,11 +134,6 @@ struct Run: ParsableCommand {
         let acrossMachines =
             machinePart == nil
             && (!MachineSplit.remoteMachines(dataflow, local: here).isEmpty || dataflow.nodes.contains { !$0.deployment.labels.isEmpty })
-        var options = RunOptions()
-        if let record {
-            let path = record.hasPrefix("/") ? record : FileManager.default.currentDirectoryPath + "/" + record
-            options.drainingNodes.insert(try RecordNode.add(to: &dataflow, file: path))
-        }
         options.stopAfter = stopAfter.flatMap(parseDuration)
         options.grace = parseDuration(grace) ?? 10
         options.startupTimeout = parseDuration(startupTimeout) ?? 30
@@ -154,7 +155,6 @@ struct Run: ParsableCommand {
     /// labels, has each machine start its part, runs this machine's, then stops the others' and
     /// reports how each ended.
     func runAcrossMachines(_ written: DataflowDescriptor, options: RunOptions, here: String, executable: String) throws {
-        guard record == nil else { throw ValidationError("--record: not supported yet for a dataflow across machines") }
         let run = String(UInt64.random(in: 1...UInt64.max), radix: 16)
         // DDS starts threads now; the run's signals must reach its signalfd, not them.
         SignalWatch.blockInThisThread(Supervisor.watchedSignals)
@@ -197,7 +197,8 @@ struct Run: ParsableCommand {
         do {
             let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             try coordinator.start(
-                machines: remote, name: options.name ?? base, file: path, yaml: yaml, local: here, placements: placements, folders: folders)
+                machines: remote, name: options.name ?? base, file: path, yaml: yaml, local: here, placements: placements, folders: folders,
+                record: record.map(recordPath) ?? "")
         } catch {
             coordinator.stop()
             printError("apus run: \(error)")
@@ -220,6 +221,11 @@ struct Run: ParsableCommand {
         }
         if code != 0 { throw ExitCode(code) }
     }
+}
+
+/// `--record`'s file as an absolute path (relative ones are from the current folder).
+private func recordPath(_ record: String) -> String {
+    record.hasPrefix("/") ? record : FileManager.default.currentDirectoryPath + "/" + record
 }
 
 /// Seconds in "500ms", "10s", "2m", "1h", "1.5" (seconds); nil when malformed, negative or
