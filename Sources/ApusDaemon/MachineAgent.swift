@@ -64,10 +64,14 @@ public final class MachineAgent: @unchecked Sendable {
         let participant = try DDSParticipant(domain: domain)
         let presence = try DDSWriter(participant, topic: Federation.directoryTopic, delivery: .newest(1))
         let requests = try DDSReader(participant, topic: Federation.requestTopic(machine), delivery: .newest(256))
-        try presence.write(seq: 0, timestamp: 0, header: [], data: Federation.Presence(machine: machine, labels: labels).encoded())
+        let instance = "\(getpid())-" + String(UInt64.random(in: 1...UInt64.max), radix: 16)
+        try presence.write(
+            seq: 0, timestamp: 0, header: [], data: Federation.Presence(machine: machine, labels: labels, instance: instance).encoded())
         log(
             "machine '\(machine)'\(labels.isEmpty ? "" : " with labels \(MachineSplit.describe(labels))") announced on DDS domain \(domain)"
         )
+        let directory = try DDSReader(participant, topic: Federation.directoryTopic, delivery: .newest(1024))
+        var others = Set<String>()
         var runs = Set<String>()
         let ends = Ends()
         func finish() {
@@ -93,6 +97,12 @@ public final class MachineAgent: @unchecked Sendable {
                 }
             }
             finish()
+            _ = try directory.take(timeoutNanoseconds: 0) { message in
+                guard let other = Federation.Presence(message.data), other.machine == machine, other.instance != instance,
+                    others.insert(other.instance).inserted
+                else { return }
+                log("another daemon announces machine '\(machine)' too (\(other.instance)): runs that need it fail until one stops")
+            }
         }
         finish()
     }

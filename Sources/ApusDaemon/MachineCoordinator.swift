@@ -23,31 +23,47 @@ public final class MachineCoordinator: @unchecked Sendable {
         participant = try DDSParticipant(domain: domain)
     }
 
+    /// What `findDaemons` found: each machine's labels, and the machines that more than one
+    /// daemon announces (asked to start a part, each would run it).
+    public struct Directory: Sendable {
+        public var labels: [String: [String: String]] = [:]
+        public var instances: [String: Set<String>] = [:]
+
+        public var duplicated: Set<String> { Set(instances.filter { $0.value.count > 1 }.keys) }
+    }
+
     /// Waits up to `timeoutSeconds` for the daemons of every machine `named`, and for each label
     /// set of `labelled` one whose machine has them (or this machine has them: `here`), and
-    /// returns every daemon found with its labels. The error names those missing.
+    /// returns every daemon found. The error names those missing.
     public func findDaemons(
         named: [String], labelled: [[String: String]] = [], here: [String: String] = [:], timeoutSeconds: Double
-    ) throws(DDSError) -> [String: [String: String]] {
-        let directory = try DDSReader(participant, topic: Federation.directoryTopic, delivery: .newest(1024))
-        var found: [String: [String: String]] = [:]
+    ) throws(DDSError) -> Directory {
+        let reader = try DDSReader(participant, topic: Federation.directoryTopic, delivery: .newest(1024))
+        var found = Directory()
         func complete() -> Bool {
-            named.allSatisfy { found[$0] != nil }
+            named.allSatisfy { found.labels[$0] != nil }
                 && labelled.allSatisfy { wanted in
-                    MachineSplit.has(here, wanted) || found.values.contains { MachineSplit.has($0, wanted) }
+                    MachineSplit.has(here, wanted) || found.labels.values.contains { MachineSplit.has($0, wanted) }
                 }
         }
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         repeat {
-            _ = try directory.take(timeoutNanoseconds: 10_000_000) { message in
-                if let presence = Federation.Presence(message.data) { found[presence.machine] = presence.labels }
+            _ = try reader.take(timeoutNanoseconds: 10_000_000) { message in
+                guard let presence = Federation.Presence(message.data) else { return }
+                found.labels[presence.machine] = presence.labels
+                found.instances[presence.machine, default: []].insert(presence.instance)
             }
         } while !complete() && Date() < deadline
-        let missing = named.filter { found[$0] == nil }
+        let missing = named.filter { found.labels[$0] == nil }
         guard missing.isEmpty else {
             throw DDSError(
                 "no daemon for machine\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")) on DDS (waited \(timeoutSeconds) s): start `apus daemon --machine NAME` there, on the same DDS domain"
             )
+        }
+        // A second daemon of a machine found is announced at about the same moment: wait a little.
+        _ = try reader.take(timeoutNanoseconds: 100_000_000) { message in
+            guard let presence = Federation.Presence(message.data) else { return }
+            found.instances[presence.machine, default: []].insert(presence.instance)
         }
         return found
     }

@@ -20,18 +20,21 @@ public enum Federation {
         case stderr = 2
     }
 
-    /// What a daemon announces: its machine's name and labels.
+    /// What a daemon announces: its machine's name and labels, and an id of its own (two daemons
+    /// that announce the same machine are told apart by it).
     public struct Presence: Sendable, Equatable {
         public var machine: String
         public var labels: [String: String]
+        public var instance: String
 
-        public init(machine: String, labels: [String: String] = [:]) {
+        public init(machine: String, labels: [String: String] = [:], instance: String) {
             self.machine = machine
             self.labels = labels
+            self.instance = instance
         }
 
         public func encoded() -> [UInt8] {
-            let object: [String: Any] = ["machine": machine, "labels": labels]
+            let object: [String: Any] = ["machine": machine, "labels": labels, "instance": instance]
             return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
         }
 
@@ -39,9 +42,9 @@ public enum Federation {
         public init?(_ bytes: UnsafeRawBufferPointer) {
             guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
                 let machine = object["machine"] as? String, !machine.isEmpty,
-                let labels = object["labels"] as? [String: String]
+                let labels = object["labels"] as? [String: String], let instance = object["instance"] as? String, !instance.isEmpty
             else { return nil }
-            self.init(machine: machine, labels: labels)
+            self.init(machine: machine, labels: labels, instance: instance)
         }
     }
 

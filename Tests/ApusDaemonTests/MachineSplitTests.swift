@@ -151,9 +151,12 @@ import Testing
         for bad in ["gpu", "=x", "gpu=", "a b=c", "x=\(String(repeating: "y", count: 65))", "a=b=c"] {
             #expect(throws: PlacementError.self, "\(bad)") { try MachineSplit.labels(fromArguments: [bad]) }
         }
-        let presence = Federation.Presence(machine: "gpu", labels: ["arch": "arm64"])
+        let presence = Federation.Presence(machine: "gpu", labels: ["arch": "arm64"], instance: "17-ab")
         #expect(presence.encoded().withUnsafeBytes { Federation.Presence($0) } == presence)
-        for hostile in ["", "{}", "{\"machine\":\"\",\"labels\":{}}", "{\"machine\":\"a\",\"labels\":{\"x\":1}}", "[1]", "\u{ff}"] {
+        for hostile in [
+            "", "{}", "{\"machine\":\"\",\"labels\":{}}", "{\"machine\":\"a\",\"labels\":{\"x\":1},\"instance\":\"1\"}",
+            "{\"machine\":\"a\",\"labels\":{}}", "[1]", "\u{ff}",
+        ] {
             #expect(Array(hostile.utf8).withUnsafeBytes { Federation.Presence($0) } == nil, "\(hostile)")
         }
     }

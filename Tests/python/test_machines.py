@@ -64,10 +64,10 @@ class Machines:
         runtime.mkdir(exist_ok=True, mode=0o700)
         return dict(os.environ, XDG_RUNTIME_DIR=str(runtime), APUS_TEST_TAG=self.test_tag)
 
-    def start_daemon(self, name, *arguments):
+    def start_daemon(self, name, *arguments, machine=None):
         log = open(self.folder / f"daemon-{name}.log", "w")
         self.daemons[name] = subprocess.Popen(
-            ["ip", "netns", "exec", self.spaces[name], str(APUS), "daemon", "--machine", name, *arguments],
+            ["ip", "netns", "exec", self.spaces[name], str(APUS), "daemon", "--machine", machine or name, *arguments],
             env=self.environment(name),
             stdout=log, stderr=subprocess.STDOUT)
         return self.daemons[name]
@@ -300,6 +300,27 @@ nodes:
         # In order, each with its metadata, as sent on B.
         seen = [json.loads(message.data)["values"][0] for _, _, message in reader.iter_messages(topics=["far/out"])]
         assert seen == [float(i) for i in range(250)], seen[:5]
+
+
+def test_two_daemons_announcing_one_machine_fail_the_run_before_anything_starts(machines, tmp_path):
+    group = machines("A", "B", "C")
+    (tmp_path / "checker.py").write_text(CHECKER)
+    (tmp_path / "flow.yml").write_text("""
+nodes:
+  - id: checker
+    deploy: {machine: B}
+    path: checker.py
+    args: "0"
+""")
+    group.start_daemon("B")
+    group.start_daemon("C", machine="B")
+    time.sleep(2)
+    run = group.run("A", "flow.yml")
+    assert run.returncode == 1, run
+    assert "2 daemons announce machine 'B' on DDS domain 0: each would start its part; stop all but one" in run.stderr, run
+    assert "nothing was started" in run.stderr, run
+    assert "another daemon announces machine 'B' too" in group.daemon_log("B") + group.daemon_log("C")
+    assert "started its part" not in group.daemon_log("B") + group.daemon_log("C")
 
 
 def test_a_machine_without_a_daemon_fails_the_run_before_anything_starts(machines, tmp_path):

@@ -168,7 +168,13 @@ struct Run: ParsableCommand {
                 named: MachineSplit.remoteMachines(written, local: here),
                 labelled: written.nodes.map(\.deployment.labels).filter { !$0.isEmpty }, here: labels,
                 timeoutSeconds: parseDuration(discoveryTimeout) ?? 10)
-            placements = try MachineSplit.place(written, here: here, labels: labels, daemons: daemons)
+            placements = try MachineSplit.place(written, here: here, labels: labels, daemons: daemons.labels)
+            let used = MachineSplit.remoteMachines(MachineSplit.placed(written, placements), local: here)
+            if let twice = used.first(where: daemons.duplicated.contains) {
+                throw PlacementError(
+                    "\(daemons.instances[twice]?.count ?? 2) daemons announce machine '\(twice)' on DDS domain \(ddsDomain): each would start its part; stop all but one (a daemon killed a moment ago is forgotten within 10 s)"
+                )
+            }
         } catch {
             printError("apus run: \(file): \(error); nothing was started")
             throw ExitCode(1)
