@@ -31,6 +31,7 @@ class Machines:
         self.test_tag = f"apus-pytest-{uuid.uuid4()}"
         self.spaces = {}
         self.daemons = {}
+        self.env = {}
         self.switch = f"apus-{self.tag}-switch"
         try:
             ip("netns", "add", self.switch)
@@ -62,7 +63,7 @@ class Machines:
     def environment(self, name):
         runtime = self.folder / f"xdg-{name}"
         runtime.mkdir(exist_ok=True, mode=0o700)
-        return dict(os.environ, XDG_RUNTIME_DIR=str(runtime), APUS_TEST_TAG=self.test_tag)
+        return dict(os.environ, XDG_RUNTIME_DIR=str(runtime), APUS_TEST_TAG=self.test_tag, **self.env)
 
     def start_daemon(self, name, *arguments, machine=None):
         log = open(self.folder / f"daemon-{name}.log", "w")
@@ -321,6 +322,36 @@ nodes:
     assert "nothing was started" in run.stderr, run
     assert "another daemon announces machine 'B' too" in group.daemon_log("B") + group.daemon_log("C")
     assert "started its part" not in group.daemon_log("B") + group.daemon_log("C")
+
+
+def test_machines_find_each_other_on_a_domain_through_peers_without_multicast(machines, tmp_path):
+    group = machines("A", "B")
+    # Cyclone's own configuration, as on a network without multicast: each machine names the others,
+    # and each process takes a participant index (its ports), which is where the peers look.
+    group.env["CYCLONEDDS_URI"] = ("<General><AllowMulticast>false</AllowMulticast></General>"
+                                   "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>50</MaxAutoParticipantIndex>"
+                                   "<Peers><Peer Address='10.213.0.1'/><Peer Address='10.213.0.2'/></Peers></Discovery>")
+    (tmp_path / "producer.py").write_text(PRODUCER)
+    (tmp_path / "checker.py").write_text(CHECKER)
+    (tmp_path / "flow.yml").write_text("""
+nodes:
+  - id: producer
+    path: producer.py
+    args: "100"
+    outputs: [out]
+  - id: checker
+    deploy: {machine: B}
+    path: checker.py
+    args: "100"
+    inputs: {in: {source: producer/out, queue_policy: backpressure}}
+""")
+    group.start_daemon("B", "--dds-domain", "7")
+    run = group.run("A", "flow.yml", "--dds-domain", "7")
+    assert run.returncode == 0, run
+    assert "checker: ok 100 0 ['INPUT_CLOSED', 'STOP']" in lines(run.stdout, "[B/checker] "), run
+    # Another domain is another network: B is not there.
+    run = group.run("A", "flow.yml", "--dds-domain", "8", "--discovery-timeout", "2s")
+    assert run.returncode == 1 and "no daemon for machine 'B' on DDS (waited 2.0 s)" in run.stderr, run
 
 
 def test_a_machine_without_a_daemon_fails_the_run_before_anything_starts(machines, tmp_path):
