@@ -333,7 +333,7 @@ def test_machines_find_each_other_on_a_domain_through_peers_without_multicast(ma
                                    "<Peers><Peer Address='10.213.0.1'/><Peer Address='10.213.0.2'/></Peers></Discovery>")
     (tmp_path / "producer.py").write_text(PRODUCER)
     (tmp_path / "checker.py").write_text(CHECKER)
-    (tmp_path / "flow.yml").write_text("""
+    (tmp_path / "my flow.yml").write_text("""
 nodes:
   - id: producer
     path: producer.py
@@ -346,11 +346,12 @@ nodes:
     inputs: {in: {source: producer/out, queue_policy: backpressure}}
 """)
     group.start_daemon("B", "--dds-domain", "7")
-    run = group.run("A", "flow.yml", "--dds-domain", "7")
+    run = group.run("A", "my flow.yml", "--dds-domain", "7")
     assert run.returncode == 0, run
     assert "checker: ok 100 0 ['INPUT_CLOSED', 'STOP']" in lines(run.stdout, "[B/checker] "), run
+    assert "started its part 'my_flow@local'" in group.daemon_log("B")  # a name the daemon lists
     # Another domain is another network: B is not there.
-    run = group.run("A", "flow.yml", "--dds-domain", "8", "--discovery-timeout", "2s")
+    run = group.run("A", "my flow.yml", "--dds-domain", "8", "--discovery-timeout", "2s")
     assert run.returncode == 1 and "no daemon for machine 'B' on DDS (waited 2.0 s)" in run.stderr, run
 
 

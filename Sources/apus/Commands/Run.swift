@@ -201,9 +201,11 @@ struct Run: ParsableCommand {
             folders[machine] = folder
         }
         do {
-            let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            // The other machines list their part under this name (letters, digits, _ . -).
+            let written = options.name ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            let name = String(written.map { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) ? $0 : "_" }.prefix(64))
             try coordinator.start(
-                machines: remote, name: options.name ?? base, file: path, yaml: yaml, local: here, placements: placements, folders: folders,
+                machines: remote, name: name, file: path, yaml: yaml, local: here, placements: placements, folders: folders,
                 record: record.map(recordPath) ?? "")
         } catch {
             coordinator.stop()
