@@ -159,23 +159,28 @@ CHECKER = textwrap.dedent('''
 ''')
 
 
-def test_two_machines_typed_arrays_and_metadata_every_message(machines, tmp_path):
-    group = machines("A", "B")
-    (tmp_path / "producer.py").write_text(PRODUCER)
-    (tmp_path / "checker.py").write_text(CHECKER)
-    (tmp_path / "flow.yml").write_text("""
+def producer_and_checker(folder, count, deploy, extra="", file="flow.yml"):
+    """Writes `file`: PRODUCER here sending `count` typed arrays to CHECKER, placed by `deploy`,
+    on a backpressure edge; `extra` adds nodes."""
+    (folder / "producer.py").write_text(PRODUCER)
+    (folder / "checker.py").write_text(CHECKER)
+    (folder / file).write_text(f"""
 nodes:
   - id: producer
     path: producer.py
-    args: "20000"
+    args: "{count}"
     outputs: [out]
   - id: checker
-    deploy: {machine: B}
+    deploy: {deploy}
     path: checker.py
-    args: "20000"
-    inputs:
-      in: {source: producer/out, queue_policy: backpressure}
-""")
+    args: "{count}"
+    inputs: {{in: {{source: producer/out, queue_policy: backpressure}}}}
+{extra}""")
+
+
+def test_two_machines_typed_arrays_and_metadata_every_message(machines, tmp_path):
+    group = machines("A", "B")
+    producer_and_checker(tmp_path, 20000, "{machine: B}")
     group.start_daemon("B")
     started = time.monotonic()
     run = group.run("A", "flow.yml")
@@ -187,23 +192,8 @@ nodes:
 
 def test_labels_choose_the_machine_a_node_runs_on(machines, tmp_path):
     group = machines("A", "B", "C")
-    (tmp_path / "producer.py").write_text(PRODUCER)
-    (tmp_path / "checker.py").write_text(CHECKER)
-    flow = """
-nodes:
-  - id: producer
-    path: producer.py
-    args: "500"
-    outputs: [out]
-  - id: checker
-    deploy: {labels: {gpu: true, arch: x86_64}}
-    path: checker.py
-    args: "500"
-    inputs:
-      in: {source: producer/out, queue_policy: backpressure}
-"""
-    (tmp_path / "flow.yml").write_text(flow)
-    (tmp_path / "tpu.yml").write_text(flow.replace("gpu: true", "gpu: tpu"))
+    producer_and_checker(tmp_path, 500, "{labels: {gpu: true, arch: x86_64}}")
+    (tmp_path / "tpu.yml").write_text((tmp_path / "flow.yml").read_text().replace("gpu: true", "gpu: tpu"))
     group.start_daemon("B", "--label", "gpu=false", "--label", "arch=x86_64")
     group.start_daemon("C", "--label", "gpu=true", "--label", "arch=x86_64")
     # Only C has both labels.
@@ -227,21 +217,7 @@ nodes:
 
 def test_background_daemons_start_list_and_show_the_logs_of_a_dataflow_across_machines(machines, tmp_path):
     group = machines("A", "B")
-    (tmp_path / "producer.py").write_text(PRODUCER)
-    (tmp_path / "checker.py").write_text(CHECKER)
-    (tmp_path / "flow.yml").write_text("""
-nodes:
-  - id: producer
-    path: producer.py
-    args: "300"
-    outputs: [out]
-  - id: checker
-    deploy: {labels: {gpu: "true"}}
-    path: checker.py
-    args: "300"
-    inputs:
-      in: {source: producer/out, queue_policy: backpressure}
-""")
+    producer_and_checker(tmp_path, 300, '{labels: {gpu: "true"}}')
     try:
         assert group.apus("A", "up").returncode == 0
         up = group.apus("B", "up", "--machine", "B", "--label", "gpu=true")
@@ -268,21 +244,8 @@ nodes:
 def test_a_run_across_machines_is_recorded_whole_where_it_started(machines, tmp_path):
     from mcap.reader import make_reader
     group = machines("A", "B")
-    (tmp_path / "producer.py").write_text(PRODUCER)
-    (tmp_path / "checker.py").write_text(CHECKER)
     # B's own producer is read by no node: only the recorder, on A, takes its messages.
-    (tmp_path / "flow.yml").write_text("""
-nodes:
-  - id: producer
-    path: producer.py
-    args: "300"
-    outputs: [out]
-  - id: checker
-    deploy: {machine: B}
-    path: checker.py
-    args: "300"
-    inputs: {in: {source: producer/out, queue_policy: backpressure}}
-  - id: far
+    producer_and_checker(tmp_path, 300, "{machine: B}", extra="""  - id: far
     deploy: {machine: B}
     path: producer.py
     args: "250"
@@ -331,20 +294,7 @@ def test_machines_find_each_other_on_a_domain_through_peers_without_multicast(ma
     group.env["CYCLONEDDS_URI"] = ("<General><AllowMulticast>false</AllowMulticast></General>"
                                    "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>50</MaxAutoParticipantIndex>"
                                    "<Peers><Peer Address='10.213.0.1'/><Peer Address='10.213.0.2'/></Peers></Discovery>")
-    (tmp_path / "producer.py").write_text(PRODUCER)
-    (tmp_path / "checker.py").write_text(CHECKER)
-    (tmp_path / "my flow.yml").write_text("""
-nodes:
-  - id: producer
-    path: producer.py
-    args: "100"
-    outputs: [out]
-  - id: checker
-    deploy: {machine: B}
-    path: checker.py
-    args: "100"
-    inputs: {in: {source: producer/out, queue_policy: backpressure}}
-""")
+    producer_and_checker(tmp_path, 100, "{machine: B}", file="my flow.yml")
     group.start_daemon("B", "--dds-domain", "7")
     run = group.run("A", "my flow.yml", "--dds-domain", "7")
     assert run.returncode == 0, run
