@@ -303,6 +303,23 @@ import Testing
         #expect(dataflows.first?["status"] as? String == "failed", "\(listed.stdout)")
     }
 
+    @Test func machineOptionsAreCheckedBeforeAnythingStarts() throws {
+        defer { cleanUp() }
+        for (arguments, problem) in [
+            (["up", "--label", "gpu=true"], "--label needs --machine"),
+            (["up", "--dds-domain", "3"], "--dds-domain needs --machine"),
+            (["up", "--machine", "b", "--label", "gpu"], "--label 'gpu': expected KEY=VALUE"),
+            (["daemon", "--label", "a b=c", "--machine", "b"], "--label 'a b=c': expected KEY=VALUE"),
+            (["start", "flow.yml", "--discovery-timeout", "5x"], "--discovery-timeout"),
+            (["start", "flow.yml", "--label", "=x"], "--label '=x': expected KEY=VALUE"),
+        ] {
+            let result = try ApusCommand.run(arguments, in: folder, environment: environment)
+            #expect(result.status != 0 && result.stderr.contains(problem), "\(arguments): \(result.stderr)")
+        }
+        // Nothing was started: no daemon answers.
+        #expect(try apus("list").stderr.contains("no apus daemon is running"))
+    }
+
     @Test func staleSocketsGarbageAndOtherUsersAreHandled() throws {
         defer { cleanUp() }
         // A socket file left by a daemon that died: nothing listens on it.
