@@ -9,6 +9,7 @@ import ApusNetwork
 import CApusSys
 import Foundation
 import Glibc
+import Synchronization
 
 public final class MachineAgent: @unchecked Sendable {
     let machine: String
@@ -32,22 +33,17 @@ public final class MachineAgent: @unchecked Sendable {
     }
 
     /// Parts that ended, with their status, from the daemon's thread to the agent's.
-    final class Ends: @unchecked Sendable {
-        private let lock = NSLock()
-        private var ended: [(Part, Int32)] = []
+    final class Ends: Sendable {
+        private let ended = Mutex<[(Part, Int32)]>([])
 
-        func append(_ part: Part, _ status: Int32) {
-            lock.lock()
-            ended.append((part, status))
-            lock.unlock()
-        }
+        func append(_ part: Part, _ status: Int32) { ended.withLock { $0.append((part, status)) } }
 
         func take() -> [(Part, Int32)] {
-            lock.lock()
-            defer { lock.unlock() }
-            let taken = ended
-            ended = []
-            return taken
+            ended.withLock { ended in
+                let taken = ended
+                ended = []
+                return taken
+            }
         }
     }
 

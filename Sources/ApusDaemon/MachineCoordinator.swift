@@ -4,6 +4,7 @@
 import ApusNetwork
 import Foundation
 import Glibc
+import Synchronization
 
 public final class MachineCoordinator: @unchecked Sendable {
     let run: String
@@ -12,10 +13,8 @@ public final class MachineCoordinator: @unchecked Sendable {
     /// The machines asked to start a part (`start`).
     private(set) var machines: [String] = []
     private var requests: [String: DDSWriter] = [:]
-    private let state = NSLock()
     /// Per machine: its part's exit status once it ended, or why it is lost.
-    private var outcomes: [String: Result<Int32, DDSError>] = [:]
-    private var followers: [Thread] = []
+    private let outcomes = Mutex<[String: Result<Int32, DDSError>]>([:])
 
     public init(run: String, domain: UInt32, print: @escaping @Sendable (String) -> Void) throws(DDSError) {
         self.run = run
@@ -40,6 +39,13 @@ public final class MachineCoordinator: @unchecked Sendable {
     ) throws(DDSError) -> Directory {
         let reader = try DDSReader(participant, topic: Federation.directoryTopic, delivery: .newest(1024))
         var found = Directory()
+        func take(waiting nanoseconds: Int64) throws(DDSError) {
+            _ = try reader.take(timeoutNanoseconds: nanoseconds) { message in
+                guard let presence = Federation.Presence(message.data) else { return }
+                found.labels[presence.machine] = presence.labels
+                found.instances[presence.machine, default: []].insert(presence.instance)
+            }
+        }
         func complete() -> Bool {
             named.allSatisfy { found.labels[$0] != nil }
                 && labelled.allSatisfy { wanted in
@@ -47,13 +53,7 @@ public final class MachineCoordinator: @unchecked Sendable {
                 }
         }
         let deadline = Date().addingTimeInterval(timeoutSeconds)
-        repeat {
-            _ = try reader.take(timeoutNanoseconds: 10_000_000) { message in
-                guard let presence = Federation.Presence(message.data) else { return }
-                found.labels[presence.machine] = presence.labels
-                found.instances[presence.machine, default: []].insert(presence.instance)
-            }
-        } while !complete() && Date() < deadline
+        repeat { try take(waiting: 10_000_000) } while !complete() && Date() < deadline
         let missing = named.filter { found.labels[$0] == nil }
         guard missing.isEmpty else {
             throw DDSError(
@@ -61,10 +61,7 @@ public final class MachineCoordinator: @unchecked Sendable {
             )
         }
         // A second daemon of a machine found is announced at about the same moment: wait a little.
-        _ = try reader.take(timeoutNanoseconds: 100_000_000) { message in
-            guard let presence = Federation.Presence(message.data) else { return }
-            found.instances[presence.machine, default: []].insert(presence.instance)
-        }
+        try take(waiting: 100_000_000)
         return found
     }
 
@@ -80,9 +77,7 @@ public final class MachineCoordinator: @unchecked Sendable {
         for machine in machines {
             let output = try DDSReader(
                 participant, topic: Federation.outputTopic(run: run, machine: machine), delivery: .everyMessage(buffered: 1 << 16))
-            let thread = Thread { [self] in follow(machine, output) }
-            thread.start()
-            followers.append(thread)
+            Thread.detachNewThread { [self] in follow(machine, output) }
             let writer = try DDSWriter(participant, topic: Federation.requestTopic(machine), delivery: .newest(16))
             requests[machine] = writer
             let deadline = Date().addingTimeInterval(10)
@@ -102,9 +97,7 @@ public final class MachineCoordinator: @unchecked Sendable {
     }
 
     func outcome(_ machine: String) -> Result<Int32, DDSError>? {
-        state.lock()
-        defer { state.unlock() }
-        return outcomes[machine]
+        outcomes.withLock { $0[machine] }
     }
 
     /// Waits for every part to end (up to `timeoutSeconds`), and returns per machine how it
@@ -147,8 +140,6 @@ public final class MachineCoordinator: @unchecked Sendable {
     }
 
     func record(_ machine: String, _ result: Result<Int32, DDSError>) {
-        state.lock()
-        if outcomes[machine] == nil { outcomes[machine] = result }
-        state.unlock()
+        outcomes.withLock { if $0[machine] == nil { $0[machine] = result } }
     }
 }

@@ -6,6 +6,7 @@ import ApusTransport
 import CApusSys
 import Foundation
 import Glibc
+import Synchronization
 
 /// One part to run: `apus run FILE ARGUMENTS...` in `directory`, named `name` here (`nodes` of
 /// the dataflow's nodes are this machine's), and what to call with each line it prints and with
@@ -37,12 +38,11 @@ public struct MachinePart: Sendable {
 
 extension ControlDaemon {
     /// Closures for the loop, from any thread; the loop runs them when its pipe is readable.
-    public final class Mailbox: @unchecked Sendable {
+    public final class Mailbox: Sendable {
         /// The pipe's read end (`fd`, which the loop polls) and write end; both non-blocking.
         let fd: Int32
         private let bell: Int32
-        private let lock = NSLock()
-        private var work: [@Sendable (ControlDaemon) -> Void] = []
+        private let work = Mutex<[@Sendable (ControlDaemon) -> Void]>([])
 
         init() throws(ControlError) {
             var ends: [Int32] = [-1, -1]
@@ -54,9 +54,7 @@ extension ControlDaemon {
         }
 
         public func post(_ item: @escaping @Sendable (ControlDaemon) -> Void) {
-            lock.lock()
-            work.append(item)
-            lock.unlock()
+            work.withLock { $0.append(item) }
             var one: UInt8 = 1
             _ = write(bell, &one, 1)  // a full pipe already rings
         }
@@ -64,11 +62,11 @@ extension ControlDaemon {
         func take() -> [@Sendable (ControlDaemon) -> Void] {
             var bytes = [UInt8](repeating: 0, count: 256)
             while read(fd, &bytes, bytes.count) > 0 {}
-            lock.lock()
-            defer { lock.unlock() }
-            let taken = work
-            work = []
-            return taken
+            return work.withLock { work in
+                let taken = work
+                work = []
+                return taken
+            }
         }
     }
 
