@@ -119,7 +119,7 @@ let package = Package(
         .executableTarget(name: "apus-api-node", dependencies: ["ApusNode"], path: "Tests/APINode"),
         .executableTarget(
             name: "apus-fuzz",
-            dependencies: ["ApusDaemon", "ApusDataflow", "ApusTransport"],
+            dependencies: ["ApusDaemon", "ApusDataflow", "ApusNetwork", "ApusTransport"],
             path: "Tests/Fuzz",
             exclude: ["corpus"]
         ),

@@ -74,7 +74,7 @@ public final class MachineAgent: @unchecked Sendable {
             for (part, status) in ends.take() {
                 try? end(part.output, seq: part.sequence, status: status)
                 _ = part.output.waitForAcknowledgements(timeoutNanoseconds: 5_000_000_000)
-                unlink(part.file)
+                if !part.file.isEmpty { unlink(part.file) }
                 log("run \(part.run): its part ended with status \(status)")
             }
         }
@@ -103,26 +103,37 @@ public final class MachineAgent: @unchecked Sendable {
         finish()
     }
 
-    /// Has the daemon start run `request.run`'s part on this machine: the dataflow written into
-    /// the folder its nodes' `working_dir` names, else next to where it is on the machine that
-    /// started it (so its relative paths mean the same), run by `apus run`.
-    func start(
-        _ request: Federation.Request, participant: DDSParticipant, mailbox: ControlDaemon.Mailbox, ends: Ends
-    ) throws(DDSError) {
-        let output = try DDSWriter(
-            participant, topic: Federation.outputTopic(run: request.run, machine: machine), delivery: .newest(1 << 16))
+    /// What a start request asks of a machine: the file its part's dataflow is written to, how
+    /// many of the dataflow's nodes run there (for `apus list`), and the arguments of the part's
+    /// `apus run`.
+    @_spi(Fuzzing) public struct PartPlan: Equatable, Sendable {
+        public var folder: String
+        public var file: String
+        public var nodes: Int
+        public var arguments: [String]
+        public var name: String
+    }
+
+    /// The plan of `request` on `machine`: the dataflow goes into the folder its nodes'
+    /// `working_dir` names, else next to where it is on the machine that started it (so its
+    /// relative paths mean the same). Requests come from the network: one whose names or paths
+    /// no run would send is refused, saying what is wrong.
+    @_spi(Fuzzing) public static func plan(_ request: Federation.Request, machine: String, domain: UInt32) throws(PlacementError)
+        -> PartPlan
+    {
+        guard Deployment.isMachineName(request.local) else {
+            throw PlacementError("the machine that started it, '\(request.local)', is not a machine name")
+        }
+        guard request.file.hasPrefix("/"), request.folder.isEmpty || request.folder.hasPrefix("/") else {
+            throw PlacementError("the dataflow's path '\(request.file)' and folder '\(request.folder)' must be absolute")
+        }
+        let lines = request.placements.split(separator: "\n").map(String.init)
+        let placements = MachineSplit.placements(lines)
+        guard placements.count == lines.count, placements.allSatisfy({ !$0.key.isEmpty && Deployment.isMachineName($0.value) }) else {
+            throw PlacementError("its placements are not NODE=MACHINE lines: \(lines)")
+        }
         let folder = request.folder.isEmpty ? (request.file as NSString).deletingLastPathComponent : request.folder
         let file = folder + "/.\((request.file as NSString).lastPathComponent).\(request.run).\(machine).yml"
-        let part = Part(run: request.run, file: file, output: output)
-        guard FileManager.default.createFile(atPath: file, contents: Data(request.yaml.utf8)) else {
-            let text = "cannot write the dataflow into \(folder) (it must exist on this machine too)"
-            log("run \(request.run): \(text)")
-            try send(output, seq: 0, stream: .stderr, "apus: machine '\(machine)': \(text)")
-            part.sequence = 1
-            ends.append(part, 1)
-            return
-        }
-        let placements = MachineSplit.placements(request.placements.split(separator: "\n").map(String.init))
         let nodes =
             (try? DataflowLoader(checksPaths: false).parse(yaml: request.yaml, file: file, directory: folder)).map { dataflow in
                 MachineSplit.placed(dataflow, placements).nodes.filter { MachineSplit.machine(of: $0, local: request.local) == machine }
@@ -133,10 +144,38 @@ public final class MachineAgent: @unchecked Sendable {
             + MachineSplit.placementArguments(placements).flatMap { ["--placement", $0] }
             + (request.record.isEmpty ? [] : ["--record", request.record])
         let name = (request.name.isEmpty ? "dataflow" : request.name) + "@" + request.local
+        return PartPlan(folder: folder, file: file, nodes: nodes, arguments: arguments, name: name)
+    }
+
+    /// Has the daemon start run `request.run`'s part on this machine, run by `apus run`; a
+    /// request it cannot plan, or a folder it cannot write in, ends the part at once with the
+    /// reason as its output.
+    func start(
+        _ request: Federation.Request, participant: DDSParticipant, mailbox: ControlDaemon.Mailbox, ends: Ends
+    ) throws(DDSError) {
+        let output = try DDSWriter(
+            participant, topic: Federation.outputTopic(run: request.run, machine: machine), delivery: .newest(1 << 16))
+        func refuse(_ part: Part, _ text: String) throws(DDSError) {
+            log("run \(request.run): \(text)")
+            try send(output, seq: 0, stream: .stderr, "apus: machine '\(machine)': \(text)")
+            part.sequence = 1
+            ends.append(part, 1)
+        }
+        let plan: PartPlan
+        do {
+            plan = try Self.plan(request, machine: machine, domain: domain)
+        } catch {
+            return try refuse(Part(run: request.run, file: "", output: output), "refused the request to start its part: \(error)")
+        }
+        let part = Part(run: request.run, file: plan.file, output: output)
+        guard FileManager.default.createFile(atPath: plan.file, contents: Data(request.yaml.utf8)) else {
+            return try refuse(part, "cannot write the dataflow into \(plan.folder) (it must exist on this machine too)")
+        }
         mailbox.post { daemon in
             daemon.startPart(
                 MachinePart(
-                    run: request.run, name: name, nodes: nodes, file: file, arguments: arguments, directory: folder,
+                    run: request.run, name: plan.name, nodes: plan.nodes, file: plan.file, arguments: plan.arguments,
+                    directory: plan.folder,
                     line: { standardError, text in
                         try? self.send(part.output, seq: part.sequence, stream: standardError ? .stderr : .stdout, text)
                         part.sequence += 1

@@ -35,7 +35,12 @@ extension DataflowParser {
             let keyScope = scope.with("key '\(key)'")
             switch key {
             case "machine":
-                deployment.machine = parseID(item, keyScope, what: "machine name")
+                guard let name = parseID(item, keyScope, what: "machine name") else { continue }
+                guard !name.hasPrefix("-") else {
+                    report(item, keyScope, "machine name '\(name)' must not start with '-': commands take it as an argument")
+                    continue
+                }
+                deployment.machine = name
             case "working_dir":
                 if let folder = text(item, keyScope) {
                     if folder.hasPrefix("/") {
@@ -90,5 +95,11 @@ extension Deployment {
     /// unchanged.
     public static func isLabel(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= 64 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-/".contains($0)) }
+    }
+
+    /// Whether `name` can name a machine, as `deploy.machine` does: letters, digits, '_', '.' and
+    /// '-', not starting with '.' or '-'.
+    public static func isMachineName(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix(".") && !name.hasPrefix("-") && name.allSatisfy(\.isIDCharacter)
     }
 }

@@ -235,7 +235,7 @@ extension DataflowParser {
             report(value, scope, "\(what) must not be empty")
             return nil
         }
-        guard id.allSatisfy({ $0.isASCIILetter || $0.isASCIIDigit || "_.-".contains($0) }) else {
+        guard id.allSatisfy(\.isIDCharacter) else {
             report(value, scope, "\(what) '\(id)' may contain only letters, digits, '_', '.' and '-'")
             return nil
         }

@@ -72,4 +72,6 @@ enum EnvExpansion {
 
 extension Character {
     var isASCIILetter: Bool { ("a"..."z").contains(self) || ("A"..."Z").contains(self) }
+    /// What an id (a node's, an output's, a machine's) is made of: letters, digits, '_', '.', '-'.
+    var isIDCharacter: Bool { isASCIILetter || isASCIIDigit || "_.-".contains(self) }
 }

@@ -10,6 +10,15 @@ public enum BridgeMessage {
     /// how): nothing follows.
     public static let failedSequence = UInt64.max - 1
 
+    /// Whether a sender that has sent `sent` messages must wait for a reading machine that said it
+    /// passed `credit` on (nil: it has not said it is ready), to keep at most `depth` beyond it.
+    /// Credits come from the network: one beyond what was sent lets the sender go, and none
+    /// makes it overflow.
+    public static func mustWait(sent: UInt64, credit: UInt64?, depth: UInt64) -> Bool {
+        guard let credit else { return true }
+        return sent >= depth && credit <= sent - depth
+    }
+
     /// The header of a message described by `metadata`.
     public static func header(_ metadata: SampleMetadata) -> [UInt8] {
         let encoded = metadata.shape.isEmpty && metadata.parameters.isEmpty ? [] : MetadataCodec.encode(metadata)

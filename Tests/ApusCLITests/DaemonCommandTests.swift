@@ -312,6 +312,10 @@ import Testing
             (["daemon", "--label", "a b=c", "--machine", "b"], "--label 'a b=c': expected KEY=VALUE"),
             (["start", "flow.yml", "--discovery-timeout", "5x"], "--discovery-timeout"),
             (["start", "flow.yml", "--label", "=x"], "--label '=x': expected KEY=VALUE"),
+            (["up", "--machine", "a b"], "--machine 'a b': a machine name may contain only"),
+            (["daemon", "--machine=-x"], "--machine '-x': a machine name"),
+            (["start", "flow.yml", "--machine", ".b"], "--machine '.b': a machine name"),
+            (["run", "flow.yml", "--machine", "b/c"], "--machine 'b/c': a machine name"),
         ] {
             let result = try ApusCommand.run(arguments, in: folder, environment: environment)
             #expect(result.status != 0 && result.stderr.contains(problem), "\(arguments): \(result.stderr)")

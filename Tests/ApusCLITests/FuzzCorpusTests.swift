@@ -4,7 +4,7 @@ import Testing
 /// Every input of the committed fuzz corpus (crashes found once included) goes through its
 /// harness in an ordinary build: what once crashed stays fixed, even without a fuzzer build.
 @Suite struct FuzzCorpusTests {
-    @Test(arguments: ["dataflow", "node-protocol", "daemon-request", "metadata"])
+    @Test(arguments: ["dataflow", "node-protocol", "daemon-request", "metadata", "network"])
     func everyCorpusInputGoesThroughItsHarness(_ name: String) throws {
         let corpus = ApusCommand.repository.appendingPathComponent("Tests/Fuzz/corpus/\(name)")
         let files = try FileManager.default.contentsOfDirectory(atPath: corpus.path).sorted().map { corpus.appendingPathComponent($0).path }

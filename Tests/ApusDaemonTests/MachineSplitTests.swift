@@ -3,7 +3,7 @@ import ApusNetwork
 import ApusTransport
 import Testing
 
-@testable import ApusDaemon
+@_spi(Fuzzing) @testable import ApusDaemon
 
 /// How each machine's part of a dataflow is made: its nodes, and bridges for the edges that cross.
 @Suite struct MachineSplitTests {
@@ -97,6 +97,62 @@ import Testing
         ] {
             #expect(Array(hostile.utf8).withUnsafeBytes { Federation.Request($0) } == nil, "\(hostile)")
         }
+    }
+
+    @Test func aStartRequestIsPlannedAndOneNoRunWouldSendIsRefusedSayingWhy() throws {
+        let yaml = """
+            nodes:
+              - {id: camera, path: camera, outputs: [frame]}
+              - {id: detector, path: detector, deploy: {machine: B}, inputs: {frame: camera/frame}}
+              - {id: sink, path: sink, deploy: {labels: {gpu: "true"}}, inputs: {frame: camera/frame}}
+            """
+        let request = Federation.Request(
+            kind: .start, run: "4f2a", local: "robot", yaml: yaml, file: "/flows/a.yml", placements: "sink=B", name: "a",
+            record: "/flows/a.mcap")
+        let plan = try MachineAgent.plan(request, machine: "B", domain: 3)
+        #expect(plan.file == "/flows/.a.yml.4f2a.B.yml")
+        #expect(plan.nodes == 2)
+        #expect(plan.name == "a@robot")
+        #expect(
+            plan.arguments == [
+                "--machine-part", "B", "--local-machine", "robot", "--network-run", "4f2a", "--dds-domain", "3", "--placement", "sink=B",
+                "--record", "/flows/a.mcap",
+            ])
+        var inFolder = request
+        inFolder.folder = "/srv/apus"
+        #expect(try MachineAgent.plan(inFolder, machine: "B", domain: 0).file == "/srv/apus/.a.yml.4f2a.B.yml")
+        let hostile: [(WritableKeyPath<Federation.Request, String>, String, String)] = [
+            (\.local, "--record", "'--record', is not a machine name"), (\.local, "", "'', is not a machine name"),
+            (\.file, "a.yml", "must be absolute"), (\.folder, "srv", "must be absolute"),
+            (\.placements, "sink=B\nnonsense", "not NODE=MACHINE lines"), (\.placements, "sink=-x y", "not NODE=MACHINE lines"),
+            (\.placements, "=B", "not NODE=MACHINE lines"),
+        ]
+        for (field, value, reason) in hostile {
+            var bad = request
+            bad[keyPath: field] = value
+            #expect(throws: PlacementError.self, "\(value)") { try MachineAgent.plan(bad, machine: "B", domain: 0) }
+            do {
+                _ = try MachineAgent.plan(bad, machine: "B", domain: 0)
+            } catch {
+                #expect(error.description.contains(reason), "\(error)")
+            }
+        }
+    }
+
+    @Test func creditsFromTheNetworkNeverOverflowTheSendersArithmetic() {
+        #expect(BridgeMessage.mustWait(sent: 0, credit: nil, depth: 4))
+        #expect(!BridgeMessage.mustWait(sent: 3, credit: 0, depth: 4))
+        #expect(BridgeMessage.mustWait(sent: 4, credit: 0, depth: 4))
+        #expect(!BridgeMessage.mustWait(sent: 4, credit: 1, depth: 4))
+        // Hostile or stale: beyond what was sent, or near 2^64.
+        #expect(!BridgeMessage.mustWait(sent: 10, credit: .max, depth: 4))
+        #expect(!BridgeMessage.mustWait(sent: 10, credit: .max - 1, depth: .max))
+        #expect(BridgeMessage.mustWait(sent: .max, credit: 0, depth: .max))
+    }
+
+    @Test func machineNamesAreWhatDeployMachineAccepts() {
+        for name in ["B", "gpu-box_2", "robot.local"] { #expect(Deployment.isMachineName(name), "\(name)") }
+        for name in ["", ".hidden", "a b", "a/b", "--record", "é"] { #expect(!Deployment.isMachineName(name), "\(name)") }
     }
 
     @Test func labelsPlaceANodeHereFirstThenOnTheFirstMachineByNameThatHasThemAll() throws {

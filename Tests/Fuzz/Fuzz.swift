@@ -1,13 +1,16 @@
 // Fuzz harnesses for what Apus reads from outside: dataflow files, the node control protocol,
-// the daemon's requests and sample metadata. Each takes any bytes and must neither crash nor hang.
+// the daemon's requests, sample metadata and what comes over DDS from other machines. Each takes
+// any bytes and must neither crash nor hang.
 //
 // Built by `scripts/fuzz` with -sanitize=fuzzer and -DAPUS_FUZZ, this is a libFuzzer target; the
 // harness comes from APUS_FUZZ_TARGET. In an ordinary build it replays files instead:
 // `apus-fuzz TARGET FILE...` runs each file through the harness (what the tests do with the
 // committed corpus).
-import ApusDaemon
 import ApusDataflow
+import ApusNetwork
 import Foundation
+
+@_spi(Fuzzing) import ApusDaemon
 
 @_spi(Fuzzing) import ApusTransport
 
@@ -16,6 +19,7 @@ enum Harness: String, CaseIterable {
     case nodeProtocol = "node-protocol"
     case daemonRequest = "daemon-request"
     case metadata
+    case network
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -44,7 +48,34 @@ enum Harness: String, CaseIterable {
             guard let first = bytes.first else { return }
             let elementType = ElementType(rawValue: first % 16) ?? .uint8
             _ = try? MetadataCodec.decode(UnsafeRawBufferPointer(rebasing: bytes.dropFirst()), elementType: elementType, timestamp: 0)
+        case .network:
+            // The first byte picks what the rest is taken as.
+            guard let first = bytes.first else { return }
+            let rest = UnsafeRawBufferPointer(rebasing: bytes.dropFirst())
+            switch first % 4 {
+            case 0: runRequest(rest)
+            case 1: _ = Federation.Presence(rest)
+            case 2: _ = try? BridgeMessage.metadata(header: rest, timestamp: 0)
+            default:
+                // A credit (its sequence number) against what was sent and the depth.
+                guard rest.count >= 24 else { return }
+                _ = BridgeMessage.mustWait(
+                    sent: rest.loadUnaligned(as: UInt64.self), credit: rest.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                    depth: rest.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            }
         }
+    }
+
+    /// A request to a machine's daemon, as its agent plans it and its part's `apus run` splits
+    /// the dataflow.
+    func runRequest(_ bytes: UnsafeRawBufferPointer) {
+        guard let request = Federation.Request(bytes), let plan = try? MachineAgent.plan(request, machine: "B", domain: 0),
+            let dataflow = try? DataflowLoader(checksPaths: false).parse(yaml: request.yaml, file: plan.file, directory: plan.folder)
+        else { return }
+        let placements = MachineSplit.placements(request.placements.split(separator: "\n").map(String.init))
+        _ = MachineSplit.part(
+            of: MachineSplit.placed(dataflow, placements), machine: "B", local: request.local, run: request.run, domain: 0,
+            executable: "/usr/bin/apus")
     }
 }
 

@@ -67,7 +67,7 @@ struct BridgeOut: ParsableCommand {
         func waitForCredit(id: String, timeoutSeconds: Double) throws {
             let depth = UInt64(spec.delivery.depth)
             var lastProgress = monotonicNanoseconds()
-            func behind(_ index: Int) -> Bool { credit[index].map { sent >= $0 + depth } ?? true }
+            func behind(_ index: Int) -> Bool { BridgeMessage.mustWait(sent: sent, credit: credit[index], depth: depth) }
             while let slowest = credit.indices.first(where: behind) {
                 let before = credit[slowest]
                 for index in credits.indices {

@@ -1,6 +1,7 @@
 // The options that make a daemon serve as a machine of dataflows across machines (`apus up`,
 // `apus daemon`).
 import ApusDaemon
+import ApusDataflow
 import ArgumentParser
 
 struct MachineOptions: ParsableArguments {
@@ -20,14 +21,9 @@ struct MachineOptions: ParsableArguments {
     var label: [String] = []
 
     func validate() throws {
-        let labels: [String: String]
-        do {
-            labels = try MachineSplit.labels(fromArguments: label)
-        } catch {
-            throw ValidationError(error.description)
-        }
-        if machine == nil, !labels.isEmpty || ddsDomain != nil {
-            throw ValidationError("\(labels.isEmpty ? "--dds-domain" : "--label") needs --machine: it is about serving as a machine")
+        try checkMachineOptions(machine: machine, labels: label)
+        if machine == nil, !label.isEmpty || ddsDomain != nil {
+            throw ValidationError("\(label.isEmpty ? "--dds-domain" : "--label") needs --machine: it is about serving as a machine")
         }
     }
 
@@ -38,5 +34,20 @@ struct MachineOptions: ParsableArguments {
     var arguments: [String] {
         (machine.map { ["--machine", $0] } ?? []) + (ddsDomain.map { ["--dds-domain", String($0)] } ?? [])
             + label.flatMap { ["--label", $0] }
+    }
+}
+
+/// Checks a `--machine NAME` and `--label KEY=VALUE` options as `apus run`, `apus start`, `apus up`
+/// and `apus daemon` take them: a name that no `deploy.machine` could name is refused.
+func checkMachineOptions(machine: String?, labels: [String]) throws {
+    if let machine, !Deployment.isMachineName(machine) {
+        throw ValidationError(
+            "--machine '\(machine)': a machine name may contain only letters, digits, '_', '.' and '-', and not start with '.' or '-' (as in deploy: {machine: NAME})"
+        )
+    }
+    do {
+        _ = try MachineSplit.labels(fromArguments: labels)
+    } catch {
+        throw ValidationError(error.description)
     }
 }

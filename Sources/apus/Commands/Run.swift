@@ -108,11 +108,7 @@ struct Run: ParsableCommand {
                 throw ValidationError(durationProblem(name, value))
             }
         }
-        do {
-            _ = try MachineSplit.labels(fromArguments: label)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        try checkMachineOptions(machine: machine, labels: label)
     }
 
     func run() throws {

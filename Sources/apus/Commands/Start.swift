@@ -39,11 +39,7 @@ struct Start: ParsableCommand {
         if let discoveryTimeout, parseDuration(discoveryTimeout) == nil {
             throw ValidationError(durationProblem("--discovery-timeout", discoveryTimeout))
         }
-        do {
-            _ = try MachineSplit.labels(fromArguments: label)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        try checkMachineOptions(machine: machine, labels: label)
     }
 
     func run() throws {
