@@ -15,10 +15,16 @@ public final class MachineCoordinator: @unchecked Sendable {
     private var requests: [String: DDSWriter] = [:]
     /// Per machine: its part's exit status once it ended, or why it is lost.
     private let outcomes = Mutex<[String: Result<Int32, DDSError>]>([:])
+    /// Told when a part ends with a failure (it could not start, or its nodes failed): the run's
+    /// part here stops then, rather than wait for what will not come.
+    let failures: StopRequest?
 
-    public init(run: String, domain: UInt32, print: @escaping @Sendable (String) -> Void) throws(DDSError) {
+    public init(run: String, domain: UInt32, failures: StopRequest? = nil, print: @escaping @Sendable (String) -> Void)
+        throws(DDSError)
+    {
         self.run = run
         self.print = print
+        self.failures = failures
         participant = try DDSParticipant(domain: domain)
     }
 
@@ -140,6 +146,14 @@ public final class MachineCoordinator: @unchecked Sendable {
     }
 
     func record(_ machine: String, _ result: Result<Int32, DDSError>) {
-        outcomes.withLock { if $0[machine] == nil { $0[machine] = result } }
+        let first = outcomes.withLock { outcomes in
+            defer { outcomes[machine] = outcomes[machine] ?? result }
+            return outcomes[machine] == nil
+        }
+        // (A machine that is lost is not told: its stand-ins here fail on their own, so that their
+        // consumers get NODE_FAILED first.)
+        if first, case .success(let status) = result, status != 0 {
+            failures?.request("machine '\(machine)': its part exited with status \(status)")
+        }
     }
 }

@@ -24,6 +24,9 @@ public struct RunOptions: Sendable {
     /// Nodes that get no STOP when the run is stopped: they end once their inputs have closed,
     /// having taken everything their producers sent (the recorder of `apus run --record`).
     public var drainingNodes: Set<String> = []
+    /// Stops the run when requested from another thread, as Ctrl-C would (`apus run` across
+    /// machines: another machine's part failed).
+    public var stopRequest: StopRequest?
     /// The environment nodes start from (and `$VAR`s were expanded with).
     public var environment: [String]
 

@@ -145,6 +145,7 @@ public final class Supervisor {
             var entries = [
                 pollfd(fd: signals?.fd ?? -1, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: inspection?.listener.fd ?? -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: stopping ? -1 : options.stopRequest?.fd ?? -1, events: Int16(POLLIN), revents: 0),
             ]
             var owners: [(node: NodeRuntime, source: Source)] = []
             for node in nodes {
@@ -162,7 +163,7 @@ public final class Supervisor {
                 return
             }
             if ready > 0 {
-                for (offset, owner) in owners.enumerated() where entries[offset + 2].revents != 0 {
+                for (offset, owner) in owners.enumerated() where entries[offset + 3].revents != 0 {
                     switch owner.source {
                     case .control: readControl(owner.node)
                     case .stdout: readOutput(owner.node, stderr: false)
@@ -171,6 +172,10 @@ public final class Supervisor {
                 }
                 if entries[0].revents != 0 { handleSignals() }
                 if entries[1].revents != 0 { serveInspection() }
+                if entries[2].revents != 0, let reason = options.stopRequest?.take() {
+                    console.note("stopping: \(reason)")
+                    beginStop()
+                }
             }
             handleDeadlines()
         }

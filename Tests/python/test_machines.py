@@ -328,6 +328,24 @@ nodes:
     assert time.monotonic() - started < 20
 
 
+
+def test_a_machine_whose_part_fails_stops_the_run_at_once_saying_why(machines, tmp_path):
+    # B cannot start its part (the working_dir is missing there): the producer here would wait
+    # for a reader that never comes; the run stops at once instead, naming the machine and why.
+    group = machines("A", "B")
+    producer_and_checker(tmp_path, 100, "{machine: B, working_dir: /nonexistent/apus-test}")
+    group.start_daemon("B")
+    started = time.monotonic()
+    run = group.run("A", "flow.yml")
+    assert run.returncode == 1, run
+    reason = "cannot write the dataflow into /nonexistent/apus-test (it must exist on this machine too)"
+    assert f"[B] apus: machine 'B': {reason}" in run.stdout, run
+    assert "apus: stopping: machine 'B': its part exited with status 1" in run.stdout + run.stderr, run
+    assert "apus: machine 'B': its part exited with status 1" in run.stderr, run
+    assert "Usage" not in run.stdout + run.stderr, run
+    assert time.monotonic() - started < 15, run
+    assert reason in group.daemon_log("B")
+
 ENDLESS = textwrap.dedent('''
     import time
     from apus import Node

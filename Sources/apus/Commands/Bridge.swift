@@ -78,7 +78,7 @@ struct BridgeOut: ParsableCommand {
                 if credit[slowest] != before {
                     lastProgress = monotonicNanoseconds()
                 } else if monotonicNanoseconds() - lastProgress > UInt64(timeoutSeconds * 1e9) {
-                    throw ValidationError(
+                    throw DDSError(
                         "bridge-out: machine '\(credits[slowest].machine)' passed nothing of '\(id)' on for \(timeoutSeconds) s (\(credit[slowest].map(String.init) ?? "not ready") of \(sent))"
                     )
                 }
@@ -113,18 +113,31 @@ struct BridgeOut: ParsableCommand {
             legs[spec.id] = Leg(
                 writer: try DDSWriter(participant, topic: name, delivery: spec.delivery), spec: spec, credits: credits)
         }
-        // What is written before a reader matched may be lost to it: wait for every reading machine.
+        // What is written before a reader matched may be lost to it: wait for every reading
+        // machine, keeping what comes meanwhile. STOP while inputs are open (the run is stopping)
+        // ends the wait: a machine that is not there gets nothing, and what was queued is reported
+        // as lost. (STOP once every input closed is the usual end: what came is still sent.)
         let deadline = monotonicNanoseconds() + UInt64(matchTimeout * 1e9)
+        var early: [Event] = []
+        var closedEarly = Set<String>()
         while let (id, leg) = legs.first(where: { $0.value.writer.matchedReaders < $0.value.spec.machines.count }) {
             guard monotonicNanoseconds() < deadline else {
-                throw ValidationError(
+                throw DDSError(
                     "bridge-out: '\(id)' has \(leg.writer.matchedReaders) of \(leg.spec.machines.count) reading machines (\(leg.spec.machines.joined(separator: ", "))) after \(matchTimeout) s"
                 )
             }
-            usleep(5_000)
+            guard let event = try node.next(timeout: .milliseconds(5)) else { continue }
+            switch event {
+            case .inputClosed(let id): closedEarly.insert(id)
+            case .nodeFailed(let failure): closedEarly.formUnion(failure.inputs)
+            case .stop where !closedEarly.isSuperset(of: legs.keys): return
+            default: break
+            }
+            early.append(event)
         }
         var open = Set(legs.keys)
-        while !open.isEmpty, let event = try node.next() {
+        var pending = early[...]
+        while !open.isEmpty, let event = try pending.popFirst() ?? node.next() {
             switch event {
             case .input(let input):
                 guard let leg = legs[input.id] else { continue }

@@ -151,6 +151,8 @@ struct Run: ParsableCommand {
     /// labels, has each machine start its part, runs this machine's, then stops the others' and
     /// reports how each ended.
     func runAcrossMachines(_ written: DataflowDescriptor, options: RunOptions, here: String, executable: String) throws {
+        var options = options
+        options.stopRequest = StopRequest()
         let run = String(UInt64.random(in: 1...UInt64.max), radix: 16)
         // DDS starts threads now; the run's signals must reach its signalfd, not them.
         SignalWatch.blockInThisThread(Supervisor.watchedSignals)
@@ -158,7 +160,9 @@ struct Run: ParsableCommand {
         let placements: [String: String]
         do {
             // Whole lines, written at once: the local nodes' lines go to the same standard output.
-            coordinator = try MachineCoordinator(run: run, domain: ddsDomain) { line in writeAll(1, line + "\n") }
+            coordinator = try MachineCoordinator(run: run, domain: ddsDomain, failures: options.stopRequest) { line in
+                writeAll(1, line + "\n")
+            }
             let labels = try MachineSplit.labels(fromArguments: label)
             let daemons = try coordinator.findDaemons(
                 named: MachineSplit.remoteMachines(written, local: here),
