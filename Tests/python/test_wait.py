@@ -71,11 +71,13 @@ def test_spinning_nodes_do_not_sleep_between_the_hops_of_a_python_ping_pong(data
     assert run.status == 0, run
     spun = switches(run)
     assert spun["ping"] < 200 and spun["pong"] < 200, (spun, run)
-    # The same measure sees the difference: asleep, every hop is a context switch.
+    # The same measure sees the difference: asleep, most hops are a context switch (not every
+    # one: a peer that answers before the node has gone to sleep saves it one, and one that runs
+    # on the same CPU may preempt it instead; measured 1,386 to 2,000 here).
     run = dataflow.run(FLOW.format(mode="sleep"))
     assert run.status == 0, run
     slept = switches(run)
-    assert slept["ping"] > 1500 and slept["pong"] > 1500, (slept, run)
+    assert slept["ping"] > 500 and slept["pong"] > 500, (slept, run)
     dataflow.expect_clean()
 
 
