@@ -117,6 +117,8 @@ let package = Package(
         .executableTarget(name: "monitor", dependencies: ["ApusNode"], path: "nodes/swift/monitor"),
         .executableTarget(name: "apus-test-node", dependencies: ["ApusNode"], path: "Tests/TestNode"),
         .executableTarget(name: "apus-api-node", dependencies: ["ApusNode"], path: "Tests/APINode"),
+        // Publishes raw bytes as requests to a machine's daemon: the tests' hostile host on DDS.
+        .executableTarget(name: "apus-dds-send", dependencies: ["ApusNetwork"], path: "Tests/DDSSend"),
         .executableTarget(
             name: "apus-fuzz",
             dependencies: ["ApusDaemon", "ApusDataflow", "ApusNetwork", "ApusTransport"],

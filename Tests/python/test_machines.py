@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import APUS, REPO, Dataflow
+from conftest import APUS, BUILD, REPO, Dataflow
 
 CYCLONE = "/usr/lib/x86_64-linux-gnu/libddsc.so.0debian"
 
@@ -345,6 +345,42 @@ def test_a_machine_whose_part_fails_stops_the_run_at_once_saying_why(machines, t
     assert "Usage" not in run.stdout + run.stderr, run
     assert time.monotonic() - started < 15, run
     assert reason in group.daemon_log("B")
+
+
+def test_hostile_requests_over_dds_are_refused_and_the_daemon_goes_on(machines, tmp_path):
+    # A broken or hostile host on the network sends B's daemon what no run would: bytes that are
+    # no request, and well-formed requests with an option for a machine name, a relative path, a
+    # placement that is no NODE=MACHINE. Each is logged and refused; nothing is written or started;
+    # a real run then passes.
+    group = machines("A", "B")
+    producer_and_checker(tmp_path, 100, "{machine: B}")
+    group.start_daemon("B")
+    start = {"kind": "start", "yaml": "nodes: [{id: x, path: /bin/true, deploy: {machine: B}}]", "file": str(tmp_path / "evil.yml")}
+    requests = {
+        "garbage": b"\xff\x00 not json",
+        "option": dict(start, run="e1", local="--record"),
+        "relative": dict(start, run="e2", local="A", file="evil.yml"),
+        "placement": dict(start, run="e3", local="A", placements="x=-B"),
+    }
+    for name, request in requests.items():
+        (tmp_path / name).write_bytes(request if isinstance(request, bytes) else json.dumps(request).encode())
+    send = subprocess.run(["ip", "netns", "exec", group.spaces["A"], str(BUILD / "apus-dds-send"), "0", "B", *requests],
+                          cwd=tmp_path, env=group.environment("A"), capture_output=True, text=True, timeout=60)
+    assert send.returncode == 0, send
+    deadline = time.monotonic() + 10
+    while group.daemon_log("B").count("refused the request to start its part") < 3:
+        assert time.monotonic() < deadline, group.daemon_log("B")
+        time.sleep(0.1)
+    log = group.daemon_log("B")
+    assert "ignored a malformed request of 11 bytes" in log, log
+    assert "run e1: refused the request to start its part: the machine that started it, '--record', is not a machine name" in log
+    assert "run e2: refused the request to start its part: the dataflow's path 'evil.yml'" in log
+    assert "run e3: refused the request to start its part: its placements are not NODE=MACHINE lines" in log
+    assert "started its part" not in log
+    assert not list(tmp_path.glob(".evil.yml.*"))
+    run = group.run("A", "flow.yml")
+    assert run.returncode == 0, run
+    assert "checker: ok 100 0 ['INPUT_CLOSED', 'STOP']" in lines(run.stdout, "[B/checker] "), run
 
 ENDLESS = textwrap.dedent('''
     import time
