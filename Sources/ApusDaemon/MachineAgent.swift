@@ -64,7 +64,7 @@ public final class MachineAgent: @unchecked Sendable {
         try presence.write(
             seq: 0, timestamp: 0, header: [], data: Federation.Presence(machine: machine, labels: labels, instance: instance).encoded())
         log(
-            "machine '\(machine)'\(labels.isEmpty ? "" : " with labels \(MachineSplit.describe(labels))") announced on DDS domain \(domain)"
+            "machine '\(machine)'\(labels.isEmpty ? "" : " with labels \(MachineSplit.describe(labels))") announced on DDS domain \(domain) as daemon \(instance)"
         )
         let directory = try DDSReader(participant, topic: Federation.directoryTopic, delivery: .newest(1024))
         var others = Set<String>()
@@ -86,6 +86,12 @@ public final class MachineAgent: @unchecked Sendable {
                 }
                 switch request.kind {
                 case .start:
+                    // A run's request stays on the network while the run lasts: one for the
+                    // daemon this one replaced (it was restarted) is not for it.
+                    guard request.instance == instance else {
+                        log("run \(request.run): ignored a start request for another daemon of machine '\(machine)' (\(request.instance))")
+                        return
+                    }
                     guard runs.insert(request.run).inserted else { return }
                     try start(request, participant: participant, mailbox: mailbox, ends: ends)
                 case .stop:

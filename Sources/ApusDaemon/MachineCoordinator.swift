@@ -13,11 +13,16 @@ public final class MachineCoordinator: @unchecked Sendable {
     /// The machines asked to start a part (`start`).
     private(set) var machines: [String] = []
     private var requests: [String: DDSWriter] = [:]
+    /// Each machine's daemon that `findDaemons` found (its presence's instance): start requests
+    /// are for it alone.
+    private var instances: [String: String] = [:]
     /// Per machine: its part's exit status once it ended, or why it is lost.
     private let outcomes = Mutex<[String: Result<Int32, DDSError>]>([:])
-    /// Told when a part ends with a failure (it could not start, or its nodes failed): the run's
-    /// part here stops then, rather than wait for what will not come.
+    /// Told when a part ends with a failure (it could not start, or its nodes failed) or its
+    /// machine is lost: the run's part here stops then, rather than wait for what will not come.
     let failures: StopRequest?
+    /// How long after a machine is lost the run here is stopped: time for its stand-ins to fail.
+    static let lostMachineStopDelay: DispatchTimeInterval = .seconds(2)
 
     public init(run: String, domain: UInt32, failures: StopRequest? = nil, print: @escaping @Sendable (String) -> Void)
         throws(DDSError)
@@ -68,6 +73,7 @@ public final class MachineCoordinator: @unchecked Sendable {
         }
         // A second daemon of a machine found is announced at about the same moment: wait a little.
         try take(waiting: 100_000_000)
+        instances = found.instances.compactMapValues { $0.count == 1 ? $0.first : nil }
         return found
     }
 
@@ -90,7 +96,8 @@ public final class MachineCoordinator: @unchecked Sendable {
             while writer.matchedReaders == 0, Date() < deadline { usleep(5_000) }
             let request = Federation.Request(
                 kind: .start, run: run, local: local, yaml: yaml, file: file, folder: folders[machine] ?? "",
-                placements: MachineSplit.placementArguments(placements).joined(separator: "\n"), name: name, record: record)
+                placements: MachineSplit.placementArguments(placements).joined(separator: "\n"), name: name, record: record,
+                instance: instances[machine] ?? "")
             try writer.write(seq: 0, timestamp: 0, header: [], data: request.encoded())
         }
     }
@@ -150,10 +157,19 @@ public final class MachineCoordinator: @unchecked Sendable {
             defer { outcomes[machine] = outcomes[machine] ?? result }
             return outcomes[machine] == nil
         }
-        // (A machine that is lost is not told: its stand-ins here fail on their own, so that their
-        // consumers get NODE_FAILED first.)
-        if first, case .success(let status) = result, status != 0 {
-            failures?.request("machine '\(machine)': its part exited with status \(status)")
+        guard first, let failures else { return }
+        switch result {
+        case .success(let status) where status != 0:
+            failures.request("machine '\(machine)': its part exited with status \(status)")
+        case .failure(let error):
+            // Lost: its stand-ins here see it within the same lease and fail, so that their
+            // consumers get NODE_FAILED; what still runs here (a node that only sent to it) stops
+            // after them.
+            DispatchQueue.global().asyncAfter(deadline: .now() + Self.lostMachineStopDelay) {
+                failures.request("machine '\(machine)': \(error)")
+            }
+        default:
+            break
         }
     }
 }

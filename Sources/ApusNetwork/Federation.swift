@@ -57,7 +57,8 @@ public enum Federation {
         /// the folder to run it in on this machine (its nodes' `deploy.working_dir`; empty: the
         /// file's folder), the machines chosen for nodes by their labels (`NODE=MACHINE` lines),
         /// the run's name (`apus run --name`, else the file's name), and the file `apus run
-        /// --record` writes on the machine that started it (empty: none).
+        /// --record` writes on the machine that started it (empty: none), and the daemon it is for
+        /// (its presence's `instance`): one started since, by the same name, ignores it.
         public var local = ""
         public var yaml = ""
         public var file = ""
@@ -65,10 +66,11 @@ public enum Federation {
         public var placements = ""
         public var name = ""
         public var record = ""
+        public var instance = ""
 
         public init(
             kind: Kind, run: String, local: String = "", yaml: String = "", file: String = "", folder: String = "",
-            placements: String = "", name: String = "", record: String = ""
+            placements: String = "", name: String = "", record: String = "", instance: String = ""
         ) {
             self.kind = kind
             self.run = run
@@ -79,12 +81,13 @@ public enum Federation {
             self.placements = placements
             self.name = name
             self.record = record
+            self.instance = instance
         }
 
         public func encoded() -> [UInt8] {
             let object: [String: String] = [
                 "kind": kind.rawValue, "run": run, "local": local, "yaml": yaml, "file": file, "folder": folder, "placements": placements,
-                "name": name, "record": record,
+                "name": name, "record": record, "instance": instance,
             ]
             return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
         }
@@ -100,7 +103,7 @@ public enum Federation {
             self.init(
                 kind: kind, run: run, local: object["local"] ?? "", yaml: object["yaml"] ?? "", file: object["file"] ?? "",
                 folder: object["folder"] ?? "", placements: object["placements"] ?? "", name: object["name"] ?? "",
-                record: object["record"] ?? "")
+                record: object["record"] ?? "", instance: object["instance"] ?? "")
         }
     }
 }

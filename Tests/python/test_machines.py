@@ -349,15 +349,21 @@ def test_a_machine_whose_part_fails_stops_the_run_at_once_saying_why(machines, t
 
 def test_hostile_requests_over_dds_are_refused_and_the_daemon_goes_on(machines, tmp_path):
     # A broken or hostile host on the network sends B's daemon what no run would: bytes that are
-    # no request, and well-formed requests with an option for a machine name, a relative path, a
-    # placement that is no NODE=MACHINE. Each is logged and refused; nothing is written or started;
-    # a real run then passes.
+    # no request, a request for another daemon of B, and well-formed requests with an option for a
+    # machine name, a relative path, a placement that is no NODE=MACHINE. Each is logged and
+    # refused; nothing is written or started; a real run then passes.
     group = machines("A", "B")
     producer_and_checker(tmp_path, 100, "{machine: B}")
     group.start_daemon("B")
-    start = {"kind": "start", "yaml": "nodes: [{id: x, path: /bin/true, deploy: {machine: B}}]", "file": str(tmp_path / "evil.yml")}
+    deadline = time.monotonic() + 10
+    while not (found := re.search(r"as daemon ([0-9a-f-]+)", group.daemon_log("B"))):
+        assert time.monotonic() < deadline, group.daemon_log("B")
+        time.sleep(0.1)
+    start = {"kind": "start", "yaml": "nodes: [{id: x, path: /bin/true, deploy: {machine: B}}]", "file": str(tmp_path / "evil.yml"),
+             "instance": found.group(1)}
     requests = {
         "garbage": b"\xff\x00 not json",
+        "elsewhere": dict(start, run="e0", local="A", instance="1-a"),
         "option": dict(start, run="e1", local="--record"),
         "relative": dict(start, run="e2", local="A", file="evil.yml"),
         "placement": dict(start, run="e3", local="A", placements="x=-B"),
@@ -373,6 +379,7 @@ def test_hostile_requests_over_dds_are_refused_and_the_daemon_goes_on(machines, 
         time.sleep(0.1)
     log = group.daemon_log("B")
     assert "ignored a malformed request of 11 bytes" in log, log
+    assert "run e0: ignored a start request for another daemon of machine 'B' (1-a)" in log
     assert "run e1: refused the request to start its part: the machine that started it, '--record', is not a machine name" in log
     assert "run e2: refused the request to start its part: the dataflow's path 'evil.yml'" in log
     assert "run e3: refused the request to start its part: its placements are not NODE=MACHINE lines" in log
@@ -381,6 +388,7 @@ def test_hostile_requests_over_dds_are_refused_and_the_daemon_goes_on(machines, 
     run = group.run("A", "flow.yml")
     assert run.returncode == 0, run
     assert "checker: ok 100 0 ['INPUT_CLOSED', 'STOP']" in lines(run.stdout, "[B/checker] "), run
+
 
 ENDLESS = textwrap.dedent('''
     import time
@@ -392,6 +400,15 @@ ENDLESS = textwrap.dedent('''
         i += 1
         time.sleep(0.01)
 ''')
+
+def wait_for_log(folder, node, text, seconds=30):
+    """Waits until the log file of `node` in a run in `folder` (any machine's) has `text`."""
+    deadline = time.monotonic() + seconds
+    while not (folder / "out").exists() or text not in "".join(
+            path.read_text() for path in (folder / "out").glob(f"*/{node}.log")):
+        assert time.monotonic() < deadline, f"{node} never printed {text!r}"
+        time.sleep(0.1)
+
 
 WATCHER = textwrap.dedent('''
     import time
@@ -427,11 +444,7 @@ nodes:
 """)
     daemon = group.start_daemon("B")
     process = group.start_run("A", "flow.yml")
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "out").exists() or "watcher: receiving" not in "".join(
-            path.read_text() for path in (tmp_path / "out").glob("*/watcher.log")):
-        assert time.monotonic() < deadline, "the watcher never received"
-        time.sleep(0.1)
+    wait_for_log(tmp_path, "watcher", "watcher: receiving")
     killed = time.monotonic()
     daemon.send_signal(signal.SIGKILL)
     stdout, stderr = process.communicate(timeout=60)
@@ -444,6 +457,56 @@ nodes:
     assert process.returncode == 1
     # The DDS lease is 2 s; the run's end follows within the grace period.
     assert ended < 20, ended
+
+
+TICKER = textwrap.dedent('''
+    from apus import Node
+    node = Node()
+    sent = 0
+    for event in node:
+        if event.type == "INPUT":
+            node.send_output("out", str(sent))
+            sent += 1
+    print("ticker: stopped after", sent, flush=True)
+''')
+
+
+def test_a_machine_lost_while_only_sent_to_ends_the_run_and_its_restarted_daemon_starts_nothing_of_it(machines, tmp_path):
+    # Only A sends to B: nothing here reads from B, so no stand-in fails. The run still ends, 2 s
+    # after the machine is seen lost, and B's daemon, restarted at once, does not start the run's
+    # part again from the request still on the network (it was for the daemon that died).
+    group = machines("A", "B")
+    (tmp_path / "ticker.py").write_text(TICKER)
+    (tmp_path / "watcher.py").write_text(WATCHER)
+    (tmp_path / "flow.yml").write_text("""
+nodes:
+  - id: ticker
+    path: ticker.py
+    inputs: {tick: apus/timer/millis/5}
+    outputs: [out]
+  - id: watcher
+    deploy: {machine: B}
+    path: watcher.py
+    inputs: {in: ticker/out}
+""")
+    daemon = group.start_daemon("B")
+    process = group.start_run("A", "flow.yml")
+    wait_for_log(tmp_path, "watcher", "watcher: receiving")
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait()
+    killed = time.monotonic()
+    (tmp_path / "daemon-B.log").rename(tmp_path / "daemon-B-killed.log")
+    group.start_daemon("B")
+    stdout, stderr = process.communicate(timeout=60)
+    ended = time.monotonic() - killed
+    assert process.returncode == 1, (stdout, stderr)
+    assert "apus: stopping: machine 'B': lost: its daemon stopped answering (DDS liveliness)" in stderr, (stdout, stderr)
+    assert "ticker: stopped after" in stdout, (stdout, stderr)
+    assert "apus: machine 'B': lost: its daemon stopped answering" in stderr, (stdout, stderr)
+    assert ended < 15, ended
+    log = group.daemon_log("B")
+    assert "ignored a start request for another daemon of machine 'B'" in log, log
+    assert "started its part" not in log, log
 
 
 SLOW = textwrap.dedent('''
