@@ -25,7 +25,7 @@ public struct RunOptions: Sendable {
     /// having taken everything their producers sent (the recorder of `apus run --record`).
     public var drainingNodes: Set<String> = []
     /// Stops the run when requested from another thread, as Ctrl-C would (`apus run` across
-    /// machines: another machine's part failed).
+    /// machines: another machine's part failed, or the machine was lost).
     public var stopRequest: StopRequest?
     /// The environment nodes start from (and `$VAR`s were expanded with).
     public var environment: [String]

@@ -1,6 +1,6 @@
 // A request, from another thread, that a run stop: what Ctrl-C does, with a reason. A run across
-// machines makes one, so that a machine whose part failed stops the rest at once rather than when
-// a bridge gives up waiting for it.
+// machines makes one, so that a machine whose part failed, or that was lost, stops the rest rather
+// than leave it waiting for what will not come.
 import CApusSys
 import Glibc
 import Synchronization
