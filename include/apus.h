@@ -305,7 +305,9 @@ typedef struct apus_input_view {
 apus_status_t apus_event_view(const apus_event_t *event, apus_input_view_t *out_view);
 
 /* INPUT: when the message was sent, in monotonic nanoseconds (CLOCK_MONOTONIC, comparable across
- * the nodes of one machine). 0 for other events. */
+ * the nodes of one machine). A message from another machine: its send time carried through the
+ * machines' wall clocks into this machine's monotonic clock, never later than its arrival here (it
+ * means what it says when the machines' clocks are kept in step). 0 for other events. */
 uint64_t apus_event_timestamp(const apus_event_t *event);
 
 /* INPUT: the number of metadata parameters, and the key and type of the one at `index`, in the

@@ -19,6 +19,38 @@ public enum BridgeMessage {
         return sent >= depth && credit <= sent - depth
     }
 
+    /// One reading of this machine's two clocks, CLOCK_MONOTONIC (what samples are stamped with)
+    /// and CLOCK_REALTIME, in nanoseconds.
+    public struct Clocks: Sendable, Equatable {
+        public var monotonic: UInt64
+        public var wall: UInt64
+
+        public init(monotonic: UInt64, wall: UInt64) {
+            self.monotonic = monotonic
+            self.wall = wall
+        }
+
+        public static func now() -> Clocks { Clocks(monotonic: monotonicNanoseconds(), wall: wallClockNanoseconds()) }
+    }
+
+    /// A message's send time as it travels: `monotonic` (a stamp of this machine's, in the past)
+    /// as wall-clock time. Monotonic clocks start at each machine's boot; wall clocks are what
+    /// machines keep in step (chrony, PTP).
+    public static func wallClock(fromMonotonic monotonic: UInt64, now: Clocks = .now()) -> UInt64 {
+        let age = now.monotonic >= monotonic ? now.monotonic - monotonic : 0
+        return now.wall >= age ? now.wall - age : 0
+    }
+
+    /// A send time from another machine (`wallClock(fromMonotonic:)` there) as this machine's
+    /// monotonic stamp, which its consumers, `apus top` and recordings compare with their own
+    /// clock. Never later than now: a sender whose clock is ahead of this one's (or unknown, 0)
+    /// gives the arrival time, as does one older than this machine's monotonic clock.
+    public static func monotonic(fromWallClock wall: UInt64, now: Clocks = .now()) -> UInt64 {
+        guard wall != 0, wall <= now.wall else { return now.monotonic }
+        let age = now.wall - wall
+        return age < now.monotonic ? now.monotonic - age : now.monotonic
+    }
+
     /// The header of a message described by `metadata`.
     public static func header(_ metadata: SampleMetadata) -> [UInt8] {
         let encoded = metadata.shape.isEmpty && metadata.parameters.isEmpty ? [] : MetadataCodec.encode(metadata)

@@ -80,7 +80,8 @@ public final class Input: @unchecked Sendable {
 
     public var elementType: ElementType { metadata.elementType }
     public var shape: [UInt64] { metadata.shape }
-    /// Monotonic nanoseconds at which the message was sent.
+    /// Monotonic nanoseconds at which the message was sent (from another machine: its send time
+    /// through the machines' wall clocks, never later than its arrival here).
     public var timestamp: UInt64 { metadata.timestamp }
     /// Nanoseconds since the message was sent (its latency, when read on arrival).
     public var ageNanoseconds: UInt64 { monotonicNanoseconds() &- metadata.timestamp }

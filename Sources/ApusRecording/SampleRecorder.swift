@@ -20,9 +20,7 @@ public final class SampleRecorder {
     {
         writer = try MCAPWriter(path: path, library: library, compression: compression, chunkSize: chunkSize)
         self.topics = topics
-        var wall = timespec()
-        clock_gettime(CLOCK_REALTIME, &wall)
-        wallMinusMonotonic = (UInt64(wall.tv_sec) * 1_000_000_000 + UInt64(wall.tv_nsec)) &- monotonicNanoseconds()
+        wallMinusMonotonic = wallClockNanoseconds() &- monotonicNanoseconds()
     }
 
     /// Writes one message of `topic` (NODE/OUTPUT).

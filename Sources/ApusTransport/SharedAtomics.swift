@@ -32,6 +32,13 @@ public func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
+/// CLOCK_REALTIME in nanoseconds: the wall clock, which machines keep in step and files record.
+public func wallClockNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}
+
 /// The smallest power of two ≥ `value` (1 for 0 and 1).
 @inline(__always)
 func nextPowerOfTwo(_ value: Int) -> Int {

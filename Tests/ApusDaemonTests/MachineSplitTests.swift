@@ -150,6 +150,30 @@ import Testing
         #expect(BridgeMessage.mustWait(sent: .max, credit: 0, depth: .max))
     }
 
+    @Test func sendTimesCrossMachinesThroughTheWallClockAndNeverLandInTheFuture() {
+        // Machine A booted long before B; their wall clocks agree.
+        let a = BridgeMessage.Clocks(monotonic: 900_000_000_000_000, wall: 1_800_000_000_000_000_000)
+        let b = BridgeMessage.Clocks(monotonic: 3_600_000_000_000, wall: a.wall + 2_000_000)  // 2 ms later
+        let sent = a.monotonic - 5_000_000  // 5 ms ago on A
+        let wall = BridgeMessage.wallClock(fromMonotonic: sent, now: a)
+        #expect(wall == a.wall - 5_000_000)
+        // On B: 7 ms old, in B's clock.
+        #expect(BridgeMessage.monotonic(fromWallClock: wall, now: b) == b.monotonic - 7_000_000)
+        // A sender whose clock is ahead, none (0), or one older than B's monotonic clock: arrival.
+        #expect(BridgeMessage.monotonic(fromWallClock: b.wall + 1, now: b) == b.monotonic)
+        #expect(BridgeMessage.monotonic(fromWallClock: 0, now: b) == b.monotonic)
+        #expect(BridgeMessage.monotonic(fromWallClock: b.wall - b.monotonic, now: b) == b.monotonic)
+        // Hostile or odd stamps never trap: from the future here, or older than the wall clock.
+        #expect(BridgeMessage.wallClock(fromMonotonic: a.monotonic + 1, now: a) == a.wall)
+        #expect(BridgeMessage.wallClock(fromMonotonic: 0, now: BridgeMessage.Clocks(monotonic: 10, wall: 5)) == 0)
+        #expect(BridgeMessage.monotonic(fromWallClock: .max, now: b) == b.monotonic)
+        // One machine: a round trip through the wall clock gives the stamp back.
+        let now = BridgeMessage.Clocks.now()
+        #expect(
+            BridgeMessage.monotonic(fromWallClock: BridgeMessage.wallClock(fromMonotonic: now.monotonic - 1000, now: now), now: now)
+                == now.monotonic - 1000)
+    }
+
     @Test func machineNamesAreWhatDeployMachineAccepts() {
         for name in ["B", "gpu-box_2", "robot.local"] { #expect(Deployment.isMachineName(name), "\(name)") }
         for name in ["", ".hidden", "a b", "a/b", "--record", "é"] { #expect(!Deployment.isMachineName(name), "\(name)") }

@@ -57,11 +57,14 @@ enum Harness: String, CaseIterable {
             case 1: _ = Federation.Presence(rest)
             case 2: _ = try? BridgeMessage.metadata(header: rest, timestamp: 0)
             default:
-                // A credit (its sequence number) against what was sent and the depth.
+                // A credit (its sequence number) against what was sent and the depth; a message's
+                // send time against this machine's clocks.
                 guard rest.count >= 24 else { return }
-                _ = BridgeMessage.mustWait(
-                    sent: rest.loadUnaligned(as: UInt64.self), credit: rest.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                    depth: rest.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+                let values = (0..<3).map { rest.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) }
+                _ = BridgeMessage.mustWait(sent: values[0], credit: values[1], depth: values[2])
+                let clocks = BridgeMessage.Clocks(monotonic: values[1], wall: values[2])
+                _ = BridgeMessage.monotonic(fromWallClock: values[0], now: clocks)
+                _ = BridgeMessage.wallClock(fromMonotonic: values[0], now: clocks)
             }
         }
     }

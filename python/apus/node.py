@@ -102,7 +102,8 @@ class Event:
 
     @property
     def timestamp(self):
-        """When the message was sent, in CLOCK_MONOTONIC nanoseconds (0 for other events)."""
+        """When the message was sent, in CLOCK_MONOTONIC nanoseconds (0 for other events); from
+        another machine, its send time through the machines' wall clocks, never after its arrival."""
         return lib.apus_event_timestamp(self._live())
 
     @property

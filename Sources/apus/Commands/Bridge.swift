@@ -144,7 +144,9 @@ struct BridgeOut: ParsableCommand {
                 try leg.waitForCredit(id: input.id, timeoutSeconds: creditTimeout)
                 let header = BridgeMessage.header(input.metadata)
                 try header.withUnsafeBytes { header in
-                    try leg.writer.write(seq: leg.sent, timestamp: input.metadata.timestamp, header: header, data: input.bytes)
+                    try leg.writer.write(
+                        seq: leg.sent, timestamp: BridgeMessage.wallClock(fromMonotonic: input.metadata.timestamp), header: header,
+                        data: input.bytes)
                 }
                 leg.sent += 1
                 input.release()
@@ -289,7 +291,8 @@ struct BridgeIn: ParsableCommand {
                     if message.seq > leg.expected { leg.dropped += message.seq - leg.expected }
                     leg.expected = message.seq + 1
                     do {
-                        let metadata = try BridgeMessage.metadata(header: message.header, timestamp: message.timestamp)
+                        let metadata = try BridgeMessage.metadata(
+                            header: message.header, timestamp: BridgeMessage.monotonic(fromWallClock: message.timestamp))
                         try node.send(leg.output, message.data, metadata: metadata)
                     } catch {
                         throw DDSError("'\(node.id)/\(leg.output)' from machine '\(machine)': \(error)")
