@@ -62,7 +62,9 @@ public final class MachineAgent: @unchecked Sendable {
         let requests = try DDSReader(participant, topic: Federation.requestTopic(machine), delivery: .newest(256))
         let instance = "\(getpid())-" + String(UInt64.random(in: 1...UInt64.max), radix: 16)
         try presence.write(
-            seq: 0, timestamp: 0, header: [], data: Federation.Presence(machine: machine, labels: labels, instance: instance).encoded())
+            seq: 0, timestamp: 0, header: [],
+            data: Federation.Presence(machine: machine, labels: labels, instance: instance, version: ControlProtocol.version)
+                .encoded())
         log(
             "machine '\(machine)'\(labels.isEmpty ? "" : " with labels \(MachineSplit.describe(labels))") announced on DDS domain \(domain) as daemon \(instance)"
         )

@@ -38,8 +38,21 @@ public final class MachineCoordinator: @unchecked Sendable {
     public struct Directory: Sendable {
         public var labels: [String: [String: String]] = [:]
         public var instances: [String: Set<String>] = [:]
+        /// Each machine's daemon's Apus version.
+        public var versions: [String: String] = [:]
+
+        public init() {}
 
         public var duplicated: Set<String> { Set(instances.filter { $0.value.count > 1 }.keys) }
+
+        /// Why the daemons of `machines` cannot run a part for this Apus, if one runs another
+        /// version (requests and bridges are only understood between equal versions); nil if all
+        /// can.
+        public func versionProblem(_ machines: [String], here: String = ControlProtocol.version) -> String? {
+            guard let other = machines.first(where: { versions[$0] != here }) else { return nil }
+            let theirs = versions[other].map { $0.isEmpty ? "an older apus" : "apus \($0)" } ?? "an unknown apus"
+            return "machine '\(other)' runs \(theirs) and this is apus \(here): run one version on every machine"
+        }
     }
 
     /// Waits up to `timeoutSeconds` for the daemons of every machine `named`, and for each label
@@ -55,6 +68,7 @@ public final class MachineCoordinator: @unchecked Sendable {
                 guard let presence = Federation.Presence(message.data) else { return }
                 found.labels[presence.machine] = presence.labels
                 found.instances[presence.machine, default: []].insert(presence.instance)
+                found.versions[presence.machine] = presence.version
             }
         }
         func complete() -> Bool {

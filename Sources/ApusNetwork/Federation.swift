@@ -20,21 +20,24 @@ public enum Federation {
         case stderr = 2
     }
 
-    /// What a daemon announces: its machine's name and labels, and an id of its own (two daemons
-    /// that announce the same machine are told apart by it).
+    /// What a daemon announces: its machine's name and labels, an id of its own (two daemons
+    /// that announce the same machine are told apart by it), and its Apus version (empty: one
+    /// that did not say).
     public struct Presence: Sendable, Equatable {
         public var machine: String
         public var labels: [String: String]
         public var instance: String
+        public var version: String
 
-        public init(machine: String, labels: [String: String] = [:], instance: String) {
+        public init(machine: String, labels: [String: String] = [:], instance: String, version: String = "") {
             self.machine = machine
             self.labels = labels
             self.instance = instance
+            self.version = version
         }
 
         public func encoded() -> [UInt8] {
-            let object: [String: Any] = ["machine": machine, "labels": labels, "instance": instance]
+            let object: [String: Any] = ["machine": machine, "labels": labels, "instance": instance, "version": version]
             return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
         }
 
@@ -44,7 +47,7 @@ public enum Federation {
                 let machine = object["machine"] as? String, !machine.isEmpty,
                 let labels = object["labels"] as? [String: String], let instance = object["instance"] as? String, !instance.isEmpty
             else { return nil }
-            self.init(machine: machine, labels: labels, instance: instance)
+            self.init(machine: machine, labels: labels, instance: instance, version: object["version"] as? String ?? "")
         }
     }
 

@@ -174,6 +174,22 @@ import Testing
                 == now.monotonic - 1000)
     }
 
+    @Test func aRunRefusesMachinesWhoseDaemonRunsAnotherVersion() {
+        let presence = Federation.Presence(machine: "B", instance: "1-a", version: "9.9.9")
+        #expect(presence.encoded().withUnsafeBytes { Federation.Presence($0) } == presence)
+        // A daemon from before presences carried a version.
+        let old = Array(#"{"machine":"B","labels":{},"instance":"1-a"}"#.utf8)
+        #expect(old.withUnsafeBytes { Federation.Presence($0) }?.version == "")
+        var directory = MachineCoordinator.Directory()
+        directory.versions = ["B": ControlProtocol.version, "C": "9.9.9", "D": ""]
+        #expect(directory.versionProblem(["B"]) == nil)
+        #expect(
+            directory.versionProblem(["B", "C"])
+                == "machine 'C' runs apus 9.9.9 and this is apus \(ControlProtocol.version): run one version on every machine")
+        #expect(directory.versionProblem(["D"])?.hasPrefix("machine 'D' runs an older apus and this is apus") == true)
+        #expect(directory.versionProblem(["E"])?.hasPrefix("machine 'E' runs an unknown apus") == true)
+    }
+
     @Test func machineNamesAreWhatDeployMachineAccepts() {
         for name in ["B", "gpu-box_2", "robot.local"] { #expect(Deployment.isMachineName(name), "\(name)") }
         for name in ["", ".hidden", "a b", "a/b", "--record", "é"] { #expect(!Deployment.isMachineName(name), "\(name)") }

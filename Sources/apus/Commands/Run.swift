@@ -170,6 +170,7 @@ struct Run: ParsableCommand {
                 timeoutSeconds: parseDuration(discoveryTimeout) ?? 10)
             placements = try MachineSplit.place(written, here: here, labels: labels, daemons: daemons.labels)
             let used = MachineSplit.remoteMachines(MachineSplit.placed(written, placements), local: here)
+            if let problem = daemons.versionProblem(used) { throw PlacementError(problem) }
             if let twice = used.first(where: daemons.duplicated.contains) {
                 throw PlacementError(
                     "\(daemons.instances[twice]?.count ?? 2) daemons announce machine '\(twice)' on DDS domain \(ddsDomain): each would start its part; stop all but one (a daemon killed a moment ago is forgotten within 10 s)"
