@@ -3,7 +3,6 @@
 // agent, on its own thread, hands the loop what to start and stop through the mailbox; the loop
 // hands back each line and the end.
 import ApusTransport
-import CApusSys
 import Foundation
 import Glibc
 import Synchronization
@@ -39,29 +38,23 @@ public struct MachinePart: Sendable {
 extension ControlDaemon {
     /// Closures for the loop, from any thread; the loop runs them when its pipe is readable.
     public final class Mailbox: Sendable {
-        /// The pipe's read end (`fd`, which the loop polls) and write end; both non-blocking.
-        let fd: Int32
-        private let bell: Int32
+        private let pipe: WakePipe
         private let work = Mutex<[@Sendable (ControlDaemon) -> Void]>([])
 
+        /// The pipe the loop polls.
+        var fd: Int32 { pipe.fd }
+
         init() throws(ControlError) {
-            var ends: [Int32] = [-1, -1]
-            let made = apussys_pipe(&ends)
-            guard made == 0 else { throw .system("pipe", -made) }
-            for end in ends { _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK) }
-            fd = ends[0]
-            bell = ends[1]
+            pipe = try WakePipe()
         }
 
         public func post(_ item: @escaping @Sendable (ControlDaemon) -> Void) {
             work.withLock { $0.append(item) }
-            var one: UInt8 = 1
-            _ = write(bell, &one, 1)  // a full pipe already rings
+            pipe.ring()
         }
 
         func take() -> [@Sendable (ControlDaemon) -> Void] {
-            var bytes = [UInt8](repeating: 0, count: 256)
-            while read(fd, &bytes, bytes.count) > 0 {}
+            pipe.drain()
             return work.withLock { work in
                 let taken = work
                 work = []

@@ -1,5 +1,5 @@
-// The options that make a daemon serve as a machine of dataflows across machines (`apus up`,
-// `apus daemon`).
+// The options of dataflows across machines: those that make a daemon serve as a machine (`apus
+// up`, `apus daemon`), and those of a run that spans machines (`apus run`, `apus start`).
 import ApusDaemon
 import ApusDataflow
 import ArgumentParser
@@ -34,6 +34,37 @@ struct MachineOptions: ParsableArguments {
     var arguments: [String] {
         (machine.map { ["--machine", $0] } ?? []) + (ddsDomain.map { ["--dds-domain", String($0)] } ?? [])
             + label.flatMap { ["--label", $0] }
+    }
+}
+
+/// This machine's name and labels, and how to find the others' daemons, for a run across machines.
+struct AcrossMachinesOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "This machine's name, for nodes with deploy: {machine: NAME}.",
+            discussion:
+                "Nodes without deploy, and those of this machine, run here; every other machine needs `apus daemon --machine NAME` running on the same DDS domain. By default the machine of the nodes with deploy: {local: true}, else `local`.",
+            valueName: "name"))
+    var machine: String?
+
+    @Option(help: ArgumentHelp("The DDS domain the machines' daemons are on (default 0).", valueName: "id"))
+    var ddsDomain: UInt32?
+
+    @Option(
+        help: ArgumentHelp(
+            "A label of this machine, for nodes with deploy: {labels: {KEY: VALUE}} (repeat for several).",
+            discussion: "Such a node runs here when this machine has all its labels, else on the first machine by name whose daemon has.",
+            valueName: "key=value"))
+    var label: [String] = []
+
+    @Option(help: ArgumentHelp("How long to look for the other machines' daemons before failing (default 10s).", valueName: "duration"))
+    var discoveryTimeout: String?
+
+    func validate() throws {
+        if let discoveryTimeout, parseDuration(discoveryTimeout) == nil {
+            throw ValidationError(durationProblem("--discovery-timeout", discoveryTimeout))
+        }
+        try checkMachineOptions(machine: machine, labels: label)
     }
 }
 

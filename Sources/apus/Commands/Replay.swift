@@ -91,7 +91,8 @@ struct Replay: ParsableCommand {
             }
             var player = NodeDescriptor(
                 id: id, path: executable, resolvedPath: executable,
-                args: ["replay-node", absolute(recording), "--speed", String(speed)] + (loop ? ["--loop"] : []), outputs: original.outputs)
+                args: ["replay-node", absolutePath(recording), "--speed", String(speed)] + (loop ? ["--loop"] : []),
+                outputs: original.outputs)
             player.description = "plays \(id)'s outputs from \(recording)"
             dataflow.nodes[index] = player
         }
@@ -106,10 +107,6 @@ struct Replay: ParsableCommand {
         options.color = color
         let code = Supervisor(dataflow: dataflow, options: options).run()
         if code != 0 { throw ExitCode(code) }
-    }
-
-    private func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 }
 

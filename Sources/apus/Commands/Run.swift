@@ -60,26 +60,11 @@ struct Run: ParsableCommand {
             valueName: "file"))
     var record: String?
 
-    @Option(
-        help: ArgumentHelp(
-            "This machine's name, for nodes with deploy: {machine: NAME}.",
-            discussion:
-                "Nodes without deploy, and those of this machine, run here; every other machine needs `apus daemon --machine NAME` running on the same DDS domain. By default the machine of the nodes with deploy: {local: true}, else `local`.",
-            valueName: "name"))
-    var machine: String?
-
-    @Option(help: ArgumentHelp("The DDS domain the machines' daemons are on.", valueName: "id"))
-    var ddsDomain: UInt32 = 0
-
-    @Option(
-        help: ArgumentHelp(
-            "A label of this machine, for nodes with deploy: {labels: {KEY: VALUE}} (repeat for several).",
-            discussion: "Such a node runs here when this machine has all its labels, else on the first machine by name whose daemon has.",
-            valueName: "key=value"))
-    var label: [String] = []
-
-    @Option(help: ArgumentHelp("How long to look for the other machines' daemons before failing.", valueName: "duration"))
-    var discoveryTimeout = "10s"
+    @OptionGroup var acrossMachines: AcrossMachinesOptions
+    var machine: String? { acrossMachines.machine }
+    var ddsDomain: UInt32 { acrossMachines.ddsDomain ?? 0 }
+    var label: [String] { acrossMachines.label }
+    var discoveryTimeout: String { acrossMachines.discoveryTimeout ?? "10s" }
 
     @Option(help: .hidden) var machinePart: String?
     @Option(help: .hidden) var localMachine: String?
@@ -101,14 +86,12 @@ struct Run: ParsableCommand {
     func validate() throws {
         for (name, value) in [
             ("--stop-after", stopAfter), ("--grace", grace), ("--startup-timeout", startupTimeout),
-            ("--discovery-timeout", discoveryTimeout),
         ] {
             guard let value else { continue }
             if parseDuration(value) == nil {
                 throw ValidationError(durationProblem(name, value))
             }
         }
-        try checkMachineOptions(machine: machine, labels: label)
     }
 
     func run() throws {
@@ -119,7 +102,7 @@ struct Run: ParsableCommand {
         if let record {
             // Across machines, every part adds the recorder too (on the machine the run started
             // on), so each sends it what it records.
-            options.drainingNodes.insert(try RecordNode.add(to: &dataflow, file: recordPath(record)))
+            options.drainingNodes.insert(try RecordNode.add(to: &dataflow, file: absolutePath(record)))
         }
         if let part = machinePart, let run = networkRun {
             // This machine's part of a run started on another one (by this machine's daemon).
@@ -136,7 +119,7 @@ struct Run: ParsableCommand {
         options.runBuild = !noBuild
         options.eventsFD = eventsFD
         options.name = name
-        options.logDirectory = logDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+        options.logDirectory = logDir.map(absolutePath)
         options.color = color
         options.doraPython = !noDoraPython
         if acrossMachines {
@@ -158,6 +141,8 @@ struct Run: ParsableCommand {
         SignalWatch.blockInThisThread(Supervisor.watchedSignals)
         let coordinator: MachineCoordinator
         let placements: [String: String]
+        let dataflow: DataflowDescriptor
+        let remote: [String]
         do {
             // Whole lines, written at once: the local nodes' lines go to the same standard output.
             coordinator = try MachineCoordinator(run: run, domain: ddsDomain, failures: options.stopRequest) { line in
@@ -169,9 +154,10 @@ struct Run: ParsableCommand {
                 labelled: written.nodes.map(\.deployment.labels).filter { !$0.isEmpty }, here: labels,
                 timeoutSeconds: parseDuration(discoveryTimeout) ?? 10)
             placements = try MachineSplit.place(written, here: here, labels: labels, daemons: daemons.labels)
-            let used = MachineSplit.remoteMachines(MachineSplit.placed(written, placements), local: here)
-            if let problem = daemons.versionProblem(used) { throw PlacementError(problem) }
-            if let twice = used.first(where: daemons.duplicated.contains) {
+            dataflow = MachineSplit.placed(written, placements)
+            remote = MachineSplit.remoteMachines(dataflow, local: here)
+            if let problem = daemons.versionProblem(remote) { throw PlacementError(problem) }
+            if let twice = remote.first(where: daemons.duplicated.contains) {
                 throw PlacementError(
                     "\(daemons.instances[twice]?.count ?? 2) daemons announce machine '\(twice)' on DDS domain \(ddsDomain): each would start its part; stop all but one (a daemon killed a moment ago is forgotten within 10 s)"
                 )
@@ -180,10 +166,8 @@ struct Run: ParsableCommand {
             printError("apus run: \(file): \(error); nothing was started")
             throw ExitCode(1)
         }
-        let path = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        let path = absolutePath(file)
         let yaml = try String(contentsOfFile: path, encoding: .utf8)
-        let dataflow = MachineSplit.placed(written, placements)
-        let remote = MachineSplit.remoteMachines(dataflow, local: here)
         for (node, machine) in placements.sorted(by: { $0.key < $1.key }) {
             printError("apus: node '\(node)' runs on machine '\(machine)' (its labels)")
         }
@@ -207,7 +191,7 @@ struct Run: ParsableCommand {
             let name = String(written.map { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) ? $0 : "_" }.prefix(64))
             try coordinator.start(
                 machines: remote, name: name, file: path, yaml: yaml, local: here, placements: placements, folders: folders,
-                record: record.map(recordPath) ?? "")
+                record: record.map(absolutePath) ?? "")
         } catch {
             coordinator.stop()
             printError("apus run: \(error)")
@@ -232,9 +216,9 @@ struct Run: ParsableCommand {
     }
 }
 
-/// `--record`'s file as an absolute path (relative ones are from the current folder).
-private func recordPath(_ record: String) -> String {
-    record.hasPrefix("/") ? record : FileManager.default.currentDirectoryPath + "/" + record
+/// `path` from the current folder when it is relative.
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
 /// Seconds in "500ms", "10s", "2m", "1h", "1.5" (seconds); nil when malformed, negative or

@@ -22,36 +22,18 @@ struct Start: ParsableCommand {
     @Flag(help: "Print the dataflow's output until it ends.")
     var attach = false
 
-    @Option(help: ArgumentHelp("This machine's name, for a dataflow across machines (as `apus run --machine`).", valueName: "name"))
-    var machine: String?
-
-    @Option(help: ArgumentHelp("The DDS domain the machines' daemons are on.", valueName: "id"))
-    var ddsDomain: UInt32?
-
-    @Option(
-        help: ArgumentHelp("A label of this machine, for nodes with deploy: {labels: ...}; repeat for several.", valueName: "key=value"))
-    var label: [String] = []
-
-    @Option(help: ArgumentHelp("How long to look for the other machines' daemons before failing.", valueName: "duration"))
-    var discoveryTimeout: String?
-
-    func validate() throws {
-        if let discoveryTimeout, parseDuration(discoveryTimeout) == nil {
-            throw ValidationError(durationProblem("--discovery-timeout", discoveryTimeout))
-        }
-        try checkMachineOptions(machine: machine, labels: label)
-    }
+    @OptionGroup var acrossMachines: AcrossMachinesOptions
 
     func run() throws {
-        let path = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        let path = absolutePath(file)
         var start = ControlRequest(.start)
         start.file = URL(fileURLWithPath: path).standardizedFileURL.path
         start.name = name
         start.follow = attach
-        start.machine = machine
-        start.ddsDomain = ddsDomain
-        start.labels = label.isEmpty ? nil : label
-        start.discoveryTimeout = discoveryTimeout
+        start.machine = acrossMachines.machine
+        start.ddsDomain = acrossMachines.ddsDomain
+        start.labels = acrossMachines.label.isEmpty ? nil : acrossMachines.label
+        start.discoveryTimeout = acrossMachines.discoveryTimeout
         start.environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
         let (connection, response) = try request(start)
         guard let dataflow = response.dataflow else { return }
