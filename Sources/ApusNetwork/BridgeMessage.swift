@@ -44,11 +44,13 @@ public enum BridgeMessage {
     /// A send time from another machine (`wallClock(fromMonotonic:)` there) as this machine's
     /// monotonic stamp, which its consumers, `apus top` and recordings compare with their own
     /// clock. Never later than now: a sender whose clock is ahead of this one's (or unknown, 0)
-    /// gives the arrival time, as does one older than this machine's monotonic clock.
-    public static func monotonic(fromWallClock wall: UInt64, now: Clocks = .now()) -> UInt64 {
+    /// gives the arrival time, as does one older than this machine's monotonic clock. Never
+    /// earlier than `notBefore`, the output's previous stamp: each conversion reads two clocks,
+    /// so two messages sent a moment apart could otherwise swap their order.
+    public static func monotonic(fromWallClock wall: UInt64, notBefore: UInt64 = 0, now: Clocks = .now()) -> UInt64 {
         guard wall != 0, wall <= now.wall else { return now.monotonic }
         let age = now.wall - wall
-        return age < now.monotonic ? now.monotonic - age : now.monotonic
+        return max(age < now.monotonic ? now.monotonic - age : now.monotonic, min(notBefore, now.monotonic))
     }
 
     /// The header of a message described by `metadata`.

@@ -167,6 +167,10 @@ import Testing
         #expect(BridgeMessage.wallClock(fromMonotonic: a.monotonic + 1, now: a) == a.wall)
         #expect(BridgeMessage.wallClock(fromMonotonic: 0, now: BridgeMessage.Clocks(monotonic: 10, wall: 5)) == 0)
         #expect(BridgeMessage.monotonic(fromWallClock: .max, now: b) == b.monotonic)
+        // An output's stamps never go back, whatever each conversion's clock readings say.
+        #expect(BridgeMessage.monotonic(fromWallClock: wall, notBefore: b.monotonic - 6_000_000, now: b) == b.monotonic - 6_000_000)
+        #expect(BridgeMessage.monotonic(fromWallClock: wall, notBefore: b.monotonic - 8_000_000, now: b) == b.monotonic - 7_000_000)
+        #expect(BridgeMessage.monotonic(fromWallClock: wall, notBefore: .max, now: b) == b.monotonic)
         // One machine: a round trip through the wall clock gives the stamp back.
         let now = BridgeMessage.Clocks.now()
         #expect(

@@ -146,14 +146,16 @@ CHECKER = textwrap.dedent('''
     import sys
     import time
     from apus import Node
-    count, got, bad, events = int(sys.argv[1]), 0, 0, []
+    count, got, bad, events, last = int(sys.argv[1]), 0, 0, [], 0
     for event in Node():
         if event.type == "INPUT":
             value = event.value
             expected = np.arange(6, dtype=np.float32).reshape(2, 3) + got
-            age = time.monotonic_ns() - event.timestamp  # sent on another machine, in this clock
+            # Sent on another machine, in this clock: not in the future, in order.
+            age, last, previous = time.monotonic_ns() - event.timestamp, event.timestamp, last
             bad += not (value.dtype == np.float32 and value.shape == (2, 3) and np.array_equal(value, expected)
-                        and event.metadata == {"i": got, "name": "camera"} and 0 <= age < 5_000_000_000)
+                        and event.metadata == {"i": got, "name": "camera"} and 0 <= age < 5_000_000_000
+                        and previous <= event.timestamp)
             got += 1
         else:
             events.append(event.type)

@@ -206,6 +206,8 @@ struct BridgeIn: ParsableCommand {
         /// For `all` delivery: where this machine says how many it has passed on.
         let credit: DDSWriter?
         var expected: UInt64 = 0
+        /// The send time of the last message passed on, in this machine's clock.
+        var stamp: UInt64 = 0
         var dropped: UInt64 = 0
         var closed = false
         var failure: String?
@@ -291,8 +293,8 @@ struct BridgeIn: ParsableCommand {
                     if message.seq > leg.expected { leg.dropped += message.seq - leg.expected }
                     leg.expected = message.seq + 1
                     do {
-                        let metadata = try BridgeMessage.metadata(
-                            header: message.header, timestamp: BridgeMessage.monotonic(fromWallClock: message.timestamp))
+                        leg.stamp = BridgeMessage.monotonic(fromWallClock: message.timestamp, notBefore: leg.stamp)
+                        let metadata = try BridgeMessage.metadata(header: message.header, timestamp: leg.stamp)
                         try node.send(leg.output, message.data, metadata: metadata)
                     } catch {
                         throw DDSError("'\(node.id)/\(leg.output)' from machine '\(machine)': \(error)")
