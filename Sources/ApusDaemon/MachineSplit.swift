@@ -83,7 +83,10 @@ public enum MachineSplit {
     /// each remote node whose outputs its nodes read, a bridge-in node with that node's id and
     /// those outputs. An output read with `backpressure` anywhere crosses with every message (the
     /// sender keeps at most the largest queue_size beyond what each reading machine passed on);
-    /// otherwise with the newest queue_size. `executable` runs the bridges.
+    /// otherwise with the newest queue_size. `executable` runs the bridges. The bridges, and the
+    /// nodes that read only from other machines (unless their `wait` says otherwise), sleep while
+    /// they wait: spinning, they take the CPUs that the hop's other processes and DDS's threads
+    /// need (docs/performance.md, "Across machines").
     public static func part(
         of dataflow: DataflowDescriptor, machine: String, local: String, run: String, domain: UInt32, executable: String
     ) -> DataflowDescriptor {
@@ -119,11 +122,22 @@ public enum MachineSplit {
 
         var part = dataflow
         part.nodes = dataflow.nodes.filter { machineOf[$0.id] == machine }
+        // A node that reads only what comes from other machines sleeps while it waits, unless its
+        // `wait` says otherwise: a message across machines takes tens of microseconds, longer
+        // than a wake-up, and a node spinning for it takes a CPU from the DDS threads carrying it.
+        for index in part.nodes.indices where part.nodes[index].wait == nil {
+            let producers = part.nodes[index].inputs.compactMap { input -> String? in
+                if case .output(let node, _) = input.source { return node }
+                return nil
+            }
+            if !producers.isEmpty, producers.allSatisfy({ (machineOf[$0] ?? local) != machine }) { part.nodes[index].wait = .sleep }
+        }
         // Out: every crossing output produced here, read on other machines.
         let outgoing = order.compactMap { crossings[$0] }.filter { machineOf[$0.node] == machine }
         if !outgoing.isEmpty {
             var bridge = NodeDescriptor(id: uniqueID("apus-bridge-out", in: dataflow), path: executable, resolvedPath: executable)
             bridge.args = ["bridge-out", "--run", run, "--domain", String(domain)]
+            bridge.wait = .sleep
             for (index, crossing) in outgoing.enumerated() {
                 let input = "out\(index)"
                 bridge.inputs.append(
@@ -144,6 +158,7 @@ public enum MachineSplit {
             let remote = machineOf[node] ?? local
             var bridge = NodeDescriptor(id: node, path: executable, resolvedPath: executable)
             bridge.args = ["bridge-in", "--run", run, "--domain", String(domain), "--machine", remote, "--here", machine]
+            bridge.wait = .sleep
             for crossing in outputs { bridge.args += ["--topic", "\(crossing.output)=\(spec(crossing))"] }
             bridge.outputs = outputs.map(\.output)
             bridge.description = "receives \(node)'s outputs from machine '\(remote)'"

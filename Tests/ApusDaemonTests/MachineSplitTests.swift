@@ -25,6 +25,7 @@ import Testing
           - id: logger
             _unstable_deploy: {machine: disk}
             path: logger
+            wait: spin
             inputs: {frame: {source: camera/frame, queue_size: 8}}
         """
 
@@ -55,6 +56,16 @@ import Testing
             standIn.args == [
                 "bridge-in", "--run", "r1", "--domain", "3", "--machine", "gpu", "--here", "robot", "--topic", "boxes=last:10",
             ])
+        // The bridges sleep while they wait: spinning, they take the CPUs the hop itself needs
+        // (DDS's threads, the nodes on either side). docs/performance.md, "Across machines".
+        #expect(out.wait == .sleep && standIn.wait == .sleep)
+        // So does a node that reads only from other machines, unless its `wait` says otherwise;
+        // one that also reads from this machine (the viewer) waits as it would.
+        #expect(part.nodes[0].wait == nil && part.nodes[1].wait == nil)
+        let gpu = MachineSplit.part(of: try dataflow(), machine: "gpu", local: "robot", run: "r1", domain: 0, executable: "/bin/apus")
+        #expect(gpu.nodes[0].id == "detector" && gpu.nodes[0].wait == .sleep)
+        let disk = MachineSplit.part(of: try dataflow(), machine: "disk", local: "robot", run: "r1", domain: 0, executable: "/bin/apus")
+        #expect(disk.nodes[0].id == "logger" && disk.nodes[0].wait == .spin)
     }
 
     @Test func aRemoteMachineRunsItsNodesWithStandInsForTheStartingMachine() throws {

@@ -33,11 +33,11 @@ ip -n "$tag-B" link set "${tag}b" up
 A() { ip netns exec "$tag-A" "$@"; }
 B() { ip netns exec "$tag-B" "$@"; }
 
-echo "== ddsperf ping-pong, RTT (halve it for RTT/2), the last second of 8"
+echo "== ddsperf ping-pong, RTT/2 (ddsperf halves each round trip itself), the last second of 8"
 for topic in "-T OU" "size 64k"; do
     set -- $topic
-    if [ "$1" = "-T" ]; then B ddsperf -D 11 -T OU pong >/dev/null 2>&1 & sleep 1; A ddsperf -D 8 -T OU ping 2>&1 | grep "50%" | tail -1
-    else B ddsperf -D 11 pong >/dev/null 2>&1 & sleep 1; A ddsperf -D 8 ping size 64k 2>&1 | grep "50%" | tail -1; fi
+    if [ "$1" = "-T" ]; then B ddsperf -D 11 -T OU pong >/dev/null 2>&1 & sleep 1; A ddsperf -D 8 -T OU ping 2>&1 | grep " 50% " | tail -1
+    else B ddsperf -D 11 pong >/dev/null 2>&1 & sleep 1; A ddsperf -D 8 ping size 64k 2>&1 | grep " 50% " | tail -1; fi
     wait
 done
 echo "== ddsperf 1 MiB, reliable keep-all: samples/s and Mb/s"
@@ -49,7 +49,8 @@ grep "size 1048576" "$work/sub.txt" | sed -n '3,6p'
 
 cc -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -o "$work/pingpong" bench/nodes/pingpong.c $("$apus" config --cflags --libs)
 mkdir -p "$work/xdg-A" "$work/xdg-B"
-XDG_RUNTIME_DIR="$work/xdg-B" B "$apus" daemon --machine B >"$work/daemon.log" 2>&1 &
+# B's part runs its Python nodes with B's daemon's interpreter.
+APUS_PYTHON="$python" XDG_RUNTIME_DIR="$work/xdg-B" B "$apus" daemon --machine B >"$work/daemon.log" 2>&1 &
 sleep 1
 cat >"$work/pingpong.yml" <<YAML
 nodes:
