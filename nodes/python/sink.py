@@ -18,4 +18,4 @@ for event in node:
             print(f"sink: {event.id} #{counts[event.id]}: {shown} {event.metadata}")
     elif event.type in ("INPUT_CLOSED", "NODE_FAILED"):
         print(f"sink: {event.type.lower().replace('_', ' ')}: {event.id}")
-print("sink: received " + ", ".join(f"{count} on {input}" for input, count in counts.items()))
+print("sink: received " + ", ".join(f"{count} on {input}" for input, count in sorted(counts.items())))
