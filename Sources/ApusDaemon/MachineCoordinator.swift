@@ -168,8 +168,9 @@ public final class MachineCoordinator: @unchecked Sendable {
 
     func record(_ machine: String, _ result: Result<Int32, DDSError>) {
         let first = outcomes.withLock { outcomes in
-            defer { outcomes[machine] = outcomes[machine] ?? result }
-            return outcomes[machine] == nil
+            guard outcomes[machine] == nil else { return false }
+            outcomes[machine] = result
+            return true
         }
         guard first, let failures else { return }
         switch result {

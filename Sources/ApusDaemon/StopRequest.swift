@@ -19,8 +19,9 @@ public final class StopRequest: Sendable {
     /// Asks the run to stop because of `why`; the first reason is the one told.
     public func request(_ why: String) {
         let first = reason.withLock { reason in
-            defer { reason = reason ?? why }
-            return reason == nil
+            guard reason == nil else { return false }
+            reason = why
+            return true
         }
         if first { pipe.ring() }
     }

@@ -147,6 +147,7 @@ public final class Supervisor {
                 pollfd(fd: inspection?.listener.fd ?? -1, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: stopping ? -1 : options.stopRequest?.fd ?? -1, events: Int16(POLLIN), revents: 0),
             ]
+            let firstNodeEntry = entries.count
             var owners: [(node: NodeRuntime, source: Source)] = []
             for node in nodes {
                 for (fd, source) in [(node.channel?.fd ?? -1, Source.control), (node.stdout, .stdout), (node.stderr, .stderr)] where fd >= 0
@@ -163,7 +164,7 @@ public final class Supervisor {
                 return
             }
             if ready > 0 {
-                for (offset, owner) in owners.enumerated() where entries[offset + 3].revents != 0 {
+                for (offset, owner) in owners.enumerated() where entries[firstNodeEntry + offset].revents != 0 {
                     switch owner.source {
                     case .control: readControl(owner.node)
                     case .stdout: readOutput(owner.node, stderr: false)
