@@ -66,6 +66,12 @@ struct AcrossMachinesOptions: ParsableArguments {
         }
         try checkMachineOptions(machine: machine, labels: label)
     }
+
+    /// `--dds-domain`, or its default.
+    var domain: UInt32 { ddsDomain ?? 0 }
+
+    /// `--discovery-timeout` in seconds (checked by `validate`), or its default.
+    var discoverySeconds: Double { discoveryTimeout.flatMap(parseDuration) ?? 10 }
 }
 
 /// Checks a `--machine NAME` and `--label KEY=VALUE` options as `apus run`, `apus start`, `apus up`

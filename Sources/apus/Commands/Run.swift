@@ -60,11 +60,7 @@ struct Run: ParsableCommand {
             valueName: "file"))
     var record: String?
 
-    @OptionGroup var acrossMachines: AcrossMachinesOptions
-    var machine: String? { acrossMachines.machine }
-    var ddsDomain: UInt32 { acrossMachines.ddsDomain ?? 0 }
-    var label: [String] { acrossMachines.label }
-    var discoveryTimeout: String { acrossMachines.discoveryTimeout ?? "10s" }
+    @OptionGroup var machines: AcrossMachinesOptions
 
     @Option(help: .hidden) var machinePart: String?
     @Option(help: .hidden) var localMachine: String?
@@ -96,7 +92,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         var dataflow = try loadDataflow(file, nothing: "started")
-        let here = machine ?? dataflow.nodes.first(where: { $0.deployment.local })?.deployment.machine ?? "local"
+        let here = machines.machine ?? dataflow.nodes.first(where: { $0.deployment.local })?.deployment.machine ?? "local"
         guard let executable = Installation.executablePath() else { throw ValidationError("cannot find this apus executable") }
         var options = RunOptions()
         if let record {
@@ -108,7 +104,7 @@ struct Run: ParsableCommand {
             // This machine's part of a run started on another one (by this machine's daemon).
             dataflow = MachineSplit.part(
                 of: MachineSplit.placed(dataflow, MachineSplit.placements(placement)), machine: part, local: localMachine ?? here, run: run,
-                domain: ddsDomain, executable: executable)
+                domain: machines.domain, executable: executable)
         }
         let acrossMachines =
             machinePart == nil
@@ -145,21 +141,21 @@ struct Run: ParsableCommand {
         let remote: [String]
         do {
             // Whole lines, written at once: the local nodes' lines go to the same standard output.
-            coordinator = try MachineCoordinator(run: run, domain: ddsDomain, failures: options.stopRequest) { line in
+            coordinator = try MachineCoordinator(run: run, domain: machines.domain, failures: options.stopRequest) { line in
                 writeAll(1, line + "\n")
             }
-            let labels = try MachineSplit.labels(fromArguments: label)
+            let labels = try MachineSplit.labels(fromArguments: machines.label)
             let daemons = try coordinator.findDaemons(
                 named: MachineSplit.remoteMachines(written, local: here),
                 labelled: written.nodes.map(\.deployment.labels).filter { !$0.isEmpty }, here: labels,
-                timeoutSeconds: parseDuration(discoveryTimeout) ?? 10)
+                timeoutSeconds: machines.discoverySeconds)
             placements = try MachineSplit.place(written, here: here, labels: labels, daemons: daemons.labels)
             dataflow = MachineSplit.placed(written, placements)
             remote = MachineSplit.remoteMachines(dataflow, local: here)
             if let problem = daemons.versionProblem(remote) { throw PlacementError(problem) }
             if let twice = remote.first(where: daemons.duplicated.contains) {
                 throw PlacementError(
-                    "\(daemons.instances[twice]?.count ?? 2) daemons announce machine '\(twice)' on DDS domain \(ddsDomain): each would start its part; stop all but one (a daemon killed a moment ago is forgotten within 10 s)"
+                    "\(daemons.instances[twice]?.count ?? 2) daemons announce machine '\(twice)' on DDS domain \(machines.domain): each would start its part; stop all but one (a daemon killed a moment ago is forgotten within 10 s)"
                 )
             }
         } catch {
@@ -171,7 +167,7 @@ struct Run: ParsableCommand {
         for (node, machine) in placements.sorted(by: { $0.key < $1.key }) {
             printError("apus: node '\(node)' runs on machine '\(machine)' (its labels)")
         }
-        let part = MachineSplit.part(of: dataflow, machine: here, local: here, run: run, domain: ddsDomain, executable: executable)
+        let part = MachineSplit.part(of: dataflow, machine: here, local: here, run: run, domain: machines.domain, executable: executable)
         var folders: [String: String] = [:]
         for node in dataflow.nodes {
             let machine = MachineSplit.machine(of: node, local: here)

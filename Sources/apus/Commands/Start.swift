@@ -22,7 +22,7 @@ struct Start: ParsableCommand {
     @Flag(help: "Print the dataflow's output until it ends.")
     var attach = false
 
-    @OptionGroup var acrossMachines: AcrossMachinesOptions
+    @OptionGroup var machines: AcrossMachinesOptions
 
     func run() throws {
         let path = absolutePath(file)
@@ -30,10 +30,10 @@ struct Start: ParsableCommand {
         start.file = URL(fileURLWithPath: path).standardizedFileURL.path
         start.name = name
         start.follow = attach
-        start.machine = acrossMachines.machine
-        start.ddsDomain = acrossMachines.ddsDomain
-        start.labels = acrossMachines.label.isEmpty ? nil : acrossMachines.label
-        start.discoveryTimeout = acrossMachines.discoveryTimeout
+        start.machine = machines.machine
+        start.ddsDomain = machines.ddsDomain
+        start.labels = machines.label.isEmpty ? nil : machines.label
+        start.discoveryTimeout = machines.discoveryTimeout
         start.environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
         let (connection, response) = try request(start)
         guard let dataflow = response.dataflow else { return }
