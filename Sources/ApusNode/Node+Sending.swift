@@ -39,6 +39,32 @@ extension Node {
         try sendLocked(output: index) { () throws(TransportError) in _ = try publisher.send(bytes, output: index, metadata: metadata) }
     }
 
+    /// `send(output:_:metadata:)` only if it will not wait: false, having sent nothing, when
+    /// a consumer's queue under backpressure is full, no slot is free, another thread is sending,
+    /// or control messages are pending. For a thread that must never wait, such as Cyclone's
+    /// receive thread in the stand-in of a remote node; the caller sends what is left with `send`.
+    @_spi(Bridge) public func sendWithoutWaiting(output index: Int, _ bytes: UnsafeRawBufferPointer, metadata: Metadata)
+        throws(NodeError) -> Bool
+    {
+        try validate(length: bytes.count, metadata)
+        try contracts?.check(output: index, name: outputIDs[index], metadata)
+        guard !subscriber.controlPending else { return false }
+        let outcome = sendLock.lockedIfFree { () -> Result<Bool, NodeError> in
+            guard !closedOutputs[index] else { return .failure(.outputClosed(outputIDs[index])) }
+            guard let sample = publisher.reserveWithoutWaiting(bytes.count, output: index) else { return .success(false) }
+            if let source = bytes.baseAddress, bytes.count > 0 {
+                publisher.payload(sample).baseAddress.unsafelyUnwrapped.copyMemory(from: source, byteCount: bytes.count)
+            }
+            do throws(TransportError) {
+                _ = try publisher.publish(sample, output: index, metadata: metadata)
+                return .success(true)
+            } catch {
+                return .failure(.transport(error))
+            }
+        }
+        return try (outcome ?? .success(false)).get()
+    }
+
     /// Reserves a sample of `count` elements of `type` in shared memory, to fill in place and `send`
     /// without a copy. A sample that is never sent returns to the pool when it is dropped.
     public func allocate<T: Element>(output: String, count: Int, of type: T.Type = UInt8.self) throws(NodeError) -> OutputSample<T> {

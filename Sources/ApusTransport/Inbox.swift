@@ -305,6 +305,19 @@ public struct InputRing: @unchecked Sendable {
         return true
     }
 
+    /// Whether an entry appended at `position` would be queued without waiting: under
+    /// `dropOldest` always (the oldest makes room), under `backpressure` while the ring is not
+    /// full. Only the producer appends, so room seen stays until it does. `knownHead` as in
+    /// `tryPush`.
+    @inline(__always)
+    func hasRoom(tail position: UInt64, knownHead: inout UInt64) -> Bool {
+        guard layout.policy == .backpressure else { return true }
+        let capacity = UInt64(truncatingIfNeeded: layout.capacity)
+        if position &- knownHead < capacity { return true }
+        knownHead = head.pointee.load(ordering: .acquiring)
+        return position &- knownHead < capacity
+    }
+
     /// Appends an entry like `tryPush`, making room when full: under `dropOldest` evicts the
     /// oldest (handing its descriptor to `evicted`); under `backpressure` waits until `deadline`.
     /// Returns how many it evicted, or nil when the backpressure wait timed out, or the consumer

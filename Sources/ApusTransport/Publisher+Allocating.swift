@@ -27,6 +27,26 @@ extension Publisher {
         return try allocateSlowly(length)
     }
 
+    /// Reserves a sample of `length` payload bytes for `output` only if publishing it will not
+    /// wait: a slot of its size class is free now, and every live edge of `output` under
+    /// backpressure has room. nil otherwise (nothing reserved), for a caller that must not wait
+    /// (a thread that reads the network for others) and hands the sample to one that may.
+    public func reserveWithoutWaiting(_ length: Int, output: Int) -> ReservedSample? {
+        for position in edgeStarts[output]..<edgeStarts[output &+ 1] where !edges[position].swept {
+            guard edges[position].ring.hasRoom(tail: edges[position].tail, knownHead: &edges[position].knownHead) else { return nil }
+        }
+        guard length >= 0, length <= configuration.maxSampleSize else { return nil }
+        // The class `allocate` would take from: the smallest that fits.
+        let capacities = slots.lazy.map(\.view.layout.payloadCapacity).filter { $0 >= length }
+        guard let capacity = capacities.min() else { return nil }
+        for position in 0..<slots.count where slots[position].view.layout.payloadCapacity == capacity {
+            if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
+                return ReservedSample(pool: position, slot: slot, length: length)
+            }
+        }
+        return nil
+    }
+
     @inline(never)
     func allocateSlowly(_ length: Int) throws(TransportError) -> ReservedSample {
         guard length >= 0, length <= configuration.maxSampleSize else {

@@ -5,7 +5,7 @@ import Glibc
 import Synchronization
 import Testing
 
-@testable import ApusNode
+@testable @_spi(Bridge) import ApusNode
 
 /// The daemon's half of a node's life, played in-process over a real control socket and real
 /// shared memory: the node's output `out` feeds its own input `in` (backpressure, so nothing is
@@ -132,5 +132,44 @@ final class LoopbackDaemon: @unchecked Sendable {
         try daemon.stop()
         #expect(woke.wait(timeout: .now() + 5) == .success, "the waiting thread never saw STOP")
         #expect(event.withLock { $0?.isStop } == true)
+    }
+
+    /// The stand-in of a remote node sends from Cyclone's receive thread, which must never wait:
+    /// `sendWithoutWaiting` sends while the consumer's backpressure queue has room, and once it
+    /// is full says so, having sent nothing, until the consumer takes one.
+    @Test func sendingWithoutWaitingStopsAtAFullQueueAndSendsNothingThere() throws {
+        let daemon = try LoopbackDaemon()
+        defer { daemon.shutDown() }
+        let node = try daemon.join()
+        func send(_ value: Int64) throws -> Bool {
+            try withUnsafeBytes(of: value) { bytes in
+                Result { () throws(NodeError) in try node.sendWithoutWaiting(output: 0, bytes, metadata: Metadata()) }
+            }.get()
+        }
+        // Control the daemon posted (the pools) is read by a sender that may wait: until then
+        // the sender that must not wait leaves the message to it.
+        try node.send("other", [UInt8(0)])
+        for value in 0..<64 { #expect(try send(Int64(value)), "message \(value) of a queue of 64") }
+        #expect(try !send(64), "the queue of 64 is full")
+        #expect(
+            try withUnsafeBytes(of: Int64(0)) { bytes in
+                Result { () throws(NodeError) in try node.sendWithoutWaiting(output: 1, bytes, metadata: Metadata()) }
+            }.get(), "an output nobody reads never waits")
+        var received: [Int64] = []
+        guard case .input(let first) = try #require(try node.next(timeout: .seconds(5))) else {
+            Issue.record("no input")
+            return
+        }
+        received.append(first.bytes.load(as: Int64.self))
+        first.release()
+        #expect(try send(65), "one taken makes room for one")
+        while let event = try node.next(timeout: .milliseconds(200)), case .input(let input) = event {
+            received.append(input.bytes.load(as: Int64.self))
+            input.release()
+        }
+        #expect(received == Array(0..<64) + [65])
+        try node.closeOutput("out")
+        #expect(throws: NodeError.self) { try send(66) }
+        try daemon.stop()
     }
 }
