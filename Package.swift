@@ -45,7 +45,7 @@ let package = Package(
         ),
         .target(
             name: "ApusNode",
-            dependencies: ["ApusTransport", "CApusSys"],
+            dependencies: ["ApusNetwork", "ApusTransport", "CApusSys"],
             swiftSettings: crossModuleOptimization
         ),
         .systemLibrary(name: "CApusHeader"),

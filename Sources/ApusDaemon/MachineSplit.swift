@@ -1,6 +1,7 @@
 // A dataflow across machines as each machine runs it: its own nodes, and bridges for the edges
 // that cross. Every machine computes its part from the same file, so they agree without talking.
 import ApusDataflow
+import ApusNetwork
 
 /// Why nodes chosen by labels have no machine.
 public struct PlacementError: Error, CustomStringConvertible {
@@ -118,7 +119,9 @@ public enum MachineSplit {
                 crossings[key]!.depth = max(crossings[key]!.depth, input.queueSize)
             }
         }
-        func spec(_ crossing: Crossing) -> String { "\(crossing.everyMessage ? "all" : "last"):\(crossing.depth)" }
+        func delivery(_ crossing: Crossing) -> DDSDelivery {
+            crossing.everyMessage ? .everyMessage(buffered: crossing.depth) : .newest(crossing.depth)
+        }
 
         var part = dataflow
         part.nodes = dataflow.nodes.filter { machineOf[$0.id] == machine }
@@ -132,10 +135,13 @@ public enum MachineSplit {
             }
             if !producers.isEmpty, producers.allSatisfy({ (machineOf[$0] ?? local) != machine }) { part.nodes[index].wait = .sleep }
         }
-        // Out: every crossing output produced here, read on other machines.
+        // Out: every crossing output produced here, read on other machines. Its node writes each
+        // message to the topic itself (RemoteOutputs.variable says which, and where); the
+        // bridge-out takes them too, keeps them until passed on, and sends again what is missing.
         let outgoing = order.compactMap { crossings[$0] }.filter { machineOf[$0.node] == machine }
         if !outgoing.isEmpty {
-            var bridge = NodeDescriptor(id: uniqueID("apus-bridge-out", in: dataflow), path: executable, resolvedPath: executable)
+            let bridgeID = uniqueID("apus-bridge-out", in: dataflow)
+            var bridge = NodeDescriptor(id: bridgeID, path: executable, resolvedPath: executable)
             bridge.args = ["bridge-out", "--run", run, "--domain", String(domain)]
             bridge.wait = .sleep
             for (index, crossing) in outgoing.enumerated() {
@@ -144,9 +150,20 @@ public enum MachineSplit {
                     InputDescriptor(
                         id: input, source: .output(node: crossing.node, output: crossing.output), queueSize: crossing.depth,
                         queuePolicy: .backpressure))
-                bridge.args += ["--topic", "\(input)=\(spec(crossing)):\(crossing.readers.joined(separator: ","))"]
+                bridge.args += [
+                    "--topic", BridgeTopic(id: input, delivery: delivery(crossing), machines: crossing.readers).description,
+                ]
             }
             bridge.description = "sends \(outgoing.map { "\($0.node)/\($0.output)" }.joined(separator: ", ")) to other machines"
+            for index in part.nodes.indices {
+                let topics = outgoing.filter { $0.node == part.nodes[index].id }.map {
+                    BridgeTopic(id: $0.output, delivery: delivery($0), machines: $0.readers)
+                }
+                guard !topics.isEmpty else { continue }
+                let value = RemoteOutputsVariable(run: run, domain: domain, bridge: bridgeID, topics: topics).description
+                part.nodes[index].env.removeAll { $0.name == RemoteOutputsVariable.name }
+                part.nodes[index].env.append(EnvVariable(name: RemoteOutputsVariable.name, value: .string(value)))
+            }
             part.nodes.append(bridge)
         }
         // In: per remote node read here, a stand-in with its id and the outputs read here.
@@ -159,7 +176,9 @@ public enum MachineSplit {
             var bridge = NodeDescriptor(id: node, path: executable, resolvedPath: executable)
             bridge.args = ["bridge-in", "--run", run, "--domain", String(domain), "--machine", remote, "--here", machine]
             bridge.wait = .sleep
-            for crossing in outputs { bridge.args += ["--topic", "\(crossing.output)=\(spec(crossing))"] }
+            for crossing in outputs {
+                bridge.args += ["--topic", BridgeTopic(id: crossing.output, delivery: delivery(crossing), machines: []).description]
+            }
             bridge.outputs = outputs.map(\.output)
             bridge.description = "receives \(node)'s outputs from machine '\(remote)'"
             part.nodes.append(bridge)

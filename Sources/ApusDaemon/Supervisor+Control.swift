@@ -83,7 +83,8 @@ extension Supervisor {
                 id: id,
                 edges: edges.map { edge in
                     if !peers.contains(edge.consumer) { peers.append(edge.consumer) }
-                    return NodeSetup.Edge(peer: peers.firstIndex(of: edge.consumer)!, ring: edge.ring, bit: edge.bit)
+                    return NodeSetup.Edge(
+                        peer: peers.firstIndex(of: edge.consumer)!, ring: edge.ring, bit: edge.bit, consumer: nodes[edge.consumer].id)
                 })
         }
         let setup = NodeSetup(

@@ -9,6 +9,13 @@ public enum BridgeMessage {
     /// The sequence number of the message that says the output's node failed (its payload says
     /// how): nothing follows.
     public static let failedSequence = UInt64.max - 1
+    /// The sequence number of the bridge-out's note of how many messages of the output it has
+    /// taken. A reading machine that has passed fewer on a while later asks for the rest.
+    public static let takenSequence = UInt64.max - 2
+
+    /// Whether `seq` is one of the bridge-out's notes (closed, failed, taken) rather than a
+    /// message. A note's `timestamp` is how many messages the output had sent by then.
+    public static func isNote(_ seq: UInt64) -> Bool { seq >= takenSequence }
 
     /// Whether a sender that has sent `sent` messages must wait for a reading machine that said it
     /// passed `credit` on (nil: it has not said it is ready), to keep at most `depth` beyond it.
@@ -73,7 +80,9 @@ public enum BridgeMessage {
     }
 
     /// The topic on which `machine` says how many messages of that output it has passed on (its
-    /// credit: the sender keeps at most the delivery's depth beyond the smallest).
+    /// credit, `seq`: the sender keeps at most the delivery's depth beyond the smallest), and how
+    /// many times it has asked for the messages from there on again (`timestamp`: one more than
+    /// the bridge-out last saw is a new request).
     public static func creditTopic(run: String, node: String, output: String, machine: String) -> String {
         topicName(["apus", run, "credit", node, output, machine])
     }

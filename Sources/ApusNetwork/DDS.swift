@@ -190,6 +190,13 @@ public struct DDSMessage {
     public var timestamp: UInt64
     public var header: UnsafeRawBufferPointer
     public var data: UnsafeRawBufferPointer
+
+    public init(seq: UInt64, timestamp: UInt64, header: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) {
+        self.seq = seq
+        self.timestamp = timestamp
+        self.header = header
+        self.data = data
+    }
 }
 
 /// Takes apus::Message from one topic, waiting on a waitset.
@@ -199,21 +206,43 @@ public final class DDSReader: @unchecked Sendable {
     let waitset: apusdds_entity_t
     public let topic: String
 
-    public init(_ participant: DDSParticipant, topic: String, delivery: DDSDelivery, leaseNanoseconds: Int64 = 2_000_000_000)
-        throws(DDSError)
-    {
+    /// Called on the thread that delivered data (Cyclone's receive thread): see `init`.
+    private final class Arrival {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    private let arrival: Arrival?
+
+    /// A reader of `topic`. `onArrival`, when given, runs on the thread that delivered data (for
+    /// a remote writer, Cyclone's receive thread, which reads the network for the participant:
+    /// it must not wait, or every reader and liveliness of the participant waits with it).
+    public init(
+        _ participant: DDSParticipant, topic: String, delivery: DDSDelivery, leaseNanoseconds: Int64 = 2_000_000_000,
+        onArrival: (@Sendable () -> Void)? = nil
+    ) throws(DDSError) {
         self.participant = participant
         self.topic = topic
         let api = participant.api
         let handle = try participant.topic(topic)
         let qos = participant.qos(delivery, lease: leaseNanoseconds)
         defer { api.delete_qos(qos) }
-        entity = try participant.check(api.create_reader(participant.entity, handle, qos, nil), "dds_create_reader('\(topic)')")
+        arrival = onArrival.map(Arrival.init)
+        var listener: OpaquePointer?
+        if let arrival {
+            listener = api.create_listener(Unmanaged.passUnretained(arrival).toOpaque())
+            api.lset_data_available(listener) { _, argument in
+                guard let argument else { return }
+                Unmanaged<Arrival>.fromOpaque(argument).takeUnretainedValue().body()
+            }
+        }
+        defer { if let listener { api.delete_listener(listener) } }
+        entity = try participant.check(api.create_reader(participant.entity, handle, qos, listener), "dds_create_reader('\(topic)')")
         waitset = try participant.check(api.create_waitset(participant.entity), "dds_create_waitset")
         let condition = try participant.check(
             api.create_readcondition(entity, UInt32(APUSDDS_ANY_STATE)), "dds_create_readcondition('\(topic)')")
         _ = try participant.check(api.waitset_attach(waitset, condition, 1), "dds_waitset_attach")
-        _ = api.set_status_mask(entity, UInt32(APUSDDS_SUBSCRIPTION_MATCHED_STATUS | APUSDDS_LIVELINESS_CHANGED_STATUS))
+        let arrivals = arrival == nil ? 0 : APUSDDS_DATA_AVAILABLE_STATUS
+        _ = api.set_status_mask(entity, UInt32(APUSDDS_SUBSCRIPTION_MATCHED_STATUS | APUSDDS_LIVELINESS_CHANGED_STATUS | arrivals))
     }
 
     deinit {
@@ -231,26 +260,39 @@ public final class DDSReader: @unchecked Sendable {
         return (Int(matched.current_count), Int(liveliness.alive_count), Int(liveliness.not_alive_count))
     }
 
-    /// Waits up to `timeoutNanoseconds` for messages, then hands each one taken (up to 64) to
+    /// Waits up to `timeoutNanoseconds` for messages (0: not at all), then hands each one taken (up to `batch`) to
     /// `body`, in order. Returns how many.
     public func take(timeoutNanoseconds: Int64, _ body: (DDSMessage) throws(DDSError) -> Void) throws(DDSError) -> Int {
         let api = participant.api
-        var triggered: [Int] = [0]
-        _ = api.waitset_wait(waitset, &triggered, 1, timeoutNanoseconds)
-        var samples = [UnsafeMutableRawPointer?](repeating: nil, count: 64)
-        var infos = [apusdds_sample_info_t](repeating: apusdds_sample_info_t(), count: 64)
-        let count = try participant.check(api.take(entity, &samples, &infos, 64, 64), "dds_take('\(topic)')")
-        defer { _ = api.return_loan(entity, &samples, count) }
-        var delivered = 0
-        for index in 0..<Int(count) where infos[index].valid_data {
-            let message = samples[index]!.assumingMemoryBound(to: apusdds_message_t.self).pointee
-            try body(
-                DDSMessage(
-                    seq: message.seq, timestamp: message.timestamp,
-                    header: UnsafeRawBufferPointer(start: message.header.buffer, count: Int(message.header.length)),
-                    data: UnsafeRawBufferPointer(start: message.data.buffer, count: Int(message.data.length))))
-            delivered += 1
+        if timeoutNanoseconds > 0 {
+            var triggered: [Int] = [0]
+            _ = api.waitset_wait(waitset, &triggered, 1, timeoutNanoseconds)
         }
-        return delivered
+        // On the stack: the stand-in takes on Cyclone's receive thread, for every message.
+        return try withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: Self.batch) {
+            samples throws(DDSError) -> Int in
+            try withUnsafeTemporaryAllocation(of: apusdds_sample_info_t.self, capacity: Self.batch) {
+                infos throws(DDSError) -> Int in
+                // Null entries ask DDS to lend its own samples.
+                samples.initialize(repeating: nil)
+                let count = try participant.check(
+                    api.take(entity, samples.baseAddress, infos.baseAddress, Self.batch, UInt32(Self.batch)), "dds_take('\(topic)')")
+                defer { _ = api.return_loan(entity, samples.baseAddress, count) }
+                var delivered = 0
+                for index in 0..<Int(count) where infos[index].valid_data {
+                    let message = samples[index]!.assumingMemoryBound(to: apusdds_message_t.self).pointee
+                    try body(
+                        DDSMessage(
+                            seq: message.seq, timestamp: message.timestamp,
+                            header: UnsafeRawBufferPointer(start: message.header.buffer, count: Int(message.header.length)),
+                            data: UnsafeRawBufferPointer(start: message.data.buffer, count: Int(message.data.length))))
+                    delivered += 1
+                }
+                return delivered
+            }
+        }
     }
+
+    /// How many messages one `take` takes at most.
+    static let batch = 64
 }

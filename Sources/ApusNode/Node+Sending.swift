@@ -36,7 +36,25 @@ extension Node {
     @_spi(CAPI) public func send(output index: Int, _ bytes: UnsafeRawBufferPointer, metadata: Metadata) throws(NodeError) {
         try validate(length: bytes.count, metadata)
         try contracts?.check(output: index, name: outputIDs[index], metadata)
-        try sendLocked(output: index) { () throws(TransportError) in _ = try publisher.send(bytes, output: index, metadata: metadata) }
+        try sendLocked(output: index) { () throws(TransportError) in
+            try publishing(output: index, bytes, metadata) { () throws(TransportError) in
+                _ = try publisher.send(bytes, output: index, metadata: metadata)
+            }
+        }
+    }
+
+    /// Runs `publish` and, when the output is read on other machines, writes what it published
+    /// to the output's topic (also when `publish` failed after queuing it for the bridge-out).
+    /// Under the send lock: messages go to the topic in the order of their numbers.
+    @inline(__always)
+    func publishing(
+        output index: Int, _ payload: UnsafeRawBufferPointer, _ metadata: Metadata, _ publish: () throws(TransportError) -> Void
+    ) throws(TransportError) {
+        guard let remote, let position = remote.position(index) else { return try publish() }
+        var failure: TransportError?
+        do throws(TransportError) { try publish() } catch { failure = error }
+        remote.write(output: index, position: position, payload: payload, metadata: metadata)
+        if let failure { throw failure }
     }
 
     /// `send(output:_:metadata:)` only if it will not wait: false, having sent nothing, when
@@ -92,13 +110,18 @@ extension Node {
     @_spi(CAPI) public func send<T: Element>(_ sample: consuming OutputSample<T>, as metadata: Metadata) throws(NodeError) {
         let output = sample.output
         let length = sample.byteCount
+        let payload = UnsafeRawBufferPointer(start: sample.buffer.baseAddress, count: length)
         var reserved = sample.take()
         do {
             try validate(length: length, metadata)
             try contracts?.check(output: output, name: outputIDs[output], metadata)
             // publish gives the sample back on its own errors; a closed output leaves it here.
             try sendLocked(output: output) { () throws(TransportError) in
-                if let taken = reserved.take() { _ = try publisher.publish(taken, output: output, metadata: metadata) }
+                guard let taken = reserved.take() else { return }
+                var held = Optional.some(taken)
+                try publishing(output: output, payload, metadata) { () throws(TransportError) in
+                    if let taken = held.take() { _ = try publisher.publish(taken, output: output, metadata: metadata) }
+                }
             }
         } catch {
             if let left = reserved.take() { discard(left) }
@@ -119,6 +142,8 @@ extension Node {
             return !closedOutputs[index]
         }
         guard first else { return }
+        // What went to other machines is acknowledged before they are told the output closed.
+        remote?.flush(index, timeoutNanoseconds: 5_000_000_000)
         do {
             try controlLock.locked { () throws(TransportError) in try channel.send(.closeOutput(index)) }
         } catch {

@@ -1,3 +1,4 @@
+import ApusNetwork
 import ApusTransport
 import CApusSys
 import Dispatch
@@ -26,6 +27,8 @@ public final class Node: @unchecked Sendable {
     let inbox: Inbox
     let subscriber: Subscriber
     var publisher: Publisher!
+    /// Outputs read on other machines, which this process writes to DDS itself.
+    var remote: RemoteOutputs?
     /// The runtime type check, when APUS_RUNTIME_TYPE_CHECK asks for it.
     let contracts: OutputContracts?
     /// Set when the node has a `health_check_timeout`.
@@ -147,6 +150,7 @@ public final class Node: @unchecked Sendable {
                 try channel.send(.pool(producer: producer, index: pool.index, layout: pool.layout), fds: [pool.data.fd, pool.control.fd])
             }
             publisher.edgeReplacementWait = { bit, deadline in box.node?.awaitReplacedEdge(bit: bit, deadline: deadline) }
+            remote = Self.remoteOutputs(setup: setup, peers: peers)
             prepare?(self)
             try channel.send(.ready)
             // Wait for the start barrier; a STOP before it (the run is stopping) ends the wait too.
@@ -175,6 +179,23 @@ public final class Node: @unchecked Sendable {
 
     /// Where `events` waits, so no task of the cooperative pool blocks.
     let waitQueue = DispatchQueue(label: "apus.node.events")
+}
+
+extension Node {
+    /// The outputs that `RemoteOutputsVariable.name` says are read on other machines. Without
+    /// DDS (or with a value that does not fit this node) the bridge-out carries them alone, so a
+    /// problem is said once and is no failure.
+    static func remoteOutputs(setup: NodeSetup, peers: [Inbox]) -> RemoteOutputs? {
+        guard let text = getenv(RemoteOutputsVariable.name).map({ String(cString: $0) }), !text.isEmpty else { return nil }
+        do {
+            let edges = setup.outputs.map { output in output.edges.map { (consumer: $0.consumer, ring: peers[$0.peer].rings[$0.ring]) } }
+            return try RemoteOutputs(
+                try RemoteOutputsVariable(text), node: setup.node, outputIDs: setup.outputs.map(\.id), edges: edges)
+        } catch {
+            _ = writeAll(STDERR_FILENO, "apus: node '\(setup.node)': \(error); its messages to other machines go through the bridge\n")
+            return nil
+        }
+    }
 }
 
 extension Node {

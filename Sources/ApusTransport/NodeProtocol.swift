@@ -184,11 +184,14 @@ public struct NodeSetup: Equatable, Sendable {
         public var peer: Int
         public var ring: Int
         public var bit: Int
+        /// The consuming node's id.
+        public var consumer: String
 
-        public init(peer: Int, ring: Int, bit: Int) {
+        public init(peer: Int, ring: Int, bit: Int, consumer: String = "") {
             self.peer = peer
             self.ring = ring
             self.bit = bit
+            self.consumer = consumer
         }
     }
 
@@ -258,6 +261,7 @@ public struct NodeSetup: Equatable, Sendable {
                 $0.int($1.peer)
                 $0.int($1.ring)
                 $0.int($1.bit)
+                $0.string($1.consumer)
             }
         }
         writer.list(peerInboxes) { writer, layout in writer.list(layout.encoded) { $0.u64($1) } }
@@ -290,7 +294,7 @@ public struct NodeSetup: Equatable, Sendable {
             Output(
                 id: try r.string(),
                 edges: try r.list { (r: inout ByteReader) throws(TransportError) in
-                    Edge(peer: try r.int(), ring: try r.int(), bit: try r.int())
+                    Edge(peer: try r.int(), ring: try r.int(), bit: try r.int(), consumer: try r.string())
                 })
         }
         peerInboxes = try reader.list { (r: inout ByteReader) throws(TransportError) in try InboxLayout(encoded: try words(&r)) }

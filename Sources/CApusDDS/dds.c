@@ -74,6 +74,9 @@ int apusdds_load(apusdds_api_t *api, char *error, size_t error_size) {
     LOOK_UP(create_topic, "dds_create_topic");
     LOOK_UP(create_writer, "dds_create_writer");
     LOOK_UP(create_reader, "dds_create_reader");
+    LOOK_UP(create_listener, "dds_create_listener");
+    LOOK_UP(delete_listener, "dds_delete_listener");
+    LOOK_UP(lset_data_available, "dds_lset_data_available");
     LOOK_UP(delete_entity, "dds_delete");
     LOOK_UP(create_qos, "dds_create_qos");
     LOOK_UP(delete_qos, "dds_delete_qos");

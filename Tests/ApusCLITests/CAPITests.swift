@@ -82,6 +82,15 @@ extension RunCommandTests {
             #expect(cplusplus >= 1, "no C++ compiler (g++ or clang++) found")
         }
 
+        /// Every C and Python node loads libapus.so: it must not bring Foundation (and ICU, tens
+        /// of megabytes) with it, also now that nodes write to other machines themselves.
+        @Test func libraryNeedsNoFoundation() throws {
+            let result = try ApusCommand.run(program: "nm", ["-D", "--undefined-only", Self.library.path])
+            #expect(result.status == 0, "\(result.stderr)")
+            let foundation = result.stdout.split(separator: "\n").filter { $0.contains("Foundation") }
+            #expect(foundation.isEmpty, "libApusCAPI.so uses Foundation: \(foundation.prefix(3))")
+        }
+
         @Test func libraryExportsExactlyTheFunctionsOfTheHeader() throws {
             let result = try ApusCommand.run(program: "nm", ["-D", "--defined-only", "--extern-only", Self.library.path])
             #expect(result.status == 0, "\(result.stderr)")

@@ -79,6 +79,42 @@ import Testing
         #expect(disk.nodes[1].outputs == ["frame"])
     }
 
+    /// The node whose outputs other machines read writes their messages to DDS itself: the
+    /// variable says which outputs, their delivery, the machines that read them, and the
+    /// bridge-out whose ring numbers the messages. A node that sends nothing across gets none,
+    /// and a value already in the node's `env` is replaced, not doubled.
+    @Test func theSendingNodeIsToldWhichOfItsOutputsOtherMachinesRead() throws {
+        var flow = try dataflow()
+        flow.nodes[0].env = [EnvVariable(name: RemoteOutputsVariable.name, value: .string("stale"))]
+        let part = MachineSplit.part(of: flow, machine: "robot", local: "robot", run: "r1", domain: 3, executable: "/bin/apus")
+        let camera = part.nodes[0].env.filter { $0.name == RemoteOutputsVariable.name }
+        #expect(camera.map(\.value) == [.string("r1 3 apus-bridge-out frame=all:8:gpu,disk depth=last:2:gpu")])
+        #expect(!part.nodes[1].env.contains { $0.name == RemoteOutputsVariable.name })
+        let parsed = try RemoteOutputsVariable("r1 3 apus-bridge-out frame=all:8:gpu,disk depth=last:2:gpu")
+        #expect(parsed.run == "r1" && parsed.domain == 3 && parsed.bridge == "apus-bridge-out")
+        #expect(
+            parsed.topics == [
+                BridgeTopic(id: "frame", delivery: .everyMessage(buffered: 8), machines: ["gpu", "disk"]),
+                BridgeTopic(id: "depth", delivery: .newest(2), machines: ["gpu"]),
+            ])
+        #expect(parsed.description == "r1 3 apus-bridge-out frame=all:8:gpu,disk depth=last:2:gpu")
+        let gpu = MachineSplit.part(of: try dataflow(), machine: "gpu", local: "robot", run: "r1", domain: 0, executable: "/bin/apus")
+        #expect(gpu.nodes[0].env.map(\.value) == [.string("r1 0 apus-bridge-out boxes=last:10:robot")])
+    }
+
+    /// The variable comes from the environment and the topics from the command line: anything
+    /// malformed is an error that quotes it.
+    @Test func malformedRemoteOutputsAndTopicsAreErrorsThatQuoteThem() {
+        for text in ["", "r1", "r1 x apus-bridge-out a=all:1:B", "r1 0 apus-bridge-out", "r1 0 b a=some:1:B", "r1 0 b a=all:0:B"] {
+            #expect(throws: DDSError.self, "\(text)") { try RemoteOutputsVariable(text) }
+        }
+        for text in ["a", "=all:1", "a=all", "a=all:x", "a=all:-1", "a=last:1:B:C", "a=every:1"] {
+            #expect(throws: DDSError.self, "\(text)") { try BridgeTopic(text) }
+        }
+        let error = #expect(throws: DDSError.self) { try BridgeTopic("a=all:x") }
+        #expect(error.map { "\($0)" }?.contains("'a=all:x'") == true)
+    }
+
     @Test func topicNamesKeepToWhatDDSAllowsAndStayDistinct() {
         let names = [["a-b", "c"], ["a_hb", "c"], ["a.b", "c"], ["a/b", "c"], ["a", "b/c"], ["é"]].map(BridgeMessage.topicName)
         #expect(names == ["a_hb/c", "a__hb/c", "a_pb/c", "a_sb/c", "a/b_sc", "_ue9_"])

@@ -36,3 +36,4 @@ _Static_assert(APUSDDS_ANY_STATE == DDS_ANY_STATE, "any state");
 _Static_assert(DDS_OP_ADR == 0x01000000 && DDS_OP_TYPE_8BY == 0x00040000 && DDS_OP_TYPE_SEQ == 0x00070000 &&
                    DDS_OP_SUBTYPE_1BY == 0x00000100 && DDS_OP_RTS == 0,
                "dds.c's marshalling opcodes");
+_Static_assert(__builtin_types_compatible_p(apusdds_on_data_available_t, dds_on_data_available_fn), "data available callback");

@@ -53,10 +53,13 @@ class Machines:
             ip("-n", space, "link", "set", inside, "up")
             ip("-n", space, "link", "set", "lo", "up")
 
-    def cut(self, name, seconds):
-        """Takes `name`'s link down for `seconds`: a network partition that heals."""
+    def cut(self, name, seconds, during=None):
+        """Takes `name`'s link down for `seconds`: a network partition that heals. `during` is
+        called once the link is down."""
         index = self.names.index(name)
         ip("-n", self.spaces[name], "link", "set", f"m{self.tag}{index}", "down")
+        if during:
+            during()
         time.sleep(seconds)
         ip("-n", self.spaces[name], "link", "set", f"m{self.tag}{index}", "up")
 
@@ -147,8 +150,11 @@ CHECKER = textwrap.dedent('''
     import time
     from apus import Node
     count, got, bad, events, last = int(sys.argv[1]), 0, 0, [], 0
+    pause = float(sys.argv[2]) if len(sys.argv) > 2 else 0  # seconds per message, for the first 200
     for event in Node():
         if event.type == "INPUT":
+            if got < 200:
+                time.sleep(pause)
             value = event.value
             expected = np.arange(6, dtype=np.float32).reshape(2, 3) + got
             # Sent on another machine, in this clock: not in the future, in order.
@@ -525,6 +531,32 @@ SLOW = textwrap.dedent('''
 ''')
 
 
+def test_a_slow_reader_of_a_backpressure_edge_gets_every_message_in_order(machines, tmp_path):
+    # B's stand-in passes messages on from Cyclone's receive thread while the reader's queue (2)
+    # has room, and from its own thread, waiting, while it is full; the reader is slow for 200
+    # messages, then fast: switching both ways loses, repeats and reorders nothing.
+    group = machines("A", "B")
+    (tmp_path / "producer.py").write_text(PRODUCER)
+    (tmp_path / "checker.py").write_text(CHECKER)
+    (tmp_path / "flow.yml").write_text("""
+nodes:
+  - id: producer
+    path: producer.py
+    args: "2000"
+    outputs: [out]
+  - id: checker
+    deploy: {machine: B}
+    path: checker.py
+    args: "2000 0.002"
+    inputs: {in: {source: producer/out, queue_policy: backpressure, queue_size: 2}}
+""")
+    group.start_daemon("B")
+    run = group.run("A", "flow.yml")
+    assert run.returncode == 0, run
+    assert "checker: ok 2000 0" in lines(run.stdout, "[B/checker] ")[-1], run
+    assert "dropped" not in run.stdout + run.stderr, run
+
+
 def test_a_drop_oldest_edge_reports_what_it_dropped(machines, tmp_path):
     group = machines("A", "B")
     (tmp_path / "producer.py").write_text(PRODUCER)
@@ -777,6 +809,65 @@ nodes:
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, (stdout, stderr)
     assert "in-order: ok" in lines(stdout, "[B/in-order] "), (stdout, stderr)
+
+
+CRASHING = textwrap.dedent('''
+    import os
+    import signal
+    import time
+    from pathlib import Path
+    from apus import Node
+    node = Node()
+    for i in range(100):
+        node.send_output("out", str(i))
+        time.sleep(0.005)
+    Path("sent").write_text("")
+    while not Path("cut").exists():
+        time.sleep(0.01)
+    for i in range(100, 120):
+        node.send_output("out", str(i))
+    os.kill(os.getpid(), signal.SIGKILL)
+''')
+
+UNTIL_FAILED = textwrap.dedent('''
+    from apus import Node
+    seen = []
+    for event in Node():
+        if event.type == "INPUT":
+            seen.append(event.value)
+        elif event.type == "NODE_FAILED":
+            ok = seen == [str(i) for i in range(120)]
+            print("until-failed:", "ok" if ok else f"failed {len(seen)} {seen[-3:]}", flush=True)
+''')
+
+
+def test_what_a_node_sent_before_it_crashed_in_a_partition_arrives_once_it_heals(machines, tmp_path):
+    """The producer writes its messages to DDS itself, and the bridge-out keeps each until B has
+    passed it on. 20 sent while B's link is down, then the producer dies (SIGKILL): its own
+    copies die with it, and B asks the bridge-out for them once the link is back. B's reader gets
+    all 120, in order, before NODE_FAILED."""
+    group = machines("A", "B")
+    (tmp_path / "crashing.py").write_text(CRASHING)
+    (tmp_path / "until_failed.py").write_text(UNTIL_FAILED)
+    (tmp_path / "flow.yml").write_text("""
+nodes:
+  - id: crashing
+    path: crashing.py
+    outputs: [out]
+  - id: until-failed
+    deploy: {machine: B}
+    path: until_failed.py
+    inputs: {in: {source: crashing/out, queue_policy: backpressure, queue_size: 64}}
+""")
+    group.start_daemon("B")
+    process = group.start_run("A", "flow.yml")
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "sent").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    group.cut("B", 1.0, during=lambda: (tmp_path / "cut").write_text(""))
+    stdout, stderr = process.communicate(timeout=120)
+    assert "until-failed: ok" in lines(stdout, "[B/until-failed] "), (stdout, stderr)
+    assert "crashing" in stdout + stderr and process.returncode != 0, (stdout, stderr)
 
 
 LARGE = textwrap.dedent('''

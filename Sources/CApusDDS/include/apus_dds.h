@@ -74,6 +74,11 @@ enum {
     APUSDDS_ANY_STATE = 0x7f,
 };
 
+/* dds_on_data_available_fn: called on the thread that delivered the data (Cyclone's receive
+ * thread for a remote writer), with the listener's argument. */
+typedef void (*apusdds_on_data_available_t)(apusdds_entity_t reader, void *argument);
+typedef struct apusdds_listener apusdds_listener_t;
+
 /* The functions of libddsc Apus calls, looked up by apusdds_load(). */
 typedef struct apusdds_api {
     apusdds_entity_t (*create_domain)(uint32_t domain, const char *config);
@@ -83,7 +88,10 @@ typedef struct apusdds_api {
     apusdds_entity_t (*create_writer)(apusdds_entity_t participant, apusdds_entity_t topic, const apusdds_qos_t *qos,
                                       const void *listener);
     apusdds_entity_t (*create_reader)(apusdds_entity_t participant, apusdds_entity_t topic, const apusdds_qos_t *qos,
-                                      const void *listener);
+                                      const apusdds_listener_t *listener);
+    apusdds_listener_t *(*create_listener)(void *argument);
+    void (*delete_listener)(apusdds_listener_t *listener);
+    void (*lset_data_available)(apusdds_listener_t *listener, apusdds_on_data_available_t callback);
     apusdds_return_t (*delete_entity)(apusdds_entity_t entity);
     apusdds_qos_t *(*create_qos)(void);
     void (*delete_qos)(apusdds_qos_t *qos);
