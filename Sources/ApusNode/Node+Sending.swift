@@ -50,7 +50,11 @@ extension Node {
     func publishing(
         output index: Int, _ payload: UnsafeRawBufferPointer, _ metadata: Metadata, _ publish: () throws(TransportError) -> Void
     ) throws(TransportError) {
-        guard let remote, let position = remote.position(index) else { return try publish() }
+        guard let remote else { return try publish() }
+        // The bridge-out is woken once the message is on its way: woken first, it could take
+        // this CPU before the write.
+        defer { publisher.ringDeferred(output: index) }
+        guard let position = remote.position(index) else { return try publish() }
         var failure: TransportError?
         do throws(TransportError) { try publish() } catch { failure = error }
         remote.write(output: index, position: position, payload: payload, metadata: metadata)

@@ -151,6 +151,9 @@ public final class Node: @unchecked Sendable {
             }
             publisher.edgeReplacementWait = { bit, deadline in box.node?.awaitReplacedEdge(bit: bit, deadline: deadline) }
             remote = Self.remoteOutputs(setup: setup, peers: peers)
+            for (index, output) in (remote?.outputs ?? []).enumerated() {
+                if let output { publisher.deferRinging(output: index, ring: output.ring) }
+            }
             prepare?(self)
             try channel.send(.ready)
             // Wait for the start barrier; a STOP before it (the run is stopping) ends the wait too.

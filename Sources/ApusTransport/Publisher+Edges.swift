@@ -11,6 +11,24 @@ extension Publisher {
         }
     }
 
+    /// Has `output`'s edge into `ring` rung only by `ringDeferred(output:)`, not by each publish
+    /// (unless the ring is full). For a consumer the producer must not wake before its own next
+    /// step: a woken consumer may take the producer's CPU first. Until the edge is replaced (a
+    /// restarted consumer), which rings as usual.
+    public func deferRinging(output: Int, ring: InputRing) {
+        for position in edgeStarts[output]..<edgeStarts[output + 1] where edges[position].ring.base == ring.base {
+            edges[position].deferred = true
+        }
+    }
+
+    /// Rings the consumers of `output` whose ringing was deferred.
+    public func ringDeferred(output: Int) {
+        Doorbell.fence()
+        for position in edgeStarts[output]..<edgeStarts[output + 1] where edges[position].deferred && !edges[position].swept {
+            edges[position].doorbell.wakeIfSleeping()
+        }
+    }
+
     /// Pool usage, for metrics and tests.
     public var usedSlots: Int { pools.reduce(0) { $0 + $1.view.usedSlots } }
 

@@ -127,6 +127,8 @@ public final class Publisher: @unchecked Sendable {
         var knownHead: UInt64 = 0
         /// Its consumer is gone and what was queued to it is reclaimed.
         var swept = false
+        /// Its consumer is rung by `ringDeferred`, after the caller's own work, not by the publish.
+        var deferred = false
 
         init(_ target: EdgeTarget) {
             ring = target.inbox.rings[target.ring]
