@@ -21,17 +21,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-ip netns add "$tag-A" && ip netns add "$tag-B" || exit 1
-ip link add "${tag}a" type veth peer name "${tag}b"
-ip link set "${tag}a" netns "$tag-A"
-ip link set "${tag}b" netns "$tag-B"
-ip -n "$tag-A" addr add 10.214.0.1/24 dev "${tag}a"
-ip -n "$tag-B" addr add 10.214.0.2/24 dev "${tag}b"
-for side in A B; do ip -n "$tag-$side" link set lo up; done
-ip -n "$tag-A" link set "${tag}a" up
-ip -n "$tag-B" link set "${tag}b" up
-A() { ip netns exec "$tag-A" "$@"; }
-B() { ip netns exec "$tag-B" "$@"; }
+. bench/machines/veth.sh
+make_machines 214 || exit 1
 
 echo "== ddsperf ping-pong, RTT/2 (ddsperf halves each round trip itself), the last second of 8"
 for topic in "-T OU" "size 64k"; do
