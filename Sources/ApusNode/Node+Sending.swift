@@ -50,7 +50,7 @@ extension Node {
     func publishing(
         output index: Int, _ payload: UnsafeRawBufferPointer, _ metadata: Metadata, _ publish: () throws(TransportError) -> Void
     ) throws(TransportError) {
-        guard let remote else { return try publish() }
+        guard let remote, remote.outputs[index] != nil else { return try publish() }
         // The bridge-out is woken once the message is on its way: woken first, it could take
         // this CPU before the write.
         defer { publisher.ringDeferred(output: index) }
@@ -73,13 +73,8 @@ extension Node {
         guard !subscriber.controlPending else { return false }
         let outcome = sendLock.lockedIfFree { () -> Result<Bool, NodeError> in
             guard !closedOutputs[index] else { return .failure(.outputClosed(outputIDs[index])) }
-            guard let sample = publisher.reserveWithoutWaiting(bytes.count, output: index) else { return .success(false) }
-            if let source = bytes.baseAddress, bytes.count > 0 {
-                publisher.payload(sample).baseAddress.unsafelyUnwrapped.copyMemory(from: source, byteCount: bytes.count)
-            }
             do throws(TransportError) {
-                _ = try publisher.publish(sample, output: index, metadata: metadata)
-                return .success(true)
+                return .success(try publisher.sendWithoutWaiting(bytes, output: index, metadata: metadata) != nil)
             } catch {
                 return .failure(.transport(error))
             }

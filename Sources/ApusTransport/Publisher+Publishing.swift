@@ -188,6 +188,18 @@ extension Publisher {
         return try publish(sample, output: output, metadata: metadata)
     }
 
+    /// `send`, only if nothing has to wait (`reserveWithoutWaiting`): nil, having sent nothing,
+    /// otherwise.
+    public func sendWithoutWaiting(_ bytes: UnsafeRawBufferPointer, output: Int, metadata: SampleMetadata) throws(TransportError)
+        -> PublishReport?
+    {
+        guard let sample = reserveWithoutWaiting(bytes.count, output: output) else { return nil }
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            copy(from: source, count: bytes.count, to: payload(sample).baseAddress.unsafelyUnwrapped)
+        }
+        return try publish(sample, output: output, metadata: metadata)
+    }
+
     /// Copies `count` (> 0) bytes: up to 64 in words (the last one overlapping), more by `memmove`.
     @inline(__always)
     func copy(from source: UnsafeRawPointer, count: Int, to destination: UnsafeMutableRawPointer) {
