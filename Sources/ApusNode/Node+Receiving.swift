@@ -20,13 +20,15 @@ extension Node {
         while true {
             beatIfDue()
             if let event = controlLock.locked({ pending.isEmpty ? nil : pending.removeFirst() }) {
-                guard case .stop = event else { return event }
-                // What was sent before STOP comes first: queued samples and closed inputs.
-                if let earlier = receiveNow() {
+                // What was sent before STOP comes first: queued samples and closed inputs; so does
+                // what a node sent before it failed (the rest of the inbox, oldest first, until its
+                // inputs are drained).
+                let isStop = if case .stop = event { true } else { false }
+                if isStop || waitsBehindQueued(event), let earlier = receiveNow() {
                     controlLock.locked { pending.insert(event, at: 0) }
                     return earlier
                 }
-                finished = true
+                if isStop { finished = true }
                 return event
             }
             // The clock is read only when a timer or a timeout needs it: a hand-off is a few hundred ns.
@@ -138,6 +140,14 @@ extension Node {
         case .inputClosed(let ring):
             inputTimeouts.removeAll { $0.ring == ring }
             return .event(.inputClosed(id: inputIDs[ringInputs[ring]]))
+        }
+    }
+
+    /// Whether `event` is NODE_FAILED and samples of the failed node wait in the inbox.
+    func waitsBehindQueued(_ event: Event) -> Bool {
+        guard case .nodeFailed(let failure) = event else { return false }
+        return ringInputs.indices.contains { ring in
+            failure.inputs.contains(inputIDs[ringInputs[ring]]) && subscriber.hasQueued(input: ring)
         }
     }
 

@@ -190,6 +190,17 @@ nodes:
     dataflow.expect_clean()
 
 
+CRASHER_TO_WATCHER = """
+nodes:
+  - id: crasher
+    path: crasher.py
+    outputs: [out]
+  - id: watcher
+    path: watcher.py
+    inputs: {in: crasher/out}
+"""
+
+
 def test_a_python_node_that_raises_is_reported_with_its_traceback_and_its_consumer_told(dataflow):
     dataflow.write("crasher.py", textwrap.dedent('''
         from apus import Node
@@ -201,19 +212,34 @@ def test_a_python_node_that_raises_is_reported_with_its_traceback_and_its_consum
         for event in Node():
             print(event.type, event.id if event.type != "STOP" else "")
     '''))
-    run = dataflow.run("""
-nodes:
-  - id: crasher
-    path: crasher.py
-    outputs: [out]
-  - id: watcher
-    path: watcher.py
-    inputs: {in: crasher/out}
-""")
+    run = dataflow.run(CRASHER_TO_WATCHER)
     assert run.status == 1, run
     assert "node 'crasher' exited with status 1" in run.stderr, run
     assert "Traceback (most recent call last):" in run.stderr and "ZeroDivisionError: division by zero" in run.stderr, run
     assert run.lines("watcher") == ["INPUT in", "NODE_FAILED crasher", "INPUT_CLOSED in", "STOP "], run
+    dataflow.expect_clean()
+
+
+def test_what_a_node_sent_before_it_failed_comes_before_node_failed(dataflow):
+    """The watcher looks only once the crasher is gone: its five messages wait in the inbox, and
+    the daemon has already said the crasher failed. The messages come first, then NODE_FAILED."""
+    dataflow.write("crasher.py", textwrap.dedent('''
+        from apus import Node
+        node = Node()
+        for i in range(5):
+            node.send_output("out", str(i))
+        raise SystemExit(3)
+    ''')).write("watcher.py", textwrap.dedent('''
+        import time
+        from apus import Node
+        node = Node()
+        time.sleep(1.5)
+        for event in node:
+            print(event.type, event.value if event.type == "INPUT" else event.id if event.type != "STOP" else "")
+    '''))
+    run = dataflow.run(CRASHER_TO_WATCHER)
+    assert run.status == 1, run
+    assert run.lines("watcher") == [f"INPUT {i}" for i in range(5)] + ["NODE_FAILED crasher", "INPUT_CLOSED in", "STOP "], run
     dataflow.expect_clean()
 
 
