@@ -51,8 +51,8 @@ extension Node {
         output index: Int, _ payload: UnsafeRawBufferPointer, _ metadata: Metadata, _ publish: () throws(TransportError) -> Void
     ) throws(TransportError) {
         guard let remote, remote.outputs[index] != nil else { return try publish() }
-        // The bridge-out is woken once the message is on its way: woken first, it could take
-        // this CPU before the write.
+        // The bridge-out is woken (when it is due) once the message is on its way: woken first,
+        // it could take this CPU before the write.
         defer { publisher.ringDeferred(output: index) }
         guard let position = remote.position(index) else { return try publish() }
         var failure: TransportError?

@@ -151,8 +151,10 @@ public final class Node: @unchecked Sendable {
             }
             publisher.edgeReplacementWait = { bit, deadline in box.node?.awaitReplacedEdge(bit: bit, deadline: deadline) }
             remote = Self.remoteOutputs(setup: setup, peers: peers)
+            // The bridge-out only keeps what was sent until the reading machines have it: it is
+            // woken once half its ring waits (or after 100 ms by itself), not for every message.
             for (index, output) in (remote?.outputs ?? []).enumerated() {
-                if let output { publisher.deferRinging(output: index, ring: output.ring) }
+                if let output { publisher.deferRinging(output: index, ring: output.ring, untilQueued: output.ring.layout.capacity / 2) }
             }
             prepare?(self)
             try channel.send(.ready)

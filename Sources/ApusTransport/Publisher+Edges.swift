@@ -11,20 +11,24 @@ extension Publisher {
         }
     }
 
-    /// Has `output`'s edge into `ring` rung only by `ringDeferred(output:)`, not by each publish
-    /// (unless the ring is full). For a consumer the producer must not wake before its own next
-    /// step: a woken consumer may take the producer's CPU first. Until the edge is replaced (a
-    /// restarted consumer), which rings as usual.
-    public func deferRinging(output: Int, ring: InputRing) {
+    /// Has `output`'s edge into `ring` rung only by `ringDeferred(output:)`, not by each publish,
+    /// and only once `queued` samples (at least 1) wait in the ring; a full ring rings at once.
+    /// For a consumer the producer must not wake before its own next step (a woken consumer may
+    /// take the producer's CPU first), or need not wake for every sample (one that only keeps
+    /// what was sent: every wake-up takes a CPU from the work that matters). Until the edge is
+    /// replaced (a restarted consumer), which rings as usual.
+    public func deferRinging(output: Int, ring: InputRing, untilQueued queued: Int = 1) {
         for position in edgeStarts[output]..<edgeStarts[output + 1] where edges[position].ring.base == ring.base {
             edges[position].deferred = true
+            edges[position].ringWhenQueued = max(1, queued)
         }
     }
 
-    /// Rings the consumers of `output` whose ringing was deferred.
+    /// Rings the consumers of `output` whose ringing was deferred, once enough waits for them.
     public func ringDeferred(output: Int) {
         Doorbell.fence()
-        for position in edgeStarts[output]..<edgeStarts[output + 1] where edges[position].deferred && !edges[position].swept {
+        for position in edgeStarts[output]..<edgeStarts[output + 1]
+        where edges[position].deferred && !edges[position].swept && edges[position].ring.queued >= edges[position].ringWhenQueued {
             edges[position].doorbell.wakeIfSleeping()
         }
     }

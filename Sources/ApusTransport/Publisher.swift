@@ -129,6 +129,8 @@ public final class Publisher: @unchecked Sendable {
         var swept = false
         /// Its consumer is rung by `ringDeferred`, after the caller's own work, not by the publish.
         var deferred = false
+        /// How many samples wait in the ring before `ringDeferred` rings its consumer.
+        var ringWhenQueued = 1
 
         init(_ target: EdgeTarget) {
             ring = target.inbox.rings[target.ring]

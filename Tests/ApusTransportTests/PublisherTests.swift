@@ -230,6 +230,30 @@ import Testing
         #expect(publisher.usedSlots == 2)
     }
 
+    @Test func aDeferredEdgeIsRungAfterThePublishOnlyOnceEnoughWaitsInItsRing() throws {
+        // The bridge-out of an output read on other machines only keeps what was sent: the node
+        // rings it from `ringDeferred`, once half its ring waits, not for every message.
+        let (publisher, inbox) = try publisher()
+        publisher.deferRinging(output: 0, ring: inbox.rings[0], untilQueued: 2)
+        // The consumer sleeps (see the test above): each ring adds one to `sequence`.
+        let doorbell = inbox.segment.base + 64
+        doorbell.storeBytes(of: 1, toByteOffset: 4, as: UInt32.self)
+        let before = doorbell.load(as: UInt32.self)
+        let bytes: [UInt8] = [7]
+        func send() throws {
+            _ = try bytes.withUnsafeBytes { try publisher.send($0, output: 0, metadata: SampleMetadata()) }
+        }
+        try send()
+        #expect(doorbell.load(as: UInt32.self) == before, "a deferred edge is not rung by the publish")
+        publisher.ringDeferred(output: 0)
+        #expect(doorbell.load(as: UInt32.self) == before, "one sample of the two it waits for")
+        try send()
+        #expect(doorbell.load(as: UInt32.self) == before)
+        publisher.ringDeferred(output: 0)
+        #expect(doorbell.load(as: UInt32.self) == before &+ 1)
+        #expect(inbox.rings[0].queued == 2)
+    }
+
     @Test func edgeBitsMustFitAndBeUnique() throws {
         let inbox = try Inbox(layout: InboxLayout(rings: [InputRingLayout(capacity: 1, policy: .dropOldest)]), name: "unit")
         let configuration = Publisher.Configuration(name: "unit", pool: PoolLayout(slotCount: 1, payloadCapacity: 8))
