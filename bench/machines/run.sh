@@ -6,7 +6,8 @@
 # trips), and 1 MiB throughput (Apus: bench/throughput's unpaced sender on A, backpressure, the
 # receiver on B; ddsperf: pub/sub, reliable keep-all).
 # Needs root, iproute2, cyclonedds-tools (ddsperf) and bench/.venv (python3 bench/bench.py makes it).
-# Usage: bench/machines/run.sh   (not part of the tests)
+# Each machine has a vCPU of its own unless PIN=0 (bench/machines/veth.sh).
+# Usage: [PIN=0] bench/machines/run.sh   (not part of the tests)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 swift build -c release --product apus >/dev/null && swift build -c release --product ApusCAPI >/dev/null || exit 1

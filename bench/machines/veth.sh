@@ -12,5 +12,12 @@ make_machines() {
     ip -n "$tag-A" link set "${tag}a" up
     ip -n "$tag-B" link set "${tag}b" up
 }
-A() { ip netns exec "$tag-A" "$@"; }
-B() { ip netns exec "$tag-B" "$@"; }
+# Each machine runs on a CPU of its own (A on CPU 0, B on CPU 1), as two real machines do; PIN=0
+# lets both share every CPU, so that one machine's process may run on the other's CPU.
+if [ "${PIN:-1}" = 1 ]; then
+    A() { ip netns exec "$tag-A" taskset -c 0 "$@"; }
+    B() { ip netns exec "$tag-B" taskset -c 1 "$@"; }
+else
+    A() { ip netns exec "$tag-A" "$@"; }
+    B() { ip netns exec "$tag-B" "$@"; }
+fi

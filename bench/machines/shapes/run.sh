@@ -3,7 +3,8 @@
 # between two network namespaces, as bench/machines/run.sh sets up. Prints RTT/2 p50 and p90 of
 # an 8 B ping-pong per shape, REPEAT times, alternating.
 # Needs root, iproute2, cyclonedds-dev (idlc, headers) and cyclonedds-tools (ddsperf).
-# Usage: bench/machines/shapes/run.sh [SHAPE...]   (default: every shape; not part of the tests)
+# Each machine has a vCPU of its own unless PIN=0 (bench/machines/veth.sh).
+# Usage: [PIN=0] bench/machines/shapes/run.sh [SHAPE...]   (default: every shape; not part of the tests)
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
