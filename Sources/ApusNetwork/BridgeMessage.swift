@@ -107,3 +107,12 @@ public enum BridgeMessage {
         }.joined(separator: "/")
     }
 }
+
+extension DDSWriter {
+    /// Sends one Apus message: `metadata` as the header (`BridgeMessage.header`), then `payload`.
+    public func write(seq: UInt64, timestamp: UInt64, metadata: SampleMetadata, payload: UnsafeRawBufferPointer) throws(DDSError) {
+        try BridgeMessage.header(metadata).withUnsafeBytes { header in
+            Result { () throws(DDSError) in try write(seq: seq, timestamp: timestamp, header: header, data: payload) }
+        }.get()
+    }
+}

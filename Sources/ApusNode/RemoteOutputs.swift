@@ -70,9 +70,7 @@ final class RemoteOutputs {
             remote.matched = true
         }
         do {
-            try BridgeMessage.header(metadata).withUnsafeBytes { header in
-                try remote.writer.write(seq: position, timestamp: wallClockNanoseconds(), header: header, data: payload)
-            }
+            try remote.writer.write(seq: position, timestamp: wallClockNanoseconds(), metadata: metadata, payload: payload)
         } catch {
             remote.failed = true
             _ = writeAll(STDERR_FILENO, "apus: output '\(remote.topic.id)': \(error); the bridge sends its messages from now on\n")

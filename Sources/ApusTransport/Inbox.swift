@@ -282,11 +282,7 @@ public struct InputRing: @unchecked Sendable {
     /// ring is full, `knownHead` is `head` as just read.
     @inline(__always)
     func tryPush(_ sample: RingEntry, tail position: inout UInt64, knownHead: inout UInt64) -> Bool {
-        let capacity = UInt64(truncatingIfNeeded: layout.capacity)
-        if position &- knownHead >= capacity {
-            knownHead = head.pointee.load(ordering: .acquiring)
-            if position &- knownHead >= capacity { return false }
-        }
+        if isFull(at: position, knownHead: &knownHead) { return false }
         let slot = entry(position)
         slot.storeBytes(of: sample.descriptor, toByteOffset: RingEntry.Offset.descriptor, as: UInt64.self)
         slot.storeBytes(of: sample.arrival, toByteOffset: RingEntry.Offset.arrival, as: UInt64.self)
@@ -311,11 +307,17 @@ public struct InputRing: @unchecked Sendable {
     /// `tryPush`.
     @inline(__always)
     func hasRoom(tail position: UInt64, knownHead: inout UInt64) -> Bool {
-        guard layout.policy == .backpressure else { return true }
+        layout.policy != .backpressure || !isFull(at: position, knownHead: &knownHead)
+    }
+
+    /// Whether the ring is full for an entry appended at `position`. `knownHead`, the head last
+    /// read, is read again only when it says full: the consumer only moves it on.
+    @inline(__always)
+    func isFull(at position: UInt64, knownHead: inout UInt64) -> Bool {
         let capacity = UInt64(truncatingIfNeeded: layout.capacity)
-        if position &- knownHead < capacity { return true }
+        guard position &- knownHead >= capacity else { return false }
         knownHead = head.pointee.load(ordering: .acquiring)
-        return position &- knownHead < capacity
+        return position &- knownHead >= capacity
     }
 
     /// Appends an entry like `tryPush`, making room when full: under `dropOldest` evicts the

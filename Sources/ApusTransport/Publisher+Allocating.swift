@@ -35,10 +35,7 @@ extension Publisher {
         for position in edgeStarts[output]..<edgeStarts[output &+ 1] where !edges[position].swept {
             guard edges[position].ring.hasRoom(tail: edges[position].tail, knownHead: &edges[position].knownHead) else { return nil }
         }
-        guard length >= 0, length <= configuration.maxSampleSize else { return nil }
-        // The class `allocate` would take from: the smallest that fits.
-        let capacities = slots.lazy.map(\.view.layout.payloadCapacity).filter { $0 >= length }
-        guard let capacity = capacities.min() else { return nil }
+        guard length >= 0, length <= configuration.maxSampleSize, let capacity = smallestClass(fitting: length) else { return nil }
         for position in 0..<slots.count where slots[position].view.layout.payloadCapacity == capacity {
             if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
                 return ReservedSample(pool: position, slot: slot, length: length)
@@ -52,20 +49,14 @@ extension Publisher {
         guard length >= 0, length <= configuration.maxSampleSize else {
             throw .sampleTooLarge(length: length, maximum: configuration.maxSampleSize)
         }
-        // The smallest class that fits; larger classes are not borrowed, so big pools stay free for big samples.
-        var first = -1
-        for position in 0..<slots.count where slots[position].view.layout.payloadCapacity >= length {
-            if first < 0 || slots[position].view.layout.payloadCapacity < slots[first].view.layout.payloadCapacity { first = position }
-        }
-        guard first >= 0 else {
+        guard let capacity = smallestClass(fitting: length) else {
             var layout = configuration.pool
             layout.payloadCapacity = min(Self.sizeClass(of: length), max(configuration.maxSampleSize, length))
             layout.slotCount = max(2, min(configuration.largeSlotCount, configuration.largePoolBudget / max(layout.payloadCapacity, 1)))
             try addPool(layout)
             return try reserve(in: [pools.count - 1], length: length)
         }
-        let capacity = slots[first].view.layout.payloadCapacity
-        for position in first..<slots.count where slots[position].view.layout.payloadCapacity == capacity {
+        for position in 0..<slots.count where slots[position].view.layout.payloadCapacity == capacity {
             if let slot = slots[position].view.tryReserve(from: &slots[position].cursor) {
                 if capacity > configuration.pool.payloadCapacity {
                     rememberLargeClass(capacity, at: position)
@@ -89,6 +80,12 @@ extension Publisher {
             if capacity == configuration.pool.payloadCapacity { lastSmallPosition = pools.count - 1 }
             return try reserve(in: [pools.count - 1], length: length)
         }
+    }
+
+    /// The payload capacity of the smallest class that fits `length` bytes, if any. Samples take
+    /// from it only: larger classes are not borrowed, so big pools stay free for big samples.
+    func smallestClass(fitting length: Int) -> Int? {
+        slots.lazy.map(\.view.layout.payloadCapacity).filter { $0 >= length }.min()
     }
 
     /// The payload capacity of a new class for a sample of `length` bytes: a power of two up to

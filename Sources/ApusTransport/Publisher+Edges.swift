@@ -19,16 +19,15 @@ extension Publisher {
     /// replaced (a restarted consumer), which rings as usual.
     public func deferRinging(output: Int, ring: InputRing, untilQueued queued: Int = 1) {
         for position in edgeStarts[output]..<edgeStarts[output + 1] where edges[position].ring.base == ring.base {
-            edges[position].deferred = true
-            edges[position].ringWhenQueued = max(1, queued)
+            edges[position].deferred = max(1, queued)
         }
     }
 
     /// Rings the consumers of `output` whose ringing was deferred, once enough waits for them.
     public func ringDeferred(output: Int) {
         Doorbell.fence()
-        for position in edgeStarts[output]..<edgeStarts[output + 1]
-        where edges[position].deferred && !edges[position].swept && edges[position].ring.queued >= edges[position].ringWhenQueued {
+        for position in edgeStarts[output]..<edgeStarts[output + 1] where !edges[position].swept {
+            guard let queued = edges[position].deferred, edges[position].ring.queued >= queued else { continue }
             edges[position].doorbell.wakeIfSleeping()
         }
     }

@@ -98,7 +98,7 @@ extension Publisher {
     @inline(__always)
     func ringDoorbells(edges range: Range<Int>) {
         Doorbell.fence()
-        for position in range where !edges[position].swept && !edges[position].deferred { edges[position].doorbell.wakeIfSleeping() }
+        for position in range where !edges[position].swept && edges[position].deferred == nil { edges[position].doorbell.wakeIfSleeping() }
     }
 
     /// Queues the entry on the live edges of `range` from `first` on, making room in full rings:

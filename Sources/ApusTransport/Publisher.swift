@@ -127,10 +127,9 @@ public final class Publisher: @unchecked Sendable {
         var knownHead: UInt64 = 0
         /// Its consumer is gone and what was queued to it is reclaimed.
         var swept = false
-        /// Its consumer is rung by `ringDeferred`, after the caller's own work, not by the publish.
-        var deferred = false
-        /// How many samples wait in the ring before `ringDeferred` rings its consumer.
-        var ringWhenQueued = 1
+        /// Set when its consumer is rung by `ringDeferred`, after the caller's own work, not by
+        /// the publish: how many samples wait in the ring before it rings.
+        var deferred: Int?
 
         init(_ target: EdgeTarget) {
             ring = target.inbox.rings[target.ring]

@@ -15,14 +15,13 @@ apus="$(swift build -c release --show-bin-path)/apus"
 python="${APUS_PYTHON:-$PWD/bench/.venv/bin/python}"
 work="$(mktemp -d)"
 tag="bm$$"
+. bench/machines/veth.sh
 cleanup() {
     pkill -f "apus daemon --machine B" 2>/dev/null
-    ip netns del "$tag-A" 2>/dev/null
-    ip netns del "$tag-B" 2>/dev/null
+    remove_machines
     rm -rf "$work"
 }
 trap cleanup EXIT
-. bench/machines/veth.sh
 make_machines 214 || exit 1
 
 echo "== ddsperf ping-pong, RTT/2 (ddsperf halves each round trip itself), the last second of 8"

@@ -19,8 +19,7 @@ struct BridgeIn: ParsableCommand {
         commandName: "bridge-in", abstract: "Receives a remote node's outputs over DDS (run as a node by `apus run`).",
         shouldDisplay: false)
 
-    @Option(name: .customLong("run"), help: "The run's id, which names its topics.") var runID: String
-    @Option(help: "The DDS domain.") var domain: UInt32 = 0
+    @OptionGroup var bridge: BridgeOptions
     @Option(help: "The machine the remote node runs on, for messages.") var machine: String
     @Option(help: "This machine, which names its credit topics.") var here: String
     @Option(help: "Per output: OUTPUT=all|last:DEPTH.") var topic: [String] = []
@@ -231,16 +230,16 @@ struct BridgeIn: ParsableCommand {
 
     func run() throws {
         let node = try Node()
-        let participant = try DDSParticipant(domain: domain)
+        let participant = try DDSParticipant(domain: bridge.domain)
         let legs = try topic.map(BridgeTopic.init).map { spec in
             guard let index = node.outputIDs.firstIndex(of: spec.id) else {
                 throw ValidationError("--topic '\(spec.id)' is not one of this node's outputs")
             }
-            let name = BridgeMessage.topic(run: runID, node: node.id, output: spec.id)
+            let name = BridgeMessage.topic(run: bridge.runID, node: node.id, output: spec.id)
             let credit =
                 spec.delivery.keepAll
                 ? try DDSWriter(
-                    participant, topic: BridgeMessage.creditTopic(run: runID, node: node.id, output: spec.id, machine: here),
+                    participant, topic: BridgeMessage.creditTopic(run: bridge.runID, node: node.id, output: spec.id, machine: here),
                     delivery: .newest(1)) : nil
             let leg = Leg(output: spec.id, index: index, delivery: spec.delivery, credit: credit, node: node, machine: machine)
             // Data that arrives before `reader` is set finds the lock held, and waits for the leg's thread.

@@ -19,8 +19,7 @@ struct BridgeOut: ParsableCommand {
         commandName: "bridge-out", abstract: "Publishes outputs read on other machines over DDS (run as a node by `apus run`).",
         shouldDisplay: false)
 
-    @Option(name: .customLong("run"), help: "The run's id, which names its topics.") var runID: String
-    @Option(help: "The DDS domain.") var domain: UInt32 = 0
+    @OptionGroup var bridge: BridgeOptions
     @Option(help: "Per input: INPUT=all|last:DEPTH:MACHINE,...; the input's source names the topic.") var topic: [String] = []
     @Option(help: "Seconds to wait for every reading machine before failing.") var matchTimeout: Double = 30
     @Option(help: "Seconds a reading machine may pass nothing on before the edge fails.") var creditTimeout: Double = 10
@@ -119,11 +118,8 @@ struct BridgeOut: ParsableCommand {
         }
 
         func send(_ seq: UInt64, _ input: Input) throws(DDSError) {
-            let header = BridgeMessage.header(input.metadata)
             let timestamp = BridgeMessage.wallClock(fromMonotonic: input.metadata.timestamp)
-            try header.withUnsafeBytes { header in
-                Result { () throws(DDSError) in try writer.write(seq: seq, timestamp: timestamp, header: header, data: input.bytes) }
-            }.get()
+            try writer.write(seq: seq, timestamp: timestamp, metadata: input.metadata, payload: input.bytes)
         }
 
         /// Says how many messages were taken, at most every `noteIntervalNanoseconds`, when more were.
@@ -158,7 +154,7 @@ struct BridgeOut: ParsableCommand {
 
     func run() throws {
         let node = try Node()
-        let participant = try DDSParticipant(domain: domain)
+        let participant = try DDSParticipant(domain: bridge.domain)
         var legs: [String: Leg] = [:]
         for spec in try topic.map({ text in try BridgeTopic(text) }) {
             // The input's source, NODE/OUTPUT, names the topic.
@@ -169,14 +165,15 @@ struct BridgeOut: ParsableCommand {
             guard parts.count == 2 else {
                 throw ValidationError("input '\(spec.id)' comes from \(node.inputSources[index]), not an output")
             }
-            let name = BridgeMessage.topic(run: runID, node: parts[0], output: parts[1])
+            let name = BridgeMessage.topic(run: bridge.runID, node: parts[0], output: parts[1])
             let credits =
                 spec.delivery.keepAll
                 ? try spec.machines.map { machine in
                     (
                         machine,
                         try DDSReader(
-                            participant, topic: BridgeMessage.creditTopic(run: runID, node: parts[0], output: parts[1], machine: machine),
+                            participant,
+                            topic: BridgeMessage.creditTopic(run: bridge.runID, node: parts[0], output: parts[1], machine: machine),
                             delivery: .newest(1))
                     )
                 } : []

@@ -1,5 +1,6 @@
 // The options of dataflows across machines: those that make a daemon serve as a machine (`apus
-// up`, `apus daemon`), and those of a run that spans machines (`apus run`, `apus start`).
+// up`, `apus daemon`), those of a run that spans machines (`apus run`, `apus start`), and the
+// bridges' own.
 import ApusDaemon
 import ApusDataflow
 import ArgumentParser
@@ -87,4 +88,10 @@ func checkMachineOptions(machine: String?, labels: [String]) throws {
     } catch {
         throw ValidationError(error.description)
     }
+}
+
+/// The options both bridges (`apus bridge-in`, `apus bridge-out`) take: which run, on which domain.
+struct BridgeOptions: ParsableArguments {
+    @Option(name: .customLong("run"), help: "The run's id, which names its topics.") var runID: String
+    @Option(help: "The DDS domain.") var domain: UInt32 = 0
 }

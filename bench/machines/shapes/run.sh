@@ -9,15 +9,14 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
 tag="sh$$"
+. "$here/../veth.sh"
 cleanup() {
     pkill -f "$work/hop" 2>/dev/null
-    ip netns del "$tag-A" 2>/dev/null
-    ip netns del "$tag-B" 2>/dev/null
+    remove_machines
     rm -rf "$work" /dev/shm/apus_shapes_*
 }
 trap cleanup EXIT
 (cd "$work" && idlc "$here/shapes.idl" 2>/dev/null && cc -O2 -o hop "$here/hop.c" shapes.c -I. -lddsc) || exit 1
-. "$here/../veth.sh"
 make_machines 215 || exit 1
 shapes="${*:-direct standin shadow standin_ws bout bridges}"
 for round in $(seq "${REPEAT:-2}"); do
