@@ -7,7 +7,9 @@
 # receiver on B; ddsperf: pub/sub, reliable keep-all).
 # Needs root, iproute2, cyclonedds-tools (ddsperf) and bench/.venv (python3 bench/bench.py makes it).
 # Each machine has a vCPU of its own unless PIN=0 (bench/machines/veth.sh).
-# Usage: [PIN=0] bench/machines/run.sh   (not part of the tests)
+# ROUNDS sets the round trips of each Apus ping-pong (default 2,000; a tenth more go to warm-up);
+# ddsperf reports its last second, about 16,000 round trips at 8 B.
+# Usage: [PIN=0] [ROUNDS=N] bench/machines/run.sh   (not part of the tests)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 swift build -c release --product apus >/dev/null && swift build -c release --product ApusCAPI >/dev/null || exit 1
@@ -58,7 +60,8 @@ nodes:
     outputs: [pong]
 YAML
 echo "== Apus ping-pong across machines, RTT/2 (µs)"
-SIZES=8,65536 ROUNDS=2000 WARMUP=200 BUDGET=30 XDG_RUNTIME_DIR="$work/xdg-A" A "$apus" run "$work/pingpong.yml" --no-color 2>&1 | grep p50
+rounds="${ROUNDS:-2000}"
+SIZES=8,65536 ROUNDS="$rounds" WARMUP=$((rounds / 10)) BUDGET=30 XDG_RUNTIME_DIR="$work/xdg-A" A "$apus" run "$work/pingpong.yml" --no-color 2>&1 | grep p50
 cat >"$work/throughput.yml" <<YAML
 nodes:
   - id: sender
