@@ -13,11 +13,11 @@ extension Publisher {
 
     /// Has `output`'s edge into `ring` rung only by `ringDeferred(output:)`, not by each publish,
     /// and only once `queued` samples (at least 1) wait in the ring; a full ring rings at once.
-    /// For a consumer the producer must not wake before its own next step (a woken consumer may
-    /// take the producer's CPU first), or need not wake for every sample (one that only keeps
-    /// what was sent: every wake-up takes a CPU from the work that matters). Until the edge is
-    /// replaced (a restarted consumer), which rings as usual.
-    public func deferRinging(output: Int, ring: InputRing, untilQueued queued: Int = 1) {
+    /// For a consumer that need not wake for every sample and must not wake before the producer's
+    /// own next step, such as a bridge-out that only keeps what was sent: every wake-up takes a
+    /// CPU from the work that matters. Until the edge is replaced (a restarted consumer), which
+    /// rings as usual.
+    public func deferRinging(output: Int, ring: InputRing, untilQueued queued: Int) {
         for position in edgeStarts[output]..<edgeStarts[output + 1] where edges[position].ring.base == ring.base {
             edges[position].deferred = max(1, queued)
         }

@@ -181,11 +181,7 @@ extension Publisher {
     /// after the payload and so ahead of the entry's stamp (see `publish`).
     @discardableResult
     public func send(_ bytes: UnsafeRawBufferPointer, output: Int, metadata: SampleMetadata) throws(TransportError) -> PublishReport {
-        let sample = try allocate(bytes.count)
-        if let source = bytes.baseAddress, bytes.count > 0 {
-            copy(from: source, count: bytes.count, to: payload(sample).baseAddress.unsafelyUnwrapped)
-        }
-        return try publish(sample, output: output, metadata: metadata)
+        try publish(copying: bytes, into: allocate(bytes.count), output: output, metadata: metadata)
     }
 
     /// `send`, only if nothing has to wait (`reserveWithoutWaiting`): nil, having sent nothing,
@@ -194,6 +190,14 @@ extension Publisher {
         -> PublishReport?
     {
         guard let sample = reserveWithoutWaiting(bytes.count, output: output) else { return nil }
+        return try publish(copying: bytes, into: sample, output: output, metadata: metadata)
+    }
+
+    /// Copies `bytes` into `sample`, reserved for as many, and publishes it.
+    @inline(__always)
+    func publish(
+        copying bytes: UnsafeRawBufferPointer, into sample: consuming ReservedSample, output: Int, metadata: SampleMetadata
+    ) throws(TransportError) -> PublishReport {
         if let source = bytes.baseAddress, bytes.count > 0 {
             copy(from: source, count: bytes.count, to: payload(sample).baseAddress.unsafelyUnwrapped)
         }

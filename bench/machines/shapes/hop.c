@@ -211,9 +211,15 @@ static int compare(const void *x, const void *y) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) { fprintf(stderr, "usage: hop pong SHAPE | hop ping SHAPE SIZE ROUNDS\n"); return 2; }
+    static const char *const shapes = " direct standin shadow standin_ws bout bridges ";
+    char key[32];
+    int ping = argc == 5 && !strcmp(argv[1], "ping") && atoi(argv[3]) >= 0 && atoi(argv[3]) <= (int)sizeof buffer && atoi(argv[4]) > 0;
+    snprintf(key, sizeof key, " %s ", argc >= 3 ? argv[2] : "");
+    if ((!ping && !(argc == 3 && !strcmp(argv[1], "pong"))) || !strstr(shapes, key)) {
+        fprintf(stderr, "usage: hop pong SHAPE | hop ping SHAPE SIZE ROUNDS\n");
+        return 2;
+    }
     app_t app = {0};
-    int ping = !strcmp(argv[1], "ping");
     app_init(&app, argv[2], ping ? 'A' : 'B');
     if (!ping) {
         for (;;) app_send(&app, app_recv(&app));
